@@ -1,0 +1,213 @@
+"""Typed SQLAlchemy models: the persistent state of a programme.
+
+Schema changes go through Alembic migrations in ``engine/migrations``; a test checks that the
+migrations and these models agree.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .db import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Region(Base):
+    """A GB/T 2260 administrative division: province, city or county."""
+
+    __tablename__ = "region"
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(10))  # province | city | county
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"), index=True)
+
+
+class School(Base):
+    """A school, identified by its 10-digit national school identifier (学校标识码)."""
+
+    __tablename__ = "school"
+    code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    county_code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
+    # Denormalised from the region tree at import, so status by city/province is one GROUP BY.
+    city_code: Mapped[str | None] = mapped_column(String(6), index=True)
+    province_code: Mapped[str | None] = mapped_column(String(6), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    rural: Mapped[bool] = mapped_column(Boolean, default=False)
+    pilot: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WorkflowVersion(Base):
+    """A workflow file as loaded: runs pin to one of these and never see later edits."""
+
+    __tablename__ = "workflow_version"
+    __table_args__ = (UniqueConstraint("workflow_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(40))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text)
+    source_name: Mapped[str] = mapped_column(String(300))
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Plan(Base):
+    """An office's plan: which schools run which workflow version, in which batches, by when."""
+
+    __tablename__ = "plan"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    workflow_version_id: Mapped[int] = mapped_column(ForeignKey("workflow_version.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(60), default="Asia/Shanghai")
+    final_deadline: Mapped[date | None] = mapped_column(Date)
+    extension_cap: Mapped[date | None] = mapped_column(Date)
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
+    source: Mapped[str] = mapped_column(Text)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Batch(Base):
+    """A batch of a plan (pilot, batch 1, 2, 3 …) with its start date and stage deadlines."""
+
+    __tablename__ = "batch"
+    __table_args__ = (UniqueConstraint("plan_id", "code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(200))
+    start: Mapped[date] = mapped_column(Date)
+    share: Mapped[float | None] = mapped_column(Float)
+    # stage id -> ISO date (local to the plan's timezone); absent stages use the workflow's rule.
+    deadlines: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SchoolRun(Base):
+    """One school's way through one plan's workflow: the state machine's persisted state."""
+
+    __tablename__ = "school_run"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "school_code"),
+        Index("ix_school_run_plan_state", "plan_id", "state"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"))
+    school_code: Mapped[str] = mapped_column(ForeignKey("school.code"), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), index=True)
+    workflow_version_id: Mapped[int] = mapped_column(ForeignKey("workflow_version.id"))
+    state: Mapped[str] = mapped_column(String(60))
+    # Where a suspended or returned run came from, so 'resume' knows where to go back to.
+    previous_state: Mapped[str | None] = mapped_column(String(60))
+    stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Optimistic lock: every write (transition, fact, extension) bumps it.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class RunDeadline(Base):
+    """A per-school deadline that replaces the plan's for one stage (override or extension)."""
+
+    __tablename__ = "run_deadline"
+    __table_args__ = (UniqueConstraint("run_id", "stage"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("school_run.id"))
+    stage: Mapped[str] = mapped_column(String(60))
+    due: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(20))  # override | extension
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class SchoolFact(Base):
+    """A school-level fact a gate may test: plan filed, team members, assessment done …"""
+
+    __tablename__ = "school_fact"
+    run_id: Mapped[int] = mapped_column(ForeignKey("school_run.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+
+class Teacher(Base):
+    """A teacher's progress as exported by the provincial platform. No national ID numbers."""
+
+    __tablename__ = "teacher"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform_id: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    school_code: Mapped[str] = mapped_column(ForeignKey("school.code"), index=True)
+    online_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    practice_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    # Chosen micro-capability points (1..30), sorted, comma-separated; count kept for SQL gates.
+    points: Mapped[str] = mapped_column(String(20), default="")
+    points_count: Mapped[int] = mapped_column(Integer, default=0)
+    evidence_count: Mapped[int] = mapped_column(Integer, default=0)
+    evidence_result: Mapped[str | None] = mapped_column(String(12))  # pass | excellent | fail
+
+
+class AuditEvent(Base):
+    """An append-only, hash-chained record of one change (one chain per school run or plan).
+
+    ``payload`` holds the exact canonical bytes that were hashed; the other columns are a readable,
+    queryable copy that verification checks against the payload.
+    """
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq"),
+        Index("ix_audit_event_at", "at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    chain: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    role: Mapped[str] = mapped_column(String(40))
+    plan_id: Mapped[int | None] = mapped_column(Integer)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    school_code: Mapped[str | None] = mapped_column(String(10), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(60))
+    to_state: Mapped[str | None] = mapped_column(String(60))
+    trigger: Mapped[str] = mapped_column(String(60), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    gates: Mapped[Any] = mapped_column(JSON)
+    workflow_version: Mapped[str | None] = mapped_column(String(140))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)

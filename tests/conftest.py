@@ -1,0 +1,132 @@
+"""Shared fixtures: real databases (SQLite file, PostgreSQL schema), a controllable clock.
+
+PostgreSQL tests read the server URL from ``ROLLOUT_TEST_PG_URL`` (``.ci/run`` sets it) and are
+skipped with a reason where it is unset. Each test gets its own PostgreSQL schema, dropped after.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.clock import FixedClock
+from engine.db import make_engine, sessions, upgrade
+from engine.i18n import set_language
+
+PG_URL_ENV = "ROLLOUT_TEST_PG_URL"
+REPO = Path(__file__).resolve().parent.parent
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def pg_url() -> str | None:
+    return os.environ.get(PG_URL_ENV) or None
+
+
+def require_pg() -> str:
+    url = pg_url()
+    if not url:
+        pytest.skip(f"PostgreSQL not configured: set {PG_URL_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate once; each test copies the file (the migration itself is tested separately)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def _sqlite_engine(template: Path, tmp_path: Path) -> Engine:
+    path = tmp_path / "rollout.db"
+    shutil.copy(template, path)
+    return make_engine(f"sqlite:///{path}")
+
+
+class PgSchema:
+    """A throw-away schema on the test server; URL carries the search_path for other processes."""
+
+    def __init__(self, base_url: str):
+        self.name = "t_" + uuid.uuid4().hex[:12]
+        self.base_url = base_url
+        admin = make_engine(base_url)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{self.name}"'))
+        admin.dispose()
+        sep = "&" if "?" in base_url else "?"
+        self.url = f"{base_url}{sep}options=-csearch_path%3D{self.name}"
+
+    def drop(self) -> None:
+        admin = make_engine(self.base_url)
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[PgSchema]:
+    schema = PgSchema(require_pg())
+    try:
+        yield schema
+    finally:
+        schema.drop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database URL, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "rollout.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    schema = PgSchema(require_pg())
+    try:
+        engine = make_engine(schema.url)
+        upgrade(engine)
+        engine.dispose()
+        yield schema.url
+    finally:
+        schema.drop()
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_db(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
+    engine = _sqlite_engine(sqlite_template, tmp_path)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def factory(db: Engine) -> sessionmaker[Session]:
+    return sessions(db)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2021, 7, 1, 9, 0, tzinfo=SHANGHAI))
+
+
+@pytest.fixture(autouse=True)
+def _chinese_by_default() -> Iterator[None]:
+    set_language("zh")
+    yield
+    set_language("zh")
