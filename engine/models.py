@@ -211,3 +211,100 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Contact(Base):
+    """Who hears about a region or school: per level (school/county/city/province), channel and address.
+
+    ``secret_ref`` names a secret (robot signing secret, SMTP password) held outside the database
+    and the repo (environment or config file); the secret itself is never stored here.
+    """
+
+    __tablename__ = "contact"
+    __table_args__ = (UniqueConstraint("scope_code", "level", "channel", "address"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope_code: Mapped[str] = mapped_column(String(10), index=True)  # region code or school code
+    level: Mapped[str] = mapped_column(String(10))  # school | county | city | province
+    name: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(20))  # email | dingtalk | wecom | feishu | file
+    address: Mapped[str] = mapped_column(String(500))
+    secret_ref: Mapped[str | None] = mapped_column(String(100))
+    lang: Mapped[str] = mapped_column(String(2), default="zh")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Notification(Base):
+    """The outbox: written in the sweep's transaction, delivered later by dispatchers.
+
+    ``dedupe_key`` is deterministic so a sweep run twice (or after downtime) never queues twice.
+    """
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_status_next", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(30))  # reminder | overdue | escalation | bulletin
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"))
+    channel: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(500))
+    secret_ref: Mapped[str | None] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    body_markdown: Mapped[str | None] = mapped_column(Text)
+    attachment_name: Mapped[str | None] = mapped_column(String(200))
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|sent|dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NoticeItem(Base):
+    """One due item (a reminder, an overdue step) already put into a notification.
+
+    The unique ``dedupe_key`` (e.g. ``overdue:run:17:practice:2022-08-31:county:+7``) is what makes
+    the sweep level-triggered and idempotent.
+    """
+
+    __tablename__ = "notice_item"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notification.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("school_run.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    level: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CalendarYear(Base):
+    """A year of the official working-day calendar: official (State Council notice) or provisional."""
+
+    __tablename__ = "calendar_year"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(12))  # official | provisional
+    source: Mapped[str] = mapped_column(String(300))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CalendarDay(Base):
+    """A day that differs from Monday–Friday: a holiday on a weekday or an adjusted working weekend (调休)."""
+
+    __tablename__ = "calendar_day"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    year: Mapped[int] = mapped_column(ForeignKey("calendar_year.year"), index=True)
+    workday: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str | None] = mapped_column(String(60))
+
+
+class SchedulerState(Base):
+    """Small key/value facts the scheduler keeps: leader, last sweep, last bulletin."""
+
+    __tablename__ = "scheduler_state"
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
