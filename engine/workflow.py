@@ -131,6 +131,8 @@ class Workflow:
     source_name: str = ""
     content_hash: str = ""
     description: str = ""
+    # Stages besides ``initial`` where a plan's batch may start (e.g. pilot schools start at pilot).
+    entry_stages: tuple[str, ...] = ()
     _by_id: dict[str, Stage] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
