@@ -192,12 +192,12 @@ class Checker:
                 if "where" in metric:
                     self.add((*path, "where"), "fact 类指标不能有 where 条件（事实由学校记录，不按教师统计）", "a fact metric cannot have where conditions (facts are recorded per school, not counted over teachers)", key=True)
                 if "fact" not in metric:
-                    self.add(path, "fact 类指标必须用 fact: 指明事实名称", "a fact metric must name its fact with fact:")
+                    self.add(path, "fact 类指标必须用 fact: 指明事实名称", "a fact metric must name its fact with fact:", key=True)
             elif kind in ("share_of_teachers", "count_of_teachers"):
                 if "fact" in metric:
                     self.add((*path, "fact"), f"{kind} 类指标不能有 fact 键（只有 fact 类有）", f"a {kind} metric cannot have a fact key (only fact metrics do)", key=True)
                 if kind == "share_of_teachers" and "where" not in metric:
-                    self.add(path, "比例类指标必须有 where 条件（否则恒为 100%）", "a share metric needs where conditions (otherwise it is always 100%)")
+                    self.add(path, "比例类指标必须有 where 条件（否则恒为 100%）", "a share metric needs where conditions (otherwise it is always 100%)", key=True)
             for c, cond in _items(metric.get("where")):
                 self.check_condition((*path, "where", c), cond)
 

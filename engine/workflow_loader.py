@@ -113,7 +113,7 @@ def _schema_problem(doc: SourceDoc, error: ValidationError) -> list[Problem]:
         ]
     if kind == "required" and isinstance(error.instance, dict):
         missing = [k for k in error.validator_value if k not in error.instance]
-        return [doc.problem(path, tr(f"缺少必需的键 {k}", f"missing required key {k}")) for k in missing]
+        return [doc.problem(path, tr(f"缺少必需的键 {k}", f"missing required key {k}"), key=True) for k in missing]
     if custom:
         return [doc.problem(path, tr(custom["zh"], custom["en"]))]
     value = json.dumps(error.instance, ensure_ascii=False) if not isinstance(error.instance, dict | list) else ""
