@@ -190,7 +190,7 @@ def _read_csv(text: str, source: str, problems: list[Problem]) -> list[_Raw]:
             continue
         raw = _Raw(kind, "", line)
         names = {"from": "date"} if kind == "workdays" else {}
-        for key in ("name", "from", "to"):
+        for key in ("name", "from") if kind == "workdays" else ("name", "from", "to"):
             if cells.get(key):
                 raw.fields[names.get(key, key)] = (cells[key], line)
         if kind == "workdays" and cells.get("to") and cells["to"] != cells["from"]:
@@ -202,8 +202,15 @@ def _read_csv(text: str, source: str, problems: list[Problem]) -> list[_Raw]:
 # --- checking --------------------------------------------------------------------------------
 
 
+def _where(raw: _Raw, key: str) -> str:
+    """``holidays[2].from`` in YAML; the CSV column name in CSV (a working day's date is ``from``)."""
+    if raw.label:
+        return f"{raw.label}.{key}"
+    return "from" if key == "date" else key
+
+
 def _date(raw: _Raw, key: str, year: int, source: str, problems: list[Problem]) -> date | None:
-    where = f"{raw.label}.{key}" if raw.label else key
+    where = _where(raw, key)
     if key not in raw.fields:
         problems.append(Problem(source, tr("缺少日期", "date missing"), line=raw.line, field=where))
         return None
@@ -220,7 +227,7 @@ def _date(raw: _Raw, key: str, year: int, source: str, problems: list[Problem]) 
 
 
 def _name(raw: _Raw, required: bool, source: str, problems: list[Problem]) -> str | None:
-    where = f"{raw.label}.name" if raw.label else "name"
+    where = _where(raw, "name")
     text, line = raw.fields.get("name", ("", raw.line))
     if not text:
         if required:
@@ -238,12 +245,12 @@ def _check(raws: list[_Raw], year: int, source: str, problems: list[Problem]) ->
     for raw in raws:
         known = {"name", "from", "to"} if raw.kind == "holidays" else {"name", "date"}
         for key in sorted(set(raw.fields) - known):
-            problems.append(Problem(source, tr(f"未知字段 {key}", f"unknown field {key}"), line=raw.fields[key][1], field=f"{raw.label}.{key}"))
+            problems.append(Problem(source, tr(f"未知字段 {key}", f"unknown field {key}"), line=raw.fields[key][1], field=_where(raw, key)))
         name = _name(raw, raw.kind == "holidays", source, problems)
         if raw.kind == "workdays":
             day = _date(raw, "date", year, source, problems)
             if day is not None and not is_weekend(day):
-                problems.append(Problem(source, tr(f"{day} 不是周末，无需调休上班", f"{day} is not a weekend: it is a working day anyway"), line=raw.line, field=f"{raw.label}.date" if raw.label else "from"))
+                problems.append(Problem(source, tr(f"{day} 不是周末，无需调休上班", f"{day} is not a weekend: it is a working day anyway"), line=raw.line, field=_where(raw, "date")))
             elif day is not None:
                 workdays.append(NoticeWorkday(day, name, raw.line))
             continue
@@ -251,7 +258,7 @@ def _check(raws: list[_Raw], year: int, source: str, problems: list[Problem]) ->
         end = _date(raw, "to", year, source, problems) if "to" in raw.fields else start
         if start is not None and end is not None and name is not None:
             if end < start:
-                problems.append(Problem(source, tr("结束日期早于开始日期", "ends before it starts"), line=raw.line, field=f"{raw.label}.to" if raw.label else "to"))
+                problems.append(Problem(source, tr("结束日期早于开始日期", "ends before it starts"), line=raw.fields["to"][1], field=_where(raw, "to")))
             else:
                 holidays.append(NoticeHoliday(name, start, end, raw.line))
     if not raws and not problems:
