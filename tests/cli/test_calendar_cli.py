@@ -1,0 +1,102 @@
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import Engine
+
+import cli.app
+from cli.main import main
+from engine.db import make_engine
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "docs" / "examples" / "calendar-2026.yaml"
+
+
+@pytest.fixture
+def run(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Invoke ``rollout --db <db_url> …`` and close the engine the command opened.
+
+    cli.main does not dispose the App's engine when a command ends; on PostgreSQL the pooled
+    connection would then be garbage-collected open (a ResourceWarning, an error under pytest).
+    """
+    engines: list[Engine] = []
+
+    def tracking(url: str, **kwargs: Any) -> Engine:
+        engine = make_engine(url, **kwargs)
+        engines.append(engine)
+        return engine
+
+    monkeypatch.setattr(cli.app, "make_engine", tracking)
+
+    def invoke(*args: str) -> Result:
+        try:
+            return CliRunner().invoke(main, ["--db", db_url, *args], catch_exceptions=False)
+        finally:
+            while engines:
+                engines.pop().dispose()
+
+    return invoke
+
+
+def test_seed_then_count_working_days_across_national_day(run: Callable[..., Result]) -> None:
+    seeded = run("calendar", "seed", "--from", "2021", "--to", "2021")
+    assert seeded.exit_code == 0, seeded.output
+    assert "1 个年份" in seeded.stdout
+    got = run("calendar", "workdays", "2021-09-30", "3")
+    assert got.exit_code == 0
+    assert got.stdout.strip() == "2021-10-11 周一"
+    assert got.stderr == ""
+
+
+def test_workdays_warns_when_provisional(run: Callable[..., Result]) -> None:
+    run("calendar", "seed", "--from", "2026", "--to", "2026")
+    got = run("calendar", "workdays", "2026-12-30", "3", "--json")
+    assert got.exit_code == 0
+    assert json.loads(got.stdout) == {"start": "2026-12-30", "n": 3, "due": "2027-01-04", "provisional": True}
+    assert "暂定" in got.stderr
+    english = run("--lang", "en", "calendar", "workdays", "2026-09-30", "1")
+    assert english.stdout.strip() == "2026-10-08 Thu"
+    assert english.stderr == ""
+
+
+def test_seed_beyond_the_library_says_which_year_is_provisional(run: Callable[..., Result]) -> None:
+    got = run("--lang", "en", "calendar", "seed", "--from", "2026", "--to", "2027")
+    assert got.exit_code == 0
+    assert "no data for 2027" in got.stderr
+    shown = json.loads(run("calendar", "show", "2027", "--json").stdout)
+    assert shown == {"year": 2027, "status": "provisional", "source": None, "holidays": [], "workdays": []}
+
+
+def test_import_and_show(run: Callable[..., Result]) -> None:
+    got = run("calendar", "import", str(EXAMPLE), "--year", "2026")
+    assert got.exit_code == 0, got.output
+    assert "25" in got.stdout
+    shown = json.loads(run("calendar", "show", "2026", "--json").stdout)
+    assert shown["status"] == "official"
+    assert {"date": "2026-02-14", "name": "春节"} in shown["workdays"]
+    assert {"date": "2026-10-07", "name": "国庆节"} in shown["holidays"]
+    assert len(shown["holidays"]) + len(shown["workdays"]) == 25
+    text = run("calendar", "show", "2026").stdout
+    assert "2026 年：官方" in text
+    assert "2026-02-14  周六  调休上班  春节" in text
+
+
+def test_bad_notice_fails_with_every_line_and_leaves_the_year_alone(run: Callable[..., Result], tmp_path: Path) -> None:
+    bad = tmp_path / "2027.yaml"
+    bad.write_text("year: 2027\nholidays:\n  - 春节 2027-02-06..2027-02-12\nworkdays:\n  - 2027-02-15\n  - 2027-13-01 x\n",
+                   encoding="utf-8")
+    got = run("calendar", "import", str(bad), "--year", "2027")
+    assert got.exit_code == 1
+    assert f"{bad}:5: [workdays[0].date]" in got.stderr
+    assert f"{bad}:6: [workdays[1].date]" in got.stderr
+    shown = json.loads(run("calendar", "show", "2027", "--json").stdout)
+    assert shown["status"] == "provisional"
+
+
+def test_bad_start_date_is_a_usage_error(run: Callable[..., Result]) -> None:
+    got = run("calendar", "workdays", "2021-02-30", "1")
+    assert got.exit_code == 2
+    assert "2021-02-30" in got.stderr
