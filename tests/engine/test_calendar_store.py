@@ -235,3 +235,22 @@ def test_mark_provisional_drops_the_exceptions(factory: sessionmaker[Session], c
     assert statuses == {2021: "official", 2022: "provisional", 2030: "provisional"}
     assert cal.official_years == {2021}
     assert cal.add_working_days(date(2022, 1, 28), 1).provisional
+
+
+def test_chinese_keys_and_range_separators(tmp_path: Path) -> None:
+    text = ("年份: 2027\n放假:\n  - 名称: 春节\n    开始: 2027-02-06\n    结束: 2027-02-12\n"
+            "  - 劳动节 2027-05-01至2027-05-05\n  - 国庆节 2027-10-01~2027-10-07\n调休上班:\n  - 日期: 2027-02-14\n")
+    notice = parse_notice(_write(tmp_path, text), 2027)
+    assert [(h.name, h.start, h.end) for h in notice.holidays] == [
+        ("春节", date(2027, 2, 6), date(2027, 2, 12)),
+        ("劳动节", date(2027, 5, 1), date(2027, 5, 5)),
+        ("国庆节", date(2027, 10, 1), date(2027, 10, 7)),
+    ]
+    assert [(w.day, w.name) for w in notice.workdays] == [(date(2027, 2, 14), None)]
+
+
+def test_the_yaml_shown_in_docs_is_accepted(tmp_path: Path) -> None:
+    doc = (REPO / "docs" / "calendar.md").read_text(encoding="utf-8")
+    block = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    notice = parse_notice(_write(tmp_path, block), 2027)
+    assert len(notice.holidays) == 3 and len(notice.workdays) == 2
