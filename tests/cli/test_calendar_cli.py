@@ -1,42 +1,22 @@
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import Engine
 
-import cli.app
 from cli.main import main
-from engine.db import make_engine
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "docs" / "examples" / "calendar-2026.yaml"
 
 
 @pytest.fixture
-def run(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
-    """Invoke ``rollout --db <db_url> …`` and close the engine the command opened.
-
-    cli.main does not dispose the App's engine when a command ends; on PostgreSQL the pooled
-    connection would then be garbage-collected open (a ResourceWarning, an error under pytest).
-    """
-    engines: list[Engine] = []
-
-    def tracking(url: str, **kwargs: Any) -> Engine:
-        engine = make_engine(url, **kwargs)
-        engines.append(engine)
-        return engine
-
-    monkeypatch.setattr(cli.app, "make_engine", tracking)
+def run(db_url: str) -> Callable[..., Result]:
+    """Invoke ``rollout --db <db_url> …`` on the parametrized database."""
 
     def invoke(*args: str) -> Result:
-        try:
-            return CliRunner().invoke(main, ["--db", db_url, *args], catch_exceptions=False)
-        finally:
-            while engines:
-                engines.pop().dispose()
+        return CliRunner().invoke(main, ["--db", db_url, *args], catch_exceptions=False)
 
     return invoke
 
