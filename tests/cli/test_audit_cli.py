@@ -1,0 +1,119 @@
+"""``rollout audit``: list, export, verify (with exit codes), keygen and checkpoints."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from sqlalchemy import text
+
+from cli.main import main
+from engine.audit import append_event
+from engine.db import make_engine, sessions, transaction
+
+T0 = datetime(2021, 7, 1, 1, 0, tzinfo=UTC)
+
+
+def run(db_url: str, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--db", db_url, *args], catch_exceptions=False)
+
+
+def seed(db_url: str, n: int = 3) -> None:
+    engine = make_engine(db_url)
+    try:
+        with transaction(sessions(engine)) as s:
+            for i in range(n):
+                append_event(s, chain="run:1", at=T0 + timedelta(days=i), actor="县项目办", role="county",
+                             trigger="advance", run_id=1, school_code="3703230001", reason=f"第{i + 1}步")
+            append_event(s, chain="plan:1", at=T0, actor="省项目办", role="province", trigger="plan_loaded", plan_id=1)
+    finally:
+        engine.dispose()
+
+
+def tamper(db_url: str, statement: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.execute(text("DROP TRIGGER IF EXISTS audit_event_no_update"))
+                conn.execute(text("DROP TRIGGER IF EXISTS audit_event_no_delete"))
+            else:
+                conn.execute(text("ALTER TABLE audit_event DISABLE TRIGGER USER"))
+            conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def test_list_table_and_json(db_url: str) -> None:
+    seed(db_url)
+    got = run(db_url, "audit", "list", "--school", "3703230001", "--since", "2021-07-02")
+    assert got.exit_code == 0, got.output
+    assert "时间" in got.stdout and "操作人" in got.stdout
+    assert "2021-07-02 09:00:00" in got.stdout and "2021-07-01 09:00:00" not in got.stdout
+    listed = json.loads(run(db_url, "audit", "list", "--json", "--until", "2021-07-01").stdout)
+    assert sorted(e["chain"] for e in listed) == ["plan:1", "run:1"]  # a bare --until date includes that day
+    assert run(db_url, "audit", "list", "--since", "yesterday").exit_code == 2
+
+
+def test_export_csv_json_and_file(db_url: str, tmp_path: Path) -> None:
+    seed(db_url)
+    got = run(db_url, "audit", "export", "--trigger", "advance")
+    assert got.exit_code == 0, got.output
+    assert got.stdout.startswith("\ufeff时间,审计链,序号,学校标识码,学校")
+    assert got.stdout_bytes.count(b"\r\n") == 4
+    as_json = json.loads(run(db_url, "audit", "export", "--format", "json", "--limit", "1").stdout)
+    assert len(as_json) == 1 and as_json[0]["at_local"] == "2021-07-01 09:00:00"
+    out = tmp_path / "audit.csv"
+    saved = run(db_url, "--lang", "en", "audit", "export", "--output", str(out))
+    assert saved.exit_code == 0
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfTime,Chain")
+    assert "县项目办".encode() in data
+    assert "Exported 4" in saved.stderr
+
+
+def test_verify_ok_and_failing(db_url: str) -> None:
+    seed(db_url)
+    ok = run(db_url, "audit", "verify")
+    assert ok.exit_code == 0, ok.output
+    assert "2 条链、4 条记录" in ok.stdout and "通过" in ok.stdout
+    tamper(db_url, "DELETE FROM audit_event WHERE chain = 'run:1' AND seq = 2")
+    bad = run(db_url, "audit", "verify")
+    assert bad.exit_code == 1
+    assert "[deleted]" in bad.stdout and "run:1 第 2 条已被删除" in bad.stdout
+    report = json.loads(run(db_url, "audit", "verify", "--json").stdout)
+    assert report["ok"] is False
+    assert [(p["chain"], p["seq"], p["kind"]) for p in report["chains"]["problems"]] == [("run:1", 2, "deleted")]
+
+
+def test_keygen_checkpoint_and_verify_against_it(db_url: str, tmp_path: Path) -> None:
+    seed(db_url)
+    private, public, cp = tmp_path / "k.pem", tmp_path / "k.pub", tmp_path / "cp.json"
+    made = run(db_url, "audit", "keygen", "--private", str(private), "--public", str(public))
+    assert made.exit_code == 0 and "sha256:" in made.stdout
+    assert run(db_url, "audit", "keygen", "--private", str(private), "--public", str(public)).exit_code == 1
+    signed = run(db_url, "--now", "2021-08-01T10:00", "audit", "checkpoint", "--key", str(private), "--output", str(cp))
+    assert signed.exit_code == 0, signed.output
+    assert json.loads(cp.read_text(encoding="utf-8"))["created_at"] == "2021-08-01T02:00:00.000000Z"
+    ok = run(db_url, "audit", "verify", "--checkpoint", str(cp), "--public-key", str(public))
+    assert ok.exit_code == 0, ok.output
+    assert run(db_url, "audit", "verify", "--checkpoint", str(cp)).exit_code == 2
+
+    tamper(db_url, "DELETE FROM audit_event WHERE chain = 'run:1' AND seq = 3")  # cut the tail
+    assert run(db_url, "audit", "verify").exit_code == 0  # the chain alone cannot tell
+    cut = run(db_url, "--lang", "en", "audit", "verify", "--checkpoint", str(cp), "--public-key", str(public))
+    assert cut.exit_code == 1
+    assert "[tail_deleted] chain run:1 event 3 was deleted" in cut.stdout
+
+
+def test_checkpoint_refuses_to_sign_a_broken_trail(db_url: str, tmp_path: Path) -> None:
+    seed(db_url)
+    private, public, cp = tmp_path / "k.pem", tmp_path / "k.pub", tmp_path / "cp.json"
+    run(db_url, "audit", "keygen", "--private", str(private), "--public", str(public))
+    tamper(db_url, "UPDATE audit_event SET actor = '别人' WHERE chain = 'run:1' AND seq = 1")
+    got = run(db_url, "audit", "checkpoint", "--key", str(private), "--output", str(cp))
+    assert got.exit_code == 1
+    assert "拒绝" in got.stderr
+    assert not cp.exists()
