@@ -36,6 +36,7 @@ def post_json(url: str, payload: dict[str, Any], timeout: float) -> dict[str, An
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - webhook URL from contacts
             body = response.read()
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the response socket open otherwise
         retryable = exc.code >= 500 or exc.code in (408, 429)
         raise DeliveryError(f"HTTP {exc.code} from {where}", retryable=retryable) from exc
     except urllib.error.URLError as exc:
