@@ -18,9 +18,18 @@ from notifications.outbox import STATUSES, list_notifications, retry_dead
 from .app import App, emit, json_option, pass_app, table
 
 
+def _dispose_on_close(ctx: click.Context) -> None:
+    """Close pooled connections when the command ends (psycopg warns about ones left open)."""
+    app = ctx.find_object(App)
+    if app is not None:
+        ctx.call_on_close(lambda: app._engine.dispose() if app._engine is not None else None)
+
+
 @click.group("notify")
-def notify() -> None:
+@click.pass_context
+def notify(ctx: click.Context) -> None:
     """通知：发送待发通知、查看发件箱、重发失败通知 / deliver and inspect notifications."""
+    _dispose_on_close(ctx)
 
 
 def _summary(result: DispatchResult) -> str:
@@ -101,8 +110,10 @@ def retry(app: App, ids: tuple[int, ...]) -> None:
 
 
 @click.group("contacts")
-def contacts() -> None:
+@click.pass_context
+def contacts(ctx: click.Context) -> None:
     """通知联系人 / who is notified where."""
+    _dispose_on_close(ctx)
 
 
 @contacts.command("import")
