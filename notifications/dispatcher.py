@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, func, or_, select, update
 
 from engine.clock import Clock
+from engine.errors import RolloutError
 from engine.models import Notification
 
 from .channels import CHAT_CHANNELS, default_channels, dingtalk, feishu, wecom
@@ -223,6 +224,12 @@ def _deliver(run: _Pass, channels: Mapping[str, Channel], unit: Unit, rows: Sequ
     except DeliveryError as exc:
         run.failed(rows, exc)
         return exc
+    except RolloutError as exc:
+        # Configuration the user must fix (e.g. ROLLOUT_CONFIG names a missing file): park the
+        # rows as dead letters with the reason instead of aborting the whole pass.
+        error = DeliveryError(str(exc), retryable=False)
+        run.failed(rows, error)
+        return error
     run.sent(unit.ids)
     return None
 

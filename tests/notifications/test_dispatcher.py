@@ -23,6 +23,7 @@ from notifications.dispatcher import Backoff, dispatch
 from notifications.message import Channel, OutgoingMessage
 from notifications.outbox import enqueue
 from notifications.ratelimit import Limit
+from notifications.secrets import Secrets
 
 
 def robots(timeout: float = 0.3) -> dict[str, Channel]:
@@ -80,7 +81,7 @@ def test_retryable_failure_backs_off_with_full_jitter(db: Engine, clock: FixedCl
     expected = clock.now() + timedelta(seconds=random.Random(7).uniform(0, 60))
     [row] = rows(db)
     assert (result.retrying, row.status, row.attempts) == (1, "pending", 1)
-    assert row.next_attempt_at == expected.replace(microsecond=expected.microsecond)
+    assert row.next_attempt_at == expected
     assert "HTTP 500" in (row.last_error or "") and "key=k" not in (row.last_error or "")
     assert row.claimed_by is None and row.claimed_until is None
 
@@ -140,7 +141,7 @@ def test_dead_letter_after_max_attempts_then_retry(db: Engine, clock: FixedClock
 
 def test_not_retryable_error_is_dead_at_once(db: Engine, clock: FixedClock, robot: RobotServer) -> None:
     queue(db, clock, 1, channel="dingtalk", address=dt_address(robot), secret_ref="DT_ROBOT")
-    wrong = {"dingtalk": DingTalkChannel(type(SECRETS)({"ROLLOUT_SECRET_DT_ROBOT": "wrong"}), timeout=1)}
+    wrong = {"dingtalk": DingTalkChannel(Secrets({"ROLLOUT_SECRET_DT_ROBOT": "wrong"}), timeout=1)}
     result = dispatch(db, clock, worker_id="w", channels=wrong)
     [row] = rows(db)
     assert (result.dead, row.status, row.attempts) == (1, "dead", 1)
@@ -152,6 +153,14 @@ def test_row_for_an_unconfigured_channel_is_dead(db: Engine, clock: FixedClock) 
     dispatch(db, clock, worker_id="w", channels={"file": FileChannel()})
     [row] = rows(db)
     assert row.status == "dead" and "email" in (row.last_error or "")
+
+
+def test_missing_config_file_makes_dead_letters_not_a_crash(db: Engine, clock: FixedClock, robot: RobotServer) -> None:
+    queue(db, clock, 2, channel="dingtalk", address=dt_address(robot), secret_ref="DT_ROBOT")
+    broken = {"dingtalk": DingTalkChannel(Secrets({"ROLLOUT_CONFIG": "/nonexistent/rollout.toml"}), timeout=1)}
+    result = dispatch(db, clock, worker_id="w", channels=broken)
+    assert result.dead == 2 and robot.state.attempts == 0
+    assert all("/nonexistent/rollout.toml" in (r.last_error or "") for r in rows(db))
 
 
 class CrashingChannel:
