@@ -48,6 +48,12 @@ class App:
             self._sessions = sessions(self.engine)
         return self._sessions
 
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+            self._sessions = None
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         with transaction(self.sessions) as session:

@@ -69,7 +69,8 @@ def main(ctx: click.Context, db_url: str, now: str | None, lang: str) -> None:
             raise click.BadParameter(str(exc), param_hint="--now") from exc
     else:
         clock = SystemClock()
-    ctx.obj = App(db_url=db_url, clock=clock, lang=lang)
+    app = ctx.obj = App(db_url=db_url, clock=clock, lang=lang)
+    ctx.call_on_close(app.close)  # no pooled connection outlives the command
 
 
 def _register() -> None:

@@ -1,0 +1,45 @@
+"""School-level facts that gates test (plan filed, team members, assessment entered, supervision
+result …). Recording one is an audited change on the school's chain, like a transition."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from .audit import append_event, run_chain
+from .clock import Clock
+from .errors import StaleStateError, TransitionRefused
+from .i18n import tr
+from .models import SchoolFact
+from .runs import Actor, find_run, stale_message
+from .workflow_store import workflow_for_version
+
+
+def set_fact(session: Session, clock: Clock, *, school_code: str, name: str, value: float, actor: Actor,
+             note: str | None = None, plan_code: str | None = None) -> bool:
+    """Record a fact; False (and no event) when it already had that value."""
+    run = find_run(session, school_code, plan_code)
+    wf = workflow_for_version(session, run.workflow_version_id)
+    known = {m.fact for m in wf.metrics.values() if m.kind == "fact"}
+    if name not in known:
+        raise TransitionRefused(tr(f"流程 {wf.key} 没有事实项“{name}”（可用：{'、'.join(sorted(k for k in known if k))}）",
+                                   f"workflow {wf.key} has no fact '{name}' (known: {', '.join(sorted(k for k in known if k))})"))
+    now = clock.now()
+    fact = session.scalar(select(SchoolFact).where(SchoolFact.run_id == run.id, SchoolFact.name == name))
+    old = None if fact is None else fact.value
+    if old == value:
+        return False
+    if fact is None:
+        session.add(SchoolFact(run_id=run.id, name=name, value=value, note=note, recorded_at=now, recorded_by=actor.name))
+    else:
+        fact.value, fact.note, fact.recorded_at, fact.recorded_by = value, note, now, actor.name
+    run.updated_at = now  # bumps the run's version: facts and transitions serialise per school
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise StaleStateError(stale_message(school_code)) from exc
+    append_event(session, chain=run_chain(run.id), at=now, actor=actor.name, role=actor.role, trigger=f"fact:{name}",
+                 plan_id=run.plan_id, run_id=run.id, school_code=school_code, from_state=run.state, to_state=run.state,
+                 reason=note, gates=[{"fact": name, "old": old, "new": value}], workflow_version=wf.key)
+    return True

@@ -1,0 +1,95 @@
+"""Stage gates as plain functions over plain data: compare a metric value with a requirement and
+say why in words an official understands ("83 % of teachers have ≥ 25 online hours; 100 % needed").
+
+No database here: ``engine.metrics`` computes the numbers in SQL, this module judges them.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+
+from .i18n import tr
+from .workflow import Gate, Metric, Stage, Workflow
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_OP_WORDS = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "=", "!=": "≠"}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate judged: enough to show, audit and re-check later."""
+
+    gate: str
+    title_zh: str
+    title_en: str
+    metric: str
+    unit: str
+    op: str
+    required: float
+    actual: float | None  # None: no data (no teacher records, fact not recorded)
+    passed: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @property
+    def title(self) -> str:
+        return tr(self.title_zh, self.title_en)
+
+    def explain(self) -> str:
+        """E.g. ``网络研修满25学时的教师占比：83%（需 ≥ 100%）✗``."""
+        need = f"{_OP_WORDS[self.op]} {format_value(self.required, self.unit)}"
+        if self.actual is None:
+            have = tr("无数据", "no data")
+        else:
+            have = format_value(self.actual, self.unit)
+        mark = "✓" if self.passed else "✗"
+        return tr(f"{self.title_zh}：{have}（需 {need}）{mark}", f"{self.title_en}: {have} ({need} needed) {mark}")
+
+
+def format_value(value: float, unit: str) -> str:
+    if unit == "share":
+        pct = value * 100
+        # Never round 99.6 % up to "100 %" when the gate needs 100 %: floor to one decimal.
+        shown = math.floor(pct * 10) / 10
+        return f"{shown:g}%"
+    text = f"{value:g}"
+    return f"{text}{unit}" if unit and unit not in ("count", "bool") else text
+
+
+def judge(gate: Gate, metric: Metric, actual: float | None) -> GateResult:
+    passed = actual is not None and _OPS[gate.op](actual, gate.value)
+    return GateResult(
+        gate=gate.id,
+        title_zh=gate.title.zh,
+        title_en=gate.title.en,
+        metric=metric.id,
+        unit=metric.unit,
+        op=gate.op,
+        required=gate.value,
+        actual=actual,
+        passed=passed,
+    )
+
+
+def judge_stage(wf: Workflow, stage: Stage, values: Mapping[str, float | None]) -> list[GateResult]:
+    """Every exit gate of ``stage`` against the school's metric ``values`` (metric id → value)."""
+    return [judge(g, wf.metrics[g.metric], values.get(g.metric)) for g in stage.gates]
+
+
+def all_passed(results: list[GateResult]) -> bool:
+    return all(r.passed for r in results)
+
+
+def failing(results: list[GateResult]) -> list[GateResult]:
+    return [r for r in results if not r.passed]

@@ -1,0 +1,142 @@
+"""Per-school metric values, computed in SQL.
+
+A workflow's metrics are data (``engine.workflow.Metric``); this module turns each into an
+aggregate over teacher records (one GROUP BY for all schools at once) or a lookup of a school
+fact. Values from the workflow file are bound as parameters: nothing from a file is evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from .models import SchoolFact, SchoolRun, Teacher
+from .workflow import Condition, Metric, Workflow
+
+_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "online_hours": Teacher.online_hours,
+    "practice_hours": Teacher.practice_hours,
+    "total_hours": Teacher.online_hours + Teacher.practice_hours,
+    "points_count": Teacher.points_count,
+    "evidence_count": Teacher.evidence_count,
+    "evidence_result": Teacher.evidence_result,
+}
+
+
+def _condition(cond: Condition) -> ColumnElement[bool]:
+    column = _COLUMNS[cond.field]
+    if cond.op == "in":
+        assert isinstance(cond.value, tuple)
+        return column.in_(cond.value)
+    value = cond.value
+    return {
+        ">=": column >= value,
+        ">": column > value,
+        "<=": column <= value,
+        "<": column < value,
+        "==": column == value,
+        "!=": column != value,
+    }[cond.op]
+
+
+def _matching(metric: Metric) -> ColumnElement[Any]:
+    if not metric.where:
+        return func.count()
+    test = and_(*(_condition(c) for c in metric.where))
+    return func.sum(case((test, 1), else_=0))
+
+
+def teacher_metric_query(wf: Workflow, runs: Select[Any]) -> tuple[Select[Any], list[Metric]]:
+    """One aggregate query: a row per school with teacher count and one column per teacher metric.
+
+    ``runs`` selects ``SchoolRun.id, SchoolRun.school_code`` for the runs of interest.
+    """
+    metrics = [m for m in wf.metrics.values() if m.kind != "fact"]
+    sub = runs.subquery()
+    cols = [Teacher.school_code, func.count().label("n")]
+    cols += [_matching(m).label(f"m{i}") for i, m in enumerate(metrics)]
+    query = (
+        select(*cols)
+        .where(Teacher.school_code.in_(select(sub.c.school_code)))
+        .group_by(Teacher.school_code)
+    )
+    return query, metrics
+
+
+def metric_values(
+    session: Session, wf: Workflow, runs: Select[Any]
+) -> dict[int, dict[str, float | None]]:
+    """Run id → metric id → value, for every run selected by ``runs`` (id, school_code).
+
+    A share over zero teachers is ``None`` (no data), not 0 % and not 100 %.
+    """
+    run_rows = session.execute(runs).all()
+    school_of = {r[0]: r[1] for r in run_rows}
+    values: dict[int, dict[str, float | None]] = {
+        run_id: {m: None for m in wf.metrics} for run_id in school_of
+    }
+    if not school_of:
+        return values
+
+    query, metrics = teacher_metric_query(wf, runs)
+    per_school: dict[str, dict[str, float | None]] = {}
+    for row in session.execute(query):
+        n = row[1]
+        got: dict[str, float | None] = {}
+        for i, m in enumerate(metrics):
+            count = row[2 + i] or 0
+            if m.kind == "share_of_teachers":
+                got[m.id] = (count / n) if n else None
+            else:
+                got[m.id] = float(count)
+        per_school[row[0]] = got
+    count_metrics = [m.id for m in metrics if m.kind == "count_of_teachers"]
+    for run_id, school in school_of.items():
+        if school in per_school:
+            values[run_id].update(per_school[school])
+        else:  # no teacher records: counts are 0, shares stay None
+            values[run_id].update({m: 0.0 for m in count_metrics})
+
+    facts = {m.fact: m.id for m in wf.metrics.values() if m.kind == "fact" and m.fact}
+    if facts:
+        sub = runs.subquery()
+        fact_rows = session.execute(
+            select(SchoolFact.run_id, SchoolFact.name, SchoolFact.value).where(
+                SchoolFact.run_id.in_(select(sub.c.id)), SchoolFact.name.in_(list(facts))
+            )
+        )
+        for run_id, name, value in fact_rows:
+            values[run_id][facts[name]] = value
+    return values
+
+
+def runs_by_id(run_ids: Iterable[int]) -> Select[Any]:
+    return select(SchoolRun.id, SchoolRun.school_code).where(SchoolRun.id.in_(list(run_ids)))
+
+
+def values_for_run(session: Session, wf: Workflow, run: SchoolRun) -> Mapping[str, float | None]:
+    return metric_values(session, wf, runs_by_id([run.id]))[run.id]
+
+
+def teacher_summary(session: Session, school_code: str) -> dict[str, int]:
+    """Counts a school page shows: teachers, and how many lack online/practice hours or evidence."""
+    row = session.execute(
+        select(
+            func.count(),
+            func.sum(case((Teacher.online_hours < 25, 1), else_=0)),
+            func.sum(case((Teacher.practice_hours < 25, 1), else_=0)),
+            func.sum(case((Teacher.points_count < 3, 1), else_=0)),
+            func.sum(case((Teacher.evidence_count < Teacher.points_count, 1), else_=literal(0))),
+        ).where(Teacher.school_code == school_code)
+    ).one()
+    return {
+        "teachers": row[0] or 0,
+        "online_below_25h": row[1] or 0,
+        "practice_below_25h": row[2] or 0,
+        "points_below_3": row[3] or 0,
+        "evidence_missing": row[4] or 0,
+    }

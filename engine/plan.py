@@ -1,0 +1,279 @@
+"""The office's plan: which workflow version, which schools in which batch, when each starts,
+stage deadlines per batch, the hard final deadline and the extension cap.
+
+A plan file is validated whole (every problem with file:line:column) before anything is written;
+loading creates one school run per assigned school, each audited as a ``start`` event, and the
+plan itself as a ``plan_load`` event on the plan's chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .audit import EventDraft, append_event, append_events, plan_chain, run_chain
+from .clock import Clock
+from .errors import NotFound, PlanFileError, Problem
+from .i18n import tr
+from .models import Batch, Plan, School, SchoolRun
+from .workflow import Workflow
+from .workflow_store import find_workflow, workflow_for_version
+from .yaml_source import SourceDoc, read_yaml
+
+PLAN_KEYS = {"plan", "title", "workflow", "workflow_version", "year", "timezone", "region",
+             "final_deadline", "extension_cap", "batches"}
+BATCH_KEYS = {"id", "title", "start", "start_stage", "share", "schools", "deadlines"}
+SELECTOR_KEYS = {"codes", "pilot", "rest", "county"}
+
+
+@dataclass
+class BatchSpec:
+    code: str
+    title: str
+    start: date
+    start_stage: str
+    share: float | None
+    deadlines: dict[str, str]
+    schools: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PlanSpec:
+    code: str
+    title: str
+    workflow_id: str
+    workflow_version: str | None
+    year: int
+    timezone: str
+    region: str | None
+    final_deadline: date | None
+    extension_cap: date | None
+    batches: list[BatchSpec]
+
+
+def local_midnight_utc(day: date, tz: str) -> datetime:
+    """A plan's dates are local dates; a batch starts at local midnight."""
+    return datetime.combine(day, time(0, 0), tzinfo=ZoneInfo(tz)).astimezone(ZoneInfo("UTC"))
+
+
+def _date(doc: SourceDoc, path: tuple[str | int, ...], value: Any, problems: list[Problem]) -> date | None:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    problems.append(doc.problem(path, tr(f"不是日期（YYYY-MM-DD）：{value!r}", f"not a date (YYYY-MM-DD): {value!r}")))
+    return None
+
+
+def _title(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("zh") or value.get("en") or "")
+    return str(value or "")
+
+
+def parse_plan(session: Session, text: str, source: str) -> tuple[PlanSpec, Workflow, int]:
+    """Validate a plan file against the database (workflow, schools); raise with every problem."""
+    doc = read_yaml(text, source)
+    problems = list(doc.problems)
+    data = doc.data
+    if problems or not isinstance(data, dict):
+        if not problems:
+            problems.append(Problem(source, tr("计划文件应为映射", "a plan file must be a mapping"), 1, 1))
+        raise PlanFileError(source, problems)
+    for key in data:
+        if key not in PLAN_KEYS:
+            problems.append(doc.problem((key,), tr(f"未知的键“{key}”", f"unknown key '{key}'"), key=True))
+    for key in ("plan", "workflow", "year", "batches"):
+        if key not in data:
+            problems.append(doc.problem((), tr(f"缺少必填项“{key}”", f"missing required key '{key}'")))
+    tz = str(data.get("timezone", "Asia/Shanghai"))
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(doc.problem(("timezone",), tr(f"未知时区：{tz}", f"unknown timezone: {tz}")))
+        tz = "Asia/Shanghai"
+
+    wf: Workflow | None = None
+    version_id = 0
+    wf_id = str(data.get("workflow", ""))
+    wf_version = data.get("workflow_version")
+    if wf_id:
+        try:
+            row = find_workflow(session, wf_id, None if wf_version is None else str(wf_version))
+            wf, version_id = workflow_for_version(session, row.id), row.id
+        except NotFound as exc:
+            problems.append(doc.problem(("workflow",), str(exc)))
+
+    final = _date(doc, ("final_deadline",), data["final_deadline"], problems) if "final_deadline" in data else None
+    cap = _date(doc, ("extension_cap",), data["extension_cap"], problems) if "extension_cap" in data else None
+    if final and cap and cap < final:
+        problems.append(doc.problem(("extension_cap",), tr("延期上限早于最终截止日期", "extension cap is before the final deadline")))
+
+    region = data.get("region")
+    query = select(School.code, School.county_code, School.pilot)
+    if region is not None:
+        region = str(region)
+        query = query.where((School.county_code == region) | (School.city_code == region) | (School.province_code == region))
+    schools = {code: (county, pilot) for code, county, pilot in session.execute(query)}
+
+    batches: list[BatchSpec] = []
+    taken: dict[str, str] = {}
+    raw_batches = data.get("batches") if isinstance(data.get("batches"), list) else []
+    seen_ids: set[str] = set()
+    for i, raw in enumerate(raw_batches):
+        base: tuple[str | int, ...] = ("batches", i)
+        if not isinstance(raw, dict):
+            problems.append(doc.problem(base, tr("批次应为映射", "a batch must be a mapping")))
+            continue
+        for key in raw:
+            if key not in BATCH_KEYS:
+                problems.append(doc.problem((*base, key), tr(f"未知的键“{key}”", f"unknown key '{key}'"), key=True))
+        code = str(raw.get("id", f"batch{i + 1}"))
+        if code in seen_ids:
+            problems.append(doc.problem((*base, "id"), tr(f"批次编号重复：{code}", f"duplicate batch id: {code}")))
+        seen_ids.add(code)
+        start = _date(doc, (*base, "start"), raw.get("start"), problems)
+        start_stage = str(raw.get("start_stage") or (wf.initial if wf else ""))
+        if wf and start_stage not in (wf.initial, *wf.entry_stages):
+            problems.append(doc.problem((*base, "start_stage"), tr(
+                f"“{start_stage}”不是该流程允许的起始阶段（{', '.join((wf.initial, *wf.entry_stages))}）",
+                f"'{start_stage}' is not an entry stage of the workflow ({', '.join((wf.initial, *wf.entry_stages))})")))
+        deadlines: dict[str, str] = {}
+        for stage, value in (raw.get("deadlines") or {}).items():
+            p = (*base, "deadlines", stage)
+            if wf and not wf.has_stage(stage):
+                problems.append(doc.problem(p, tr(f"未知阶段：{stage}", f"unknown stage: {stage}"), key=True))
+            due = _date(doc, p, value, problems)
+            if due and start and due < start:
+                problems.append(doc.problem(p, tr(f"截止日期 {due} 早于批次开始 {start}", f"deadline {due} is before the batch starts ({start})")))
+            if due and final and due > final:
+                problems.append(doc.problem(p, tr(f"截止日期 {due} 晚于最终截止日期 {final}", f"deadline {due} is after the final deadline {final}")))
+            if due:
+                deadlines[stage] = due.isoformat()
+        spec = BatchSpec(code, _title(raw.get("title")) or code, start or date.min, start_stage,
+                         raw.get("share"), deadlines)
+        selector = raw.get("schools")
+        chosen = _select(doc, (*base, "schools"), selector, schools, taken, problems)
+        for c in chosen:
+            taken[c] = code
+        spec.schools = chosen
+        batches.append(spec)
+    shares = [b.share for b in batches if b.share is not None]
+    if shares and abs(sum(float(s) for s in shares) - 1.0) > 1e-6:
+        problems.append(doc.problem(("batches",), tr(f"各批次占比之和应为 100%，实为 {sum(shares):.0%}", f"batch shares must sum to 100 %, they sum to {sum(shares):.0%}")))
+    if problems:
+        raise PlanFileError(source, problems)
+    assert wf is not None
+    spec_out = PlanSpec(str(data["plan"]), _title(data.get("title")) or str(data["plan"]), wf_id,
+                        None if wf_version is None else str(wf_version), int(data["year"]), tz, region,
+                        final, cap, batches)
+    return spec_out, wf, version_id
+
+
+def _select(doc: SourceDoc, path: tuple[str | int, ...], selector: Any, schools: dict[str, tuple[str, bool]],
+            taken: dict[str, str], problems: list[Problem]) -> list[str]:
+    """Schools by list (``codes``), by rule (``pilot: true``, ``county: CODE``) or ``rest: true``."""
+    if selector is None:
+        problems.append(doc.problem(path, tr("批次未指定学校", "the batch names no schools")))
+        return []
+    if isinstance(selector, list):
+        selector = {"codes": selector}
+    if not isinstance(selector, dict):
+        problems.append(doc.problem(path, tr("schools 应为学校代码列表或规则", "schools must be a list of codes or a rule")))
+        return []
+    for key in selector:
+        if key not in SELECTOR_KEYS:
+            problems.append(doc.problem((*path, key), tr(f"未知的规则“{key}”", f"unknown rule '{key}'"), key=True))
+    free = [c for c in sorted(schools) if c not in taken]
+    if "codes" in selector:
+        out = []
+        for j, code in enumerate(selector["codes"] or []):
+            code = str(code)
+            if code not in schools:
+                problems.append(doc.problem((*path, "codes", j), tr(f"未知学校：{code}", f"unknown school: {code}")))
+            elif code in taken:
+                problems.append(doc.problem((*path, "codes", j), tr(f"学校 {code} 已在批次 {taken[code]} 中", f"school {code} is already in batch {taken[code]}")))
+            else:
+                out.append(code)
+        return out
+    chosen = free
+    if selector.get("pilot") is True:
+        chosen = [c for c in chosen if schools[c][1]]
+    if "county" in selector:
+        chosen = [c for c in chosen if schools[c][0] == str(selector["county"])]
+    if not selector.get("rest") and not {"pilot", "county"} & set(selector):
+        problems.append(doc.problem(path, tr("规则未选出学校", "the rule selects nothing")))
+    return chosen
+
+
+def load_plan(session: Session, path: str | Path, clock: Clock, *, actor: str = "office", role: str = "province_office") -> Plan:
+    """Load a plan file: create the plan, batches and one run per school, all audited, all or nothing."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    spec, wf, version_id = parse_plan(session, text, str(path))
+    if session.scalar(select(Plan.id).where(Plan.code == spec.code)) is not None:
+        raise PlanFileError(str(path), [Problem(str(path), tr(f"计划 {spec.code} 已存在；修改请用新的计划编号", f"plan {spec.code} already exists; use a new plan code for a changed plan"), 1, 1, "plan")])
+    now = clock.now()
+    plan = Plan(code=spec.code, title=spec.title, workflow_version_id=version_id, year=spec.year,
+                timezone=spec.timezone, final_deadline=spec.final_deadline, extension_cap=spec.extension_cap,
+                region_code=spec.region, source=text, loaded_at=now)
+    session.add(plan)
+    session.flush()
+    append_event(session, chain=plan_chain(plan.id), at=now, actor=actor, role=role, trigger="plan_load",
+                 plan_id=plan.id, reason=tr(f"载入计划 {path.name}", f"plan loaded from {path.name}"),
+                 gates=[{"sha256": hashlib.sha256(text.encode()).hexdigest(), "schools": sum(len(b.schools) for b in spec.batches)}],
+                 workflow_version=wf.key)
+    drafts: list[EventDraft] = []
+    for b in spec.batches:
+        batch = Batch(plan_id=plan.id, code=b.code, title=b.title, start=b.start, share=b.share, deadlines=b.deadlines)
+        session.add(batch)
+        session.flush()
+        started = local_midnight_utc(b.start, spec.timezone)
+        rows = [{"plan_id": plan.id, "school_code": c, "batch_id": batch.id, "workflow_version_id": version_id,
+                 "state": b.start_stage, "previous_state": None, "stage_entered_at": started,
+                 "started_at": started, "updated_at": now, "version": 1} for c in b.schools]
+        if rows:
+            session.execute(SchoolRun.__table__.insert(), rows)
+        ids = session.execute(select(SchoolRun.id, SchoolRun.school_code).where(SchoolRun.batch_id == batch.id)).all()
+        drafts += [EventDraft(chain=run_chain(rid), at=now, actor=actor, role=role, trigger="start", plan_id=plan.id,
+                              run_id=rid, school_code=code, to_state=b.start_stage,
+                              reason=tr(f"批次 {b.code} 于 {b.start} 开始", f"batch {b.code} starts {b.start}"),
+                              workflow_version=wf.key) for rid, code in ids]
+    append_events(session, drafts)
+    return plan
+
+
+def find_plan(session: Session, code: str | None) -> Plan:
+    """The named plan, or the only plan there is."""
+    if code:
+        plan = session.scalar(select(Plan).where(Plan.code == code))
+        if plan is None:
+            raise NotFound(tr(f"没有计划 {code}", f"no plan {code}"))
+        return plan
+    plans = session.scalars(select(Plan).order_by(Plan.id)).all()
+    if not plans:
+        raise NotFound(tr("尚未载入计划：先运行 rollout plan load", "no plan loaded yet: run 'rollout plan load' first"))
+    if len(plans) > 1:
+        raise NotFound(tr(f"有 {len(plans)} 个计划，请用 --plan 指定", f"there are {len(plans)} plans: name one with --plan"))
+    return plans[0]
+
+
+def plan_summary(session: Session, plan: Plan) -> dict[str, Any]:
+    batches = session.execute(
+        select(Batch.code, Batch.title, Batch.start, Batch.share, func.count(SchoolRun.id))
+        .join(SchoolRun, SchoolRun.batch_id == Batch.id, isouter=True)
+        .where(Batch.plan_id == plan.id).group_by(Batch.id).order_by(Batch.start, Batch.id)
+    ).all()
+    return {"plan": plan.code, "title": plan.title, "year": plan.year, "timezone": plan.timezone,
+            "final_deadline": plan.final_deadline, "extension_cap": plan.extension_cap,
+            "batches": [{"id": b[0], "title": b[1], "start": b[2], "share": b[3], "schools": b[4]} for b in batches]}
