@@ -1,0 +1,77 @@
+"""Due dates: run deadline > batch date > workflow rule, capped by the final deadline, on the calendar."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from engine.calendar import WorkCalendar
+from engine.deadline import days_overdue, local_date, stage_due
+from tests.engine.builders import shipped_workflow
+
+WF = shipped_workflow()
+PLANNING = WF.stage("planning")  # due: 30 working days after stage entry
+PILOT = WF.stage("pilot")  # due: 2021-12-31
+MON_FRI = WorkCalendar({}, {2021, 2022})
+FINAL = date(2022, 11, 30)
+
+
+def due(stage=PLANNING, *, batch=None, run=None, final=FINAL, calendar=MON_FRI, entered=date(2021, 9, 1)):  # type: ignore[no-untyped-def]
+    return stage_due(stage, batch_start=date(2021, 9, 1), stage_entered=entered, batch_deadlines=batch or {},
+                     run_deadline=run, final_deadline=final, calendar=calendar)
+
+
+def test_run_deadline_beats_batch_beats_workflow() -> None:
+    both = due(batch={"planning": "2021-10-15"}, run=(date(2021, 11, 1), "extension"))
+    assert (both.due, both.source) == (date(2021, 11, 1), "extension")
+    batch = due(batch={"planning": "2021-10-15"})
+    assert (batch.due, batch.source) == (date(2021, 10, 15), "batch")
+    rule = due()
+    assert rule.source == "workflow"
+
+
+def test_working_day_rule_counts_monday_to_friday() -> None:
+    # 2021-09-01 is a Wednesday: 30 working days later is Wednesday 2021-10-13.
+    got = due()
+    assert got.due == date(2021, 10, 13) and not got.provisional
+
+
+def test_working_day_rule_uses_the_official_calendar() -> None:
+    # National Day week 2021-10-01..07 off; 2021-09-26 (Sun) and 10-09 (Sat) worked (调休).
+    exceptions = {date(2021, 10, d): False for d in (1, 4, 5, 6, 7)}
+    exceptions |= {date(2021, 9, 26): True, date(2021, 10, 9): True}
+    official = WorkCalendar(exceptions, {2021, 2022})
+    assert due(calendar=official).due == date(2021, 10, 18)  # 5 holidays, 2 make-up days: 3 later
+    assert due(calendar=official).due != due().due
+
+
+def test_year_without_official_calendar_is_provisional() -> None:
+    assert due(calendar=WorkCalendar({}, set())).provisional
+
+
+def test_workflow_rule_capped_by_final_deadline() -> None:
+    got = due(PILOT, final=date(2021, 12, 1))
+    assert (got.due, got.source) == (date(2021, 12, 1), "final")
+    got = due(final=date(2021, 10, 1))
+    assert (got.due, got.source) == (date(2021, 10, 1), "final")
+    assert due(PILOT).due == date(2021, 12, 31)
+
+
+def test_run_extension_may_pass_final_deadline() -> None:
+    got = due(run=(date(2022, 12, 20), "extension"))
+    assert got.due == date(2022, 12, 20)
+
+
+def test_terminal_and_hold_stages_have_no_due_date() -> None:
+    assert due(WF.stage("done")) is None
+    assert due(WF.stage("suspended")) is None
+
+
+def test_overdue_counts_from_the_day_after() -> None:
+    assert days_overdue(date(2021, 10, 13), date(2021, 10, 13)) == 0
+    assert days_overdue(date(2021, 10, 13), date(2021, 10, 15)) == 2
+    assert days_overdue(date(2021, 10, 13), date(2021, 10, 1)) == 0
+
+
+def test_local_date_uses_the_plan_zone() -> None:
+    at = datetime(2021, 9, 30, 17, 0, tzinfo=timezone.utc)  # 01:00 on 10-01 in Shanghai
+    assert local_date(at, "Asia/Shanghai") == date(2021, 10, 1)

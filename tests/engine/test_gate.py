@@ -1,0 +1,66 @@
+"""Gates judged and explained in words an official reads: no data is not 0 %, 99.6 % is not 100 %."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.gate import all_passed, failing, format_value, judge, judge_stage
+from engine.i18n import set_language
+from tests.engine.builders import shipped_workflow
+
+WF = shipped_workflow()
+ONLINE = WF.stage("online_study")
+ONLINE_GATE = ONLINE.gates[0]
+ONLINE_METRIC = WF.metrics[ONLINE_GATE.metric]
+
+
+def test_failing_share_is_explained_in_chinese() -> None:
+    r = judge(ONLINE_GATE, ONLINE_METRIC, 0.83)
+    assert not r.passed
+    text = r.explain()
+    assert "83%" in text and "需 ≥ 100%" in text and text.endswith("✗")
+    assert ONLINE_GATE.title.zh in text
+
+
+def test_explained_in_english() -> None:
+    set_language("en")
+    text = judge(ONLINE_GATE, ONLINE_METRIC, 0.83).explain()
+    assert "83%" in text and "≥ 100% needed" in text and ONLINE_GATE.title.en in text
+
+
+def test_no_data_is_not_zero_and_fails() -> None:
+    r = judge(ONLINE_GATE, ONLINE_METRIC, None)
+    assert not r.passed
+    assert "无数据" in r.explain()
+    set_language("en")
+    assert "no data" in r.explain()
+    assert "no data (" in r.explain()
+
+
+@pytest.mark.parametrize("value,shown", [(0.996, "99.6%"), (0.9999, "99.9%"), (0.99999, "99.9%")])
+def test_share_never_rounds_up_to_100(value: float, shown: str) -> None:
+    assert format_value(value, "share") == shown
+    r = judge(ONLINE_GATE, ONLINE_METRIC, value)
+    assert not r.passed
+    assert f"{shown}（" in r.explain()
+    assert "100%（" not in r.explain()
+
+
+def test_full_share_passes() -> None:
+    r = judge(ONLINE_GATE, ONLINE_METRIC, 1.0)
+    assert r.passed and "100%" in r.explain() and r.explain().endswith("✓")
+
+
+def test_units_of_counts_and_facts() -> None:
+    team = WF.stage("planning").gates[1]
+    r = judge(team, WF.metrics[team.metric], 2.0)
+    assert not r.passed and "2人" in r.explain() and "≥ 3人" in r.explain()
+
+
+def test_judge_stage_reports_each_gate_and_missing_metrics_as_no_data() -> None:
+    results = judge_stage(WF, WF.stage("planning"), {"plan_filed": 1.0})
+    assert [r.gate for r in results] == ["plan_filed", "team_formed"]
+    assert results[0].passed and not results[1].passed and results[1].actual is None
+    assert not all_passed(results)
+    assert [r.gate for r in failing(results)] == ["team_formed"]
+    assert results[1].as_dict()["required"] == 3
