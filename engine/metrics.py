@@ -17,7 +17,7 @@ from sqlalchemy.sql import Select
 from .models import SchoolFact, SchoolRun, Teacher
 from .workflow import Condition, Metric, Workflow
 
-_COLUMNS: dict[str, ColumnElement[Any]] = {
+_COLUMNS: dict[str, Any] = {
     "online_hours": Teacher.online_hours,
     "practice_hours": Teacher.practice_hours,
     "total_hours": Teacher.online_hours + Teacher.practice_hours,
@@ -50,7 +50,7 @@ def _matching(metric: Metric) -> ColumnElement[Any]:
     return func.sum(case((test, 1), else_=0))
 
 
-def teacher_metric_query(wf: Workflow, runs: Select[Any]) -> tuple[Select[Any], list[Metric]]:
+def teacher_metric_query(wf: Workflow, runs: Select) -> tuple[Select, list[Metric]]:
     """One aggregate query: a row per school with teacher count and one column per teacher metric.
 
     ``runs`` selects ``SchoolRun.id, SchoolRun.school_code`` for the runs of interest.
@@ -68,7 +68,7 @@ def teacher_metric_query(wf: Workflow, runs: Select[Any]) -> tuple[Select[Any], 
 
 
 def metric_values(
-    session: Session, wf: Workflow, runs: Select[Any]
+    session: Session, wf: Workflow, runs: Select
 ) -> dict[int, dict[str, float | None]]:
     """Run id → metric id → value, for every run selected by ``runs`` (id, school_code).
 
@@ -114,7 +114,7 @@ def metric_values(
     return values
 
 
-def runs_by_id(run_ids: Iterable[int]) -> Select[Any]:
+def runs_by_id(run_ids: Iterable[int]) -> Select:
     return select(SchoolRun.id, SchoolRun.school_code).where(SchoolRun.id.in_(list(run_ids)))
 
 

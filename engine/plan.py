@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from .audit import EventDraft, append_event, append_events, plan_chain, run_chain
@@ -128,7 +128,7 @@ def parse_plan(session: Session, text: str, source: str) -> tuple[PlanSpec, Work
 
     batches: list[BatchSpec] = []
     taken: dict[str, str] = {}
-    raw_batches = data.get("batches") if isinstance(data.get("batches"), list) else []
+    raw_batches: list[Any] = data["batches"] if isinstance(data.get("batches"), list) else []
     seen_ids: set[str] = set()
     for i, raw in enumerate(raw_batches):
         base: tuple[str | int, ...] = ("batches", i)
@@ -243,7 +243,7 @@ def load_plan(session: Session, path: str | Path, clock: Clock, *, actor: str = 
                  "state": b.start_stage, "previous_state": None, "stage_entered_at": started,
                  "started_at": started, "updated_at": now, "version": 1} for c in b.schools]
         if rows:
-            session.execute(SchoolRun.__table__.insert(), rows)
+            session.execute(insert(SchoolRun), rows)
         ids = session.execute(select(SchoolRun.id, SchoolRun.school_code).where(SchoolRun.batch_id == batch.id)).all()
         drafts += [EventDraft(chain=run_chain(rid), at=now, actor=actor, role=role, trigger="start", plan_id=plan.id,
                               run_id=rid, school_code=code, to_state=b.start_stage,

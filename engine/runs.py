@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import CursorResult, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -231,9 +231,10 @@ def advance_all_ready(
                                      gates=[g.as_dict() for g in gates], workflow_version=wf.key))
             result.moves[(state, token.state)] += 1
     if updates:
-        stmt = (update(SchoolRun.__table__)
-                .where(SchoolRun.__table__.c.id == bindparam("b_id"), SchoolRun.__table__.c.version == bindparam("b_version")))
-        changed = session.execute(stmt, updates, execution_options={"synchronize_session": False}).rowcount
+        table = cast(Table, SchoolRun.__table__)
+        stmt = update(table).where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version"))
+        # Core executemany: every row is guarded by its version; the summed rowcount proves none moved.
+        changed = cast(CursorResult[Any], session.connection().execute(stmt, updates)).rowcount
         if changed != len(updates):
             raise StaleStateError(tr("有学校在批量推进期间被他人修改，本次未做任何更改，请重试",
                                      "schools changed during the bulk advance; nothing was changed, try again"))
