@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from engine.calendar import WorkCalendar
 from engine.deadline import days_overdue, local_date, stage_due
@@ -73,5 +73,5 @@ def test_overdue_counts_from_the_day_after() -> None:
 
 
 def test_local_date_uses_the_plan_zone() -> None:
-    at = datetime(2021, 9, 30, 17, 0, tzinfo=timezone.utc)  # 01:00 on 10-01 in Shanghai
+    at = datetime(2021, 9, 30, 17, 0, tzinfo=UTC)  # 01:00 on 10-01 in Shanghai
     assert local_date(at, "Asia/Shanghai") == date(2021, 10, 1)
