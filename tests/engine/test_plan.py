@@ -1,0 +1,172 @@
+"""Plan files: runs and audit events on load, every problem with its line, nothing written on failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.audit import plan_chain, run_chain, verify_chains
+from engine.clock import FixedClock
+from engine.db import transaction
+from engine.errors import NotFound, PlanFileError
+from engine.models import AuditEvent, Batch, Plan, SchoolRun
+from engine.plan import find_plan, load_plan, plan_summary
+from tests.engine.builders import (
+    ALL_SCHOOLS,
+    EARLY,
+    LATE,
+    OTHER,
+    PILOT,
+    plan_data,
+    seed,
+    write_plan,
+)
+
+BAD_PLAN = """\
+plan: bad-2021
+workflow: whole-school-2.0
+year: 2021
+final_deadline: 2022-11-30
+colour: blue
+batches:
+  - id: b1
+    start: 2021-06-01
+    start_stage: online_study
+    share: 0.5
+    schools: {codes: ["3703230001", "9999999999"]}
+    deadlines:
+      planning: 2023-01-31
+      online_study: 2021-05-01
+  - id: b2
+    start: 2021-09-01
+    share: 0.3
+    schools: {rest: true}
+"""
+
+
+def _count(session: Session, model: type) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_load_creates_runs_batches_and_audit_events(factory: sessionmaker[Session], clock: FixedClock,
+                                                      tmp_path: Path, db: Engine) -> None:
+    with transaction(factory) as s:
+        seed(s, clock)
+        plan = load_plan(s, write_plan(tmp_path, plan_data()), clock)
+        plan_id = plan.id
+    with transaction(factory) as s:
+        runs = {r.school_code: r for r in s.scalars(select(SchoolRun))}
+        assert set(runs) == set(ALL_SCHOOLS)
+        assert runs[PILOT].state == "pilot"
+        assert {runs[c].state for c in (*EARLY, *LATE, OTHER)} == {"planning"}
+        assert all(r.version == 1 and r.previous_state is None for r in runs.values())
+        assert [b.code for b in s.scalars(select(Batch).order_by(Batch.id))] == ["b1", "b2", "b3"]
+        for run in runs.values():
+            events = s.scalars(select(AuditEvent).where(AuditEvent.chain == run_chain(run.id))).all()
+            assert [(e.trigger, e.to_state, e.seq) for e in events] == [("start", run.state, 1)]
+        plan_events = s.scalars(select(AuditEvent).where(AuditEvent.chain == plan_chain(plan_id))).all()
+        assert [e.trigger for e in plan_events] == ["plan_load"]
+        summary = plan_summary(s, find_plan(s, None))
+        assert [b["schools"] for b in summary["batches"]] == [1, 3, 2]
+    report = verify_chains(db)
+    assert report.ok and report.chains == 7 and report.events == 7
+
+
+def test_batch_starts_at_local_midnight(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    with transaction(factory) as s:
+        seed(s, clock)
+        load_plan(s, write_plan(tmp_path, plan_data()), clock)
+    with transaction(factory) as s:
+        run = s.scalar(select(SchoolRun).where(SchoolRun.school_code == PILOT))
+        assert run is not None
+        assert run.started_at.isoformat() == "2021-05-31T16:00:00+00:00"
+
+
+def test_every_problem_is_reported_with_its_line(factory: sessionmaker[Session], clock: FixedClock,
+                                                   tmp_path: Path) -> None:
+    with transaction(factory) as s:
+        seed(s, clock)
+    path = write_plan(tmp_path, BAD_PLAN)
+    with transaction(factory) as s, pytest.raises(PlanFileError) as info:
+        load_plan(s, path, clock)
+    problems = info.value.problems
+    by_line: dict[int | None, list[str]] = {}
+    for p in problems:
+        assert p.source == str(path)
+        by_line.setdefault(p.line, []).append(p.message)
+    text = "\n".join(f"{p.line}: {p.message}" for p in problems)
+    assert any("colour" in m for m in by_line.get(5, [])), text  # unknown key
+    assert any("online_study" in m for m in by_line.get(9, [])), text  # bad start_stage
+    assert any("9999999999" in m for m in by_line.get(11, [])), text  # unknown school
+    assert any("2023-01-31" in m for m in by_line.get(13, [])), text  # after final deadline
+    assert any("2021-05-01" in m for m in by_line.get(14, [])), text  # before the batch starts
+    assert any("100%" in m for m in (p.message for p in problems)), text  # shares sum to 80 %
+    assert len(problems) >= 6
+
+
+def test_nothing_is_written_when_a_plan_is_refused(factory: sessionmaker[Session], clock: FixedClock,
+                                                     tmp_path: Path) -> None:
+    with transaction(factory) as s:
+        seed(s, clock)
+    with pytest.raises(PlanFileError), transaction(factory) as s:
+        load_plan(s, write_plan(tmp_path, BAD_PLAN), clock)
+    with transaction(factory) as s:
+        assert _count(s, Plan) == _count(s, Batch) == _count(s, SchoolRun) == _count(s, AuditEvent) == 0
+
+
+def test_shares_must_sum_to_100_percent(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    data = plan_data()
+    data["batches"][2]["share"] = 0.3
+    with transaction(factory) as s:
+        seed(s, clock)
+        with pytest.raises(PlanFileError) as info:
+            load_plan(s, write_plan(tmp_path, data), clock)
+    assert any("90%" in p.message for p in info.value.problems)
+    assert all(p.line is not None for p in info.value.problems)
+
+
+def test_duplicate_plan_code_is_refused(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    with transaction(factory) as s:
+        seed(s, clock)
+        load_plan(s, write_plan(tmp_path, plan_data()), clock)
+    with pytest.raises(PlanFileError) as info, transaction(factory) as s:
+        load_plan(s, write_plan(tmp_path, plan_data(), "again.yaml"), clock)
+    assert "yiyuan-2021" in str(info.value)
+    with transaction(factory) as s:
+        assert _count(s, Plan) == 1 and _count(s, SchoolRun) == len(ALL_SCHOOLS)
+
+
+def test_county_rule_and_region_limit(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    data = plan_data(batches=[
+        {"id": "c", "start": "2021-06-01", "share": 1.0, "schools": {"county": "370302"}},
+    ])
+    with transaction(factory) as s:
+        seed(s, clock)
+        load_plan(s, write_plan(tmp_path, data), clock)
+        assert [r.school_code for r in s.scalars(select(SchoolRun))] == [OTHER]
+
+
+def test_unknown_workflow_is_a_problem(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    with transaction(factory) as s:
+        seed(s, clock)
+        with pytest.raises(PlanFileError) as info:
+            load_plan(s, write_plan(tmp_path, plan_data(workflow="nope")), clock)
+    assert (info.value.problems[0].line, info.value.problems[0].field) == (5, "workflow")  # after the 3-line title
+
+
+def test_find_plan(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    with transaction(factory) as s:
+        with pytest.raises(NotFound):
+            find_plan(s, None)
+        seed(s, clock)
+        load_plan(s, write_plan(tmp_path, plan_data()), clock)
+        load_plan(s, write_plan(tmp_path, plan_data(plan="other", batches=[
+            {"id": "x", "start": "2021-06-01", "schools": {"rest": True}}]), "p2.yaml"), clock)
+        with pytest.raises(NotFound):
+            find_plan(s, None)
+        assert find_plan(s, "other").code == "other"
+        with pytest.raises(NotFound):
+            find_plan(s, "missing")
