@@ -1,0 +1,304 @@
+"""Firing transitions: every rule refuses with a reason, every transition is exactly one audit event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+import engine.runs as runs_module
+from engine.audit import verify_chains
+from engine.clock import FixedClock
+from engine.db import transaction
+from engine.errors import AuditError, RolloutError, StaleStateError, TransitionRefused
+from engine.facts import set_fact
+from engine.i18n import set_language
+from engine.models import RunDeadline, Teacher
+from engine.runs import Outcome, advance_all_ready, fire
+from engine.status import school_detail
+from tests.engine.builders import (
+    CITY_OFFICER,
+    COUNTY,
+    COUNTY_OFFICER,
+    EARLY,
+    LATE,
+    OTHER,
+    PILOT,
+    PROVINCE_OFFICER,
+    SCHOOL_ADMIN,
+    add_teachers,
+    event_count,
+    events_of,
+    run_of,
+    seed_with_plan,
+)
+
+SCHOOL = EARLY[0]
+
+
+@pytest.fixture
+def plan(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> sessionmaker[Session]:
+    with transaction(factory) as s:
+        seed_with_plan(s, clock, tmp_path)
+    return factory
+
+
+def _fire(factory: sessionmaker[Session], clock: FixedClock, code: str = SCHOOL, trigger: str = "advance",
+          **kw: Any) -> Outcome:
+    kw.setdefault("actor", COUNTY_OFFICER)
+    with transaction(factory) as s:
+        return fire(s, clock, school_code=code, trigger=trigger, **kw)
+
+
+def _planning_done(factory: sessionmaker[Session], clock: FixedClock, code: str = SCHOOL) -> None:
+    with transaction(factory) as s:
+        set_fact(s, clock, school_code=code, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+        set_fact(s, clock, school_code=code, name="team_members", value=4, actor=COUNTY_OFFICER)
+
+
+def _state(factory: sessionmaker[Session], code: str = SCHOOL) -> tuple[str, str | None, int]:
+    with transaction(factory) as s:
+        run = run_of(s, code)
+        return run.state, run.previous_state, run.version
+
+
+def _refused(plan: sessionmaker[Session], action: Callable[[], object], error: type[RolloutError] = TransitionRefused,
+             code: str = SCHOOL) -> str:
+    """Assert ``action`` raises, and that neither the run nor the audit trail changed."""
+    with transaction(plan) as s:
+        before, events = _state(plan, code), event_count(s)
+    with pytest.raises(error) as info:
+        action()
+    with transaction(plan) as s:
+        assert _state(plan, code) == before
+        assert event_count(s) == events
+    return str(info.value)
+
+
+def test_advance_refused_with_gate_explanations(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    message = _refused(plan, lambda: _fire(plan, clock))
+    assert "关卡未通过" in message
+    assert "县级已审核备案学校发展规划：无数据（需 ≥ 1）✗" in message
+    assert "已组建3人以上的学校信息化管理团队" in message
+
+
+def test_advance_passes_once_facts_are_recorded(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    _planning_done(plan, clock)
+    out = _fire(plan, clock)
+    assert (out.from_state, out.to_state) == ("planning", "online_study")
+    assert all(g.passed for g in out.gates)
+    with transaction(plan) as s:
+        run = run_of(s, SCHOOL)
+        assert run.state == "online_study" and run.stage_entered_at == clock.now()
+        last = events_of(s, SCHOOL)[-1]
+        assert (last.trigger, last.from_state, last.to_state) == ("advance", "planning", "online_study")
+        assert [g["passed"] for g in last.gates] == [True, True]
+
+
+def test_online_study_gate_counts_teachers(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    _planning_done(plan, clock)
+    _fire(plan, clock)
+    with transaction(plan) as s:
+        add_teachers(s, SCHOOL, 5)
+        add_teachers(s, SCHOOL, 1, online=24.5, start=5)
+    message = _refused(plan, lambda: _fire(plan, clock))
+    assert "83.3%（需 ≥ 100%）" in message
+    with transaction(plan) as s:
+        for t in s.scalars(select(Teacher).where(Teacher.school_code == SCHOOL)):
+            t.online_hours = 25
+    assert _fire(plan, clock).to_state == "practice"
+
+
+def test_role_refused(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    _planning_done(plan, clock)
+    message = _refused(plan, lambda: _fire(plan, clock, actor=SCHOOL_ADMIN))
+    assert "school_admin" in message and "county_office" in message
+    message = _refused(plan, lambda: _fire(plan, clock, trigger="override", actor=COUNTY_OFFICER, reason="病假"))
+    assert "county_office" in message
+
+
+@pytest.mark.parametrize("trigger,actor", [("return_for_rework", COUNTY_OFFICER), ("suspend", COUNTY_OFFICER),
+                                           ("override", CITY_OFFICER)])
+@pytest.mark.parametrize("reason", [None, "", "   "])
+def test_reason_required(plan: sessionmaker[Session], clock: FixedClock, trigger: str, actor: Any,
+                         reason: str | None) -> None:
+    _planning_done(plan, clock)
+    _fire(plan, clock)  # online_study: return_for_rework is allowed from here
+    message = _refused(plan, lambda: _fire(plan, clock, trigger=trigger, actor=actor, reason=reason))
+    assert "理由" in message
+    out = _fire(plan, clock, trigger=trigger, actor=actor, reason="县级抽查发现问题")
+    assert out.to_state != "online_study"
+
+
+def test_override_records_the_gates_it_overrode(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    out = _fire(plan, clock, trigger="override", actor=PROVINCE_OFFICER, reason="学校撤并")
+    assert out.to_state == "done"
+    assert out.overridden == ["plan_filed", "team_formed"]
+    with transaction(plan) as s:
+        last = events_of(s, SCHOOL)[-1]
+        assert last.trigger == "override" and last.to_state == "done"
+        assert last.reason is not None
+        assert "学校撤并" in last.reason and "plan_filed" in last.reason and "team_formed" in last.reason
+        assert [g["passed"] for g in last.gates] == [False, False]
+
+
+def test_suspend_and_resume_return_to_previous_stage(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    _planning_done(plan, clock)
+    _fire(plan, clock)
+    with transaction(plan) as s:
+        entered = run_of(s, SCHOOL).stage_entered_at
+    clock.advance(timedelta(days=3))
+    out = _fire(plan, clock, trigger="suspend", reason="学校合并")
+    assert out.to_state == "suspended"
+    assert _state(plan)[:2] == ("suspended", "online_study")
+    message = _refused(plan, lambda: _fire(plan, clock))
+    assert "advance" in message or "推进" in message or "不能执行" in message
+    clock.advance(timedelta(days=3))
+    out = _fire(plan, clock, trigger="resume", actor=CITY_OFFICER)
+    assert (out.from_state, out.to_state) == ("suspended", "online_study")
+    with transaction(plan) as s:
+        run = run_of(s, SCHOOL)
+        assert run.previous_state is None
+        assert run.stage_entered_at == entered  # suspended time is not extra time
+
+
+def test_suspend_from_pilot_resumes_to_pilot(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    _fire(plan, clock, code=PILOT, trigger="suspend", reason="停课")
+    assert _fire(plan, clock, code=PILOT, trigger="resume").to_state == "pilot"
+
+
+def test_return_for_rework(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    _planning_done(plan, clock)
+    _fire(plan, clock)
+    out = _fire(plan, clock, trigger="return_for_rework", actor=CITY_OFFICER, reason="规划未备案")
+    assert (out.from_state, out.to_state) == ("online_study", "planning")
+
+
+def test_extend_within_cap_changes_due_date(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    with transaction(plan) as s:
+        before = school_detail(s, clock, SCHOOL)["due"]
+    assert (before["date"], before["source"]) == (date(2021, 9, 30), "batch")
+    _refused(plan, lambda: _fire(plan, clock, trigger="extend", reason="疫情", due=date(2023, 1, 31)))
+    _refused(plan, lambda: _fire(plan, clock, trigger="extend", reason="疫情", due=date(2021, 6, 30)))  # past
+    _refused(plan, lambda: _fire(plan, clock, trigger="extend", reason="疫情"))  # no date
+    out = _fire(plan, clock, trigger="extend", reason="疫情", due=date(2022, 12, 31))  # cap itself is allowed
+    assert out.from_state == out.to_state == "planning"
+    with transaction(plan) as s:
+        run = run_of(s, SCHOOL)
+        rows = s.scalars(select(RunDeadline).where(RunDeadline.run_id == run.id)).all()
+        assert [(r.stage, r.due, r.kind, r.reason) for r in rows] == [("planning", date(2022, 12, 31), "extension", "疫情")]
+        detail = school_detail(s, clock, SCHOOL)
+        assert (detail["due"]["date"], detail["due"]["source"]) == (date(2022, 12, 31), "extension")
+        last = events_of(s, SCHOOL)[-1]
+        assert last.trigger == "extend" and last.to_state == "planning" and "2022-12-31" in (last.reason or "")
+        assert run.version == 2  # an extension bumps the optimistic lock even at the same instant
+    _fire(plan, clock, trigger="extend", reason="再延", due=date(2021, 11, 30))
+    with transaction(plan) as s:
+        assert school_detail(s, clock, SCHOOL)["due"]["date"] == date(2021, 11, 30)
+        assert len(s.scalars(select(RunDeadline)).all()) == 1
+
+
+def test_batch_not_started_is_refused(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    message = _refused(plan, lambda: _fire(plan, clock, code=LATE[0], trigger="suspend", reason="x"), code=LATE[0])
+    assert "尚未开始" in message and "2021-09-01" in message
+    set_language("en")
+    message = _refused(plan, lambda: _fire(plan, clock, code=LATE[0], trigger="suspend", reason="x"), code=LATE[0])
+    assert "not started" in message
+
+
+def test_expected_version_mismatch_is_stale(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    _refused(plan, lambda: _fire(plan, clock, trigger="suspend", reason="x", expected_version=7), StaleStateError)
+    assert _fire(plan, clock, trigger="suspend", reason="x", expected_version=1).to_state == "suspended"
+    assert _state(plan)[2] == 2
+
+
+def test_each_transition_is_exactly_one_event(plan: sessionmaker[Session], clock: FixedClock, db: Engine) -> None:
+    _planning_done(plan, clock)
+    steps = [("advance", COUNTY_OFFICER, None), ("suspend", COUNTY_OFFICER, "r"), ("resume", COUNTY_OFFICER, None),
+             ("return_for_rework", CITY_OFFICER, "r"), ("advance", COUNTY_OFFICER, None),
+             ("override", CITY_OFFICER, "r")]
+    for trigger, actor, reason in steps:
+        with transaction(plan) as s:
+            n = len(events_of(s, SCHOOL))
+        _fire(plan, clock, trigger=trigger, actor=actor, reason=reason)
+        with transaction(plan) as s:
+            events = events_of(s, SCHOOL)
+            assert len(events) == n + 1
+            assert events[-1].trigger == trigger and events[-1].to_state == run_of(s, SCHOOL).state
+    assert _state(plan)[0] == "done"
+    assert verify_chains(db).ok
+
+
+def test_failing_audit_write_leaves_no_state_change(plan: sessionmaker[Session], clock: FixedClock,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise AuditError("disk full")
+
+    monkeypatch.setattr(runs_module, "append_event", broken)
+    _refused(plan, lambda: _fire(plan, clock, trigger="suspend", reason="x"), AuditError)
+    with transaction(plan) as s:
+        assert run_of(s, SCHOOL).stage_entered_at != clock.now()
+
+
+def test_unknown_school_and_trigger(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    from engine.errors import NotFound
+
+    with pytest.raises(NotFound):
+        _fire(plan, clock, code="3703239999")
+    message = _refused(plan, lambda: _fire(plan, clock, trigger="graduate"))
+    assert "graduate" in message and "advance" in message
+
+
+# --- advance_all_ready ----------------------------------------------------------------------------
+
+
+def test_advance_all_ready_moves_only_ready_schools(plan: sessionmaker[Session], clock: FixedClock,
+                                                    db: Engine) -> None:
+    _planning_done(plan, clock, SCHOOL)
+    _planning_done(plan, clock, OTHER)
+    with transaction(plan) as s:
+        before = event_count(s)
+        result = advance_all_ready(s, clock, actor=COUNTY_OFFICER)
+    assert (result.advanced, result.blocked, result.not_started) == (2, 2, 2)
+    assert dict(result.moves) == {("planning", "online_study"): 2}
+    assert result.blocked_by == {"plan_filed": 1, "team_formed": 1, "pilot_summary": 1}
+    with transaction(plan) as s:
+        assert event_count(s) == before + 2
+        for code in (SCHOOL, OTHER):
+            run = run_of(s, code)
+            assert run.state == "online_study" and run.version >= 2
+            last = events_of(s, code)[-1]
+            assert (last.trigger, last.to_state) == ("advance", "online_study")
+        assert run_of(s, EARLY[1]).state == "planning"
+        assert run_of(s, PILOT).state == "pilot"
+        assert run_of(s, LATE[0]).state == "planning"
+    assert verify_chains(db).ok
+    # a moved run can still be fired on (its version was bumped consistently)
+    assert _fire(plan, clock, trigger="suspend", reason="x").to_state == "suspended"
+
+
+def test_advance_all_ready_region_filter(plan: sessionmaker[Session], clock: FixedClock, db: Engine) -> None:
+    _planning_done(plan, clock, SCHOOL)
+    _planning_done(plan, clock, OTHER)
+    with transaction(plan) as s:
+        result = advance_all_ready(s, clock, actor=COUNTY_OFFICER, region=COUNTY)
+    assert result.advanced == 1 and result.not_started == 2 and result.blocked == 2
+    assert _state(plan, SCHOOL)[0] == "online_study"
+    assert _state(plan, OTHER)[0] == "planning"
+    with transaction(plan) as s:
+        assert advance_all_ready(s, clock, actor=COUNTY_OFFICER, region="370302").advanced == 1
+    assert _state(plan, OTHER)[0] == "online_study"
+    assert verify_chains(db).ok
+
+
+def test_advance_all_ready_respects_roles(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    _planning_done(plan, clock, SCHOOL)
+    with transaction(plan) as s:
+        result = advance_all_ready(s, clock, actor=SCHOOL_ADMIN)
+    assert result.advanced == 0
+    assert _state(plan, SCHOOL)[0] == "planning"
