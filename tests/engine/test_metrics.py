@@ -1,0 +1,83 @@
+"""Metric values in SQL: shares, counts, facts, many schools in one query; no teachers is no data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.clock import FixedClock
+from engine.db import transaction
+from engine.facts import set_fact
+from engine.metrics import metric_values, teacher_summary, values_for_run
+from engine.models import SchoolRun
+from engine.workflow_store import workflow_for_version
+from tests.engine.builders import (
+    COUNTY_OFFICER,
+    EARLY,
+    OTHER,
+    PILOT,
+    add_teachers,
+    run_of,
+    seed_with_plan,
+)
+
+
+@pytest.fixture
+def plan(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> sessionmaker[Session]:
+    with transaction(factory) as s:
+        seed_with_plan(s, clock, tmp_path)
+    return factory
+
+
+def test_no_teachers_share_is_none_count_is_zero(plan: sessionmaker[Session]) -> None:
+    with transaction(plan) as s:
+        run = run_of(s, EARLY[0])
+        values = values_for_run(s, workflow_for_version(s, run.workflow_version_id), run)
+    assert values["online_25h_share"] is None and values["assessed_share"] is None
+    assert values["teachers"] == 0
+    assert values["plan_filed"] is None
+
+
+def test_shares_counts_and_facts_for_many_schools_at_once(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    with transaction(plan) as s:
+        add_teachers(s, EARLY[0], 3)
+        add_teachers(s, EARLY[0], 1, online=10, points=2, evidence=2, result="fail", start=3)
+        add_teachers(s, EARLY[1], 2, practice=24.9, result=None)
+        add_teachers(s, OTHER, 1, evidence=2, result="excellent")
+        set_fact(s, clock, school_code=EARLY[0], name="team_members", value=4, actor=COUNTY_OFFICER)
+        set_fact(s, clock, school_code=OTHER, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+    with transaction(plan) as s:
+        wf = workflow_for_version(s, run_of(s, EARLY[0]).workflow_version_id)
+        values = metric_values(s, wf, select(SchoolRun.id, SchoolRun.school_code))
+        by_code = {run_of(s, c).school_code: values[run_of(s, c).id] for c in (EARLY[0], EARLY[1], OTHER, PILOT)}
+    a, b, o, p = by_code[EARLY[0]], by_code[EARLY[1]], by_code[OTHER], by_code[PILOT]
+    assert len(values) == 6
+    assert a["teachers"] == 4 and a["online_25h_share"] == 0.75 and a["points_chosen_share"] == 0.75
+    assert a["points_evidence_share"] == 0.75 and a["assessed_share"] == 0.75 and a["practice_25h_share"] == 1.0
+    assert a["team_members"] == 4 and a["plan_filed"] is None
+    assert b["teachers"] == 2 and b["practice_25h_share"] == 0.0 and b["assessed_share"] == 0.0
+    assert b["online_25h_share"] == 1.0 and b["team_members"] is None
+    assert o["points_evidence_share"] == 0.0 and o["assessed_share"] == 1.0 and o["plan_filed"] == 1
+    assert p["teachers"] == 0 and p["online_25h_share"] is None
+
+
+def test_only_selected_runs_are_returned(plan: sessionmaker[Session]) -> None:
+    with transaction(plan) as s:
+        add_teachers(s, EARLY[0], 2)
+        run = run_of(s, EARLY[1])
+        wf = workflow_for_version(s, run.workflow_version_id)
+        values = metric_values(s, wf, select(SchoolRun.id, SchoolRun.school_code).where(SchoolRun.id == run.id))
+    assert list(values) == [run.id]
+    assert values[run.id]["online_25h_share"] is None
+
+
+def test_teacher_summary(plan: sessionmaker[Session]) -> None:
+    with transaction(plan) as s:
+        add_teachers(s, EARLY[0], 2)
+        add_teachers(s, EARLY[0], 1, online=5, practice=0, points=1, evidence=0, start=2)
+        assert teacher_summary(s, EARLY[0]) == {"teachers": 3, "online_below_25h": 1, "practice_below_25h": 1,
+                                                "points_below_3": 1, "evidence_missing": 1}
+        assert teacher_summary(s, EARLY[1])["teachers"] == 0
