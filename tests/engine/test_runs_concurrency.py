@@ -1,0 +1,98 @@
+"""Two officers advance the same school at the same moment on PostgreSQL: exactly one wins."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.audit import verify_chains
+from engine.clock import FixedClock
+from engine.db import make_engine, sessions, transaction, upgrade
+from engine.errors import StaleStateError
+from engine.facts import set_fact
+from engine.models import AuditEvent
+from engine.runs import Actor, Outcome, find_run, fire
+from tests.conftest import PgSchema
+from tests.engine.builders import COUNTY_OFFICER, EARLY, events_of, run_of, seed_with_plan
+
+SCHOOL = EARLY[0]
+
+
+@pytest.mark.postgres
+def test_two_officers_advance_the_same_school(pg_schema: PgSchema, clock: FixedClock, tmp_path: Path) -> None:
+    engine = make_engine(pg_schema.url)
+    try:
+        upgrade(engine)
+        factory = sessions(engine)
+        with transaction(factory) as s:
+            seed_with_plan(s, clock, tmp_path)
+            set_fact(s, clock, school_code=SCHOOL, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+            set_fact(s, clock, school_code=SCHOOL, name="team_members", value=3, actor=COUNTY_OFFICER)
+        with transaction(factory) as s:
+            events_before = s.scalar(select(func.count()).select_from(AuditEvent))
+            version_before = run_of(s, SCHOOL).version
+
+        barrier = threading.Barrier(2, timeout=30)
+        results: list[Outcome] = []
+        errors: list[BaseException] = []
+
+        def officer(name: str) -> None:
+            try:
+                with transaction(factory) as s:
+                    seen = find_run(s, SCHOOL)  # both look at the school first …
+                    assert seen.state == "planning"
+                    barrier.wait()  # … then both press "advance" at the same moment
+                    results.append(fire(s, clock, school_code=SCHOOL, trigger="advance",
+                                        actor=Actor(name, "county_office"),
+                                        expected_version=seen.version))
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=officer, args=(n,)) for n in ("甲", "乙")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(results) == 1, errors
+        assert len(errors) == 1 and isinstance(errors[0], StaleStateError), errors
+        assert (results[0].from_state, results[0].to_state) == ("planning", "online_study")
+        with transaction(factory) as s:
+            run = run_of(s, SCHOOL)
+            assert run.state == "online_study" and run.version == version_before + 1
+            assert s.scalar(select(func.count()).select_from(AuditEvent)) == events_before + 1
+            assert [e.trigger for e in events_of(s, SCHOOL)].count("advance") == 1
+        assert verify_chains(engine).ok
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_stale_session_without_expected_version_still_loses(pg_schema: PgSchema, clock: FixedClock,
+                                                            tmp_path: Path) -> None:
+    """The version column alone (no --expect-version) makes the slower writer fail."""
+    engine = make_engine(pg_schema.url)
+    try:
+        upgrade(engine)
+        factory = sessions(engine)
+        with transaction(factory) as s:
+            seed_with_plan(s, clock, tmp_path)
+        slow: Session = factory()
+        try:
+            slow.begin()
+            seen = find_run(slow, SCHOOL)  # loaded at version 1 (kept referenced: the identity map is weak)
+            with transaction(factory) as fast:
+                fire(fast, clock, school_code=SCHOOL, trigger="suspend", actor=COUNTY_OFFICER, reason="甲")
+            with pytest.raises(StaleStateError):
+                fire(slow, clock, school_code=SCHOOL, trigger="suspend", actor=COUNTY_OFFICER, reason="乙")
+            assert seen.version == 1
+            slow.rollback()
+        finally:
+            slow.close()
+        with transaction(factory) as s:
+            assert [e.reason for e in events_of(s, SCHOOL) if e.trigger == "suspend"] == ["甲"]
+    finally:
+        engine.dispose()
