@@ -49,6 +49,12 @@ def demo(app: App, seed: int, n_schools: int, n_teachers: int, workdir: str | No
     click.echo("")
     click.echo(tr(f"学校 {report.schools} 所，教师 {report.teachers} 人；自动推进 {report.advanced} 次，退回整改 {report.returned} 次",
                   f"{report.schools} schools, {report.teachers} teachers; {report.advanced} automatic advances, {report.returned} returned for rework"))
+    m = report.messages
+    click.echo(tr(
+        f"通知：提醒 {report.items['reminder']} 项、逾期 {report.items['overdue']} 项、逐级督办 {report.items['escalation']} 项；"
+        f"已送达消息：提醒 {m.get('reminder', 0)} 条、逾期 {m.get('overdue', 0)} 条、督办 {m.get('escalation', 0)} 条、通报 {m.get('bulletin', 0)} 份，写入 {report.outbox_dir}",
+        f"notifications: {report.items['reminder']} reminder items, {report.items['overdue']} overdue, {report.items['escalation']} escalations; "
+        f"delivered {m.get('reminder', 0)} reminder, {m.get('overdue', 0)} overdue, {m.get('escalation', 0)} escalation messages and {m.get('bulletin', 0)} bulletins to {report.outbox_dir}"))
     if report.verify.ok:
         click.echo(tr(f"审计校验通过：{report.verify.chains} 条链，{report.verify.events} 条记录", f"audit verify OK: {report.verify.chains} chains, {report.verify.events} events"))
     else:

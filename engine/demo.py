@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .audit import VerifyReport, verify_chains
@@ -25,11 +26,24 @@ from .clock import FixedClock
 from .db import sessions, transaction
 from .facts import set_fact
 from .imports import import_progress, import_regions, import_schools
-from .models import School, SchoolRun
+from .models import Notification, School, SchoolRun
 from .plan import load_plan
-from .runs import SYSTEM, Actor, advance_all_ready, fire
+from .runs import Actor, fire
+from .sweep import run_bulletins, run_sweep
 from .workflow_loader import load_workflow_file
 from .workflow_store import register_workflow, shipped_workflow_paths
+
+
+def import_contacts(session: Session, path: Path) -> None:
+    from notifications.contacts import import_contacts as _import
+
+    _import(session, path)
+
+
+def dispatch(engine: Engine, clock: FixedClock, **kwargs: object) -> Any:
+    from notifications.dispatcher import dispatch as _dispatch
+
+    return _dispatch(engine, clock, **kwargs)  # type: ignore[arg-type]
 
 TZ = ZoneInfo("Asia/Shanghai")
 FINAL = date(2022, 11, 30)
@@ -62,6 +76,9 @@ class DemoReport:
     teachers: int
     advanced: int = 0
     returned: int = 0
+    items: dict[str, int] = field(default_factory=lambda: {"reminder": 0, "overdue": 0, "escalation": 0})
+    messages: dict[str, int] = field(default_factory=dict)  # notifications delivered, per kind
+    outbox_dir: Path | None = None
     events: int = 0
     verify: VerifyReport | None = None
     blocked_example: str | None = None
@@ -146,6 +163,14 @@ def run_demo(engine: Engine, workdir: Path, *, seed: int = 2021, n_schools: int 
         import_schools(session, school_file)
         seed_calendar(session, [2021, 2022], clock)
         register_workflow(session, load_workflow_file(wf_path), wf_path.read_text(encoding="utf-8"), clock)
+    outbox = report.outbox_dir = workdir / "outbox"
+    contacts = write_csv(workdir / "contacts.csv", ["地区或学校代码", "级别", "名称", "渠道", "地址"],
+                         [[s.code, "school", f"{s.name}管理员", "file", str(outbox)] for s in schools]
+                         + [[COUNTY, "county", "沂源县项目办", "file", str(outbox)],
+                            [CITY, "city", "淄博市项目办", "file", str(outbox)],
+                            [PROVINCE, "province", "山东省项目办", "file", str(outbox)]])
+    with transaction(factory) as session:
+        import_contacts(session, contacts)
     plan_file = workdir / "plan.yaml"
     plan_file.write_text(PLAN_YAML, encoding="utf-8")
     with transaction(factory) as session:
@@ -158,17 +183,21 @@ def run_demo(engine: Engine, workdir: Path, *, seed: int = 2021, n_schools: int 
         clock.set(at(day))
         _progress(factory, workdir, schools, day, rng)
         _office_work(factory, clock, schools, day, county, school_admin, report, rng)
-        with transaction(factory) as session:
-            for _ in range(6):  # several stages may open at once (e.g. facts filed long ago)
-                moved = advance_all_ready(session, clock, actor=Actor(SYSTEM, SYSTEM), auto_only=True).advanced
-                report.advanced += moved
-                if not moved:
-                    break
+        with transaction(factory) as session:  # what the scheduler does: sweep, bulletins, dispatch
+            swept = run_sweep(session, clock)
+            run_bulletins(session, clock)
+        report.advanced += swept.advanced
+        for kind, n in swept.items.items():
+            report.items[kind] += n
+        while dispatch(engine, clock, worker_id="demo", batch_size=500).claimed:
+            pass
         if day == PHASES[phase][0]:
             if on_phase_end:
                 on_phase_end(PHASES[phase][1], clock)
             phase += 1
     with factory() as session:
+        report.messages = dict(session.execute(
+            select(Notification.kind, func.count()).where(Notification.status == "sent").group_by(Notification.kind)).all())
         report.verify = verify_chains(session)
         report.events = report.verify.events
         report.blocked_example = _blocked_example(session)

@@ -1,0 +1,38 @@
+"""One-shot sweep and bulletins (cron-friendly); both honour ``--now``."""
+
+from __future__ import annotations
+
+import click
+
+from engine.i18n import tr
+from engine.sweep import run_bulletins, run_sweep
+
+from .app import App, emit, json_option, pass_app
+from .runs import plan_option
+
+
+@click.command("sweep")
+@plan_option
+@json_option
+@pass_app
+def sweep(app: App, plan_code: str | None, as_json: bool) -> None:
+    """巡检：自动推进、到期提醒、逾期提醒与逐级督办 / auto-advance and queue due reminders and alerts."""
+    with app.transaction() as session:
+        r = run_sweep(session, app.clock, plan_code)
+    emit(r.as_dict(), as_json, lambda: tr(
+        f"自动推进 {r.advanced} 所；提醒 {r.items['reminder']} 项，逾期 {r.items['overdue']} 项，督办 {r.items['escalation']} 项；入队消息 {r.messages} 条",
+        f"advanced {r.advanced}; {r.items['reminder']} reminders, {r.items['overdue']} overdue, {r.items['escalation']} escalations; {r.messages} messages queued"))
+
+
+@click.command("bulletin")
+@plan_option
+@json_option
+@pass_app
+def bulletin(app: App, plan_code: str | None, as_json: bool) -> None:
+    """通报：按完成率与逾期率给下级地区排名 / queue this week's ranking bulletins."""
+    with app.transaction() as session:
+        n = run_bulletins(session, app.clock, plan_code)
+    emit({"bulletins": n}, as_json, lambda: tr(f"入队通报 {n} 份", f"{n} bulletins queued"))
+
+
+commands = [sweep, bulletin]
