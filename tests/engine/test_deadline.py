@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from engine.calendar import WorkCalendar
-from engine.deadline import days_overdue, local_date, stage_due
+from engine.deadline import StageDue, days_overdue, local_date, stage_due
+from engine.workflow import Stage
 from tests.engine.builders import shipped_workflow
 
 WF = shipped_workflow()
@@ -15,9 +16,18 @@ MON_FRI = WorkCalendar({}, {2021, 2022})
 FINAL = date(2022, 11, 30)
 
 
-def due(stage=PLANNING, *, batch=None, run=None, final=FINAL, calendar=MON_FRI, entered=date(2021, 9, 1)):  # type: ignore[no-untyped-def]
-    return stage_due(stage, batch_start=date(2021, 9, 1), stage_entered=entered, batch_deadlines=batch or {},
-                     run_deadline=run, final_deadline=final, calendar=calendar)
+def maybe_due(stage: Stage = PLANNING, *, batch: dict[str, str] | None = None,
+              run: tuple[date, str] | None = None, final: date | None = FINAL,
+              calendar: WorkCalendar = MON_FRI) -> StageDue | None:
+    return stage_due(stage, batch_start=date(2021, 9, 1), stage_entered=date(2021, 9, 1),
+                     batch_deadlines=batch or {}, run_deadline=run, final_deadline=final, calendar=calendar)
+
+
+def due(stage: Stage = PLANNING, *, batch: dict[str, str] | None = None, run: tuple[date, str] | None = None,
+        final: date | None = FINAL, calendar: WorkCalendar = MON_FRI) -> StageDue:
+    got = maybe_due(stage, batch=batch, run=run, final=final, calendar=calendar)
+    assert got is not None
+    return got
 
 
 def test_run_deadline_beats_batch_beats_workflow() -> None:
@@ -62,8 +72,8 @@ def test_run_extension_may_pass_final_deadline() -> None:
 
 
 def test_terminal_and_hold_stages_have_no_due_date() -> None:
-    assert due(WF.stage("done")) is None
-    assert due(WF.stage("suspended")) is None
+    assert maybe_due(WF.stage("done")) is None
+    assert maybe_due(WF.stage("suspended")) is None
 
 
 def test_overdue_counts_from_the_day_after() -> None:
