@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from .audit import append_event, run_chain
@@ -34,7 +35,8 @@ def set_fact(session: Session, clock: Clock, *, school_code: str, name: str, val
         session.add(SchoolFact(run_id=run.id, name=name, value=value, note=note, recorded_at=now, recorded_by=actor.name))
     else:
         fact.value, fact.note, fact.recorded_at, fact.recorded_by = value, note, now, actor.name
-    run.updated_at = now  # bumps the run's version: facts and transitions serialise per school
+    run.updated_at = now
+    flag_modified(run, "updated_at")  # always an UPDATE, so the version bumps: facts and transitions serialise per school
     try:
         session.flush()
     except StaleDataError as exc:

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from .audit import EventDraft, append_event, append_events, run_chain
@@ -120,9 +121,12 @@ def fire(
     if token.state != from_state:
         run.previous_state = from_state if t.kind in ("return", "suspend") else None
         run.state = token.state
-        if t.kind != "resume":  # a resumed stage keeps its clock; time suspended is not extra time
+        # Suspend/resume keep the working stage's entry time: time suspended is not extra time,
+        # and a hold stage has no deadline of its own (an extension is how a school gets more).
+        if t.kind not in ("suspend", "resume"):
             run.stage_entered_at = now
-    run.updated_at = now  # also bumps the optimistic-lock version, for extensions too
+    run.updated_at = now
+    flag_modified(run, "updated_at")  # always an UPDATE: the optimistic-lock version bumps, for extensions too
     try:
         session.flush()
     except StaleDataError as exc:
