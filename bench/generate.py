@@ -63,6 +63,15 @@ def counties() -> list[tuple[str, str, str]]:
     return out
 
 
+def describe(workdir: Path, size: Size) -> Dataset:
+    """The dataset's paths and code lists (codes depend on the index only, not on the seed)."""
+    cs = counties()
+    codes = [f"{cs[i % len(cs)][0]}{i // len(cs) + 1:04d}" for i in range(size.schools)]
+    return Dataset(size, workdir / "regions.csv", workdir / "schools.csv", workdir / "contacts.csv",
+                   workdir / "progress.csv", workdir / "progress.xlsx", workdir / "plan.yaml", codes,
+                   [c for i, c in enumerate(codes) if i % 10 == 1], [c for i, c in enumerate(codes) if i % 5 == 0])
+
+
 def _write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: str) -> Path:
     with path.open("w", encoding=encoding, newline="") as fh:
         writer = csv.writer(fh)
