@@ -7,7 +7,8 @@ Why it looks like this (LIBRARY-NOTES "APScheduler 3.x"):
   arguments (no database URL with a password is pickled) and import the real work lazily;
 * startup jobs have fixed ids and ``replace_existing=True``; replacing recomputes the next run
   from "now", which would silently skip a downtime, so a missed run time found in the job store
-  is carried over and run once (``coalesce=True``, ``misfire_grace_time=None``);
+  is carried over and run once (``coalesce=True``, ``misfire_grace_time=None``); sweep and
+  dispatch (interval jobs, both idempotent) simply run at start;
 * the timezone is Asia/Shanghai explicitly: the default is the machine's zone;
 * only the leader (engine.leader) runs a scheduler: two schedulers on one store double-run jobs.
 
@@ -28,7 +29,8 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_SCHEDULER_START, SchedulerEvent
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -190,13 +192,39 @@ def stored_next_runs(engine: Engine) -> dict[str, datetime]:
         return {str(r[0]): datetime.fromtimestamp(float(r[1]), UTC) for r in rows}
 
 
+class ServiceScheduler(BlockingScheduler):
+    """BlockingScheduler that does nothing once shut down.
+
+    APScheduler 3.11 wakes its loop after ``shutdown()`` and processes due jobs once more: the
+    executor refuses them, yet their next run time is advanced in the store, so a run due at
+    that moment (e.g. a caught-up bulletin) would be lost.
+    """
+
+    def _process_jobs(self) -> float | None:
+        if self.state == STATE_STOPPED:
+            return None
+        result: float | None = super()._process_jobs()
+        return result
+
+
+class BackgroundServiceScheduler(BackgroundScheduler):
+    """The same, on a background thread (tests, embedding in another process)."""
+
+    def _process_jobs(self) -> float | None:
+        if self.state == STATE_STOPPED:
+            return None
+        result: float | None = super()._process_jobs()
+        return result
+
+
 def build_scheduler(
-    engine: Engine, settings: Settings, now: datetime, scheduler_class: type[BaseScheduler] = BlockingScheduler
+    engine: Engine, settings: Settings, now: datetime, *, background: bool = False
 ) -> BaseScheduler:
     """A scheduler with its job store in the application's database and our three jobs added.
 
     Not started; ``get_jobs()`` lists the jobs waiting to be written to the store on start.
     """
+    scheduler_class: type[BaseScheduler] = BackgroundServiceScheduler if background else ServiceScheduler
     scheduler = scheduler_class(
         timezone=TIMEZONE,
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)},
@@ -213,6 +241,8 @@ def build_scheduler(
         missed = stored.get(JOB_IDS[name])
         if missed is not None and missed <= now:
             extra["next_run_time"] = missed  # a downtime is caught up once, not forgotten
+        elif isinstance(trigger, IntervalTrigger):
+            extra["next_run_time"] = now  # sweep and dispatch run at start, then every interval
         scheduler.add_job(
             JOB_FUNCTIONS[name], trigger, id=JOB_IDS[name], name=name, replace_existing=True,
             coalesce=True, max_instances=1, misfire_grace_time=None, **extra,
@@ -304,12 +334,11 @@ def status(engine: Engine) -> dict[str, Any]:
     """What an operator checks: who leads, how each job last went, and the outbox backlog."""
     with transaction(sessions(engine)) as session:
         state = {row.key: (row.value, row.updated_at) for row in session.scalars(select(SchedulerState))}
-        counts = dict(
-            session.execute(
-                select(Notification.status, func.count()).where(Notification.status.in_(("pending", "dead")))
-                .group_by(Notification.status)
-            ).tuples()
+        counted = session.execute(
+            select(Notification.status, func.count()).where(Notification.status.in_(("pending", "dead")))
+            .group_by(Notification.status)
         )
+        counts = {str(status): int(n) for status, n in counted}
     leader = state.get(LEADER_KEY)
     next_runs = stored_next_runs(engine)
     jobs: dict[str, Any] = {}
