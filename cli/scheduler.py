@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -58,6 +59,8 @@ def run(app: App, sweep_every: Any, dispatch_every: Any, bulletin_cron: str, onc
         for name, outcome in results.items():
             click.echo(f"{name}: {outcome.get('result')}")
         return
+    # Service logs (job runs, job errors with tracebacks) go to stderr, i.e. the journal.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
