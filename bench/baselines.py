@@ -52,6 +52,7 @@ def _rows(ds: Dataset, limit: int | None = None) -> Any:
 def _bulk_load(session: Session, rows: Any) -> int:
     """Stage rows into a temp table: COPY on PostgreSQL, executemany on SQLite."""
     conn = session.connection()
+    conn.execute(text("DROP TABLE IF EXISTS bench_floor"))
     conn.execute(text("CREATE TEMP TABLE bench_floor AS SELECT " + ", ".join(COLUMNS) + " FROM teacher WHERE 1 = 0"))
     n = 0
     if is_postgres(conn.engine):
@@ -104,7 +105,7 @@ def naive_import(engine: Engine, ds: Dataset) -> int:
     def body(session: Session) -> int:
         n = 0
         for row in _rows(ds, NAIVE_IMPORT_ROWS):
-            t = session.get(Teacher, row[0]) or Teacher(platform_id=row[0])
+            t = session.scalars(select(Teacher).where(Teacher.platform_id == row[0])).first() or Teacher(platform_id=row[0])
             for col, value in zip(COLUMNS[1:], row[1:], strict=True):
                 setattr(t, col, value)
             session.add(t)
@@ -180,10 +181,10 @@ def floor_advance(engine: Engine, ds: Dataset) -> int:
         for r in ready:
             payload = json.dumps({"chain": run_chain(r[0]), "seq": 1, "school": r[1], "to": "practice"}).encode()
             events.append({"chain": f"floor:{r[0]}", "seq": 1, "at": at, "actor": "system", "role": "system",
-                           "trigger": "advance", "run_id": r[0], "school_code": r[1], "prev_hash": "0" * 64,
+                           "trigger": "advance", "gates": "[]", "run_id": r[0], "school_code": r[1], "prev_hash": "0" * 64,
                            "hash": hashlib.sha256(payload).hexdigest(), "payload": payload})
-        conn.execute(text("INSERT INTO audit_event (chain, seq, at, actor, role, trigger, run_id, school_code, prev_hash, hash, payload) "
-                          "VALUES (:chain, :seq, :at, :actor, :role, :trigger, :run_id, :school_code, :prev_hash, :hash, :payload)"), events)
+        conn.execute(text("INSERT INTO audit_event (chain, seq, at, actor, role, trigger, gates, run_id, school_code, prev_hash, hash, payload) "
+                          "VALUES (:chain, :seq, :at, :actor, :role, :trigger, :gates, :run_id, :school_code, :prev_hash, :hash, :payload)"), events)
         _mark(time.perf_counter() - t0)
         return len(ready)
     return _rolled_back(engine, body)

@@ -1,0 +1,56 @@
+"""Render benchmark results as the Markdown table in docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime
+from typing import Any
+
+from .generate import Size
+
+
+def _median(r: dict[str, Any]) -> float:
+    return float(statistics.median(r["times"]))
+
+
+def _naive_seconds(row: dict[str, Any]) -> float | None:
+    """The naive run did ``measured_rows`` of the engine's rows: extrapolate linearly."""
+    naive = row.get("naive")
+    if not naive:
+        return None
+    return _median(naive) * row["engine"]["rows"] / max(1, naive.get("measured_rows", naive["rows"]))
+
+
+def render(results: list[dict[str, Any]], size: Size, machine: dict[str, str], started: datetime,
+           elapsed: float, command: str) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {started:%Y-%m-%d %H:%M} UTC by `{command}` in {elapsed:.0f} s.",
+        "",
+        f"Machine: {machine['nproc']} CPUs ({machine['cpu']}), {machine['memory']} RAM, Python {machine['python']}, "
+        f"SQLite {machine['sqlite']}, PostgreSQL {machine['postgresql']}.",
+        "",
+        f"Size `{size.name}`: {size.schools:,} schools, {size.teachers:,} teachers, XLSX {size.xlsx_rows:,} rows, "
+        f"{size.events:,} audit events seeded (plus the plan's own).",
+        "",
+        "| backend | operation | rows | median s | runs (s) | rows/s | peak RSS MB | naive s (extrap.) | engine ÷ floor | naive ÷ engine | target |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in results:
+        e = row["engine"]
+        med = _median(e)
+        naive = _naive_seconds(row)
+        floor = _median(row["floor"]) if row.get("floor") else None
+        lines.append(" | ".join([
+            f"| {row['backend']}", row["label"], f"{e['rows']:,}", f"{med:.3f}",
+            ", ".join(f"{t:.3f}" for t in e["times"]), f"{e['rows'] / med:,.0f}" if med else "-", f"{e['peak_mb']:.0f}",
+            f"{naive:.2f}" if naive is not None else "-",
+            f"{med / floor:.1f}×" if floor else "-",
+            f"{naive / med:.0f}×" if naive is not None and med else "-",
+            f"{row.get('target', '')} |",
+        ]))
+    lines += ["", "Raw results (JSON lines):", "", "```"]
+    lines += [str({k: v for k, v in r.items()}) for r in results]
+    lines += ["```", ""]
+    return "\n".join(lines)
