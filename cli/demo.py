@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 import time
 from pathlib import Path
 
@@ -22,15 +22,18 @@ from .runs import render_school, render_status
 @click.option("--seed", default=2021, show_default=True, help="Random seed: same seed, same output.")
 @click.option("--schools", "n_schools", default=100, show_default=True)
 @click.option("--teachers", "n_teachers", default=5000, show_default=True)
-@click.option("--workdir", type=click.Path(file_okay=False), default=None, help="Where the generated CSV files go.")
+@click.option("--workdir", type=click.Path(file_okay=False), default="rollout-demo-files", show_default=True,
+              help="Where the generated CSV files and the file channel's messages go (emptied first).")
 @pass_app
-def demo(app: App, seed: int, n_schools: int, n_teachers: int, workdir: str | None) -> None:
+def demo(app: App, seed: int, n_schools: int, n_teachers: int, workdir: str) -> None:
     """演示：沂源县一年的整校推进 / replay Yiyuan county's programme year (seed 001)."""
     engine = app.raw_engine()
     upgrade(engine)
     factory = sessions(engine)
     started = time.monotonic()
-    folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="rollout-demo-"))
+    folder = Path(workdir)
+    if folder.exists():
+        shutil.rmtree(folder)  # same seed, same output: no messages left from an earlier run
 
     def phase_end(title: str, clock: FixedClock) -> None:
         with factory() as session:
