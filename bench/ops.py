@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from engine.audit import EventDraft, append_events, verify_chains
@@ -90,8 +91,9 @@ def gates(engine: Engine, ds: Dataset) -> int:
 
 def make_ready(session: Session, ds: Dataset) -> None:
     """Put the ready schools in online study, where their teachers' hours already pass the gates."""
+    table = cast(Table, SchoolRun.__table__)
     session.connection().execute(
-        update(SchoolRun.__table__).where(SchoolRun.__table__.c.school_code == bindparam("code")).values(state="online_study"),
+        update(table).where(table.c.school_code == bindparam("code")).values(state="online_study"),
         [{"code": c} for c in ds.ready],
     )
 

@@ -1,0 +1,38 @@
+"""The benchmark kit runs end to end at tiny size (no timing assertions: numbers live in docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from bench.generate import PROGRESS_HEADER, SIZES, describe, generate
+from bench.run import main
+
+
+def test_generator_is_reproducible(tmp_path: Path) -> None:
+    a = generate(tmp_path / "a", SIZES["tiny"])
+    b = generate(tmp_path / "b", SIZES["tiny"])
+    assert a.progress_csv.read_bytes() == b.progress_csv.read_bytes()
+    assert describe(tmp_path / "a", SIZES["tiny"]).ready == a.ready
+    with a.progress_csv.open(encoding="gb18030", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == PROGRESS_HEADER
+    assert len(rows) == SIZES["tiny"].teachers + 1
+    assert a.schools.read_bytes().startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM, as Excel writes it
+
+
+def test_whole_kit_runs_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("ROLLOUT_TEST_PG_URL", raising=False)
+    out = tmp_path / "benchmarks.md"
+    assert main(["--size", "tiny", "--reps", "1", "--out", str(out), "--workdir", str(tmp_path / "data")]) == 0
+    doc = out.read_text(encoding="utf-8")
+    for label in ("progress import, CSV", "progress import, XLSX", "gate evaluation", "bulk advance with audit",
+                  "sweep, nothing due", "sweep, reminders due", "audit verify", "status table"):
+        assert f"| SQLite | {label}" in doc
+    # The sweep benchmark really produces the pilot schools' reminders, and bulk advance moves every ready school.
+    tiny = SIZES["tiny"]
+    assert f"| SQLite | sweep, reminders due (pilot schools) | {tiny.schools // 10} |" in doc
+    assert f"| SQLite | bulk advance with audit (ready schools) | {tiny.schools // 5} |" in doc
+    assert "PostgreSQL not run" in doc
