@@ -7,11 +7,14 @@ import time
 from pathlib import Path
 
 import click
+from sqlalchemy import func, select
 
 from engine.clock import FixedClock
 from engine.db import sessions, upgrade
 from engine.demo import FINAL, TZ, at, run_demo
+from engine.errors import RolloutError
 from engine.i18n import tr
+from engine.models import Plan
 from engine.status import school_detail, status_table
 
 from .app import App, pass_app
@@ -30,6 +33,10 @@ def demo(app: App, seed: int, n_schools: int, n_teachers: int, workdir: str) -> 
     engine = app.raw_engine()
     upgrade(engine)
     factory = sessions(engine)
+    with factory() as session:
+        if session.scalar(select(func.count()).select_from(Plan)):
+            raise RolloutError(tr(f"演示需要一个空数据库：{engine.url.render_as_string()} 已有计划（换一个 --db）",
+                                  f"the demo needs an empty database: {engine.url.render_as_string()} already has a plan (use another --db)"))
     started = time.monotonic()
     folder = Path(workdir)
     if folder.exists():
