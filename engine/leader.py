@@ -94,6 +94,8 @@ class PgAdvisoryLeader:
             return
         try:
             self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+        except SQLAlchemyError:
+            pass  # the session is gone, and the lock with it
         finally:
             self._drop()
 

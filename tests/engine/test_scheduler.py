@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sys
 import threading
 import time
@@ -240,3 +241,48 @@ def test_serve_on_sqlite_leads_until_stopped_then_releases(sqlite_db: Engine, mo
     other = FileLeader(path)
     assert other.acquire()  # released on the way out
     other.release()
+
+
+@pytest.mark.postgres
+def test_serve_on_postgresql_standby_takes_over_when_the_leader_stops(
+    pg_schema: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.db import make_engine, upgrade
+    from engine.leader import PgAdvisoryLeader
+
+    monkeypatch.setitem(sched.WORK, "sweep", lambda engine, clock: {"swept": True})
+    monkeypatch.setitem(sched.WORK, "bulletins", lambda engine, clock: {})
+    engine = make_engine(pg_schema.url)
+    upgrade(engine)
+    key = random.randint(1, 2**62)
+    stops = [threading.Event(), threading.Event()]
+    said: list[list[str]] = [[], []]
+    codes: dict[int, int] = {}
+
+    def serve(i: int) -> None:
+        codes[i] = sched.serve(engine, SETTINGS, stops[i], said[i].append,
+                               leader=PgAdvisoryLeader(engine, key), poll_seconds=0.1, heartbeat_seconds=0.1)
+
+    threads = [threading.Thread(target=serve, args=(i,)) for i in (0, 1)]
+    try:
+        threads[0].start()
+        wait_until(lambda: any("调度主进程" in line for line in said[0]))
+        threads[1].start()
+        wait_until(lambda: any("备用" in line for line in said[1]))
+        first = state(engine, "leader")
+        assert not first.get("stopped_at")
+        stops[0].set()
+        threads[0].join(timeout=60)
+        wait_until(lambda: any("调度主进程" in line for line in said[1]))
+        wait_until(lambda: not state(engine, "leader").get("stopped_at"))
+    finally:
+        for stop in stops:
+            stop.set()
+        for thread in threads:
+            if thread.ident is not None:
+                thread.join(timeout=60)
+    try:
+        assert codes == {0: 0, 1: 0}
+        assert state(engine, "leader")["stopped_at"]
+    finally:
+        engine.dispose()
