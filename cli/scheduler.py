@@ -57,7 +57,12 @@ def run(app: App, sweep_every: Any, dispatch_every: Any, bulletin_cron: str, onc
     if once:
         results = run_once(app.engine, app.clock)
         for name, outcome in results.items():
-            click.echo(f"{name}: {outcome.get('result')}")
+            if outcome.get("ok"):
+                click.echo(f"{name}: {outcome.get('result')}")
+            else:
+                click.echo(f"{name}: " + tr("失败：", "failed: ") + str(outcome.get("error")), err=True)
+        if not all(outcome.get("ok") for outcome in results.values()):
+            sys.exit(1)
         return
     # Service logs (job runs, job errors with tracebacks) go to stderr, i.e. the journal.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

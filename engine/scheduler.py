@@ -95,7 +95,7 @@ def bulletin_trigger(cron: str) -> CronTrigger:
 
 
 def _sweep(engine: Engine, clock: Clock) -> Any:
-    from engine.sweep import run_sweep  # type: ignore[import-not-found,unused-ignore]
+    from engine.sweep import run_sweep
 
     with transaction(sessions(engine)) as session:
         return run_sweep(session, clock)
@@ -108,7 +108,7 @@ def _dispatch(engine: Engine, clock: Clock) -> Any:
 
 
 def _bulletins(engine: Engine, clock: Clock) -> Any:
-    from engine.sweep import run_bulletins  # type: ignore[import-not-found,unused-ignore]
+    from engine.sweep import run_bulletins
 
     with transaction(sessions(engine)) as session:
         return run_bulletins(session, clock)
@@ -317,14 +317,30 @@ def serve(
 
 
 def run_once(engine: Engine, clock: Clock, leader: Leader | None = None) -> dict[str, dict[str, Any]]:
-    """Every job once, now, in order (for a timer instead of a resident service)."""
+    """Every job once, now, in order (for a timer instead of a resident service).
+
+    A failing job does not stop the others (no plan loaded yet must not block delivery); each
+    outcome says ``ok`` or the error, as ``scheduler status`` shows it.
+    """
     leader = leader or leader_for(engine)
     if not leader.acquire():
         raise refuse_second(engine)
+    outcomes: dict[str, dict[str, Any]] = {}
     try:
-        return {name: run_job(name, engine, clock) for name in WORK}
+        for name in WORK:
+            try:
+                outcomes[name] = run_job(name, engine, clock)
+            except Exception:  # noqa: BLE001 - recorded by run_job; the next job still runs
+                outcomes[name] = _last(engine, name)
     finally:
         leader.release()
+    return outcomes
+
+
+def _last(engine: Engine, name: str) -> dict[str, Any]:
+    with transaction(sessions(engine)) as session:
+        row = session.get(SchedulerState, f"job:{name}")
+        return dict(row.value) if row is not None else {"ok": False}
 
 
 # --- status ------------------------------------------------------------------------------------

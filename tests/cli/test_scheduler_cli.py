@@ -91,6 +91,18 @@ def test_once_runs_every_job_with_the_app_clock_and_status_shows_it(
     assert data["jobs"]["sweep"]["last"]["result"]["queued"] == 2
 
 
+def test_once_without_a_plan_still_dispatches_and_exits_1(run: Callable[..., Result], db_url: str) -> None:
+    # The real engine.sweep: nothing loaded yet, so sweep and bulletins fail; delivery must not wait.
+    result = run("--lang", "en", "scheduler", "run", "--once")
+    assert result.exit_code == 1
+    assert "sweep: failed: NotFound" in result.output
+    assert "dispatch: {'claimed': 0" in result.output
+    assert read_state(db_url, "job:dispatch")["ok"] is True
+    assert read_state(db_url, "job:sweep")["ok"] is False
+    status = run("--lang", "en", "scheduler", "status")
+    assert "failed: NotFound" in status.output
+
+
 @pytest.mark.parametrize(
     ("option", "value", "needle"),
     [("--bulletin-cron", "0 8 * * 1", "MON"), ("--bulletin-cron", "0 8 *", "5"), ("--sweep-every", "15x", "15m")],
