@@ -32,10 +32,6 @@ from .app import App, dump_json, json_option, pass_app, table
 @click.pass_context
 def audit(ctx: click.Context) -> None:
     """审计记录：查询、导出、校验、检查点 / Audit trail: list, export, verify, checkpoints."""
-    app = ctx.find_object(App)
-    if app is not None:
-        # Close pooled connections when the command ends (psycopg warns about ones left open).
-        ctx.call_on_close(lambda: app._engine.dispose() if app._engine is not None else None)
 
 
 def _moment(value: str | None, *, end: bool) -> datetime | None:

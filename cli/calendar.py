@@ -38,10 +38,6 @@ def _iso_date(_ctx: click.Context, _param: click.Parameter, value: str) -> date:
 @click.pass_context
 def calendar(ctx: click.Context) -> None:
     """工作日日历（含调休）/ Official working-day calendar (with adjusted working days)."""
-    app = ctx.find_object(App)
-    if app is not None:
-        # Close pooled connections when the command ends (psycopg warns about ones left open).
-        ctx.call_on_close(lambda: app._engine.dispose() if app._engine is not None else None)
 
 
 @calendar.command("seed")

@@ -43,12 +43,6 @@ mapping_option = click.option(
 )
 
 
-def _dispose_on_close(ctx: click.Context) -> None:
-    app = ctx.find_object(App)
-    if app is not None:
-        # Close pooled connections when the command ends (psycopg warns about ones left open).
-        ctx.call_on_close(lambda: app._engine.dispose() if app._engine is not None else None)
-
 
 def summary(result: ImportResult) -> str:
     kind_zh, kind_en = KIND_NAMES_ZH[result.kind], KIND_NAMES_EN[result.kind]
@@ -99,7 +93,6 @@ def _progress_bar(path: Path) -> Iterator[Callable[[int], None] | None]:
 @click.pass_context
 def regions(ctx: click.Context) -> None:
     """行政区划（GB/T 2260）/ Administrative regions (GB/T 2260 codes)."""
-    _dispose_on_close(ctx)
 
 
 @regions.command("import")
@@ -125,7 +118,6 @@ def regions_import(app: App, path: Path, mapping: Path | None, as_json: bool) ->
 @click.pass_context
 def schools(ctx: click.Context) -> None:
     """学校（学校标识码）/ Schools (10-digit national school identifiers)."""
-    _dispose_on_close(ctx)
 
 
 @schools.command("import")
@@ -183,7 +175,6 @@ def schools_list(app: App, region_code: str | None, as_json: bool) -> None:
 @click.pass_context
 def progress(ctx: click.Context) -> None:
     """教师学习进度（学时、能力点、测评）/ Teachers' progress: hours, points, assessment."""
-    _dispose_on_close(ctx)
 
 
 @progress.command("import")

@@ -20,9 +20,6 @@ from .app import App, emit, json_option, pass_app, table
 
 def _dispose_on_close(ctx: click.Context) -> None:
     """Close pooled connections when the command ends (psycopg warns about ones left open)."""
-    app = ctx.find_object(App)
-    if app is not None:
-        ctx.call_on_close(lambda: app._engine.dispose() if app._engine is not None else None)
 
 
 @click.group("notify")

@@ -34,10 +34,6 @@ from .app import App, dump_json, json_option, pass_app, table
 @click.pass_context
 def workflow(ctx: click.Context) -> None:
     """工作流文件：校验、加载、查看 / Workflow files: validate, load, show."""
-    app = ctx.find_object(App)
-    if app is not None:
-        # Close pooled connections when the command ends (psycopg warns about ones left open).
-        ctx.call_on_close(lambda: app._engine.dispose() if app._engine is not None else None)
 
 
 @workflow.command("validate")
