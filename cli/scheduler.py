@@ -64,6 +64,7 @@ def run(app: App, sweep_every: Any, dispatch_every: Any, bulletin_cron: str, onc
         if not all(outcome.get("ok") for outcome in results.values()):
             sys.exit(1)
         return
+    engine = app.engine  # schema checked before logging is switched on (keeps Alembic's chatter out)
     # Service logs (job runs, job errors with tracebacks) go to stderr, i.e. the journal.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
@@ -76,7 +77,7 @@ def run(app: App, sweep_every: Any, dispatch_every: Any, bulletin_cron: str, onc
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         settings = Settings(sweep_every=sweep_every, dispatch_every=dispatch_every, bulletin_cron=bulletin_cron)
-        code = serve(app.engine, settings, stop, lambda line: click.echo(line, err=True))
+        code = serve(engine, settings, stop, lambda line: click.echo(line, err=True))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
