@@ -196,7 +196,7 @@ def test_sweep_and_bulletin_jobs_call_the_engine_in_a_transaction(
     assert state(db, "job:bulletins")["result"] == {"bulletins": 1}
 
 
-def test_status_reports_leader_jobs_and_outbox(db: Engine, clock: FixedClock) -> None:
+def test_status_reports_leader_jobs_and_outbox(db: Engine, clock: FixedClock, tmp_path: Path) -> None:
     assert sched.status(db) == {
         "leader": None,
         "jobs": {name: {"last": None, "next_run_at": None} for name in sched.JOB_IDS},
@@ -205,7 +205,7 @@ def test_status_reports_leader_jobs_and_outbox(db: Engine, clock: FixedClock) ->
     with transaction(sessions(db)) as session:
         for i, status in enumerate(["pending", "pending", "dead", "sent"]):
             session.add(Notification(
-                dedupe_key=f"k{i}", kind="reminder", channel="file", address="out", subject="s", body_text="b",
+                dedupe_key=f"k{i}", kind="reminder", channel="file", address=str(tmp_path / "out"), subject="s", body_text="b",
                 status=status, attempts=0, next_attempt_at=clock.now() + timedelta(days=1), created_at=clock.now(),
             ))
     sched.record(db, clock, "leader", {"id": "host:1", "since": "2021-07-01T01:00:00+00:00", "heartbeat": "x"})
