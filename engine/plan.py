@@ -30,7 +30,9 @@ from .yaml_source import SourceDoc, read_yaml
 PLAN_KEYS = {"plan", "title", "workflow", "workflow_version", "year", "timezone", "region",
              "final_deadline", "extension_cap", "batches"}
 BATCH_KEYS = {"id", "title", "start", "start_stage", "share", "schools", "deadlines"}
-SELECTOR_KEYS = {"codes", "pilot", "rest", "county"}
+SELECTOR_KEYS = {"codes", "file", "pilot", "rest", "county"}
+# Headers accepted for the school code in a batch list file (CSV/XLSX, as offices keep them).
+LIST_FIELDS = {"code": ("学校标识码", "学校代码", "学校编码", "school_code", "code")}
 
 
 @dataclass
@@ -195,6 +197,8 @@ def _select(doc: SourceDoc, path: tuple[str | int, ...], selector: Any, schools:
         if key not in SELECTOR_KEYS:
             problems.append(doc.problem((*path, key), tr(f"未知的规则“{key}”", f"unknown rule '{key}'"), key=True))
     free = [c for c in sorted(schools) if c not in taken]
+    if "file" in selector:
+        selector = {"codes": _codes_from_file(doc, (*path, "file"), str(selector["file"]), problems)}
     if "codes" in selector:
         out = []
         for j, code in enumerate(selector["codes"] or []):
@@ -214,6 +218,23 @@ def _select(doc: SourceDoc, path: tuple[str | int, ...], selector: Any, schools:
     if not selector.get("rest") and not {"pilot", "county"} & set(selector):
         problems.append(doc.problem(path, tr("规则未选出学校", "the rule selects nothing")))
     return chosen
+
+
+def _codes_from_file(doc: SourceDoc, path: tuple[str | int, ...], name: str, problems: list[Problem]) -> list[str]:
+    """A batch's schools from a CSV/XLSX list (relative to the plan file), column 学校标识码."""
+    from .errors import ImportFileError
+    from .tabular import open_table
+
+    file = Path(doc.source).parent / name
+    if not file.is_file():
+        problems.append(doc.problem(path, tr(f"找不到学校名单文件：{file}", f"school list file not found: {file}")))
+        return []
+    try:
+        with open_table(file, LIST_FIELDS, ["code"], str(file)) as table:
+            return [row["code"].strip() for _, row in table if row.get("code", "").strip()]
+    except ImportFileError as exc:
+        problems.extend(exc.problems)
+        return []
 
 
 def load_plan(session: Session, path: str | Path, clock: Clock, *, actor: str = "office", role: str = "province_office") -> Plan:

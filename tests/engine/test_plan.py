@@ -170,3 +170,40 @@ def test_find_plan(factory: sessionmaker[Session], clock: FixedClock, tmp_path: 
         assert find_plan(s, "other").code == "other"
         with pytest.raises(NotFound):
             find_plan(s, "missing")
+
+
+def test_a_batch_can_take_its_schools_from_a_csv_list(factory, clock, tmp_path) -> None:
+    """Offices keep batch lists in Excel/CSV: ``schools: {file: list.csv}`` next to the plan."""
+    from engine.db import transaction
+    from engine.plan import load_plan
+    from tests.engine.builders import EARLY, plan_data, seed, write_plan
+
+    (tmp_path / "b2.csv").write_text("学校标识码,学校名称\n" + "".join(f"{c},x\n" for c in EARLY[:2]), encoding="gb18030")
+    data = plan_data()
+    data["batches"][1]["schools"] = {"file": "b2.csv"}
+    with transaction(factory) as s:
+        seed(s, clock)
+        load_plan(s, write_plan(tmp_path, data), clock)
+        from sqlalchemy import select
+
+        from engine.models import Batch, SchoolRun
+
+        codes = s.scalars(select(SchoolRun.school_code).join(Batch, Batch.id == SchoolRun.batch_id)
+                          .where(Batch.code == "b2").order_by(SchoolRun.school_code)).all()
+    assert codes == sorted(EARLY[:2])
+
+
+def test_a_missing_school_list_file_is_reported(factory, clock, tmp_path) -> None:
+    import pytest
+
+    from engine.db import transaction
+    from engine.errors import PlanFileError
+    from engine.plan import load_plan
+    from tests.engine.builders import plan_data, seed, write_plan
+
+    data = plan_data()
+    data["batches"][1]["schools"] = {"file": "nope.csv"}
+    with transaction(factory) as s:
+        seed(s, clock)
+        with pytest.raises(PlanFileError, match="nope.csv"):
+            load_plan(s, write_plan(tmp_path, data), clock)

@@ -1,0 +1,114 @@
+"""Extension requests: a school (or contractor) asks for a later due date, an office with a role
+allowed to fire the workflow's ``extend`` transition approves or refuses it, with a reason.
+
+Seed 002 (Henan): 确需延期的…向省项目执行办提出申请, and once approved it must end by 2021-12-31 at the
+latest — the plan's ``extension_cap``. Requests and refusals are audit events on the school's chain
+(the chain is the record, so nothing about a request can change unseen); approval fires ``extend``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
+
+from .audit import append_event, run_chain
+from .clock import Clock
+from .errors import StaleStateError, TransitionRefused
+from .i18n import tr
+from .models import AuditEvent, Plan, SchoolRun
+from .plan import find_plan
+from .runs import Actor, Outcome, find_run, fire, stale_message
+from .workflow_store import workflow_for_version
+
+REQUEST, REFUSE = "extension_request", "extension_refuse"
+
+
+@dataclass(frozen=True)
+class ExtensionRequest:
+    school_code: str
+    stage: str
+    due: date
+    reason: str
+    requested_by: str
+    seq: int
+
+
+def _pending(session: Session, run: SchoolRun) -> ExtensionRequest | None:
+    last = session.scalars(
+        select(AuditEvent).where(AuditEvent.chain == run_chain(run.id), AuditEvent.trigger.in_([REQUEST, REFUSE, "extend"]))
+        .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    if last is None or last.trigger != REQUEST:
+        return None
+    asked = last.gates[0]
+    return ExtensionRequest(run.school_code, asked["stage"], date.fromisoformat(asked["due"]), last.reason or "",
+                            last.actor, last.seq)
+
+
+def _append(session: Session, run: SchoolRun, clock: Clock, actor: Actor, trigger: str, reason: str,
+            gates: list[dict[str, str]], workflow_version: str) -> None:
+    run.updated_at = clock.now()
+    flag_modified(run, "updated_at")  # serialise with transitions on the same school
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise StaleStateError(stale_message(run.school_code)) from exc
+    append_event(session, chain=run_chain(run.id), at=clock.now(), actor=actor.name, role=actor.role, trigger=trigger,
+                 plan_id=run.plan_id, run_id=run.id, school_code=run.school_code, from_state=run.state,
+                 to_state=run.state, reason=reason, gates=gates, workflow_version=workflow_version)
+
+
+def request_extension(session: Session, clock: Clock, *, school_code: str, due: date, reason: str, actor: Actor,
+                      plan_code: str | None = None) -> ExtensionRequest:
+    run = find_run(session, school_code, plan_code)
+    plan = session.get(Plan, run.plan_id)
+    assert plan is not None
+    wf = workflow_for_version(session, run.workflow_version_id)
+    if not reason.strip():
+        raise TransitionRefused(tr("延期申请必须说明理由", "an extension request needs a reason"))
+    if not any(t.kind == "extend" for t in wf.transitions_from(run.state)):
+        raise TransitionRefused(tr(f"“{wf.stage(run.state).title.zh}”阶段不能延期", f"stage '{wf.stage(run.state).title.en}' cannot be extended"))
+    cap = plan.extension_cap or plan.final_deadline
+    if cap and due > cap:
+        raise TransitionRefused(tr(f"延期不得晚于 {cap}", f"an extension may not go past {cap}"))
+    if _pending(session, run) is not None:
+        raise TransitionRefused(tr(f"学校 {school_code} 已有待审批的延期申请", f"school {school_code} already has a pending extension request"))
+    _append(session, run, clock, actor, REQUEST, reason.strip(), [{"stage": run.state, "due": due.isoformat()}], wf.key)
+    pending = _pending(session, run)
+    assert pending is not None
+    return pending
+
+
+def decide_extension(session: Session, clock: Clock, *, school_code: str, approve: bool, reason: str, actor: Actor,
+                     plan_code: str | None = None) -> Outcome | None:
+    """Approve (fires ``extend`` with the requested date) or refuse (audited with the reason)."""
+    run = find_run(session, school_code, plan_code)
+    pending = _pending(session, run)
+    if pending is None:
+        raise TransitionRefused(tr(f"学校 {school_code} 没有待审批的延期申请", f"school {school_code} has no pending extension request"))
+    wf = workflow_for_version(session, run.workflow_version_id)
+    extend = next((t for t in wf.transitions_from(run.state) if t.kind == "extend"), None)
+    if extend is None or pending.stage != run.state:
+        raise TransitionRefused(tr("学校已不在申请延期的阶段", "the school has left the stage the request was for"))
+    if actor.role not in extend.roles:
+        raise TransitionRefused(tr(f"角色 {actor.role} 无权审批延期（允许：{'、'.join(extend.roles)}）",
+                                   f"role {actor.role} may not decide extensions (allowed: {', '.join(extend.roles)})"))
+    if not reason.strip():
+        raise TransitionRefused(tr("审批意见必须填写", "a decision needs a reason"))
+    if approve:
+        return fire(session, clock, school_code=school_code, trigger=extend.trigger, actor=actor, due=pending.due,
+                    reason=tr(f"批准延期申请（#{pending.seq}）：{reason.strip()}", f"approved extension request #{pending.seq}: {reason.strip()}"),
+                    plan_code=plan_code)
+    _append(session, run, clock, actor, REFUSE, reason.strip(), [{"stage": pending.stage, "due": pending.due.isoformat()}], wf.key)
+    return None
+
+
+def pending_requests(session: Session, plan_code: str | None = None) -> list[ExtensionRequest]:
+    plan = find_plan(session, plan_code)
+    runs = session.scalars(select(SchoolRun).where(SchoolRun.plan_id == plan.id, SchoolRun.id.in_(
+        select(AuditEvent.run_id).where(AuditEvent.trigger == REQUEST))).order_by(SchoolRun.school_code))
+    return [p for run in runs if (p := _pending(session, run)) is not None]
