@@ -1,0 +1,88 @@
+"""The JSON API: same data, same actions, same permissions as the pages; OpenAPI description."""
+
+from __future__ import annotations
+
+from engine.db import sessions, transaction
+from engine.facts import set_fact
+from tests.engine.builders import COUNTY_OFFICER, EARLY, events_of
+from tests.web.conftest import Site
+
+SCHOOL = EARLY[0]
+
+
+def test_api_requires_a_session(site: Site) -> None:
+    client = site.client()
+    for path in ("/api/me", "/api/overview", "/api/overdue", f"/api/schools/{SCHOOL}", "/api/audit"):
+        assert client.get(path).status_code == 401, path
+
+
+def test_api_data(site: Site) -> None:
+    client = site.as_user("county")
+    me = client.get("/api/me").json()
+    assert me["role"] == "county_office" and me["scope"] == "370323" and me["csrf"]
+    overview = client.get("/api/overview").json()
+    assert overview["plan"] == "yiyuan-2021" and overview["totals"]["schools"] == 5
+    assert [r["region_code"] for r in overview["rows"]] == ["370323"]
+    overdue = client.get("/api/overdue").json()
+    assert SCHOOL in {r["school_code"] for r in overdue}
+    assert all(r["failing"] for r in overdue if r["blocked"])
+    detail = client.get(f"/api/schools/{SCHOOL}").json()
+    assert detail["state"] == "planning" and "return_for_rework" not in detail["allowed"]
+    assert client.get("/api/overdue?stage=pilot").json() == [r for r in overdue if r["state"] == "pilot"]
+
+
+def test_api_action_through_the_engine(site: Site) -> None:
+    with transaction(sessions(site.engine)) as s:
+        set_fact(s, site.clock, school_code=SCHOOL, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+        set_fact(s, site.clock, school_code=SCHOOL, name="team_members", value=4, actor=COUNTY_OFFICER)
+    client = site.as_user("county")
+    headers = {"X-CSRF-Token": client.get("/api/me").json()["csrf"]}
+    r = client.post(f"/api/schools/{SCHOOL}/actions/advance", json={}, headers=headers)
+    assert r.status_code == 200 and r.json()["to_state"] == "online_study"
+    r = client.post(f"/api/schools/{SCHOOL}/actions/return_for_rework", json={}, headers=headers)
+    assert r.status_code == 400 and "理由" in r.json()["error"]  # the engine's rule, as a message
+    r = client.post(f"/api/schools/{SCHOOL}/actions/return_for_rework", json={"reason": "缺材料", "version": 1},
+                    headers=headers)
+    assert r.status_code == 409
+    r = client.post(f"/api/schools/{SCHOOL}/actions/return_for_rework", json={"reason": "缺材料"}, headers=headers)
+    assert r.status_code == 200 and r.json()["to_state"] == "planning"
+    with transaction(sessions(site.engine)) as s:
+        last = events_of(s, SCHOOL)[-1]
+    assert (last.actor, last.trigger, last.reason) == ("county", "return_for_rework", "缺材料")
+    events = client.get(f"/api/audit?school={SCHOOL}&trigger=return_for_rework").json()
+    assert [e["reason"] for e in events["events"]] == ["缺材料"] and events["chains"]["ok"] is True
+
+
+def test_api_rejects_bad_bodies(site: Site) -> None:
+    client = site.as_user("county")
+    headers = {"X-CSRF-Token": client.get("/api/me").json()["csrf"], "content-type": "application/json"}
+    assert client.post(f"/api/schools/{SCHOOL}/actions/advance", content=b"{nope", headers=headers).status_code == 400
+    assert client.post(f"/api/schools/{SCHOOL}/actions/advance", content=b"[1]", headers=headers).status_code == 400
+
+
+def test_openapi_describes_the_api(site: Site) -> None:
+    spec = site.client().get("/api/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    paths = spec["paths"]
+    for path in ("/api/overview", "/api/overdue", "/api/schools/{code}", "/api/schools/{code}/actions/{trigger}",
+                 "/api/audit", "/api/audit.csv", "/api/me"):
+        assert path in paths, path
+    assert "post" in paths["/api/schools/{code}/actions/{trigger}"]
+    assert not any(p.startswith("/schools") for p in paths)  # pages are not part of the API
+
+
+def test_audit_pagination_and_date_filters(site: Site) -> None:
+    client = site.as_user("city")
+    token = client.get("/api/me").json()["csrf"]
+    for i in range(50):  # with the six start events: 56, two pages
+        trigger = "suspend" if i % 2 == 0 else "resume"
+        r = client.post(f"/api/schools/{SCHOOL}/actions/{trigger}", json={"reason": f"r{i}"},
+                        headers={"X-CSRF-Token": token})
+        assert r.status_code == 200
+    first = client.get("/api/audit").json()
+    assert len(first["events"]) == 50 and first["more"] is True
+    second = client.get("/api/audit?page=2").json()
+    assert second["more"] is False and second["events"][0]["id"] > first["events"][-1]["id"]
+    assert client.get("/api/audit?since=2021-07-02").json()["events"] == []
+    assert len(client.get("/api/audit?until=2021-07-01&actor=city").json()["events"]) == 50
+    assert client.get("/api/audit?since=not-a-date").status_code == 400

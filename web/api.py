@@ -1,0 +1,122 @@
+"""The JSON API: the same data and actions as the pages, through the same scope checks.
+
+Sign in through the login form (session cookie); POSTs carry the session's CSRF token in the
+``X-CSRF-Token`` header (``GET /api/me`` returns it). Each endpoint's docstring after ``---`` is
+its OpenAPI description.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+from starlette.schemas import SchemaGenerator
+
+from . import data
+from .context import Ctx, csrf_token, endpoint, json_response
+
+schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "rollout", "version": "1"}})
+
+
+@endpoint(api=True)
+def me(ctx: Ctx) -> Response:
+    """
+    responses:
+      200: {description: "The signed-in user and the CSRF token for POSTs"}
+    """
+    u = ctx.user
+    return json_response({"username": u.username, "display_name": u.display_name, "role": u.role,
+                          "scope": u.scope_code, "csrf": csrf_token(ctx.request)})
+
+
+@endpoint(api=True)
+def overview(ctx: Ctx) -> Response:
+    """
+    responses:
+      200: {description: "Child regions × stages of the user's region, with blocked and overdue counts"}
+    """
+    return json_response(data.overview(ctx.db, ctx.clock, ctx.user))
+
+
+@endpoint(api=True)
+def overdue(ctx: Ctx) -> Response:
+    """
+    parameters:
+      - {name: stage, in: query, schema: {type: string}}
+      - {name: min_days, in: query, schema: {type: integer}}
+    responses:
+      200: {description: "Overdue or blocked schools, most days overdue first, with failing gates"}
+    """
+    q = ctx.request.query_params
+    return json_response(data.overdue(ctx.db, ctx.clock, ctx.user, stage=q.get("stage") or None,
+                                      min_days=data._int(q.get("min_days"), 0)))
+
+
+@endpoint(api=True)
+def school(ctx: Ctx) -> Response:
+    """
+    parameters:
+      - {name: code, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: "Stage, due date, gates explained, teachers summary, history, allowed actions"}
+      404: {description: "No such school in the user's scope"}
+    """
+    return json_response(data.school(ctx.db, ctx.clock, ctx.user, ctx.request.path_params["code"]))
+
+
+@endpoint(api=True)
+def action(ctx: Ctx) -> Response:
+    """
+    parameters:
+      - {name: code, in: path, required: true, schema: {type: string}}
+      - {name: trigger, in: path, required: true, schema: {type: string}}
+      - {name: X-CSRF-Token, in: header, required: true, schema: {type: string}}
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            properties: {reason: {type: string}, due: {type: string, format: date}, version: {type: integer}}
+    responses:
+      200: {description: "The transition fired and its audit event was written"}
+      400: {description: "Refused by the engine (gates, reason, role)"}
+      403: {description: "Read-only role or missing CSRF token"}
+      404: {description: "No such school in the user's scope"}
+      409: {description: "Changed by someone else"}
+    """
+    b = ctx.body
+    out = data.act(ctx.db, ctx.clock, ctx.user, ctx.request.path_params["code"], ctx.request.path_params["trigger"],
+                   reason=_str(b.get("reason")), due=_str(b.get("due")), version=_str(b.get("version")))
+    return json_response({"school_code": out.school_code, "trigger": out.trigger, "from_state": out.from_state,
+                          "to_state": out.to_state, "overridden": out.overridden})
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+@endpoint(api=True)
+def audit(ctx: Ctx) -> Response:
+    """
+    parameters:
+      - {name: school, in: query, schema: {type: string}}
+      - {name: actor, in: query, schema: {type: string}}
+      - {name: trigger, in: query, schema: {type: string}}
+      - {name: since, in: query, schema: {type: string, format: date}}
+      - {name: until, in: query, schema: {type: string, format: date}}
+      - {name: page, in: query, schema: {type: integer}}
+    responses:
+      200: {description: "Audit events in scope, oldest first, 50 a page, and the chain verification result"}
+    """
+    rows, more = data.audit_events(ctx.db, ctx.user, dict(ctx.request.query_params))
+    return json_response({"events": [r.as_dict() for r in rows], "more": more,
+                          "chains": data.chain_check(ctx.db, ctx.user)})
+
+
+@endpoint(api=True)
+def audit_csv(ctx: Ctx) -> Response:
+    """
+    responses:
+      200: {description: "The filtered audit trail as CSV (UTF-8 with BOM, for Excel)"}
+    """
+    text = data.audit_csv(ctx.db, ctx.user, dict(ctx.request.query_params))
+    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="audit.csv"'})

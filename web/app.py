@@ -1,0 +1,74 @@
+"""The application factory: routes, signed session cookies, local static files.
+
+The session secret comes from ``ROLLOUT_SECRET_KEY`` (needed when several worker processes serve
+one site, so each can read the others' cookies); without it a random per-process key is used.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from engine.clock import Clock, SystemClock
+from engine.db import make_engine, require_schema, sessions
+
+from . import api, pages
+from .context import HERE, SESSION_TTL, AppState, make_templates
+
+SECRET_ENV = "ROLLOUT_SECRET_KEY"
+
+
+def _openapi(request: Request) -> Response:
+    return JSONResponse(api.schemas.get_schema(routes=request.app.routes))
+
+
+def routes() -> list[Route | Mount]:
+    return [
+        Route("/login", pages.login_form, methods=["GET"]),
+        Route("/login", pages.login, methods=["POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Route("/", pages.overview, methods=["GET"]),
+        Route("/overdue", pages.overdue, methods=["GET"]),
+        Route("/schools/{code}", pages.school, methods=["GET"]),
+        Route("/schools/{code}/actions/{trigger}", pages.action, methods=["POST"]),
+        Route("/audit", pages.audit, methods=["GET"]),
+        Route("/audit.csv", pages.audit_csv, methods=["GET"]),
+        Route("/api/me", api.me, methods=["GET"]),
+        Route("/api/overview", api.overview, methods=["GET"]),
+        Route("/api/overdue", api.overdue, methods=["GET"]),
+        Route("/api/schools/{code}", api.school, methods=["GET"]),
+        Route("/api/schools/{code}/actions/{trigger}", api.action, methods=["POST"]),
+        Route("/api/audit", api.audit, methods=["GET"]),
+        Route("/api/audit.csv", api.audit_csv, methods=["GET"]),
+        Route("/api/openapi.json", _openapi, methods=["GET"], include_in_schema=False),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+
+
+def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = False,
+               secret_key: str | None = None) -> Starlette:
+    """The dashboard over the database at ``db_url``; ``https_only`` marks the cookie Secure."""
+    engine = make_engine(db_url)
+    require_schema(engine)
+    key = secret_key or os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
+    middleware = [Middleware(SessionMiddleware, secret_key=key, session_cookie="rollout_session",
+                             max_age=int(SESSION_TTL.total_seconds()), same_site="strict", https_only=https_only)]
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        engine.dispose()  # no pooled connection outlives the server
+
+    app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan)
+    app.state.rollout = AppState(sessions(engine), clock or SystemClock(), make_templates())
+    return app

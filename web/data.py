@@ -1,0 +1,150 @@
+"""What pages and the JSON API show, gathered once so both give the same answers under the same scope."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.audit import run_chain, verify_chains
+from engine.audit_query import LOCAL_TZ, EventRow, export_csv, list_events
+from engine.clock import Clock
+from engine.errors import RolloutError
+from engine.gate import failing
+from engine.i18n import tr
+from engine.models import School, SchoolRun, User
+from engine.plan import find_plan
+from engine.runs import Actor, Outcome, fire
+from engine.status import school_detail, status_table
+from engine.workflow_store import workflow_for_version
+
+from .access import (
+    audit_filter,
+    is_school_user,
+    region_scope,
+    require_write,
+    school_clause,
+    school_for,
+    scoped_views,
+)
+
+PAGE_SIZE = 50
+
+
+class BadInput(RolloutError):
+    """A query parameter or form field the user can correct."""
+
+
+def overview(session: Session, clock: Clock, user: User) -> dict[str, Any]:
+    """Child regions × stages for the user's region (a school admin: their own school's row)."""
+    plan = find_plan(session, None)
+    wf = workflow_for_version(session, plan.workflow_version_id)
+    if is_school_user(user):
+        views = scoped_views(session, clock, user, plan)
+        rows: list[dict[str, Any]] = [{"region_code": v.school_code, "region_name": v.school_name, "schools": 1,
+                 "not_started": int(not v.started), "stages": {s.id: int(v.started and v.state == s.id) for s in wf.stages},
+                 "blocked": int(v.blocked), "overdue": int(v.days_overdue > 0)} for v in views]
+    else:
+        _wf, status = status_table(session, clock, plan_code=plan.code, region=region_scope(user))
+        rows = [vars(r) for r in status]
+    totals = {"schools": sum(r["schools"] for r in rows), "overdue": sum(r["overdue"] for r in rows),
+              "blocked": sum(r["blocked"] for r in rows)}
+    return {"plan": plan.code, "stages": [{"id": s.id, "title": str(s.title)} for s in wf.stages],
+            "rows": rows, "totals": totals}
+
+
+def overdue(session: Session, clock: Clock, user: User, *, stage: str | None = None,
+            min_days: int = 0) -> list[dict[str, Any]]:
+    """Overdue or blocked runs, most days overdue first, each with its failing gates explained."""
+    plan = find_plan(session, None)
+    out: list[dict[str, Any]] = []
+    for v in scoped_views(session, clock, user, plan):
+        if not v.started or not (v.days_overdue > 0 or v.blocked):
+            continue
+        if (stage and v.state != stage) or v.days_overdue < min_days:
+            continue
+        out.append({"school_code": v.school_code, "school_name": v.school_name, "county_code": v.county_code,
+                    "state": v.state, "due": v.due.due if v.due else None, "days_overdue": v.days_overdue,
+                    "blocked": v.blocked, "failing": [g.explain() for g in failing(v.gates)]})
+    out.sort(key=lambda r: (-r["days_overdue"], r["school_code"]))
+    return out
+
+
+def school(session: Session, clock: Clock, user: User, code: str) -> dict[str, Any]:
+    school_for(session, user, code)
+    return school_detail(session, clock, code)
+
+
+def parse_date(value: str | None, field: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise BadInput(tr(f"{field} 不是日期（YYYY-MM-DD）：{value}", f"{field} is not a date (YYYY-MM-DD): {value}")) from exc
+
+
+def act(session: Session, clock: Clock, user: User, code: str, trigger: str, *, reason: str | None,
+        due: str | None, version: str | None) -> Outcome:
+    """One action through the engine, as the web user (same gates, same audit event)."""
+    require_write(user)
+    school_for(session, user, code)
+    expected = None
+    if version:
+        try:
+            expected = int(version)
+        except ValueError as exc:
+            raise BadInput(f"version: {version}") from exc
+    return fire(session, clock, school_code=code, trigger=trigger, actor=Actor(user.username, user.role),
+                reason=(reason or "").strip() or None, due=parse_date(due, "due"), expected_version=expected)
+
+
+def _local_start(day: date | None) -> datetime | None:
+    return None if day is None else datetime.combine(day, time(), ZoneInfo(LOCAL_TZ))
+
+
+def audit_events(session: Session, user: User, params: dict[str, str], *, paged: bool = True) -> tuple[list[EventRow], bool]:
+    """Audit events in scope matching the filters; ``until`` is a local date, inclusive."""
+    kwargs: dict[str, Any] = {}
+    if params.get("school"):
+        school_for(session, user, params["school"])
+        kwargs["school"] = params["school"]
+    for key in ("actor", "trigger"):
+        if params.get(key):
+            kwargs[key] = params[key]
+    kwargs["since"] = _local_start(parse_date(params.get("since"), "since"))
+    until = parse_date(params.get("until"), "until")
+    kwargs["until"] = _local_start(date.fromordinal(until.toordinal() + 1)) if until else None
+    kwargs |= audit_filter(user)
+    if not paged:
+        return list_events(session, **kwargs), False
+    page = max(1, _int(params.get("page"), 1))
+    rows = list_events(session, **kwargs, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default
+
+
+def audit_csv(session: Session, user: User, params: dict[str, str]) -> str:
+    rows, _more = audit_events(session, user, params, paged=False)
+    out = io.StringIO()
+    export_csv(rows, out)
+    return out.getvalue()
+
+
+def chain_check(session: Session, user: User) -> dict[str, Any]:
+    """Verify the audit chains of the runs the user may see."""
+    ids = session.scalars(select(SchoolRun.id).join(School, School.code == SchoolRun.school_code)
+                          .where(school_clause(user))).all()
+    report = verify_chains(session, chains=[run_chain(i) for i in ids])
+    return {"ok": report.ok, "chains": report.chains, "events": report.events,
+            "problems": [vars(p) for p in report.problems]}

@@ -1,0 +1,91 @@
+"""Server-rendered pages: login, overview, overdue list, school page with actions, audit trail."""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from engine.i18n import tr
+
+from . import data
+from .access import may_act
+from .context import Ctx, endpoint
+from .users import authenticate
+
+
+@endpoint(public=True)
+def login_form(ctx: Ctx) -> Response:
+    return ctx.render("login.html", message="")
+
+
+@endpoint(public=True)
+def login(ctx: Ctx) -> Response:
+    result = authenticate(ctx.db, ctx.clock, ctx.form.get("username", ""), ctx.form.get("password", ""))
+    if result.user is None:
+        return ctx.render("login.html", status_code=401, message=result.message)
+    # A fresh session on sign-in (no fixation): new CSRF token, the clock's time for expiry.
+    ctx.session.clear()
+    ctx.session.update({"uid": result.user.id, "at": ctx.clock.now().isoformat(), "csrf": secrets.token_urlsafe(32)})
+    return RedirectResponse("/", 303)
+
+
+@endpoint()
+def logout(ctx: Ctx) -> Response:
+    ctx.session.clear()
+    return RedirectResponse("/login", 303)
+
+
+@endpoint()
+def overview(ctx: Ctx) -> Response:
+    return ctx.render("overview.html", data=data.overview(ctx.db, ctx.clock, ctx.user))
+
+
+@endpoint()
+def overdue(ctx: Ctx) -> Response:
+    q = ctx.request.query_params
+    stage = q.get("stage") or None
+    min_days = data._int(q.get("min_days"), 0)
+    rows = data.overdue(ctx.db, ctx.clock, ctx.user, stage=stage, min_days=min_days)
+    return ctx.render("overdue.html", rows=rows, stage=stage or "", min_days=min_days)
+
+
+@endpoint()
+def school(ctx: Ctx) -> Response:
+    code = ctx.request.path_params["code"]
+    detail = data.school(ctx.db, ctx.clock, ctx.user, code)
+    return ctx.render("school.html", d=detail, may_act=may_act(ctx.user))
+
+
+def _back_to_school(request: Request) -> str:
+    return f"/schools/{request.path_params['code']}"
+
+
+@endpoint(back=_back_to_school)
+def action(ctx: Ctx) -> Response:
+    code = ctx.request.path_params["code"]
+    out = data.act(ctx.db, ctx.clock, ctx.user, code, ctx.request.path_params["trigger"],
+                   reason=ctx.form.get("reason"), due=ctx.form.get("due"), version=ctx.form.get("version"))
+    ctx.session["flash"] = {"kind": "ok", "text": tr(f"已执行“{out.trigger}”：{out.from_state} → {out.to_state}",
+                                                     f"done '{out.trigger}': {out.from_state} → {out.to_state}")}
+    return RedirectResponse(f"/schools/{code}", 303)
+
+
+@endpoint()
+def audit(ctx: Ctx) -> Response:
+    params = dict(ctx.request.query_params)
+    rows, more = data.audit_events(ctx.db, ctx.user, params)
+    page = max(1, data._int(params.get("page"), 1))
+    query = "&".join(f"{k}={v}" for k, v in params.items() if k != "page" and v)
+    return ctx.render("audit.html", rows=rows, more=more, page=page, params=params, query=query,
+                      chains=data.chain_check(ctx.db, ctx.user))
+
+
+@endpoint()
+def audit_csv(ctx: Ctx) -> Response:
+    text = data.audit_csv(ctx.db, ctx.user, dict(ctx.request.query_params))
+    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
+
+
