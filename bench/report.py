@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from datetime import datetime
 from typing import Any
@@ -24,8 +25,6 @@ def _naive_seconds(row: dict[str, Any]) -> float | None:
 def render(results: list[dict[str, Any]], size: Size, machine: dict[str, str], started: datetime,
            elapsed: float, command: str) -> str:
     lines = [
-        "# Benchmarks",
-        "",
         f"Measured {started:%Y-%m-%d %H:%M} UTC by `{command}` in {elapsed:.0f} s.",
         "",
         f"Machine: {machine['nproc']} CPUs ({machine['cpu']}), {machine['memory']} RAM, Python {machine['python']}, "
@@ -50,7 +49,19 @@ def render(results: list[dict[str, Any]], size: Size, machine: dict[str, str], s
             f"{naive / med:.0f}×" if naive is not None and med else "-",
             f"{row.get('target', '')} |",
         ]))
-    lines += ["", "Raw results (JSON lines):", "", "```"]
-    lines += [str({k: v for k, v in r.items()}) for r in results]
-    lines += ["```", ""]
+    lines += ["", "<details><summary>Raw results</summary>", "", "```"]
+    lines += [json.dumps(r, ensure_ascii=False) for r in results]
+    lines += ["```", "", "</details>"]
     return "\n".join(lines)
+
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def splice(existing: str | None, generated: str) -> str:
+    """Replace only the generated block, so the hand-written analysis around it survives a re-run."""
+    block = f"{BEGIN}\n{generated}\n{END}"
+    if existing and BEGIN in existing and END in existing:
+        head, rest = existing.split(BEGIN, 1)
+        return head + block + rest.split(END, 1)[1]
+    return block + "\n"

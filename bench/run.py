@@ -26,7 +26,7 @@ from sqlalchemy import text
 from engine.db import make_engine
 
 from .generate import SIZES
-from .report import render
+from .report import render, splice
 
 # (operation, label, engine op, naive op, floor op, target text)
 OPERATIONS: list[tuple[str, str, str | None, str | None, str]] = [
@@ -64,15 +64,22 @@ def drop_schema(base: str, name: str) -> None:
     admin.dispose()
 
 
-def bench_backend(backend: str, url: str, workdir: Path, size: str, reps: int, log: Any) -> list[dict[str, Any]]:
+def bench_backend(backend: str, url: str, workdir: Path, size: str, reps: int, log: Any,
+                  only: set[str] | None = None) -> list[dict[str, Any]]:
     results = []
     log(f"[{backend}] setup")
     setup = child("setup", url, workdir, size, 1)
     results.append({"backend": backend, "op": "setup", "label": "setup (regions, schools, contacts, plan)",
                     "engine": setup})
-    log(f"[{backend}] seeding audit events")
-    child("seed_events", url, workdir, size, 1)
+    if only is None or "verify" in only:
+        log(f"[{backend}] seeding audit events")
+        child("seed_events", url, workdir, size, 1)
+    if only is not None and "import_csv" not in only:
+        log(f"[{backend}] loading teachers (untimed)")
+        child("import_csv", url, workdir, size, 1)
     for op, label, naive, floor, target in OPERATIONS:
+        if only is not None and op not in only:
+            continue
         log(f"[{backend}] {op}")
         row: dict[str, Any] = {"backend": backend, "op": op, "label": label, "target": target,
                                "engine": child(op, url, workdir, size, reps)}
@@ -104,26 +111,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--out", default="docs/benchmarks.md", help="where to write the report ('-' for none)")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--only", default=None, help="comma-separated operations, e.g. import_csv,gates,status")
     args = parser.parse_args(argv)
 
     def log(msg: str) -> None:
         print(f"{datetime.now(UTC):%H:%M:%S} {msg}", file=sys.stderr, flush=True)
 
+    only = set(args.only.split(",")) if args.only else None
+    unknown = (only or set()) - {op for op, *_ in OPERATIONS}
+    if unknown:
+        parser.error(f"unknown operations: {', '.join(sorted(unknown))}")
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="rollout-bench-") as tmp:
         workdir = Path(args.workdir or tmp)
-        results = bench_backend("SQLite", f"sqlite:///{workdir / 'bench.db'}", workdir, args.size, args.reps, log)
+        (workdir / "bench.db").unlink(missing_ok=True)  # a re-run in the same --workdir starts fresh
+        results = bench_backend("SQLite", f"sqlite:///{workdir / 'bench.db'}", workdir, args.size, args.reps, log, only)
         if args.pg:
             name, url = pg_schema(args.pg)
             try:
-                results += bench_backend("PostgreSQL", url, workdir, args.size, args.reps, log)
+                results += bench_backend("PostgreSQL", url, workdir, args.size, args.reps, log, only)
             finally:
                 drop_schema(args.pg, name)
     elapsed = (datetime.now(UTC) - started).total_seconds()
     command = "python -m bench.run " + " ".join(a if a != args.pg else "$ROLLOUT_TEST_PG_URL" for a in (argv or sys.argv[1:]))
     doc = render(results, SIZES[args.size], machine(args.pg), started, elapsed, command.strip())
     if args.out != "-":
-        Path(args.out).write_text(doc, encoding="utf-8")
+        out = Path(args.out)
+        out.write_text(splice(out.read_text(encoding="utf-8") if out.exists() else None, doc), encoding="utf-8")
     print(doc)
     return 0
 
