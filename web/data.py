@@ -52,20 +52,21 @@ def overview(session: Session, clock: Clock, user: User) -> dict[str, Any]:
         _wf, status = status_table(session, clock, plan_code=plan.code, region=region_scope(user))
         rows = [vars(r) for r in status]
     totals = {"schools": sum(r["schools"] for r in rows), "overdue": sum(r["overdue"] for r in rows),
-              "blocked": sum(r["blocked"] for r in rows)}
-    return {"plan": plan.code, "stages": [{"id": s.id, "title": str(s.title)} for s in wf.stages],
-            "rows": rows, "totals": totals}
+              "blocked": sum(r["blocked"] for r in rows), "not_started": sum(r["not_started"] for r in rows)}
+    stages = [{"id": s.id, "title": str(s.title), "count": sum(r["stages"].get(s.id, 0) for r in rows)}
+              for s in wf.stages]
+    return {"plan": plan.code, "stages": stages, "rows": rows, "totals": totals}
 
 
 def overdue(session: Session, clock: Clock, user: User, *, stage: str | None = None,
-            min_days: int = 0) -> list[dict[str, Any]]:
+            min_days: int = 0, region: str | None = None) -> list[dict[str, Any]]:
     """Overdue or blocked runs, most days overdue first, each with its failing gates explained."""
     plan = find_plan(session, None)
     out: list[dict[str, Any]] = []
     for v in scoped_views(session, clock, user, plan):
         if not v.started or not (v.days_overdue > 0 or v.blocked):
             continue
-        if (stage and v.state != stage) or v.days_overdue < min_days:
+        if (stage and v.state != stage) or v.days_overdue < min_days or (region and v.county_code != region):
             continue
         out.append({"school_code": v.school_code, "school_name": v.school_name, "county_code": v.county_code,
                     "state": v.state, "due": v.due.due if v.due else None, "days_overdue": v.days_overdue,

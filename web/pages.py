@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -46,9 +47,10 @@ def overview(ctx: Ctx) -> Response:
 def overdue(ctx: Ctx) -> Response:
     q = ctx.request.query_params
     stage = q.get("stage") or None
+    region = q.get("region") or None
     min_days = data._int(q.get("min_days"), 0)
-    rows = data.overdue(ctx.db, ctx.clock, ctx.user, stage=stage, min_days=min_days)
-    return ctx.render("overdue.html", rows=rows, stage=stage or "", min_days=min_days)
+    rows = data.overdue(ctx.db, ctx.clock, ctx.user, stage=stage, min_days=min_days, region=region)
+    return ctx.render("overdue.html", rows=rows, stage=stage or "", min_days=min_days, region=region or "")
 
 
 @endpoint()
@@ -77,7 +79,7 @@ def audit(ctx: Ctx) -> Response:
     params = dict(ctx.request.query_params)
     rows, more = data.audit_events(ctx.db, ctx.user, params)
     page = max(1, data._int(params.get("page"), 1))
-    query = "&".join(f"{k}={v}" for k, v in params.items() if k != "page" and v)
+    query = urlencode({k: v for k, v in params.items() if k != "page" and v})
     return ctx.render("audit.html", rows=rows, more=more, page=page, params=params, query=query,
                       chains=data.chain_check(ctx.db, ctx.user))
 

@@ -64,3 +64,23 @@ def test_school_page_shows_actions_only_to_office(site: Site) -> None:
     sup = site.as_user("sup").get(f"/schools/{EARLY[0]}")
     assert f"/schools/{EARLY[0]}/actions/" in county.text
     assert "/actions/" not in sup.text
+
+
+def test_overview_chart_is_inline_svg(site: Site) -> None:
+    text = site.as_user("city").get("/").text
+    assert "<svg" in text and "<script" not in text
+
+
+def test_overdue_filters_by_county(site: Site) -> None:
+    client = site.as_user("city")
+    everything = {r["school_code"] for r in client.get("/api/overdue").json()}
+    assert OTHER in everything and EARLY[0] in everything
+    only = {r["school_code"] for r in client.get("/api/overdue?region=370302").json()}
+    assert only == {OTHER}
+    assert OTHER in client.get("/overdue?region=370302").text
+    assert EARLY[0] not in client.get("/overdue?region=370302").text
+
+
+def test_audit_pager_links_are_url_encoded(site: Site) -> None:
+    text = site.as_user("county").get("/audit?actor=a%26b%3Dc").text
+    assert "actor=a%26b%3Dc" in text
