@@ -90,6 +90,31 @@ def action(ctx: Ctx) -> Response:
                           "to_state": out.to_state, "overridden": out.overridden})
 
 
+@endpoint(api=True)
+def extension(ctx: Ctx) -> Response:
+    """
+    parameters:
+      - {name: code, in: path, required: true, schema: {type: string}}
+      - {name: decision, in: path, required: true, schema: {type: string, enum: [request, approve, refuse]}}
+      - {name: X-CSRF-Token, in: header, required: true, schema: {type: string}}
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            properties: {reason: {type: string}, due: {type: string, format: date}}
+    responses:
+      200: {description: "Requested, approved (the extend transition fired) or refused (audited)"}
+      400: {description: "Refused by the engine (no pending request, past the cap, role)"}
+      403: {description: "Read-only role or missing CSRF token"}
+      404: {description: "No such school in the user's scope"}
+    """
+    b = ctx.body
+    text = data.extension(ctx.db, ctx.clock, ctx.user, ctx.request.path_params["code"],
+                          ctx.request.path_params["decision"], reason=_str(b.get("reason")), due=_str(b.get("due")))
+    return json_response({"message": text})
+
+
 def _str(value: object) -> str | None:
     return None if value is None else str(value)
 

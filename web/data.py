@@ -14,6 +14,7 @@ from engine.audit import run_chain, verify_chains
 from engine.audit_query import LOCAL_TZ, EventRow, export_csv, list_events
 from engine.clock import Clock
 from engine.errors import RolloutError
+from engine.extension import decide_extension, pending_requests, request_extension
 from engine.gate import failing
 from engine.i18n import tr
 from engine.models import School, SchoolRun, User
@@ -77,7 +78,29 @@ def overdue(session: Session, clock: Clock, user: User, *, stage: str | None = N
 
 def school(session: Session, clock: Clock, user: User, code: str) -> dict[str, Any]:
     school_for(session, user, code)
-    return school_detail(session, clock, code)
+    detail = school_detail(session, clock, code)
+    pending = next((p for p in pending_requests(session) if p.school_code == code), None)
+    detail["pending_extension"] = None if pending is None else {
+        "stage": pending.stage, "due": pending.due, "reason": pending.reason, "requested_by": pending.requested_by}
+    return detail
+
+
+def extension(session: Session, clock: Clock, user: User, code: str, decision: str, *, reason: str | None,
+              due: str | None) -> str:
+    """Request (``request``), approve or refuse an extension through engine.extension, as the web user."""
+    require_write(user)
+    school_for(session, user, code)
+    actor = Actor(user.username, user.role)
+    if decision == "request":
+        day = parse_date(due, "due")
+        if day is None:
+            raise BadInput(tr("请填写申请的截止日期", "the requested due date is missing"))
+        request_extension(session, clock, school_code=code, due=day, reason=reason or "", actor=actor)
+        return tr("已提交延期申请", "extension requested")
+    if decision not in ("approve", "refuse"):
+        raise BadInput(decision)
+    decide_extension(session, clock, school_code=code, approve=decision == "approve", reason=reason or "", actor=actor)
+    return tr("已批准延期", "extension approved") if decision == "approve" else tr("已驳回延期申请", "extension refused")
 
 
 def parse_date(value: str | None, field: str) -> date | None:

@@ -74,6 +74,15 @@ def action(ctx: Ctx) -> Response:
     return RedirectResponse(f"/schools/{code}", 303)
 
 
+@endpoint(back=_back_to_school)
+def extension(ctx: Ctx) -> Response:
+    code = ctx.request.path_params["code"]
+    text = data.extension(ctx.db, ctx.clock, ctx.user, code, ctx.request.path_params["decision"],
+                          reason=ctx.form.get("reason"), due=ctx.form.get("due"))
+    ctx.session["flash"] = {"kind": "ok", "text": text}
+    return RedirectResponse(f"/schools/{code}", 303)
+
+
 @endpoint()
 def audit(ctx: Ctx) -> Response:
     params = dict(ctx.request.query_params)
