@@ -175,6 +175,14 @@ def main(argv: list[str]) -> None:
     op, url, workdir, size, reps = argv[0], argv[1], Path(argv[2]), argv[3], int(argv[4])
     ds = dataset(workdir, size) if op == "setup" else _load(workdir, size)
     engine = make_engine(url)
+    if op == "single_advance":
+        from .concurrency import single_advance
+
+        result = single_advance(engine, ds)
+        engine.dispose()
+        result.update(op=op, peak_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+        print(json.dumps(result))
+        return
     times, rows = [], 0
     for _ in range(reps):
         _inner.clear()

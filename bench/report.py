@@ -41,8 +41,13 @@ def render(results: list[dict[str, Any]], size: Size, machine: dict[str, str], s
         med = _median(e)
         naive = _naive_seconds(row)
         floor = _median(row["floor"]) if row.get("floor") else None
+        label = row["label"]
+        if "p99_ms" in e:
+            label += (f" ({e['clients']} clients, {e['schools']} schools × {e['rows'] // e['schools']} attempts: "
+                      f"p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms; won once {e['won_once']}, doubled {e['doubled']}, "
+                      f"lost {e['lost']}, audit events {e['audit_events']})")
         lines.append(" | ".join([
-            f"| {row['backend']}", row["label"], f"{e['rows']:,}", f"{med:.3f}",
+            f"| {row['backend']}", label, f"{e['rows']:,}", f"{med:.3f}",
             ", ".join(f"{t:.3f}" for t in e["times"]), f"{e['rows'] / med:,.0f}" if med else "-", f"{e['peak_mb']:.0f}",
             f"{naive:.2f}" if naive is not None else "-",
             f"{med / floor:.1f}×" if floor else "-",

@@ -88,6 +88,10 @@ def bench_backend(backend: str, url: str, workdir: Path, size: str, reps: int, l
         if floor:
             row["floor"] = child(floor, url, workdir, size, reps)
         results.append(row)
+    if backend == "PostgreSQL" and (only is None or "single_advance" in only):
+        log(f"[{backend}] single_advance (commits: runs last)")
+        results.append({"backend": backend, "op": "single_advance", "target": "p99 < 50 ms, no lost or doubled",
+                        "label": "single advance, concurrent clients", "engine": child("single_advance", url, workdir, size, 1)})
     return results
 
 
@@ -118,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{datetime.now(UTC):%H:%M:%S} {msg}", file=sys.stderr, flush=True)
 
     only = set(args.only.split(",")) if args.only else None
-    unknown = (only or set()) - {op for op, *_ in OPERATIONS}
+    unknown = (only or set()) - {op for op, *_ in OPERATIONS} - {"single_advance"}
     if unknown:
         parser.error(f"unknown operations: {', '.join(sorted(unknown))}")
     started = datetime.now(UTC)
