@@ -18,6 +18,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,10 @@ def _options(loader: BaseLoader, fmt: str) -> dict[str, Any]:
     )
 
 
+@cache
 def _builtin_env(fmt: str) -> Environment:
+    """One environment per format for the process: Jinja caches compiled templates in it (a sweep
+    renders thousands of digests; compiling each time made a 500-reminder sweep take ~8 s)."""
     return _configure(Environment(**_options(FileSystemLoader(TEMPLATES), fmt)), fmt)
 
 
