@@ -146,3 +146,14 @@ def audit_csv(ctx: Ctx) -> Response:
     text = data.audit_csv(ctx.db, ctx.user, dict(ctx.request.query_params))
     return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
+
+
+@endpoint(api=True)
+def audit_xlsx(ctx: Ctx) -> Response:
+    """
+    responses:
+      200: {description: "The filtered audit trail as an XLSX workbook"}
+    """
+    body = data.audit_xlsx(ctx.db, ctx.user, dict(ctx.request.query_params))
+    return Response(body, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": 'attachment; filename="audit.xlsx"'})

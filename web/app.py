@@ -44,6 +44,7 @@ def routes() -> list[Route | Mount]:
         Route("/schools/{code}/extension/{decision}", pages.extension, methods=["POST"]),
         Route("/audit", pages.audit, methods=["GET"]),
         Route("/audit.csv", pages.audit_csv, methods=["GET"]),
+        Route("/audit.xlsx", pages.audit_xlsx, methods=["GET"]),
         Route("/api/me", api.me, methods=["GET"]),
         Route("/api/overview", api.overview, methods=["GET"]),
         Route("/api/overdue", api.overdue, methods=["GET"]),
@@ -52,6 +53,7 @@ def routes() -> list[Route | Mount]:
         Route("/api/schools/{code}/extension/{decision}", api.extension, methods=["POST"]),
         Route("/api/audit", api.audit, methods=["GET"]),
         Route("/api/audit.csv", api.audit_csv, methods=["GET"]),
+        Route("/api/audit.xlsx", api.audit_xlsx, methods=["GET"]),
         Route("/api/openapi.json", _openapi, methods=["GET"], include_in_schema=False),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

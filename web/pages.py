@@ -100,3 +100,10 @@ def audit_csv(ctx: Ctx) -> Response:
                     headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
 
 
+
+
+@endpoint()
+def audit_xlsx(ctx: Ctx) -> Response:
+    body = data.audit_xlsx(ctx.db, ctx.user, dict(ctx.request.query_params))
+    return Response(body, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": 'attachment; filename="audit.xlsx"'})

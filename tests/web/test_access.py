@@ -28,7 +28,8 @@ def test_county_officer_gets_404_for_another_county_on_every_route(site: Site) -
     with transaction(sessions(site.engine)) as s:
         before = event_count(s)
     gets = [f"/schools/{FOREIGN}", f"/api/schools/{FOREIGN}", f"/audit?school={FOREIGN}",
-            f"/audit.csv?school={FOREIGN}", f"/api/audit?school={FOREIGN}", f"/api/audit.csv?school={FOREIGN}"]
+            f"/audit.csv?school={FOREIGN}", f"/api/audit?school={FOREIGN}", f"/api/audit.csv?school={FOREIGN}",
+            f"/audit.xlsx?school={FOREIGN}", f"/api/audit.xlsx?school={FOREIGN}"]
     for path in gets:
         assert client.get(path).status_code == 404, path
     for trigger in ("advance", "return_for_rework", "extend", "suspend"):
@@ -84,3 +85,20 @@ def test_supervisor_reads_and_exports_the_audit_trail(site: Site) -> None:
     r = site.as_user("sup").get("/audit.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.content.startswith("\ufeff".encode()) and "停课" in r.text and "county" in r.text
+
+
+def test_supervisor_exports_the_audit_trail_as_xlsx(site: Site) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    county = site.as_user("county")
+    county.post(f"/schools/{EARLY[0]}/actions/suspend", data={"csrf": _csrf(county), "reason": "停课"})
+    other = site.as_user("other")
+    other.post(f"/schools/{FOREIGN}/actions/suspend", data={"csrf": _csrf(other), "reason": "合并"})
+    r = site.as_user("sup").get("/audit.xlsx")
+    assert r.status_code == 200
+    sheet = load_workbook(io.BytesIO(r.content), read_only=True).worksheets[0]
+    values = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
+    assert values[0][0] == "时间" and any("停课" in row for row in values)
+    assert not any("合并" in row for row in values)  # another county's event is not exported
