@@ -43,12 +43,14 @@ def overdue(ctx: Ctx) -> Response:
       - {name: stage, in: query, schema: {type: string}}
       - {name: min_days, in: query, schema: {type: integer}}
       - {name: region, in: query, schema: {type: string}, description: "county code"}
+      - {name: sort, in: query, schema: {type: string, enum: [days, school, county]}}
     responses:
       200: {description: "Overdue or blocked schools, most days overdue first, with failing gates"}
     """
     q = ctx.request.query_params
     return json_response(data.overdue(ctx.db, ctx.clock, ctx.user, stage=q.get("stage") or None,
-                                      min_days=data._int(q.get("min_days"), 0), region=q.get("region") or None))
+                                      min_days=data._int(q.get("min_days"), 0), region=q.get("region") or None,
+                                      sort=q.get("sort") or "days"))
 
 
 @endpoint(api=True)

@@ -7,7 +7,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from engine.audit import run_chain, verify_chains
@@ -17,7 +17,7 @@ from engine.errors import RolloutError
 from engine.extension import decide_extension, pending_requests, request_extension
 from engine.gate import failing
 from engine.i18n import tr
-from engine.models import School, SchoolRun, User
+from engine.models import Batch, School, SchoolRun, User
 from engine.plan import find_plan
 from engine.runs import Actor, Outcome, fire
 from engine.status import school_detail, status_table
@@ -56,11 +56,25 @@ def overview(session: Session, clock: Clock, user: User) -> dict[str, Any]:
               "blocked": sum(r["blocked"] for r in rows), "not_started": sum(r["not_started"] for r in rows)}
     stages = [{"id": s.id, "title": str(s.title), "count": sum(r["stages"].get(s.id, 0) for r in rows)}
               for s in wf.stages]
-    return {"plan": plan.code, "stages": stages, "rows": rows, "totals": totals}
+    return {"plan": plan.code, "stages": stages, "rows": rows, "totals": totals,
+            "batches": batch_progress(session, user, plan.id)}
+
+
+def batch_progress(session: Session, user: User, plan_id: int) -> list[dict[str, Any]]:
+    """Each batch's planned share (e.g. 20/40/40) against its schools in scope and how many are done."""
+    q = (select(Batch.code, Batch.title, Batch.share, Batch.start, func.count(SchoolRun.id),
+                func.sum(case((SchoolRun.state == "done", 1), else_=0)))
+         .join(SchoolRun, SchoolRun.batch_id == Batch.id).join(School, School.code == SchoolRun.school_code)
+         .where(Batch.plan_id == plan_id, school_clause(user))
+         .group_by(Batch.id, Batch.code, Batch.title, Batch.share, Batch.start).order_by(Batch.start, Batch.code))
+    rows = session.execute(q).all()
+    total = sum(r[4] for r in rows) or 1
+    return [{"code": code, "title": title, "planned_share": share, "start": start, "schools": n,
+             "share": round(n / total, 3), "done": int(done or 0)} for code, title, share, start, n, done in rows]
 
 
 def overdue(session: Session, clock: Clock, user: User, *, stage: str | None = None,
-            min_days: int = 0, region: str | None = None) -> list[dict[str, Any]]:
+            min_days: int = 0, region: str | None = None, sort: str = "days") -> list[dict[str, Any]]:
     """Overdue or blocked runs, most days overdue first, each with its failing gates explained."""
     plan = find_plan(session, None)
     out: list[dict[str, Any]] = []
@@ -72,7 +86,12 @@ def overdue(session: Session, clock: Clock, user: User, *, stage: str | None = N
         out.append({"school_code": v.school_code, "school_name": v.school_name, "county_code": v.county_code,
                     "state": v.state, "due": v.due.due if v.due else None, "days_overdue": v.days_overdue,
                     "blocked": v.blocked, "failing": [g.explain() for g in failing(v.gates)]})
-    out.sort(key=lambda r: (-r["days_overdue"], r["school_code"]))
+    if sort == "school":
+        out.sort(key=lambda r: r["school_code"])
+    elif sort == "county":
+        out.sort(key=lambda r: (r["county_code"], -r["days_overdue"], r["school_code"]))
+    else:
+        out.sort(key=lambda r: (-r["days_overdue"], r["school_code"]))
     return out
 
 

@@ -49,8 +49,9 @@ def overdue(ctx: Ctx) -> Response:
     stage = q.get("stage") or None
     region = q.get("region") or None
     min_days = data._int(q.get("min_days"), 0)
-    rows = data.overdue(ctx.db, ctx.clock, ctx.user, stage=stage, min_days=min_days, region=region)
-    return ctx.render("overdue.html", rows=rows, stage=stage or "", min_days=min_days, region=region or "")
+    sort = q.get("sort") or "days"
+    rows = data.overdue(ctx.db, ctx.clock, ctx.user, stage=stage, min_days=min_days, region=region, sort=sort)
+    return ctx.render("overdue.html", rows=rows, stage=stage or "", min_days=min_days, region=region or "", sort=sort)
 
 
 @endpoint()

@@ -86,3 +86,22 @@ def test_audit_pagination_and_date_filters(site: Site) -> None:
     assert client.get("/api/audit?since=2021-07-02").json()["events"] == []
     assert len(client.get("/api/audit?until=2021-07-01&actor=city").json()["events"]) == 50
     assert client.get("/api/audit?since=not-a-date").status_code == 400
+
+
+def test_batch_progress_against_the_plan(site: Site) -> None:
+    batches = site.as_user("county").get("/api/overview").json()["batches"]
+    # Yiyuan's five schools: pilot 1, early 2, rest 2 (the sixth school is in another county)
+    assert [(b["code"], b["schools"], b["planned_share"]) for b in batches] == [("b1", 1, 0.2), ("b2", 2, 0.4), ("b3", 2, 0.4)]
+    assert [b["share"] for b in batches] == [0.2, 0.4, 0.4] and all(b["done"] == 0 for b in batches)
+    assert [b["schools"] for b in site.as_user("city").get("/api/overview").json()["batches"]] == [1, 3, 2]
+    assert "20%" in site.as_user("county").get("/").text
+
+
+def test_overdue_sorts(site: Site) -> None:
+    client = site.as_user("city")
+    by_school = [r["school_code"] for r in client.get("/api/overdue?sort=school").json()]
+    assert by_school == sorted(by_school)
+    by_county = [r["county_code"] for r in client.get("/api/overdue?sort=county").json()]
+    assert by_county == sorted(by_county)
+    days = [r["days_overdue"] for r in client.get("/api/overdue").json()]
+    assert days == sorted(days, reverse=True)
