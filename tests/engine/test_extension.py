@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,16 +11,11 @@ from engine.db import transaction
 from engine.errors import TransitionRefused
 from engine.extension import decide_extension, pending_requests, request_extension
 from engine.status import school_detail
-from tests.engine.builders import COUNTY_OFFICER, EARLY, SCHOOL_ADMIN, events_of, seed_with_plan
+from tests.engine.builders import COUNTY_OFFICER, EARLY, SCHOOL_ADMIN, events_of
 
 SCHOOL = EARLY[0]
 
 
-@pytest.fixture
-def plan(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> sessionmaker[Session]:
-    with transaction(factory) as s:
-        seed_with_plan(s, clock, tmp_path)
-    return factory
 
 
 def test_request_then_approve_moves_the_due_date(plan: sessionmaker[Session], clock: FixedClock) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,17 +18,11 @@ from tests.engine.builders import (
     event_count,
     events_of,
     run_of,
-    seed_with_plan,
 )
 
 SCHOOL = EARLY[0]
 
 
-@pytest.fixture
-def plan(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> sessionmaker[Session]:
-    with transaction(factory) as s:
-        seed_with_plan(s, clock, tmp_path)
-    return factory
 
 
 def test_fact_is_stored_and_audited(plan: sessionmaker[Session], clock: FixedClock, db: Engine) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,15 +18,7 @@ from tests.engine.builders import (
     PILOT,
     add_teachers,
     run_of,
-    seed_with_plan,
 )
-
-
-@pytest.fixture
-def plan(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> sessionmaker[Session]:
-    with transaction(factory) as s:
-        seed_with_plan(s, clock, tmp_path)
-    return factory
 
 
 def test_no_teachers_share_is_none_count_is_zero(plan: sessionmaker[Session]) -> None:

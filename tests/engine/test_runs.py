@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,17 +34,11 @@ from tests.engine.builders import (
     event_count,
     events_of,
     run_of,
-    seed_with_plan,
 )
 
 SCHOOL = EARLY[0]
 
 
-@pytest.fixture
-def plan(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> sessionmaker[Session]:
-    with transaction(factory) as s:
-        seed_with_plan(s, clock, tmp_path)
-    return factory
 
 
 def _fire(factory: sessionmaker[Session], clock: FixedClock, code: str = SCHOOL, trigger: str = "advance",

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FixedClock
@@ -24,15 +22,7 @@ from tests.engine.builders import (
     OTHER,
     OTHER_COUNTY,
     PILOT,
-    seed_with_plan,
 )
-
-
-@pytest.fixture
-def plan(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> sessionmaker[Session]:
-    with transaction(factory) as s:
-        seed_with_plan(s, clock, tmp_path)
-    return factory
 
 
 def test_status_table_by_county(plan: sessionmaker[Session], clock: FixedClock) -> None:
