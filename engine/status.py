@@ -49,8 +49,11 @@ def _region_column(session: Session, region: str | None) -> tuple[Any, str]:
 
 
 def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None = None,
-              calendar: WorkCalendar | None = None) -> list[RunView]:
-    """Every run of the plan (in ``region``'s subtree) with due date, overdue days and gates."""
+              calendar: WorkCalendar | None = None, with_gates: bool = True) -> list[RunView]:
+    """Every run of the plan (in ``region``'s subtree) with due date, overdue days and gates.
+
+    ``with_gates=False`` skips the teacher aggregation (the sweep judges gates only for the runs
+    that have something due)."""
     calendar = calendar or load_calendar(session)
     now = clock.now()
     today = local_date(now, plan.timezone)
@@ -70,7 +73,7 @@ def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None 
         wf = workflow_for_version(session, version_id)
         ids = [r[0].id for r in group]
         values: dict[int, dict[str, float | None]] = {}
-        for i in range(0, len(ids), 5000):
+        for i in range(0, len(ids) if with_gates else 0, 5000):
             values.update(metric_values(session, wf, select(SchoolRun.id, SchoolRun.school_code).where(
                 SchoolRun.id.in_(ids[i:i + 5000]))))
         for run, name, county, batch_start, deadlines in group:
@@ -79,7 +82,7 @@ def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None 
             due = stage_due(stage, batch_start=batch_start, stage_entered=local_date(run.stage_entered_at, plan.timezone),
                             batch_deadlines=deadlines or {}, run_deadline=extra.get((run.id, run.state)),
                             final_deadline=plan.final_deadline, calendar=calendar) if started else None
-            gates = judge_stage(wf, stage, values[run.id]) if started else []
+            gates = judge_stage(wf, stage, values[run.id]) if started and with_gates else []
             out.append(RunView(run.id, run.school_code, name, county, run.state, started, due,
                                days_overdue(due.due, today) if due else 0, gates))
     return out

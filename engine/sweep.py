@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from .clock import Clock
 from .deadline import local_date
+from .gate import judge_stage
 from .i18n import tr
+from .metrics import metric_values, runs_by_id
 from .models import Contact, NoticeItem, Plan, Region, School
 from .plan import find_plan
 from .reminder import DueItem, due_items
@@ -71,7 +73,7 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> S
     names = dict(session.execute(select(Region.code, Region.name)).all())
     contacts = _contacts(session)
     pending: dict[tuple[int, str], list[tuple[str, DueItem, RunView]]] = defaultdict(list)
-    for view in run_views(session, clock, plan):
+    for view in run_views(session, clock, plan, with_gates=False):
         if view.due is None:
             continue
         items = due_items(view.run_id, view.state, view.due.due, wf.stage(view.state).remind, today)
@@ -83,6 +85,7 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> S
     all_keys = [k for group in pending.values() for k, _, _ in group]
     seen = _existing(session, all_keys)
     by_id = {c.id: c for group in contacts.values() for c in group}
+    _judge_gates(session, wf, [view for group in pending.values() for k, _, view in group if k not in seen])
     for (contact_id, kind), group in sorted(pending.items()):
         fresh = [(k, item, view) for k, item, view in group if k not in seen]
         if not fresh:
@@ -102,6 +105,17 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> S
         result.items[kind] += len(fresh)
         result.messages += note is not None
     return result
+
+
+def _judge_gates(session: Session, wf: Any, views: list[RunView]) -> None:
+    """Fill in the failing gates shown in digests, only for runs that have a new item."""
+    unique = {v.run_id: v for v in views}
+    ids = list(unique)
+    for i in range(0, len(ids), 5000):
+        values = metric_values(session, wf, runs_by_id(ids[i:i + 5000]))
+        for run_id, vals in values.items():
+            view = unique[run_id]
+            view.gates = judge_stage(wf, wf.stage(view.state), vals)
 
 
 def _tz(plan: Plan) -> Any:

@@ -82,6 +82,9 @@ def test_sweeping_twice_sends_nothing_new(factory, clock, tmp_path) -> None:
     first = _per_recipient(factory)
     _sweep(factory, clock, DUE + timedelta(days=8))
     assert _per_recipient(factory) == first == Counter({("school", "overdue"): 1, ("county", "escalation"): 1})
+    with factory() as session:
+        body = session.scalars(select(Notification.body_text).where(Notification.kind == "overdue")).one()
+    assert "✗" in body  # the digest says which gate is still failing (plan not filed, no team)
 
 
 def test_ten_day_outage_yields_one_catch_up_per_recipient(factory, clock, tmp_path) -> None:
