@@ -23,6 +23,9 @@ def test_every_page_renders_for_every_role(site: Site, username: str) -> None:
 def test_overview_counts_the_county(site: Site) -> None:
     r = site.as_user("county").get("/")
     assert "沂源县" in r.text and "淄川区" not in r.text
+    title = r.text.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "<table" not in title and "总览" in title  # the batch table belongs in the page body
+    assert r.text.count("批次进度") == 1
 
 
 def test_city_overview_has_a_row_per_county(site: Site) -> None:
