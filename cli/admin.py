@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy import select
 
 from engine.db import current_revision, upgrade
 from engine.i18n import tr
+from engine.models import Plan
+from engine.run_status import ensure_current
 
 from .app import App, pass_app
 
@@ -23,6 +26,10 @@ def init(app: App) -> None:
         click.echo(tr(f"数据库已是最新结构（{after}）：{url}", f"Database schema already current ({after}): {url}"))
     else:
         click.echo(tr(f"数据库结构已更新 {before or '空'} → {after}：{url}", f"Database schema upgraded {before or 'empty'} → {after}: {url}"))
+    with app.transaction() as session:
+        derived = sum(ensure_current(session, plan_id) for plan_id in session.scalars(select(Plan.id)))
+    if derived:
+        click.echo(tr(f"已计算 {derived} 所学校的截止日期与关卡状态", f"Derived the due date and gate status of {derived} schools"))
 
 
 commands = [init]

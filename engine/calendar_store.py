@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import yaml
-from sqlalchemy import delete, insert, outerjoin, select
+from sqlalchemy import delete, insert, outerjoin, select, true
 from sqlalchemy.orm import Session
 
 from .calendar import (
@@ -308,9 +308,13 @@ def parse_notice(path: str | Path, year: int) -> Notice:
 # --- database --------------------------------------------------------------------------------
 
 
+_CACHE = "rollout.calendar"
+
+
 def _replace_year(session: Session, year: int, status: str, source: str, clock: Clock,
                   days: dict[date, tuple[bool, str | None]]) -> bool:
     """Make the stored year equal to ``days``; keep ``imported_at`` when nothing changed."""
+    session.info.pop(_CACHE, None)
     row = session.get(CalendarYear, year)
     stored = {d.day: (d.workday, d.name) for d in session.scalars(select(CalendarDay).where(CalendarDay.year == year))}
     if row is not None and row.status == status and row.source == source and stored == days:
@@ -326,6 +330,11 @@ def _replace_year(session: Session, year: int, status: str, source: str, clock: 
         session.execute(insert(CalendarDay), [
             {"day": d, "year": year, "workday": w, "name": n} for d, (w, n) in days.items()
         ])
+    # Due dates counted in working days move with the calendar. Imported here, not at the top:
+    # run_status reads the calendar through this module.
+    from .run_status import refresh
+
+    refresh(session, true(), gates=False)
     return True
 
 
@@ -364,7 +373,14 @@ def mark_provisional(session: Session, year: int, clock: Clock) -> int:
 
 
 def load_calendar(session: Session) -> WorkCalendar:
-    """The whole calendar in one query (a few hundred rows per decade); cache it per request."""
+    """The whole calendar in one query (a few hundred rows per decade), kept for the session's life.
+
+    Every transition re-derives its run's due date, so without the cache each advance would reload
+    the calendar; the sessions here live for one command or one web request, and every change of
+    the calendar goes through ``_replace_year``, which drops the cached copy."""
+    cached = session.info.get(_CACHE)
+    if isinstance(cached, WorkCalendar):
+        return cached
     stmt = select(CalendarYear.year, CalendarYear.status, CalendarDay.day, CalendarDay.workday).select_from(
         outerjoin(CalendarYear, CalendarDay, CalendarDay.year == CalendarYear.year)
     )
@@ -375,7 +391,8 @@ def load_calendar(session: Session) -> WorkCalendar:
             official.add(year)
             if day is not None:
                 exceptions[day] = bool(workday)
-    return WorkCalendar(exceptions, official)
+    session.info[_CACHE] = calendar = WorkCalendar(exceptions, official)
+    return calendar
 
 
 def calendar_years(session: Session) -> list[tuple[int, str, str]]:

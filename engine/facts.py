@@ -12,7 +12,8 @@ from .audit import append_event, run_chain
 from .clock import Clock
 from .errors import StaleStateError, TransitionRefused
 from .i18n import tr
-from .models import SchoolFact
+from .models import SchoolFact, SchoolRun
+from .run_status import refresh
 from .runs import Actor, find_run, stale_message
 from .workflow_store import workflow_for_version
 
@@ -44,4 +45,5 @@ def set_fact(session: Session, clock: Clock, *, school_code: str, name: str, val
     append_event(session, chain=run_chain(run.id), at=now, actor=actor.name, role=actor.role, trigger=f"fact:{name}",
                  plan_id=run.plan_id, run_id=run.id, school_code=school_code, from_state=run.state, to_state=run.state,
                  reason=note, gates=[{"fact": name, "old": old, "new": value}], workflow_version=wf.key)
+    refresh(session, SchoolRun.id == run.id)
     return True

@@ -17,7 +17,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, true
 from sqlalchemy.orm import Session
 
 from .i18n import language, tr
@@ -33,6 +33,7 @@ from .import_common import (
     missing,
 )
 from .models import School, Teacher
+from .run_status import refresh_connection
 from .tabular import ColumnMapping, open_table, resolve_mapping
 
 REQUIRED = ("platform_id", "name", "school_code", "online_hours", "practice_hours", "points")
@@ -200,4 +201,6 @@ def import_progress(
             staging.drop()
         problems.raise_if_any()
         inserted, updated, unchanged = staging.merge()
+        if inserted or updated:  # gates read teachers' progress: every run's verdict may move
+            refresh_connection(conn, true())
     return ImportResult("progress", source, total, inserted, updated, unchanged)

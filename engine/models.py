@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -119,6 +120,7 @@ class SchoolRun(Base):
     __table_args__ = (
         UniqueConstraint("plan_id", "school_code"),
         Index("ix_school_run_plan_state", "plan_id", "state"),
+        Index("ix_school_run_plan_due", "plan_id", "due_date"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"))
@@ -133,6 +135,16 @@ class SchoolRun(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Optimistic lock: every write (transition, fact, extension) bumps it.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Derived status, stored so that a province's status table or overdue list is one indexed
+    # query instead of a gate evaluation over a million teachers. engine/run_status.py recomputes
+    # these in the same transaction as every change they depend on (transition, fact, progress
+    # import, plan load, calendar change); ``derived_ok`` False means "not computed yet".
+    due_date: Mapped[date | None] = mapped_column(Date)
+    due_source: Mapped[str | None] = mapped_column(String(12))
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    failing: Mapped[Any] = mapped_column(JSON, nullable=True)  # the current stage's failing gates (GateResult dicts)
+    derived_ok: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -23,6 +23,7 @@ from .clock import Clock
 from .errors import NotFound, PlanFileError, Problem
 from .i18n import tr
 from .models import Batch, Plan, School, SchoolRun
+from .run_status import refresh
 from .workflow import Workflow
 from .workflow_store import find_workflow, workflow_for_version
 from .yaml_source import SourceDoc, read_yaml
@@ -271,6 +272,7 @@ def load_plan(session: Session, path: str | Path, clock: Clock, *, actor: str = 
                               reason=tr(f"批次 {b.code} 于 {b.start} 开始", f"batch {b.code} starts {b.start}"),
                               workflow_version=wf.key) for rid, code in ids]
     append_events(session, drafts)
+    refresh(session, SchoolRun.plan_id == plan.id)
     return plan
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, select, update
+from sqlalchemy import CursorResult, Table, bindparam, false, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
@@ -29,6 +29,7 @@ from .machine import Token, machine_for
 from .metrics import metric_values, values_for_run
 from .models import Plan, RunDeadline, School, SchoolRun
 from .plan import find_plan
+from .run_status import expire_runs, refresh, refresh_ids
 from .workflow import Transition, Workflow
 from .workflow_store import workflow_for_version
 
@@ -107,7 +108,8 @@ def fire(
             f"学校 {school_code} 所在批次尚未开始（{local_date(run.started_at, plan.timezone)}）",
             f"school {school_code}'s batch has not started yet ({local_date(run.started_at, plan.timezone)})"))
     stage = wf.stage(run.state)
-    gates = judge_stage(wf, stage, values_for_run(session, wf, run)) if stage.gates else []
+    values = values_for_run(session, wf, run)
+    gates = judge_stage(wf, stage, values) if stage.gates else []
     if t.kind == "advance" and not all_passed(gates):
         raise TransitionRefused(tr("关卡未通过：", "gates not passed: ") + "；".join(g.explain() for g in failing(gates)))
     overridden = [g.gate for g in failing(gates)] if t.kind == "override" else []
@@ -135,6 +137,7 @@ def fire(
                  plan_id=run.plan_id, run_id=run.id, school_code=school_code, from_state=from_state,
                  to_state=run.state, reason=_reason(reason, t, due, overridden),
                  gates=[g.as_dict() for g in gates], workflow_version=wf.key)
+    refresh(session, SchoolRun.id == run.id, values={run.id: values})
     return Outcome(school_code, trigger, from_state, run.state, gates, overridden)
 
 
@@ -182,12 +185,15 @@ class BulkResult:
 
 def advance_all_ready(
     session: Session, clock: Clock, *, actor: Actor, plan_code: str | None = None, region: str | None = None,
-    auto_only: bool = False,
+    auto_only: bool = False, candidates_only: bool = False,
 ) -> BulkResult:
     """Advance every school of the plan (optionally in a region subtree) whose stage gates pass.
 
     Set-based for province scale: one metrics query, one UPDATE executemany guarded by each row's
     version, one bulk audit insert. All or nothing: if any row changed underneath, nothing moves.
+    ``candidates_only`` (the sweep) measures only started runs whose stored status says their
+    gates pass, so a day with nothing ready costs one indexed query, not a teacher aggregation;
+    the candidates are still judged afresh before they move.
     """
     plan = find_plan(session, plan_code)
     now = clock.now()
@@ -195,6 +201,7 @@ def advance_all_ready(
     version_ids = session.scalars(select(SchoolRun.workflow_version_id).where(SchoolRun.plan_id == plan.id).distinct()).all()
     updates: list[dict[str, Any]] = []
     drafts: list[EventDraft] = []
+    measured: dict[int, dict[str, float | None]] = {}
     for version_id in version_ids:
         wf = workflow_for_version(session, version_id)
         machine = machine_for(wf)
@@ -209,7 +216,10 @@ def advance_all_ready(
         if region:
             runs_q = runs_q.join(School, School.code == SchoolRun.school_code).where(
                 (School.county_code == region) | (School.city_code == region) | (School.province_code == region))
+        if candidates_only:
+            runs_q = runs_q.where(SchoolRun.derived_ok, SchoolRun.blocked == false(), SchoolRun.started_at <= now)
         values = metric_values(session, wf, runs_q)
+        measured.update(values)
         if not values:
             continue
         rows = session.execute(select(SchoolRun.id, SchoolRun.school_code, SchoolRun.state, SchoolRun.version,
@@ -243,5 +253,8 @@ def advance_all_ready(
             raise StaleStateError(tr("有学校在批量推进期间被他人修改，本次未做任何更改，请重试",
                                      "schools changed during the bulk advance; nothing was changed, try again"))
         append_events(session, drafts)
+        moved = [u["b_id"] for u in updates]
+        expire_runs(session, set(moved))
+        refresh_ids(session, moved, values={i: measured[i] for i in moved})
     result.advanced = len(updates)
     return result

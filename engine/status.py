@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from .audit_query import list_events
@@ -16,9 +16,10 @@ from .calendar_store import load_calendar
 from .clock import Clock
 from .deadline import StageDue, days_overdue, local_date, stage_due
 from .gate import GateResult, all_passed, judge_stage
-from .metrics import metric_values, teacher_summary
+from .metrics import metric_values, runs_by_id, teacher_summary
 from .models import Batch, Plan, Region, RunDeadline, School, SchoolRun
 from .plan import find_plan
+from .run_status import ensure_current
 from .runs import find_run
 from .workflow import Workflow
 from .workflow_store import workflow_for_version
@@ -48,12 +49,16 @@ def _region_column(session: Session, region: str | None) -> tuple[Any, str]:
     return School.county_code, "county"
 
 
-def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None = None,
-              calendar: WorkCalendar | None = None, with_gates: bool = True) -> list[RunView]:
-    """Every run of the plan (in ``region``'s subtree) with due date, overdue days and gates.
+def _region_clause(region: str) -> ColumnElement[bool]:
+    return (School.county_code == region) | (School.city_code == region) | (School.province_code == region)
 
-    ``with_gates=False`` skips the teacher aggregation (the sweep judges gates only for the runs
-    that have something due)."""
+
+def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None = None,
+              where: ColumnElement[bool] | None = None, calendar: WorkCalendar | None = None) -> list[RunView]:
+    """Runs of the plan with due date, overdue days and gates judged live (the authoritative view).
+
+    Costs a teacher aggregation per call: meant for one school or a handful; lists and counts
+    over a region use ``stored_views``/``status_table``, which read the stored status."""
     calendar = calendar or load_calendar(session)
     now = clock.now()
     today = local_date(now, plan.timezone)
@@ -61,30 +66,54 @@ def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None 
          .join(School, School.code == SchoolRun.school_code).join(Batch, Batch.id == SchoolRun.batch_id)
          .where(SchoolRun.plan_id == plan.id))
     if region:
-        q = q.where((School.county_code == region) | (School.city_code == region) | (School.province_code == region))
+        q = q.where(_region_clause(region))
+    if where is not None:
+        q = q.where(where)
     rows = session.execute(q).all()
     extra = {(d.run_id, d.stage): (d.due, d.kind) for d in session.scalars(
-        select(RunDeadline).join(SchoolRun, SchoolRun.id == RunDeadline.run_id).where(SchoolRun.plan_id == plan.id))}
+        select(RunDeadline).where(RunDeadline.run_id.in_([r[0].id for r in rows])))}
     out: list[RunView] = []
     by_version: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
         by_version[row[0].workflow_version_id].append(row)
     for version_id, group in by_version.items():
         wf = workflow_for_version(session, version_id)
-        ids = [r[0].id for r in group]
-        values: dict[int, dict[str, float | None]] = {}
-        for i in range(0, len(ids) if with_gates else 0, 5000):
-            values.update(metric_values(session, wf, select(SchoolRun.id, SchoolRun.school_code).where(
-                SchoolRun.id.in_(ids[i:i + 5000]))))
+        values = metric_values(session, wf, runs_by_id([r[0].id for r in group]))
         for run, name, county, batch_start, deadlines in group:
             stage = wf.stage(run.state)
             started = run.started_at <= now
             due = stage_due(stage, batch_start=batch_start, stage_entered=local_date(run.stage_entered_at, plan.timezone),
                             batch_deadlines=deadlines or {}, run_deadline=extra.get((run.id, run.state)),
                             final_deadline=plan.final_deadline, calendar=calendar) if started else None
-            gates = judge_stage(wf, stage, values[run.id]) if started and with_gates else []
+            gates = judge_stage(wf, stage, values[run.id]) if started else []
             out.append(RunView(run.id, run.school_code, name, county, run.state, started, due,
                                days_overdue(due.due, today) if due else 0, gates))
+    return out
+
+
+def stored_views(session: Session, clock: Clock, plan: Plan, *where: ColumnElement[bool],
+                 region: str | None = None, order: Any = None, limit: int | None = None,
+                 offset: int = 0) -> list[RunView]:
+    """Runs of the plan from their stored status (engine/run_status.py): no teacher aggregation.
+
+    Only failing gates are stored, which is all a list shows (``blocked`` stays correct)."""
+    ensure_current(session, plan.id)
+    now = clock.now()
+    today = local_date(now, plan.timezone)
+    q = (select(SchoolRun.id, SchoolRun.school_code, School.name, School.county_code, SchoolRun.state,
+                SchoolRun.started_at, SchoolRun.due_date, SchoolRun.due_provisional, SchoolRun.due_source,
+                SchoolRun.failing)
+         .join(School, School.code == SchoolRun.school_code).where(SchoolRun.plan_id == plan.id, *where))
+    if region:
+        q = q.where(_region_clause(region))
+    q = q.order_by(*(order if order is not None else (SchoolRun.id,))).limit(limit).offset(offset)
+    out: list[RunView] = []
+    for run_id, code, name, county, state, started_at, due_date, provisional, source, failing in session.execute(q):
+        started = started_at <= now
+        due = StageDue(due_date, provisional, source or "") if started and due_date else None
+        gates = [GateResult(**g) for g in failing or ()] if started else []
+        out.append(RunView(run_id, code, name, county, state, started, due,
+                           days_overdue(due.due, today) if due else 0, gates))
     return out
 
 
@@ -101,22 +130,33 @@ class StatusRow:
 
 def status_table(session: Session, clock: Clock, *, plan_code: str | None = None,
                  region: str | None = None) -> tuple[Workflow, list[StatusRow]]:
+    """Schools per child region × stage, with blocked and overdue counts: one GROUP BY over the
+    stored status (a province of 50,000 schools in one indexed pass)."""
     plan = find_plan(session, plan_code)
     wf = workflow_for_version(session, plan.workflow_version_id)
+    ensure_current(session, plan.id)
     column, _level = _region_column(session, region)
-    school_region: dict[str, str | None] = dict(session.execute(select(School.code, column)).all())
+    now = clock.now()
+    today = local_date(now, plan.timezone)
+    started = SchoolRun.started_at <= now
+    q = (select(column, SchoolRun.state, func.count(),
+                func.sum(case((started, 1), else_=0)),
+                func.sum(case((started & SchoolRun.blocked, 1), else_=0)),
+                func.sum(case((started & (SchoolRun.due_date < today), 1), else_=0)))
+         .join(School, School.code == SchoolRun.school_code)
+         .where(SchoolRun.plan_id == plan.id).group_by(column, SchoolRun.state))
+    if region:
+        q = q.where(_region_clause(region))
     names = dict(session.execute(select(Region.code, Region.name)).all())
     rows: dict[str, StatusRow] = {}
-    for v in run_views(session, clock, plan, region=region):
-        code = school_region.get(v.school_code) or "?"
+    for code, state, n, n_started, n_blocked, n_overdue in session.execute(q):
+        code = code or "?"
         row = rows.setdefault(code, StatusRow(code, names.get(code, code), stages={s.id: 0 for s in wf.stages}))
-        row.schools += 1
-        if not v.started:
-            row.not_started += 1
-            continue
-        row.stages[v.state] = row.stages.get(v.state, 0) + 1
-        row.blocked += v.blocked
-        row.overdue += v.days_overdue > 0
+        row.schools += n
+        row.not_started += n - (n_started or 0)
+        row.stages[state] = row.stages.get(state, 0) + (n_started or 0)
+        row.blocked += n_blocked or 0
+        row.overdue += n_overdue or 0
     return wf, [rows[k] for k in sorted(rows)]
 
 
@@ -125,7 +165,7 @@ def school_detail(session: Session, clock: Clock, school_code: str, plan_code: s
     plan = session.get(Plan, run.plan_id)
     assert plan is not None
     wf = workflow_for_version(session, run.workflow_version_id)
-    view = next(v for v in run_views(session, clock, plan) if v.run_id == run.id)
+    view = run_views(session, clock, plan, where=SchoolRun.id == run.id)[0]
     school = session.get(School, school_code)
     assert school is not None
     batch = session.get(Batch, run.batch_id)

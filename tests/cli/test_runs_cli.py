@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cli.main import main
 from engine.clock import FixedClock
@@ -171,3 +171,18 @@ def test_errors_are_one_line(loaded: str) -> None:
     assert "3703239999" in failed(loaded, "school", "show", "3703239999")
     assert "school_admin" in failed(loaded, "advance", SCHOOL, "--role", "school_admin")
     assert "graduate" in failed(loaded, "transition", LATE[0], "graduate")
+
+
+def test_init_derives_runs_left_underived_by_an_upgrade(loaded: str) -> None:
+    """A database upgraded to migration 0004 holds runs with no stored status until ``init`` (or a read)."""
+    engine = make_engine(loaded)
+    with transaction(sessions(engine)) as s:
+        expected = {r.school_code: (r.due_date, r.blocked) for r in s.scalars(select(SchoolRun))}
+        s.execute(update(SchoolRun).values(derived_ok=False, due_date=None, blocked=False, failing=None))
+    first = ok(loaded, "init")
+    assert f"已计算 {len(expected)} 所学校的截止日期与关卡状态" in first.output
+    with sessions(engine)() as s:
+        assert {r.school_code: (r.due_date, r.blocked) for r in s.scalars(select(SchoolRun))} == expected
+        assert all(r.derived_ok for r in s.scalars(select(SchoolRun)))
+    engine.dispose()
+    assert "已计算" not in ok(loaded, "init").output  # nothing left to derive

@@ -17,6 +17,7 @@ from engine.audit import run_chain
 from engine.clock import Clock
 from engine.models import AuditEvent, Plan, Region, School, SchoolRun, Teacher, WorkflowVersion
 from engine.plan import load_plan
+from engine.run_status import refresh
 from engine.runs import Actor
 from engine.workflow import Workflow
 from engine.workflow_loader import load_workflow_file, read_source
@@ -75,6 +76,8 @@ def add_teachers(session: Session, school_code: str, n: int, *, online: float = 
                 for i in range(n)]
     session.add_all(teachers)
     session.flush()
+    # Stands in for a progress import, which refreshes the stored status of the school's runs.
+    refresh(session, SchoolRun.school_code == school_code)
     return teachers
 
 

@@ -1,0 +1,133 @@
+"""The stored status of each school run: its current stage's due date and gate verdict.
+
+A province office's status table, overdue list and daily sweep must answer for 50,000 schools in
+well under a second; judging every gate live means aggregating a million teacher rows each time.
+So the verdict is derived when something it depends on changes and stored on the run, in the same
+transaction as that change:
+
+- a transition, extension or override (``runs.fire``, ``runs.advance_all_ready``);
+- a school fact (``facts.set_fact``);
+- teachers' progress (``import_progress``);
+- a plan load (new runs);
+- the working-day calendar (due dates counted in working days move).
+
+Decisions never trust the stored verdict: ``fire`` judges gates afresh and ``advance_all_ready``
+re-judges every candidate. The stored status is for listing, counting and picking candidates.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, select, update
+from sqlalchemy.orm import Session
+
+from .calendar_store import load_calendar
+from .deadline import local_date, stage_due
+from .gate import all_passed, judge_stage
+from .metrics import metric_values
+from .models import Batch, Plan, RunDeadline, SchoolRun
+from .workflow_store import workflow_for_version
+
+Values = Mapping[int, Mapping[str, float | None]]
+DERIVED = ("due_date", "due_source", "due_provisional", "blocked", "failing", "derived_ok")
+CHUNK = 5000
+
+
+def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
+            values: Values | None = None) -> int:
+    """Recompute the derived status of the runs matching ``where``; returns how many rows changed.
+
+    ``gates=False`` recomputes only due dates (a calendar change); runs never derived before get
+    their gates judged all the same. ``values`` (run id → metric values) saves the teacher
+    aggregation for runs the caller has just measured (metric values do not depend on the stage).
+    """
+    rows = session.execute(
+        select(SchoolRun.id, SchoolRun.school_code, SchoolRun.state, SchoolRun.stage_entered_at,
+               SchoolRun.workflow_version_id, SchoolRun.due_date, SchoolRun.due_source,
+               SchoolRun.due_provisional, SchoolRun.blocked, SchoolRun.failing, SchoolRun.derived_ok,
+               Batch.start, Batch.deadlines, Plan.final_deadline, Plan.timezone)
+        .join(Batch, Batch.id == SchoolRun.batch_id).join(Plan, Plan.id == SchoolRun.plan_id)
+        .where(where).order_by(SchoolRun.id)).all()
+    if not rows:
+        return 0
+    gates = gates or not all(r.derived_ok for r in rows)
+    calendar = load_calendar(session)
+    extra = {(run_id, stage): (due, kind) for run_id, stage, due, kind in session.execute(
+        select(RunDeadline.run_id, RunDeadline.stage, RunDeadline.due, RunDeadline.kind)
+        .where(RunDeadline.run_id.in_(select(SchoolRun.id).where(where))))}
+    measured: dict[int, Mapping[str, float | None]] = dict(values or {})
+    if gates:
+        todo = [r for r in rows if r.id not in measured]
+        _measure(session, where if len(todo) == len(rows) else None, todo, measured)
+    updates: list[dict[str, Any]] = []
+    for r in rows:
+        wf = workflow_for_version(session, r.workflow_version_id)
+        stage = wf.stage(r.state)
+        due = stage_due(stage, batch_start=r.start, stage_entered=local_date(r.stage_entered_at, r.timezone),
+                        batch_deadlines=r.deadlines or {}, run_deadline=extra.get((r.id, r.state)),
+                        final_deadline=r.final_deadline, calendar=calendar)
+        blocked, failing = r.blocked, r.failing
+        if gates:
+            results = judge_stage(wf, stage, measured[r.id])
+            blocked = bool(results) and not all_passed(results)
+            failing = [g.as_dict() for g in results if not g.passed] or None
+        new = (due.due if due else None, due.source if due else None, bool(due and due.provisional),
+               blocked, failing, True)
+        if new != (r.due_date, r.due_source, r.due_provisional, r.blocked, r.failing, r.derived_ok):
+            updates.append({"b_id": r.id, **dict(zip(DERIVED, new, strict=True))})
+    if updates:
+        table = cast(Table, SchoolRun.__table__)
+        # Core UPDATE: derived columns are not a change of the run, so the optimistic-lock
+        # version does not move (an officer's open page stays valid).
+        session.connection().execute(update(table).where(table.c.id == bindparam("b_id")), updates)
+        expire_runs(session, {u["b_id"] for u in updates}, DERIVED)
+    return len(updates)
+
+
+def _measure(session: Session, where: ColumnElement[bool] | None, rows: list[Any],
+             out: dict[int, Mapping[str, float | None]]) -> None:
+    """Metric values for ``rows``: one aggregation per workflow version, in chunks of schools."""
+    by_version: dict[int, list[int]] = defaultdict(list)
+    for r in rows:
+        by_version[r.workflow_version_id].append(r.id)
+    for version_id, ids in by_version.items():
+        wf = workflow_for_version(session, version_id)
+        for i in range(0, len(ids), CHUNK):
+            part = ids[i:i + CHUNK]
+            # The caller's clause is cheaper than a long IN list when it selects exactly these runs.
+            clause = (where & (SchoolRun.workflow_version_id == version_id)
+                      if where is not None and len(ids) <= CHUNK else SchoolRun.id.in_(part))
+            out.update(metric_values(session, wf, select(SchoolRun.id, SchoolRun.school_code).where(clause)))
+
+
+def expire_runs(session: Session, ids: set[int], attrs: tuple[str, ...] | None = None) -> None:
+    """Runs this session already holds must not show what a Core UPDATE has replaced."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, SchoolRun) and obj.id in ids:
+            session.expire(obj, None if attrs is None else list(attrs))
+
+
+def refresh_ids(session: Session, ids: list[int], *, values: Values | None = None) -> int:
+    """``refresh`` for a known list of runs, in chunks that stay under every driver's bind limit."""
+    return sum(refresh(session, SchoolRun.id.in_(ids[i:i + CHUNK]), values=values)
+               for i in range(0, len(ids), CHUNK))
+
+
+def refresh_connection(conn: Connection, where: ColumnElement[bool]) -> int:
+    """``refresh`` inside a Core connection's transaction (the imports work on connections)."""
+    session = Session(bind=conn)  # joins the transaction; never commits it (rollback_only mode)
+    try:
+        return refresh(session, where)
+    finally:
+        session.close()
+
+
+def ensure_current(session: Session, plan_id: int) -> int:
+    """Derive the runs never derived (a database upgraded from before the stored status)."""
+    stale = SchoolRun.plan_id == plan_id, SchoolRun.derived_ok == false()
+    if session.scalar(select(SchoolRun.id).where(*stale).limit(1)) is None:
+        return 0
+    return refresh(session, (SchoolRun.plan_id == plan_id) & (SchoolRun.derived_ok == false()))

@@ -1,0 +1,122 @@
+"""The stored status (engine/run_status.py) follows every change it depends on and agrees with the
+live evaluation; refreshing it never counts as a change of the run."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.calendar_store import seed_calendar
+from engine.clock import FixedClock
+from engine.db import transaction
+from engine.facts import set_fact
+from engine.import_progress import import_progress
+from engine.models import Plan, SchoolRun
+from engine.run_status import ensure_current, refresh
+from engine.runs import SYSTEM, Actor, advance_all_ready, fire
+from engine.status import RunView, run_views, status_table, stored_views
+from tests.engine.builders import COUNTY_OFFICER, EARLY, LATE, add_teachers, run_of
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _key(v: RunView) -> tuple[object, ...]:
+    return (v.state, v.started, v.due, v.days_overdue, v.blocked, sorted(g.gate for g in v.gates if not g.passed))
+
+
+def _agree(s: Session, clock: FixedClock) -> dict[str, RunView]:
+    plan = s.scalars(select(Plan)).one()
+    live = {v.school_code: v for v in run_views(s, clock, plan)}
+    stored = {v.school_code: v for v in stored_views(s, clock, plan)}
+    assert {k: _key(v) for k, v in stored.items()} == {k: _key(v) for k, v in live.items()}
+    return stored
+
+
+def test_plan_load_derives_every_run(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    with transaction(plan) as s:
+        assert all(r.derived_ok for r in s.scalars(select(SchoolRun)))
+        views = _agree(s, clock)
+    assert views[EARLY[0]].blocked and views[EARLY[0]].due is not None
+    assert views[EARLY[0]].due.due == date(2021, 9, 30) and views[EARLY[0]].due.source == "batch"
+
+
+def test_fact_and_transition_refresh_without_bumping_the_version(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    with transaction(plan) as s:
+        set_fact(s, clock, school_code=EARLY[0], name="plan_filed", value=1, actor=COUNTY_OFFICER)
+        set_fact(s, clock, school_code=EARLY[0], name="team_members", value=4, actor=COUNTY_OFFICER)
+        run = run_of(s, EARLY[0])
+        assert not run.blocked and run.failing is None
+        version = run.version
+        assert refresh(s, SchoolRun.id == run.id) == 0  # nothing changed: nothing written
+        s.execute(update(SchoolRun).where(SchoolRun.id == run.id).values(blocked=True))
+        assert refresh(s, SchoolRun.id == run.id) == 1
+        assert run_of(s, EARLY[0]).version == version  # derived columns are not a change of the run
+        fire(s, clock, school_code=EARLY[0], trigger="advance", actor=COUNTY_OFFICER)
+        run = run_of(s, EARLY[0])
+        # online study: no teachers yet, so its gates have no data and fail
+        assert run.state == "online_study" and run.blocked and run.failing
+        _agree(s, clock)
+
+
+def test_progress_import_refreshes_gates(plan: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    with transaction(plan) as s:
+        for name in ("plan_filed", "team_members"):
+            set_fact(s, clock, school_code=EARLY[0], name=name, value=4, actor=COUNTY_OFFICER)
+        fire(s, clock, school_code=EARLY[0], trigger="advance", actor=COUNTY_OFFICER)
+        assert run_of(s, EARLY[0]).blocked
+    path = tmp_path / "progress.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["教师ID", "姓名", "学校标识码", "网络研修学时", "校本实践学时", "所选能力点", "提交作品数", "测评结果"])
+        for i in range(3):
+            w.writerow([f"T{i}", f"教师{i}", EARLY[0], "30", "0", "1,2,3", "0", ""])
+    with transaction(plan) as s:
+        import_progress(s, path)
+        run = run_of(s, EARLY[0])
+        assert run.state == "online_study" and not run.blocked
+        _agree(s, clock)
+
+
+def test_calendar_change_moves_working_day_due_dates(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    clock.set(datetime(2021, 9, 2, 9, 0, tzinfo=SHANGHAI))
+    with transaction(plan) as s:
+        before = _agree(s, clock)[LATE[0]].due
+        assert before is not None and before.provisional and before.source == "workflow"
+        seed_calendar(s, [2021], clock)
+        after = _agree(s, clock)[LATE[0]].due
+    # 30 working days from 2021-09-01 cross the National Day holiday (10-01..10-07, 调休 09-18/09-26/10-09)
+    assert after is not None and not after.provisional and after.due > before.due
+
+
+def test_never_derived_runs_are_derived_on_first_read(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """A database upgraded to migration 0004 has every run ``derived_ok = false``."""
+    with transaction(plan) as s:
+        _wf, expected = status_table(s, clock)
+        s.execute(update(SchoolRun).values(derived_ok=False, blocked=False, failing=None, due_date=None))
+        _wf, rows = status_table(s, clock)
+        assert rows == expected and sum(r.blocked for r in rows) == 4
+        assert ensure_current(s, s.scalars(select(Plan.id)).one()) == 0
+        _agree(s, clock)
+
+
+def test_sweep_candidates_come_from_the_stored_verdict(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """``candidates_only`` measures only runs stored as passing, and still judges them afresh."""
+    clock.set(clock.now() + timedelta(days=1))
+    system = Actor(SYSTEM, SYSTEM)
+    with transaction(plan) as s:
+        for name in ("plan_filed", "team_members"):
+            set_fact(s, clock, school_code=EARLY[0], name=name, value=4, actor=COUNTY_OFFICER)
+        fire(s, clock, school_code=EARLY[0], trigger="advance", actor=COUNTY_OFFICER)
+        add_teachers(s, EARLY[0], 2)  # everything done: every later auto gate that reads teachers passes
+        run = run_of(s, EARLY[0])
+        assert not run.blocked
+        # A stale "passes" is re-judged and refused; a stale "blocked" is not even measured.
+        s.execute(update(SchoolRun).where(SchoolRun.id == run.id).values(blocked=True))
+        assert advance_all_ready(s, clock, actor=system, auto_only=True, candidates_only=True).advanced == 0
+        assert advance_all_ready(s, clock, actor=system, auto_only=True).advanced == 1
+        _agree(s, clock)
