@@ -10,22 +10,20 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from .clock import Clock
 from .deadline import local_date
-from .gate import judge_stage
 from .i18n import tr
-from .metrics import metric_values, runs_by_id
-from .models import Contact, NoticeItem, Plan, Region, School
+from .models import Contact, NoticeItem, Plan, Region, School, SchoolRun
 from .plan import find_plan
 from .reminder import DueItem, due_items
 from .runs import SYSTEM, Actor, advance_all_ready
-from .status import RunView, run_views, status_table
+from .status import RunView, status_table, stored_views
 from .workflow_store import workflow_for_version
 
 KINDS = ("reminder", "overdue", "escalation")
@@ -56,13 +54,14 @@ def _existing(session: Session, keys: list[str]) -> set[str]:
 
 
 def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> SweepResult:
-    from notifications.outbox import enqueue
+    from notifications.outbox import enqueue_id
 
     plan = find_plan(session, plan_code)
     wf = workflow_for_version(session, plan.workflow_version_id)
     result = SweepResult()
     for _ in range(len(wf.stages)):  # a school whose later gates already pass moves on in one sweep
-        moved = advance_all_ready(session, clock, actor=Actor(SYSTEM, SYSTEM), plan_code=plan.code, auto_only=True).advanced
+        moved = advance_all_ready(session, clock, actor=Actor(SYSTEM, SYSTEM), plan_code=plan.code, auto_only=True,
+                                  candidates_only=True).advanced
         result.advanced += moved
         if not moved:
             break
@@ -73,7 +72,9 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> S
     names = dict(session.execute(select(Region.code, Region.name)).all())
     contacts = _contacts(session)
     pending: dict[tuple[int, str], list[tuple[str, DueItem, RunView]]] = defaultdict(list)
-    for view in run_views(session, clock, plan, with_gates=False):
+    # Only runs due within the longest reminder lead time (or past due) can have an item today.
+    horizon = today + timedelta(days=max((b for s in wf.stages if s.remind for b in s.remind.before_days), default=0))
+    for view in stored_views(session, clock, plan, SchoolRun.due_date <= horizon, SchoolRun.started_at <= now):
         if view.due is None:
             continue
         items = due_items(view.run_id, view.state, view.due.due, wf.stage(view.state).remind, today)
@@ -85,7 +86,7 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> S
     all_keys = [k for group in pending.values() for k, _, _ in group]
     seen = _existing(session, all_keys)
     by_id = {c.id: c for group in contacts.values() for c in group}
-    _judge_gates(session, wf, [view for group in pending.values() for k, _, view in group if k not in seen])
+    records: list[dict[str, Any]] = []
     for (contact_id, kind), group in sorted(pending.items()):
         fresh = [(k, item, view) for k, item, view in group if k not in seen]
         if not fresh:
@@ -98,24 +99,14 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> S
             "items": [_item_context(item, view, wf, names, schools) for _, item, view in fresh],
         }
         digest = hashlib.sha256("\n".join(sorted(k for k, _, _ in fresh)).encode()).hexdigest()[:24]
-        note = _enqueue_rendered(session, enqueue, kind, contact, context, f"{kind}:c{contact.id}:{digest}", now)
-        session.add_all([NoticeItem(dedupe_key=k, notification_id=note, run_id=view.run_id, kind=kind,
-                                    level=item.level, created_at=now) for k, item, view in fresh])
-        session.flush()
+        note = _enqueue_rendered(session, enqueue_id, kind, contact, context, f"{kind}:c{contact.id}:{digest}", now)
+        records += [{"dedupe_key": k, "notification_id": note, "run_id": view.run_id, "kind": kind,
+                   "level": item.level, "created_at": now} for k, item, view in fresh]
         result.items[kind] += len(fresh)
         result.messages += note is not None
+    if records:  # one executemany: the dedupe records commit with their notifications or not at all
+        session.execute(insert(NoticeItem), records)
     return result
-
-
-def _judge_gates(session: Session, wf: Any, views: list[RunView]) -> None:
-    """Fill in the failing gates shown in digests, only for runs that have a new item."""
-    unique = {v.run_id: v for v in views}
-    ids = list(unique)
-    for i in range(0, len(ids), 5000):
-        values = metric_values(session, wf, runs_by_id(ids[i:i + 5000]))
-        for run_id, vals in values.items():
-            view = unique[run_id]
-            view.gates = judge_stage(wf, wf.stage(view.state), vals)
 
 
 def _tz(plan: Plan) -> Any:
@@ -152,7 +143,9 @@ def _enqueue_rendered(session: Session, enqueue: Any, kind: str, contact: Contac
         attachment_name=attachment[0] if attachment else None, attachment=attachment[1] if attachment else None,
         now=now,
     )
-    return None if note is None else int(note.id)
+    if note is None or isinstance(note, int):
+        return note
+    return int(note.id)
 
 
 def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None) -> int:

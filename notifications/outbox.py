@@ -41,6 +41,30 @@ def enqueue(
     now: datetime,
 ) -> Notification | None:
     """Queue one notification; ``None`` when ``dedupe_key`` is already queued (or sent)."""
+    new_id = enqueue_id(session, dedupe_key=dedupe_key, kind=kind, channel=channel, address=address,
+                        subject=subject, text=text, html=html, markdown=markdown, secret_ref=secret_ref,
+                        contact_id=contact_id, attachment_name=attachment_name, attachment=attachment, now=now)
+    return None if new_id is None else session.get(Notification, new_id)
+
+
+def enqueue_id(
+    session: Session,
+    *,
+    dedupe_key: str,
+    kind: str,
+    channel: str,
+    address: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    markdown: str | None = None,
+    secret_ref: str | None = None,
+    contact_id: int | None = None,
+    attachment_name: str | None = None,
+    attachment: bytes | None = None,
+    now: datetime,
+) -> int | None:
+    """``enqueue`` for a caller that needs only the new row's id (the sweep queues thousands)."""
     if channel not in CHANNEL_NAMES:
         raise ValueError(f"unknown channel {channel!r}; expected one of {CHANNEL_NAMES}")
     now = as_utc(now)
@@ -56,9 +80,7 @@ def enqueue(
         index_elements=["dedupe_key"]
     ).returning(Notification.id)
     new_id = session.execute(stmt).scalar_one_or_none()
-    if new_id is None:
-        return None
-    return session.get(Notification, new_id)
+    return None if new_id is None else int(new_id)
 
 
 def failed_filter() -> object:
