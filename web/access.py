@@ -17,7 +17,7 @@ from engine.clock import Clock
 from engine.errors import NotFound, RolloutError
 from engine.i18n import tr
 from engine.models import Plan, School, User
-from engine.status import RunView, run_views
+from engine.status import RunView, stored_views
 
 READ_ONLY = frozenset({"supervisor"})
 
@@ -72,10 +72,7 @@ def school_clause(user: User) -> ColumnElement[bool]:
     return or_(School.county_code == code, School.city_code == code, School.province_code == code)
 
 
-def scoped_views(session: Session, clock: Clock, user: User, plan: Plan) -> list[RunView]:
-    """The plan's runs the user may see, with due dates, overdue days and gates."""
-    if is_school_user(user):
-        school = session.get(School, user.scope_code)
-        region = school.county_code if school is not None else user.scope_code
-        return [v for v in run_views(session, clock, plan, region=region) if v.school_code == user.scope_code]
-    return run_views(session, clock, plan, region=user.scope_code)
+def scoped_views(session: Session, clock: Clock, user: User, plan: Plan, *where: ColumnElement[bool],
+                 order: Any = None, limit: int | None = None, offset: int = 0) -> list[RunView]:
+    """The plan's runs the user may see (stored status: due dates, overdue days, failing gates)."""
+    return stored_views(session, clock, plan, school_clause(user), *where, order=order, limit=limit, offset=offset)

@@ -44,13 +44,18 @@ def overdue(ctx: Ctx) -> Response:
       - {name: min_days, in: query, schema: {type: integer}}
       - {name: region, in: query, schema: {type: string}, description: "county code"}
       - {name: sort, in: query, schema: {type: string, enum: [days, school, county]}}
+      - {name: page, in: query, schema: {type: integer, minimum: 1}, description: "100 schools a page"}
     responses:
-      200: {description: "Overdue or blocked schools, most days overdue first, with failing gates"}
+      200:
+        description: "One page of overdue or blocked schools, most days overdue first, with failing gates; the header X-Total-Count says how many in all"
     """
     q = ctx.request.query_params
-    return json_response(data.overdue(ctx.db, ctx.clock, ctx.user, stage=q.get("stage") or None,
-                                      min_days=data._int(q.get("min_days"), 0), region=q.get("region") or None,
-                                      sort=q.get("sort") or "days"))
+    rows, total = data.overdue(ctx.db, ctx.clock, ctx.user, stage=q.get("stage") or None,
+                               min_days=data._int(q.get("min_days"), 0), region=q.get("region") or None,
+                               sort=q.get("sort") or "days", page=max(1, data._int(q.get("page"), 1)))
+    response = json_response(rows)
+    response.headers["X-Total-Count"] = str(total)
+    return response
 
 
 @endpoint(api=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from engine.audit import run_chain, verify_chains
 from engine.audit_query import LOCAL_TZ, EventRow, cells, export_csv, headers, list_events
 from engine.clock import Clock
+from engine.deadline import local_date
 from engine.errors import RolloutError
 from engine.extension import decide_extension, pending_requests, request_extension
 from engine.gate import failing
@@ -34,6 +35,7 @@ from .access import (
 )
 
 PAGE_SIZE = 50
+OVERDUE_PAGE = 100
 
 
 class BadInput(RolloutError):
@@ -74,25 +76,35 @@ def batch_progress(session: Session, user: User, plan_id: int) -> list[dict[str,
 
 
 def overdue(session: Session, clock: Clock, user: User, *, stage: str | None = None,
-            min_days: int = 0, region: str | None = None, sort: str = "days") -> list[dict[str, Any]]:
-    """Overdue or blocked runs, most days overdue first, each with its failing gates explained."""
+            min_days: int = 0, region: str | None = None, sort: str = "days", page: int = 1,
+            page_size: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """One page of the overdue or blocked runs in scope, most days overdue first, each with its
+    failing gates explained; and how many there are in all. Filtered, sorted and paged in SQL on
+    the stored status, so a province's list costs the same as a county's."""
     plan = find_plan(session, None)
-    out: list[dict[str, Any]] = []
-    for v in scoped_views(session, clock, user, plan):
-        if not v.started or not (v.days_overdue > 0 or v.blocked):
-            continue
-        if (stage and v.state != stage) or v.days_overdue < min_days or (region and v.county_code != region):
-            continue
-        out.append({"school_code": v.school_code, "school_name": v.school_name, "county_code": v.county_code,
-                    "state": v.state, "due": v.due.due if v.due else None, "days_overdue": v.days_overdue,
-                    "blocked": v.blocked, "failing": [g.explain() for g in failing(v.gates)]})
-    if sort == "school":
-        out.sort(key=lambda r: r["school_code"])
-    elif sort == "county":
-        out.sort(key=lambda r: (r["county_code"], -r["days_overdue"], r["school_code"]))
-    else:
-        out.sort(key=lambda r: (-r["days_overdue"], r["school_code"]))
-    return out
+    page_size = page_size or OVERDUE_PAGE
+    now = clock.now()
+    today = local_date(now, plan.timezone)
+    late = SchoolRun.due_date < today
+    where = [SchoolRun.started_at <= now, late | SchoolRun.blocked]
+    if stage:
+        where.append(SchoolRun.state == stage)
+    if min_days > 0:
+        where.append(SchoolRun.due_date <= today - timedelta(days=min_days))
+    if region:
+        where.append(School.county_code == region)
+    # Not overdue (no date, or not yet due) sorts after every overdue run, like 0 days overdue.
+    by_days = (case((late, 0), else_=1), SchoolRun.due_date)
+    order = {"school": (SchoolRun.school_code,),
+             "county": (School.county_code, *by_days, SchoolRun.school_code)}.get(sort, (*by_days, SchoolRun.school_code))
+    total = session.scalar(select(func.count()).select_from(SchoolRun).join(School, School.code == SchoolRun.school_code)
+                           .where(SchoolRun.plan_id == plan.id, school_clause(user), *where)) or 0
+    views = scoped_views(session, clock, user, plan, *where, order=order, limit=page_size,
+                         offset=(max(page, 1) - 1) * page_size)
+    rows = [{"school_code": v.school_code, "school_name": v.school_name, "county_code": v.county_code,
+             "state": v.state, "due": v.due.due if v.due else None, "days_overdue": v.days_overdue,
+             "blocked": v.blocked, "failing": [g.explain() for g in failing(v.gates)]} for v in views]
+    return rows, total
 
 
 def school(session: Session, clock: Clock, user: User, code: str) -> dict[str, Any]:

@@ -50,8 +50,12 @@ def overdue(ctx: Ctx) -> Response:
     region = q.get("region") or None
     min_days = data._int(q.get("min_days"), 0)
     sort = q.get("sort") or "days"
-    rows = data.overdue(ctx.db, ctx.clock, ctx.user, stage=stage, min_days=min_days, region=region, sort=sort)
-    return ctx.render("overdue.html", rows=rows, stage=stage or "", min_days=min_days, region=region or "", sort=sort)
+    page = max(1, data._int(q.get("page"), 1))
+    rows, total = data.overdue(ctx.db, ctx.clock, ctx.user, stage=stage, min_days=min_days, region=region,
+                               sort=sort, page=page)
+    query = urlencode({"stage": stage or "", "region": region or "", "min_days": min_days, "sort": sort})
+    return ctx.render("overdue.html", rows=rows, stage=stage or "", min_days=min_days, region=region or "", sort=sort,
+                      page=page, total=total, more=page * data.OVERDUE_PAGE < total, query=query)
 
 
 @endpoint()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+import web.data as web_data
 from engine.db import sessions, transaction
 from engine.facts import set_fact
 from tests.engine.builders import COUNTY_OFFICER, EARLY, events_of
@@ -105,3 +108,18 @@ def test_overdue_sorts(site: Site) -> None:
     assert by_county == sorted(by_county)
     days = [r["days_overdue"] for r in client.get("/api/overdue").json()]
     assert days == sorted(days, reverse=True)
+
+
+def test_overdue_pages(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A province's list is paged in SQL: pages are disjoint, cover everything, and the total is told."""
+    client = site.as_user("city")
+    everything = client.get("/api/overdue?sort=school")
+    total = int(everything.headers["X-Total-Count"])
+    assert total == len(everything.json()) >= 3
+    monkeypatch.setattr(web_data, "OVERDUE_PAGE", 2)
+    pages = [client.get(f"/api/overdue?sort=school&page={p}") for p in (1, 2, 3, 4)]
+    assert [len(p.json()) for p in pages][:2] == [2, 2 if total >= 4 else total - 2]
+    assert all(p.headers["X-Total-Count"] == str(total) for p in pages)
+    assert [r for p in pages for r in p.json()] == everything.json()
+    html = client.get("/overdue?page=1").text
+    assert "page=2" in html and f"共 {total} 所" in html
