@@ -29,13 +29,14 @@ from engine.imports import import_progress, import_regions, import_schools
 from engine.metrics import metric_values
 from engine.models import AuditEvent, Plan, SchoolRun
 from engine.plan import load_plan
+from engine.run_status import refresh
 from engine.runs import Actor, advance_all_ready
 from engine.status import status_table
 from engine.sweep import run_sweep
 from engine.workflow_loader import load_workflow_file
 from engine.workflow_store import register_workflow, shipped_workflow_paths, workflow_for_version
 
-from . import baselines
+from . import baselines, web_ops
 from .generate import SIZES, Dataset, generate
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -96,6 +97,7 @@ def make_ready(session: Session, ds: Dataset) -> None:
         update(table).where(table.c.school_code == bindparam("code")).values(state="online_study"),
         [{"code": c} for c in ds.ready],
     )
+    refresh(session, SchoolRun.school_code.in_(ds.ready))  # what a real transition would have done
 
 
 def advance(engine: Engine, ds: Dataset) -> int:
@@ -155,14 +157,6 @@ def count_events(engine: Engine) -> int:
         return int(session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
 
 
-OPS: dict[str, Timed] = {
-    "import_csv": import_csv, "import_xlsx": import_xlsx, "gates": gates, "advance": advance,
-    "sweep_idle": sweep_idle, "sweep_due": sweep_due, "verify": verify, "status": status,
-    "seed_events": seed_events,
-    "naive_import": baselines.naive_import, "floor_import": baselines.floor_import,
-    "floor_import_xlsx": baselines.floor_import_xlsx,
-    "naive_advance": baselines.naive_advance, "floor_advance": baselines.floor_advance,
-}
 _inner: list[float] = []
 
 
@@ -171,6 +165,18 @@ def _mark(seconds: float) -> None:
     _inner.append(seconds)
 
 
+OPS: dict[str, Timed] = {
+    "import_csv": import_csv, "import_xlsx": import_xlsx, "gates": gates, "advance": advance,
+    "sweep_idle": sweep_idle, "sweep_due": sweep_due, "verify": verify, "status": status,
+    "seed_events": seed_events,
+    "web_overview_province": web_ops.page_timer("/", "province", IDLE, _mark),
+    "web_overview_county": web_ops.page_timer("/", "county", IDLE, _mark),
+    "web_overdue_province": web_ops.page_timer("/overdue", "province", IDLE, _mark),
+    "web_overdue_county": web_ops.page_timer("/overdue", "county", IDLE, _mark),
+    "naive_import": baselines.naive_import, "floor_import": baselines.floor_import,
+    "floor_import_xlsx": baselines.floor_import_xlsx,
+    "naive_advance": baselines.naive_advance, "floor_advance": baselines.floor_advance,
+}
 def main(argv: list[str]) -> None:
     op, url, workdir, size, reps = argv[0], argv[1], Path(argv[2]), argv[3], int(argv[4])
     ds = dataset(workdir, size) if op == "setup" else _load(workdir, size)

@@ -43,9 +43,10 @@ def render(results: list[dict[str, Any]], size: Size, machine: dict[str, str], s
         floor = _median(row["floor"]) if row.get("floor") else None
         label = row["label"]
         if "p99_ms" in e:
-            label += (f" ({e['clients']} clients, {e['schools']} schools × {e['rows'] // e['schools']} attempts: "
-                      f"p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms; won once {e['won_once']}, doubled {e['doubled']}, "
-                      f"lost {e['lost']}, audit events {e['audit_events']})")
+            label += (f" ({e['clients']} clients in {e.get('processes', 1)} processes, {e['schools']} schools × "
+                      f"{e['rows'] // e['schools']} attempts: p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms; "
+                      + (f"one client alone: p50 {e['solo_p50_ms']} ms, p99 {e['solo_p99_ms']} ms; " if "solo_p50_ms" in e else "")
+                      + f"won once {e['won_once']}, doubled {e['doubled']}, lost {e['lost']}, audit events {e['audit_events']})")
         lines.append(" | ".join([
             f"| {row['backend']}", label, f"{e['rows']:,}", f"{med:.3f}",
             ", ".join(f"{t:.3f}" for t in e["times"]), f"{e['rows'] / med:,.0f}" if med else "-", f"{e['peak_mb']:.0f}",

@@ -39,6 +39,10 @@ OPERATIONS: list[tuple[str, str, str | None, str | None, str]] = [
     ("sweep_due", "sweep, reminders due (pilot schools)", None, None, "< 3 s"),
     ("verify", "audit verify", None, None, "≥ 200k events/s, constant memory"),
     ("status", "status table, province", None, None, "< 300 ms"),
+    ("web_overview_province", "web overview page, province officer", None, None, "< 300 ms server time"),
+    ("web_overdue_province", "web overdue list (first page), province officer", None, None, "< 300 ms server time"),
+    ("web_overview_county", "web overview page, county officer", None, None, "< 300 ms server time"),
+    ("web_overdue_county", "web overdue list (first page), county officer", None, None, "< 300 ms server time"),
 ]
 
 

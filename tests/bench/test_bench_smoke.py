@@ -29,7 +29,8 @@ def test_whole_kit_runs_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert main(["--size", "tiny", "--reps", "1", "--out", str(out), "--workdir", str(tmp_path / "data")]) == 0
     doc = out.read_text(encoding="utf-8")
     for label in ("progress import, CSV", "progress import, XLSX", "gate evaluation", "bulk advance with audit",
-                  "sweep, nothing due", "sweep, reminders due", "audit verify", "status table"):
+                  "sweep, nothing due", "sweep, reminders due", "audit verify", "status table",
+                  "web overview page, province officer", "web overdue list (first page), county officer"):
         assert f"| SQLite | {label}" in doc
     # The sweep benchmark really produces the pilot schools' reminders, and bulk advance moves every ready school.
     tiny = SIZES["tiny"]

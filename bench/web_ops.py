@@ -1,0 +1,68 @@
+"""Web dashboard timings (issue 4): the overview and the overdue list, as a signed-in province
+officer (50,000 schools) and a county officer, through the real ASGI app.
+
+Each request goes through Starlette's in-process test client, so the time is the server's: routing,
+session, one transaction, the queries and the Jinja2 page. Login is untimed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+from starlette.testclient import TestClient
+
+from engine.clock import FixedClock
+from engine.db import sessions, transaction
+from engine.models import School, User
+from web.app import create_app
+from web.users import add_user
+
+from .generate import Dataset
+
+PASSWORD = "bench-password-1"  # a throw-away user in a throw-away database
+
+
+def _signed_in(engine: Engine, clock: FixedClock, role: str, scope: str) -> TestClient:
+    username = f"bench-{role}-{scope}"
+    with transaction(sessions(engine)) as session:
+        if session.scalar(select(User.id).where(User.username == username)) is None:
+            add_user(session, clock, username=username, role=role, scope=scope, password=PASSWORD)
+    app = create_app(engine.url.render_as_string(hide_password=False), clock=clock, secret_key="bench")
+    client = TestClient(app, follow_redirects=False)
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token, "no CSRF field on the login page"
+    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": token.group(1)})
+    if r.status_code != 303:
+        raise AssertionError(f"login failed: {r.status_code}")
+    return client
+
+
+def _county(engine: Engine) -> str:
+    with sessions(engine)() as session:
+        return str(session.scalar(select(School.county_code).order_by(School.county_code).limit(1)))
+
+
+def page_timer(path: str, scope: str, clock_at: datetime, mark: Callable[[float], None]) -> Callable[[Engine, Dataset], int]:
+    """An op that GETs ``path`` as an officer of ``scope`` ('province' or 'county'); returns schools in scope."""
+
+    def op(engine: Engine, ds: Dataset) -> int:
+        clock = FixedClock(clock_at)
+        code = "410000" if scope == "province" else _county(engine)
+        role = "province_office" if scope == "province" else "county_office"
+        with _signed_in(engine, clock, role, code) as client:
+            client.get(path)  # warm: template compile and the first connection are paid once per process
+            t0 = time.perf_counter()
+            r = client.get(path)
+            mark(time.perf_counter() - t0)
+            if r.status_code != 200:
+                raise AssertionError(f"{path}: {r.status_code}")
+        with sessions(engine)() as session:
+            column = School.province_code if scope == "province" else School.county_code
+            return len(session.scalars(select(School.code).where(column == code)).all())
+
+    return op
