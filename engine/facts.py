@@ -14,7 +14,17 @@ from .errors import StaleStateError, TransitionRefused
 from .i18n import tr
 from .models import SchoolFact
 from .runs import Actor, find_run, stale_message
+from .workflow import Workflow
 from .workflow_store import workflow_for_version
+
+
+def role_refusal(wf: Workflow, name: str, role: str) -> str:
+    """Why ``role`` may not record ``name``, naming the roles that may (shared with the web's 403)."""
+    allowed = wf.fact_roles(name)
+    zh = "、".join(f"{wf.roles[r].zh}（{r}）" if r in wf.roles else r for r in allowed)
+    en = ", ".join(f"{wf.roles[r].en} ({r})" if r in wf.roles else r for r in allowed)
+    return tr(f"角色 {role} 不能记录事实项“{name}”；可记录的角色：{zh or '无'}",
+              f"role {role} may not record the fact '{name}'; allowed: {en or 'none'}")
 
 
 def set_fact(session: Session, clock: Clock, *, school_code: str, name: str, value: float, actor: Actor,
@@ -30,12 +40,8 @@ def set_fact(session: Session, clock: Clock, *, school_code: str, name: str, val
     if name not in known:
         raise TransitionRefused(tr(f"流程 {wf.key} 没有事实项“{name}”（可用：{'、'.join(sorted(k for k in known if k))}）",
                                    f"workflow {wf.key} has no fact '{name}' (known: {', '.join(sorted(k for k in known if k))})"))
-    allowed = wf.fact_roles(name)
-    if actor.role not in allowed:  # before any write: the workflow file says who may attest what
-        zh = "、".join(f"{wf.roles[r].zh}（{r}）" if r in wf.roles else r for r in allowed)
-        en = ", ".join(f"{wf.roles[r].en} ({r})" if r in wf.roles else r for r in allowed)
-        raise TransitionRefused(tr(f"角色 {actor.role} 不能记录事实项“{name}”；可记录的角色：{zh or '无'}",
-                                   f"role {actor.role} may not record the fact '{name}'; allowed: {en or 'none'}"))
+    if actor.role not in wf.fact_roles(name):  # before any write: the workflow file says who may attest what
+        raise TransitionRefused(role_refusal(wf, name, actor.role))
     now = clock.now()
     fact = session.scalar(select(SchoolFact).where(SchoolFact.run_id == run.id, SchoolFact.name == name))
     old = None if fact is None else fact.value

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import NotFound, RolloutError
+from engine.facts import role_refusal
 from engine.i18n import tr
 from engine.models import Plan, School, User
 from engine.status import RunView, run_views
@@ -76,9 +77,7 @@ def require_fact_role(user: User, wf: Workflow, name: str) -> None:
     """
     allowed = wf.fact_roles(name)
     if allowed and user.role not in allowed:
-        names = "、".join(str(wf.roles[r]) if r in wf.roles else r for r in allowed)
-        raise Forbidden(tr(f"角色 {user.role} 不能记录事实项“{name}”；可记录的角色：{names}",
-                           f"role {user.role} may not record the fact '{name}'; allowed: {names}"))
+        raise Forbidden(role_refusal(wf, name, user.role))
 
 
 def audit_filter(user: User) -> dict[str, Any]:

@@ -181,7 +181,7 @@ def test_page_shows_bad_input_as_a_message_and_speaks_english(site: Site) -> Non
     sup = site.as_user("sup")
     r = sup.post(f"/api/schools/{SCHOOL}/facts?lang=en", json={"name": "plan_filed", "value": 1}, headers=_api_token(sup))
     assert r.json()["error"] == ("role supervisor may not record the fact 'plan_filed'; "
-                                 "allowed: County project office")
+                                 "allowed: County project office (county_office)")
 
 
 def test_a_recorded_fact_opens_the_gate(site: Site) -> None:
