@@ -133,7 +133,11 @@ def render_school(d: dict[str, Any]) -> str:
 @pass_app
 def school_fact(app: App, code: str, name: str, value: float, note: str | None, plan_code: str | None,
                 actor: str | None, role: str) -> None:
-    """Record a school-level fact (e.g. plan_filed 1, team_members 4) — audited."""
+    """Record a school-level fact (e.g. plan_filed 1, team_members 4) — audited.
+
+    Only the roles the workflow names for the fact may record it: give yours with --role
+    (e.g. --role supervisor for supervision_result); a refusal lists the roles allowed.
+    """
     with app.transaction() as session:
         changed = set_fact(session, app.clock, school_code=code, name=name, value=value, actor=_actor(actor, role),
                            note=note, plan_code=plan_code)

@@ -176,7 +176,10 @@ def _render(wf: Workflow) -> str:
         [tr("触发器", "Trigger"), tr("类型", "Kind"), tr("从", "From"), tr("到", "To"), tr("角色", "Roles"), tr("自动", "Auto"), tr("需理由", "Reason")],
         transition_rows,
     )
-    return f"{head}\n\n{stages}\n\n{transitions}"
+    fact_rows = [[m.fact or "", str(m.title), ", ".join(wf.fact_roles(m.fact or ""))]
+                 for m in wf.metrics.values() if m.kind == "fact"]
+    facts = table([tr("事实项", "Fact"), tr("名称", "Title"), tr("可记录的角色", "Recorded by")], fact_rows)
+    return f"{head}\n\n{stages}\n\n{transitions}" + (f"\n\n{facts}" if fact_rows else "")
 
 
 @workflow.command("show")

@@ -15,18 +15,34 @@ from .i18n import tr
 from .models import SchoolFact, SchoolRun
 from .run_status import refresh
 from .runs import Actor, find_run, stale_message
+from .workflow import Workflow
 from .workflow_store import workflow_for_version
+
+
+def role_refusal(wf: Workflow, name: str, role: str) -> str:
+    """Why ``role`` may not record ``name``, naming the roles that may (shared with the web's 403)."""
+    allowed = wf.fact_roles(name)
+    zh = "、".join(f"{wf.roles[r].zh}（{r}）" if r in wf.roles else r for r in allowed)
+    en = ", ".join(f"{wf.roles[r].en} ({r})" if r in wf.roles else r for r in allowed)
+    return tr(f"角色 {role} 不能记录事实项“{name}”；可记录的角色：{zh or '无'}",
+              f"role {role} may not record the fact '{name}'; allowed: {en or 'none'}")
 
 
 def set_fact(session: Session, clock: Clock, *, school_code: str, name: str, value: float, actor: Actor,
              note: str | None = None, plan_code: str | None = None) -> bool:
-    """Record a fact; False (and no event) when it already had that value."""
+    """Record a fact; False (and no event) when it already had that value.
+
+    Only the roles the workflow allows for the fact may record it (its metric's ``roles``): a
+    fact opens gates, so who may attest it is part of the programme's rules, not the caller's.
+    """
     run = find_run(session, school_code, plan_code)
     wf = workflow_for_version(session, run.workflow_version_id)
     known = {m.fact for m in wf.metrics.values() if m.kind == "fact"}
     if name not in known:
         raise TransitionRefused(tr(f"流程 {wf.key} 没有事实项“{name}”（可用：{'、'.join(sorted(k for k in known if k))}）",
                                    f"workflow {wf.key} has no fact '{name}' (known: {', '.join(sorted(k for k in known if k))})"))
+    if actor.role not in wf.fact_roles(name):  # before any write: the workflow file says who may attest what
+        raise TransitionRefused(role_refusal(wf, name, actor.role))
     now = clock.now()
     fact = session.scalar(select(SchoolFact).where(SchoolFact.run_id == run.id, SchoolFact.name == name))
     old = None if fact is None else fact.value

@@ -58,6 +58,9 @@ class Metric:
     where: tuple[Condition, ...] = ()
     fact: str | None = None
     unit: str = ""  # display unit: "share" shows as %, else e.g. "人", "h"
+    # fact metrics: who may record the fact (the file's ``roles``, or the default the loader
+    # resolved, see engine.workflow_checks.default_fact_roles); empty for teacher metrics.
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,19 @@ class Workflow:
 
     def transitions_from(self, state: str) -> list[Transition]:
         return [t for t in self.transitions if state in t.sources]
+
+    def fact_roles(self, fact: str) -> tuple[str, ...]:
+        """The roles that may record ``fact`` (several metrics may test one fact: any of them grants)."""
+        roles = (r for m in self.metrics.values() if m.kind == "fact" and m.fact == fact for r in m.roles)
+        return tuple(dict.fromkeys(roles))
+
+    def facts_for_role(self, role: str) -> list[Metric]:
+        """One fact metric per fact ``role`` may record, in file order (what a form offers)."""
+        seen: dict[str, Metric] = {}
+        for m in self.metrics.values():
+            if m.kind == "fact" and m.fact and m.fact not in seen and role in self.fact_roles(m.fact):
+                seen[m.fact] = m
+        return list(seen.values())
 
     def auto_advance_from(self, state: str) -> Transition | None:
         return next(

@@ -99,6 +99,18 @@ def sources_of(transition: dict[str, Any], stages: list[dict[str, Any]]) -> list
     return [(s, i) for i, s in enumerate(_list(raw)) if isinstance(s, str)]
 
 
+def default_fact_roles(transitions: Any) -> list[str]:
+    """Who may record a fact whose metric names no ``roles``: the roles that may fire an ``advance``.
+
+    Recording the fact a gate tests is as strong as moving the school past that gate (an ``auto``
+    advance follows on the next sweep), so by default exactly the roles trusted with advancing
+    are trusted with the facts; anyone else (a supervisor, a school) must be named explicitly.
+    """
+    roles = (r for _, t in _items(transitions) if t.get("kind") == "advance"
+             for r in _list(t.get("roles")) if isinstance(r, str))
+    return list(dict.fromkeys(roles))
+
+
 class Checker:
     """Collects semantic problems of one parsed document."""
 
@@ -193,13 +205,25 @@ class Checker:
                     self.add((*path, "where"), "fact 类指标不能有 where 条件（事实由学校记录，不按教师统计）", "a fact metric cannot have where conditions (facts are recorded per school, not counted over teachers)", key=True)
                 if "fact" not in metric:
                     self.add(path, "fact 类指标必须用 fact: 指明事实名称", "a fact metric must name its fact with fact:", key=True)
+                self.check_fact_roles(path, metric)
             elif kind in ("share_of_teachers", "count_of_teachers"):
                 if "fact" in metric:
                     self.add((*path, "fact"), f"{kind} 类指标不能有 fact 键（只有 fact 类有）", f"a {kind} metric cannot have a fact key (only fact metrics do)", key=True)
+                if "roles" in metric:
+                    self.add((*path, "roles"), f"{kind} 类指标不能有 roles 键（只有 fact 类指标需要说明谁可以记录）", f"a {kind} metric cannot have a roles key (only fact metrics say who may record them)", key=True)
                 if kind == "share_of_teachers" and "where" not in metric:
                     self.add(path, "比例类指标必须有 where 条件（否则恒为 100%）", "a share metric needs where conditions (otherwise it is always 100%)", key=True)
             for c, cond in _items(metric.get("where")):
                 self.check_condition((*path, "where", c), cond)
+
+    def check_fact_roles(self, path: tuple[str | int, ...], metric: dict[str, Any]) -> None:
+        if "roles" not in metric:
+            if not default_fact_roles(self.data.get("transitions")):
+                self.add(path, "fact 类指标没有 roles，且没有任何 advance 流转可作默认角色：请用 roles: 指明谁可以记录该事实", "a fact metric without roles needs an advance transition whose roles it defaults to: name who may record the fact with roles:", key=True)
+            return
+        for r, role in enumerate(_list(metric.get("roles"))):
+            if isinstance(role, str) and role not in self.roles:
+                self.add((*path, "roles", r), f"角色 {role} 未在 roles 中声明", f"role {role} is not declared under roles")
 
     def check_condition(self, path: tuple[str | int, ...], cond: dict[str, Any]) -> None:
         field, op, value = cond.get("field"), cond.get("op"), cond.get("value")

@@ -30,7 +30,7 @@ from .workflow import (
     Transition,
     Workflow,
 )
-from .workflow_checks import REASON_FORCED, check, due_rule, sources_of
+from .workflow_checks import REASON_FORCED, check, default_fact_roles, due_rule, sources_of
 from .yaml_source import SourceDoc, read_yaml
 
 SCHEMA_PATH = Path(__file__).with_name("workflow.schema.json")
@@ -38,7 +38,7 @@ SCHEMA_PATH = Path(__file__).with_name("workflow.schema.json")
 # The keys each builder below reads; a test checks they equal the schema's properties.
 TOP_KEYS = ("workflow", "version", "title", "description", "initial", "entry_stages", "roles", "metrics", "stages", "transitions")
 TEXT_KEYS = ("zh", "en")
-METRIC_KEYS = ("title", "kind", "where", "fact", "unit")
+METRIC_KEYS = ("title", "kind", "where", "fact", "unit", "roles")
 CONDITION_KEYS = ("field", "op", "value")
 STAGE_KEYS = ("id", "title", "gates", "due", "remind", "terminal", "hold")
 GATE_KEYS = ("id", "title", "metric", "op", "value", "source")
@@ -162,13 +162,15 @@ def _text(value: dict[str, str]) -> Text:
     return Text(zh=value["zh"], en=value["en"])
 
 
-def _metric(mid: str, m: dict[str, Any]) -> Metric:
+def _metric(mid: str, m: dict[str, Any], default_roles: tuple[str, ...]) -> Metric:
     where = tuple(
         Condition(c["field"], c["op"], tuple(c["value"]) if isinstance(c["value"], list) else float(c["value"]))
         for c in m.get("where", [])
     )
     unit = m.get("unit", "share" if m["kind"] == "share_of_teachers" else "")
-    return Metric(id=mid, title=_text(m["title"]), kind=m["kind"], where=where, fact=m.get("fact"), unit=unit)
+    roles = tuple(m.get("roles", default_roles)) if m["kind"] == "fact" else ()
+    return Metric(id=mid, title=_text(m["title"]), kind=m["kind"], where=where, fact=m.get("fact"), unit=unit,
+                  roles=roles)
 
 
 def _stage(s: dict[str, Any]) -> Stage:
@@ -210,13 +212,14 @@ def _transition(t: dict[str, Any], stages: list[dict[str, Any]]) -> Transition:
 
 
 def _workflow(data: dict[str, Any], source: str) -> Workflow:
+    fact_roles = tuple(default_fact_roles(data["transitions"]))
     return Workflow(
         id=data["workflow"],
         version=data["version"],
         title=_text(data["title"]),
         initial=data["initial"],
         roles={k: _text(v) for k, v in data["roles"].items()},
-        metrics={k: _metric(k, v) for k, v in data.get("metrics", {}).items()},
+        metrics={k: _metric(k, v, fact_roles) for k, v in data.get("metrics", {}).items()},
         stages=tuple(_stage(s) for s in data["stages"]),
         transitions=tuple(_transition(t, data["stages"]) for t in data["transitions"]),
         source_name=source,

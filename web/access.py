@@ -4,6 +4,10 @@ A region user sees the schools whose county, city or province code equals their 
 admin sees exactly their school; a supervisor sees their region read-only. A school outside the
 scope answers 404 (as if it did not exist), so a county officer cannot even learn which codes
 belong to another county.
+
+Recording a school fact is the one thing the workflow file decides rather than READ_ONLY: each
+fact names the roles that may record it, so a supervisor records the supervision result the
+workflow grants them and nothing else.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import NotFound, RolloutError
+from engine.facts import role_refusal
 from engine.i18n import tr
 from engine.models import Plan, School, User
 from engine.status import RunView, stored_views
+from engine.workflow import Metric, Workflow
 
 READ_ONLY = frozenset({"supervisor"})
 
@@ -56,6 +62,22 @@ def require_write(user: User) -> None:
 
 def may_act(user: User) -> bool:
     return user.role not in READ_ONLY
+
+
+def recordable_facts(user: User, wf: Workflow) -> list[Metric]:
+    """The facts the user's role may record under ``wf`` (one per fact, in file order)."""
+    return wf.facts_for_role(user.role)
+
+
+def require_fact_role(user: User, wf: Workflow, name: str) -> None:
+    """Forbidden when ``name`` is a fact of ``wf`` the user's role may not record.
+
+    An unknown name is left to engine.facts.set_fact, which says which facts exist; the engine
+    checks the role again, so this only turns the refusal into a 403 before any work is done.
+    """
+    allowed = wf.fact_roles(name)
+    if allowed and user.role not in allowed:
+        raise Forbidden(role_refusal(wf, name, user.role))
 
 
 def audit_filter(user: User) -> dict[str, Any]:

@@ -122,6 +122,47 @@ def extension(ctx: Ctx) -> Response:
     return json_response({"message": text})
 
 
+@endpoint(api=True)
+def facts(ctx: Ctx) -> Response:
+    """
+    parameters:
+      - {name: code, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: "The facts the user's role may record for this school under its workflow, with current values (empty for a role the workflow grants none)"}
+      404: {description: "No such school in the user's scope"}
+    """
+    return json_response(data.facts(ctx.db, ctx.user, ctx.request.path_params["code"]))
+
+
+@endpoint(api=True)
+def record_fact(ctx: Ctx) -> Response:
+    """
+    parameters:
+      - {name: code, in: path, required: true, schema: {type: string}}
+      - {name: X-CSRF-Token, in: header, required: true, schema: {type: string}}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [name, value]
+            properties:
+              name: {type: string, description: "the fact, e.g. plan_filed or supervision_result"}
+              value: {type: number, description: "1 = yes, 0 = no, or a count / share"}
+              note: {type: string}
+    responses:
+      200: {description: "Recorded and audited (changed is false when the fact already had this value: no event)"}
+      400: {description: "Unknown fact, or value missing or not a number"}
+      403: {description: "The workflow does not let the user's role record this fact, or missing CSRF token"}
+      404: {description: "No such school in the user's scope"}
+      409: {description: "Changed by someone else"}
+    """
+    b = ctx.body
+    return json_response(data.record_fact(ctx.db, ctx.clock, ctx.user, ctx.request.path_params["code"],
+                                          name=_str(b.get("name")), value=b.get("value"), note=_str(b.get("note"))))
+
+
 def _str(value: object) -> str | None:
     return None if value is None else str(value)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,18 +17,21 @@ from engine.clock import Clock
 from engine.deadline import local_date
 from engine.errors import RolloutError
 from engine.extension import decide_extension, pending_requests, request_extension
+from engine.facts import set_fact
 from engine.gate import failing
 from engine.i18n import tr
-from engine.models import Batch, School, SchoolRun, User
+from engine.models import Batch, School, SchoolFact, SchoolRun, User
 from engine.plan import find_plan
-from engine.runs import Actor, Outcome, fire
+from engine.runs import Actor, Outcome, find_run, fire
 from engine.status import school_detail, status_table
 from engine.workflow_store import workflow_for_version
 
 from .access import (
     audit_filter,
     is_school_user,
+    recordable_facts,
     region_scope,
+    require_fact_role,
     require_write,
     school_clause,
     school_for,
@@ -132,6 +136,58 @@ def extension(session: Session, clock: Clock, user: User, code: str, decision: s
         raise BadInput(decision)
     decide_extension(session, clock, school_code=code, approve=decision == "approve", reason=reason or "", actor=actor)
     return tr("已批准延期", "extension approved") if decision == "approve" else tr("已驳回延期申请", "extension refused")
+
+
+def facts(session: Session, user: User, code: str) -> list[dict[str, Any]]:
+    """The facts the user may record for the school (the form's choices), with their current values."""
+    school_for(session, user, code)
+    run = find_run(session, code, None)
+    wf = workflow_for_version(session, run.workflow_version_id)
+    stored = {f.name: f for f in session.scalars(select(SchoolFact).where(SchoolFact.run_id == run.id))}
+    out: list[dict[str, Any]] = []
+    for m in recordable_facts(user, wf):
+        assert m.fact is not None  # facts_for_role only yields fact metrics with a fact name
+        current = stored.get(m.fact)
+        out.append({"name": m.fact, "title": str(m.title), "unit": m.unit,
+                    "value": None if current is None else current.value,
+                    "recorded_by": None if current is None else current.recorded_by,
+                    "recorded_at": None if current is None else current.recorded_at})
+    return out
+
+
+def record_fact(session: Session, clock: Clock, user: User, code: str, *, name: str | None, value: object,
+                note: str | None) -> dict[str, Any]:
+    """Record a fact through engine.facts.set_fact, as the web user (same role rule, same audit event).
+
+    Not behind require_write: the workflow's fact roles decide, so a supervisor may record the
+    supervision result while every other action stays closed to them.
+    """
+    school_for(session, user, code)
+    name = (name or "").strip()
+    if not name:
+        raise BadInput(tr("请选择事实项", "choose a fact"))
+    run = find_run(session, code, None)
+    require_fact_role(user, workflow_for_version(session, run.workflow_version_id), name)
+    number = parse_number(value, "value")
+    changed = set_fact(session, clock, school_code=code, name=name, value=number, actor=Actor(user.username, user.role),
+                       note=(note or "").strip() or None)
+    return {"school_code": code, "name": name, "value": number, "changed": changed}
+
+
+def parse_number(value: object, field: str) -> float:
+    """A finite number from a form field or a JSON value (true/false mean 1/0, as in gates)."""
+    if isinstance(value, bool | int | float):
+        number = float(value)
+    elif isinstance(value, str) and value.strip():
+        try:
+            number = float(value.strip())
+        except ValueError as exc:
+            raise BadInput(tr(f"{field} 不是数字：{value}", f"{field} is not a number: {value}")) from exc
+    else:
+        raise BadInput(tr(f"请填写 {field}（数字，如 1 表示是、0 表示否）", f"{field} is missing (a number, e.g. 1 for yes, 0 for no)"))
+    if not math.isfinite(number):
+        raise BadInput(tr(f"{field} 不是有限数字：{value}", f"{field} is not a finite number: {value}"))
+    return number
 
 
 def parse_date(value: str | None, field: str) -> date | None:

@@ -1,4 +1,4 @@
-"""Server-rendered pages: login, overview, overdue list, school page with actions, audit trail."""
+"""Server-rendered pages: login, overview, overdue list, school page with actions and facts, audit trail."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def overdue(ctx: Ctx) -> Response:
 def school(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
     detail = data.school(ctx.db, ctx.clock, ctx.user, code)
-    return ctx.render("school.html", d=detail, may_act=may_act(ctx.user))
+    return ctx.render("school.html", d=detail, may_act=may_act(ctx.user), facts=data.facts(ctx.db, ctx.user, code))
 
 
 def _back_to_school(request: Request) -> str:
@@ -84,6 +84,17 @@ def extension(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
     text = data.extension(ctx.db, ctx.clock, ctx.user, code, ctx.request.path_params["decision"],
                           reason=ctx.form.get("reason"), due=ctx.form.get("due"))
+    ctx.session["flash"] = {"kind": "ok", "text": text}
+    return RedirectResponse(f"/schools/{code}", 303)
+
+
+@endpoint(back=_back_to_school)
+def record_fact(ctx: Ctx) -> Response:
+    code = ctx.request.path_params["code"]
+    out = data.record_fact(ctx.db, ctx.clock, ctx.user, code, name=ctx.form.get("name"), value=ctx.form.get("value"),
+                           note=ctx.form.get("note"))
+    shown = f"{out['name']} = {out['value']:g}"
+    text = tr(f"已记录 {shown}", f"recorded {shown}") if out["changed"] else tr(f"{shown}（未变化）", f"{shown} (unchanged)")
     ctx.session["flash"] = {"kind": "ok", "text": text}
     return RedirectResponse(f"/schools/{code}", 303)
 

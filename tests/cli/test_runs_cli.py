@@ -123,6 +123,27 @@ def test_facts_then_advance(loaded: str) -> None:
     assert "online_study → practice" in out
 
 
+def test_fact_role_comes_from_role_option(loaded: str) -> None:
+    """--role decides which facts may be recorded (default county_office); a refusal changes nothing."""
+    message = failed(loaded, "school", "fact", SCHOOL, "plan_filed", "1", "--role", "supervisor")
+    assert "角色 supervisor 不能记录事实项“plan_filed”" in message and "县级项目办（county_office）" in message
+    out = ok(loaded, "school", "fact", SCHOOL, "supervision_result", "1", "--role", "supervisor", "--actor", "孙督学")
+    assert out.output.strip() == f"{SCHOOL} supervision_result = 1"
+    env_refused = CliRunner().invoke(main, ["--db", loaded, "--now", "2021-12-15", "school", "fact", SCHOOL,
+                                            "county_spot_check_done", "1"], env={"ROLLOUT_ROLE": "school_admin"})
+    assert env_refused.exit_code == 1 and "school_admin" in env_refused.output
+    ok(loaded, "school", "fact", SCHOOL, "plan_filed", "1")  # the default role, the county office
+    engine = make_engine(loaded)
+    try:
+        with transaction(sessions(engine)) as s:
+            events = s.scalars(select(AuditEvent).where(AuditEvent.school_code == SCHOOL).order_by(AuditEvent.id))
+            facts = [(e.actor, e.role, e.trigger) for e in events if e.trigger.startswith("fact:")]
+    finally:
+        engine.dispose()
+    assert [f[1:] for f in facts] == [("supervisor", "fact:supervision_result"), ("county_office", "fact:plan_filed")]
+    assert facts[0][0] == "孙督学"
+
+
 def test_advance_all_ready_region(loaded: str) -> None:
     for code in (SCHOOL, OTHER):
         ok(loaded, "school", "fact", code, "plan_filed", "1")

@@ -83,6 +83,10 @@ def test_show_table_from_shipped_files(tmp_path: Path) -> None:
     assert "30 working days after stage entry" in out
     assert "escalate school+0 county+7 city+30 province+60" in out
     assert any(line.split()[:4] == ["override", "override", "pilot,", "planning,"] for line in out.splitlines())
+    # who records each fact, from the metrics' roles
+    assert any(line.split()[:1] + line.split()[-1:] == ["plan_filed", "county_office"] for line in out.splitlines())
+    assert any(line.startswith("supervision_result") and line.endswith("supervisor, county_office, city_office")
+               for line in out.splitlines())
     assert not (tmp_path / "none.db").exists()
 
 

@@ -202,6 +202,13 @@ RULES: list[tuple[str, str, str, str, int, str]] = [
     ("no way out", "  - id: parked", "  - id: stuck\n    title: {zh: 卡住, en: Stuck}\n  - id: parked", "stuck", 0, "stage stuck is neither terminal nor hold but has no advance"),
     ("hold without resume", '  - {trigger: unpark, kind: resume, from: parked, to: "@previous", roles: [office]}\n', "", "parked", 0, "hold stage parked has no transition leaving it"),
     ("trigger with two kinds", "{trigger: park, kind: suspend", "{trigger: go, kind: suspend", "suspend", 0, "trigger go is already used for kind advance, not suspend"),
+    ("undeclared fact role", "    fact: filed", "    fact: filed\n    roles: [office, mayor]", "mayor", 0, "role mayor is not declared under roles"),
+    ("empty fact roles", "    fact: filed", "    fact: filed\n    roles: []", "[]", 0, "must not be empty"),
+    ("repeated fact role", "    fact: filed", "    fact: filed\n    roles: [office, office]", "[office, office]", 0, "the list repeats an item"),
+    ("roles on a share metric", "    kind: share_of_teachers\n", "    kind: share_of_teachers\n    roles: [office]\n", "roles: [office]\n    where", 0,
+     "a share_of_teachers metric cannot have a roles key"),
+    ("fact without roles and no advance", "{trigger: go, kind: advance, from: start, to: end, roles: [office], auto: true}",
+     "{trigger: go, kind: override, from: start, to: end, roles: [office]}", "filed:", 0, "a fact metric without roles needs an advance transition"),
 ]
 
 
@@ -408,7 +415,7 @@ roles:
   office: {zh: 办, en: Office}
 metrics:
   m: {title: {zh: m, en: M}, kind: share_of_teachers, unit: "%", where: [{field: evidence_result, op: in, value: [pass, excellent]}]}
-  f: {title: {zh: f, en: F}, kind: fact, fact: f_fact}
+  f: {title: {zh: f, en: F}, kind: fact, fact: f_fact, roles: [office]}
 stages:
   - id: p
     title: {zh: p, en: P}
@@ -471,7 +478,7 @@ def test_every_schema_key_reaches_the_dataclasses() -> None:
     assert wf.description == "every key once" and wf.entry_stages == ("p",)
     m = wf.metrics["m"]
     assert (m.unit, m.where[0].value) == ("%", ("pass", "excellent"))
-    assert wf.metrics["f"].fact == "f_fact"
+    assert wf.metrics["f"].fact == "f_fact" and wf.metrics["f"].roles == ("office",)
     p, a = wf.stage("p"), wf.stage("a")
     assert p.gates[0].source == "001 试点" and p.due == DueRule("after_batch_start", amount=5)
     assert a.remind is not None and a.remind.repeat_days == 3 and a.remind.before_days == (2,)
@@ -482,6 +489,40 @@ def test_every_schema_key_reaches_the_dataclasses() -> None:
     assert {f.name for f in dataclasses.fields(wfmod.Transition)} == {
         "trigger", "kind", "sources", "dest", "roles", "title", "auto", "reason_required"
     }
+
+
+def test_fact_roles_are_explicit_or_the_advance_roles() -> None:
+    """Without ``roles`` a fact may be recorded by whoever may advance a school, and by no one else."""
+    text = mutate("  office: {zh: 项目办, en: Office}", "  office: {zh: 项目办, en: Office}\n  clerk: {zh: 文员, en: Clerk}\n"
+                  "  boss: {zh: 主任, en: Boss}\n  inspector: {zh: 督导, en: Inspector}")
+    text = mutate("to: end, roles: [office], auto: true}", "to: end, roles: [office, clerk], auto: true}", text)
+    text = mutate("to: parked, roles: [office]}", "to: parked, roles: [boss]}", text)  # suspend: not an advance
+    wf = load_workflow_text(text, "x")
+    assert wf.metrics["filed"].roles == ("office", "clerk")
+    assert wf.metrics["hours_share"].roles == ()  # teacher metrics are not recorded by anyone
+    assert wf.fact_roles("filed") == ("office", "clerk") and wf.fact_roles("nothing") == ()
+    assert [m.id for m in wf.facts_for_role("clerk")] == ["filed"] and wf.facts_for_role("boss") == []
+    explicit = load_workflow_text(mutate("    fact: filed", "    fact: filed\n    roles: [inspector]", text), "x")
+    assert explicit.fact_roles("filed") == ("inspector",)
+    assert explicit.facts_for_role("office") == [] and [m.id for m in explicit.facts_for_role("inspector")] == ["filed"]
+
+
+def test_two_metrics_on_one_fact_grant_together() -> None:
+    text = mutate("  office: {zh: 项目办, en: Office}", "  office: {zh: 项目办, en: Office}\n  inspector: {zh: 督导, en: Inspector}")
+    text = mutate("    fact: filed\n", "    fact: filed\n  filed_again:\n    title: {zh: 再, en: Again}\n    kind: fact\n    fact: filed\n"
+                  "    roles: [inspector]\n", text)
+    wf = load_workflow_text(text, "x")
+    assert wf.fact_roles("filed") == ("office", "inspector")
+    assert [m.id for m in wf.facts_for_role("inspector")] == ["filed"]  # one entry per fact
+
+
+def test_fact_role_problem_in_chinese() -> None:
+    set_language("zh")
+    text = mutate("    fact: filed", "    fact: filed\n    roles: [mayor]")
+    p = only(text)
+    assert (p.message, p.field) == ("角色 mayor 未在 roles 中声明", "metrics.filed.roles[0]")
+    assert (p.line, p.column) == pos(text, "mayor")
+    assert str(p).startswith(f"demo.yaml:{p.line}:{p.column}: ")
 
 
 # -- files -------------------------------------------------------------------------------------------------

@@ -112,3 +112,38 @@ def test_henan_contractor_is_a_different_fact_gated_workflow() -> None:
     assert all(m.kind == "fact" for m in wf.metrics.values())
     extend = wf.transition_for("extend", "training")
     assert extend is not None and extend.dest is None and extend.roles == ("province_office",)
+
+
+def test_every_shipped_fact_names_its_roles() -> None:
+    """The shipped files say who records each fact explicitly (no reliance on the advance default)."""
+    from engine.yaml_source import read_yaml
+
+    for path in shipped_workflow_paths():
+        data = read_yaml(path.read_text(encoding="utf-8"), str(path)).data
+        facts = {k: m for k, m in data["metrics"].items() if m["kind"] == "fact"}
+        assert facts and all(m.get("roles") for m in facts.values()), path.name
+
+
+def test_whole_school_fact_roles_follow_the_seeds() -> None:
+    wf = _load("whole-school-2.0.yaml")
+    assert wf.fact_roles("plan_filed") == ("county_office",)  # 003 县级审核备案
+    assert wf.fact_roles("county_spot_check_done") == ("county_office",)  # 000 四(一) 县区级……抽检
+    assert set(wf.fact_roles("supervision_result")) == {"supervisor", "county_office", "city_office"}
+    assert set(wf.fact_roles("team_members")) == {"school_admin", "county_office"}
+    assert [m.fact for m in wf.facts_for_role("supervisor")] == ["supervision_result"]
+    assert wf.facts_for_role("province_office") == []
+    # the county, the responsible body, may record (and reset) every fact
+    assert {m.fact for m in wf.facts_for_role("county_office")} == {
+        m.fact for m in wf.metrics.values() if m.kind == "fact"}
+
+
+def test_henan_fact_roles_follow_the_seed() -> None:
+    wf = _load("henan-contractor-2021.yaml")
+    assert wf.fact_roles("contractor_assigned") == ("province_office",)  # 002 二 公开招标
+    assert "city_office" in wf.fact_roles("selection_rate")  # 002 (八) 各省辖市……遴选报送
+    assert "contractor" in wf.fact_roles("briefings_submitted")  # 002 (六) 提交至少3期《工作简报》
+    assert "evaluator" in wf.fact_roles("evaluation_done") and "contractor" not in wf.fact_roles("evaluation_done")
+    # the evaluator returns deliverables for rework, so it may reset the fact the return needs
+    back = wf.transition_for("return_for_rework", "evaluation")
+    assert back is not None and "evaluator" in back.roles and "evaluator" in wf.fact_roles("deliverables_submitted")
+    assert {m.fact for m in wf.facts_for_role("province_office")} == {m.fact for m in wf.metrics.values()}
