@@ -16,7 +16,7 @@ from .app import App, emit, json_option, pass_app, table
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=int,
-              help="Worker processes (set ROLLOUT_SECRET_KEY so they share sessions).")
+              help="Worker processes; they sign sessions with one key (ROLLOUT_SECRET_KEY, else one per start).")
 @click.option("--https-only", is_flag=True, help="Mark the session cookie Secure (behind HTTPS).")
 @pass_app
 def serve(app: App, host: str, port: int, workers: int, https_only: bool) -> None:
@@ -28,9 +28,23 @@ def serve(app: App, host: str, port: int, workers: int, https_only: bool) -> Non
     app.engine  # noqa: B018 — fail here with 'run rollout init' rather than on the first request
     if workers > 1:
         import os
+        import secrets
 
-        os.environ["ROLLOUT_WEB_DB"] = app.db_url
-        os.environ["ROLLOUT_WEB_HTTPS_ONLY"] = "1" if https_only else ""
+        from engine.clock import FixedClock
+        from web.app import DB_ENV, HTTPS_ONLY_ENV, NOW_ENV, SECRET_ENV
+
+        # Each worker process builds its own app (web/asgi.py) from this environment. Without one
+        # shared key each would sign sessions with its own random key, and a user signed in by one
+        # worker would be sent back to the login form whenever another one answered.
+        if not os.environ.get(SECRET_ENV):
+            os.environ[SECRET_ENV] = secrets.token_urlsafe(32)
+            click.echo(tr(f"未设置 {SECRET_ENV}：本次启动的各工作进程共用一个随机密钥，重启后需重新登录",
+                          f"{SECRET_ENV} is not set: the workers share a random key for this run; "
+                          "users sign in again after a restart"), err=True)
+        os.environ[DB_ENV] = app.db_url
+        os.environ[HTTPS_ONLY_ENV] = "1" if https_only else ""
+        # --now holds for every worker, as it does for a single process.
+        os.environ[NOW_ENV] = app.clock.now().isoformat() if isinstance(app.clock, FixedClock) else ""
         uvicorn.run("web.asgi:app", host=host, port=port, workers=workers)
         return
     uvicorn.run(create_app(app.db_url, app.clock, https_only=https_only), host=host, port=port)

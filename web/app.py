@@ -1,7 +1,9 @@
 """The application factory: routes, signed session cookies, local static files.
 
-The session secret comes from ``ROLLOUT_SECRET_KEY`` (needed when several worker processes serve
-one site, so each can read the others' cookies); without it a random per-process key is used.
+The session secret comes from ``ROLLOUT_SECRET_KEY``; without it a random per-process key is used,
+which is right for one process only. Several worker processes must sign with one key, or each
+rejects the cookies the others issued: ``rollout serve --workers N`` generates one for the run
+when the variable is unset, and ``web/asgi.py`` refuses to start a worker without it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from . import api, pages
 from .context import HERE, SESSION_TTL, AppState, make_templates
 
 SECRET_ENV = "ROLLOUT_SECRET_KEY"
+# What ``rollout serve --workers N`` hands each worker process (read by web/asgi.py).
+DB_ENV = "ROLLOUT_WEB_DB"
+HTTPS_ONLY_ENV = "ROLLOUT_WEB_HTTPS_ONLY"
+NOW_ENV = "ROLLOUT_WEB_NOW"
 
 
 def _openapi(request: Request) -> Response:

@@ -1,0 +1,263 @@
+"""The dashboard in a real headless Chromium, as an office and a supervisor use it.
+
+The other web tests talk to the app through Starlette's TestClient, which never runs the HTML:
+a form whose field is misnamed, a link that points nowhere, a download that is not a download or
+a stylesheet that does not load would all pass there. Here the real app runs under uvicorn on a
+loopback port and Playwright drives Debian's ``chromium`` through the pages by their links,
+forms and buttons. Every page visited is saved as a PNG under ``test-artifacts/screenshots/`` so
+a person can look at what the test saw.
+
+Skipped, with the reason, where the ``playwright`` package or the browser is missing (a
+newcomer's laptop); ``.ci/run`` installs both. ``ROLLOUT_TEST_CHROMIUM`` names another browser
+binary (e.g. on macOS). No browser build is ever downloaded (``playwright install`` is not used).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from engine.clock import FixedClock
+from engine.db import make_engine, sessions, transaction
+from engine.facts import set_fact
+from engine.runs import fire
+from tests.conftest import REPO
+from tests.engine.builders import COUNTY_OFFICER, EARLY, add_teachers, seed_with_plan
+from tests.web.conftest import PASSWORD, USERS
+from web.app import create_app
+from web.users import add_user
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("ROLLOUT_TEST_CHROMIUM", "/usr/bin/chromium")
+# Headless, as root, on a closed network: no sandbox (root), and none of the background traffic
+# to Google hosts (component updates, sync, QUIC probes) that would hang or log errors here.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+SCHOOL = EARLY[0]
+REASON = "网络研修学时不足，请组织补学"
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api",
+    reason="the playwright package is not installed (pip install -e '.[test]')")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (or set ROLLOUT_TEST_CHROMIUM)",
+                allow_module_level=True)
+
+
+@dataclass
+class Live:
+    base: str
+
+
+def _seed(db_url: str, clock: FixedClock, tmp_path: Path) -> None:
+    """The shared seed plus one school moved on to online study, where its teachers fall short."""
+    engine = make_engine(db_url)
+    try:
+        with transaction(sessions(engine)) as s:
+            seed_with_plan(s, clock, tmp_path)
+            for name, (role, scope) in USERS.items():
+                add_user(s, clock, username=name, role=role, scope=scope, password=PASSWORD,
+                         display_name=f"用户{name}")
+            set_fact(s, clock, school_code=SCHOOL, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+            set_fact(s, clock, school_code=SCHOOL, name="team_members", value=4, actor=COUNTY_OFFICER)
+            fire(s, clock, school_code=SCHOOL, trigger="advance", actor=COUNTY_OFFICER)
+            add_teachers(s, SCHOOL, 3, online=10.0)  # under 25 h each: the online-study gate fails
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def live(sqlite_template: Path, clock: FixedClock, tmp_path: Path) -> Iterator[Live]:
+    """The real app under uvicorn in a thread, on a loopback port the test bound itself."""
+    path = tmp_path / "rollout.db"
+    shutil.copy(sqlite_template, path)
+    db_url = f"sqlite:///{path}"
+    _seed(db_url, clock, tmp_path)
+    app = create_app(db_url, clock, secret_key="browser-test-secret")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    # log_config=None: leave pytest's logging alone; uvicorn's own loggers still propagate.
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
+    thread.start()
+    try:
+        ready = threading.Event()
+        for _ in range(500):  # up to ~10 s for the lifespan start-up; not a timing assertion
+            if server.started or not thread.is_alive():
+                break
+            ready.wait(0.02)
+        assert server.started, "uvicorn did not start"
+        yield Live(f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+    assert not thread.is_alive(), "uvicorn did not stop"
+
+
+class Browser:
+    """One page in a fresh Chromium context, with every request, failure and console error kept."""
+
+    def __init__(self, page: sync_api.Page, base: str):
+        self.page = page
+        self.base = base
+        self.shots: list[Path] = []
+        self.foreign: list[str] = []
+        self.failures: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: None if r.url.startswith(base) else self.foreign.append(r.url))
+        page.on("requestfailed", self._failed)
+        page.on("console", self._console)
+        page.on("response", lambda r: self.failures.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None)
+
+    def _failed(self, request: sync_api.Request) -> None:
+        # A navigation that turns into a download is aborted as a page load: that is the download.
+        if not (request.url.startswith(f"{self.base}/audit.csv") and request.failure == "net::ERR_ABORTED"):
+            self.failures.append(f"{request.url}: {request.failure}")
+
+    def _console(self, message: sync_api.ConsoleMessage) -> None:
+        # Chromium asks every site for /favicon.ico on its own; the dashboard has none.
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            self.errors.append(f"{message.location.get('url')}: {message.text}")
+
+    def shot(self, name: str) -> None:
+        path = SCREENSHOTS / f"{len(self.shots) + 1:02d}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        self.shots.append(path)
+
+    def login(self, username: str) -> None:
+        self.page.goto(f"{self.base}/login")
+        self.page.get_by_label("用户名").fill(username)
+        self.page.get_by_label("密码").fill(PASSWORD)
+        self.page.get_by_role("button", name="登录").click()
+        self.page.wait_for_url(f"{self.base}/")
+
+
+@pytest.fixture
+def browser_page(live: Live) -> Iterator[Browser]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()  # only this run's pictures, so a stale one cannot pass for a page that broke
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(locale="zh-CN", accept_downloads=True,
+                                          viewport={"width": 1280, "height": 800})
+            page = context.new_page()
+            page.set_default_timeout(20_000)
+            yield Browser(page, live.base)
+            context.close()
+        finally:
+            browser.close()
+
+
+def test_officer_returns_a_blocked_school_and_the_supervisor_exports_it(browser_page: Browser) -> None:
+    b = browser_page
+    page = b.page
+    expect = sync_api.expect
+
+    page.goto(f"{b.base}/")  # signed out: sent to the form
+    page.wait_for_url(f"{b.base}/login")
+    expect(page.get_by_role("heading", name="登录")).to_be_visible()
+    b.shot("login")
+
+    b.login("county")
+    expect(page.locator("h1")).to_contain_text("总览")
+    expect(page.locator("p.totals")).to_contain_text("受阻")
+    expect(page.locator("svg.chart")).to_be_visible()
+    assert page.evaluate("getComputedStyle(document.body).margin") == "0px"  # style.css loaded
+    b.shot("overview-county")
+
+    page.get_by_role("link", name="逾期与受阻").click()
+    page.wait_for_url(f"{b.base}/overdue")
+    row = page.locator("tr", has=page.locator(f'a[href="/schools/{SCHOOL}"]'))
+    expect(row).to_contain_text("online_study")
+    expect(row).to_contain_text("✗")  # the failing gate is named on the list
+    b.shot("overdue-blocked")
+
+    row.get_by_role("link").click()
+    page.wait_for_url(f"{b.base}/schools/{SCHOOL}")
+    expect(page.locator("dl.facts")).to_contain_text("online_study")
+    expect(page.locator("ul.gates li.bad").first).to_be_visible()
+    b.shot("school-blocked")
+
+    form = page.locator(f'form[action="/schools/{SCHOOL}/actions/return_for_rework"]')
+    form.get_by_label("理由").fill(REASON)
+    form.get_by_role("button", name="return_for_rework").click()
+    page.wait_for_url(f"{b.base}/schools/{SCHOOL}")
+    expect(page.locator("p.flash.ok")).to_contain_text("online_study → planning")
+    expect(page.locator("dl.facts")).to_contain_text("planning")
+    history = page.locator("tr", has_text="return_for_rework")
+    expect(history).to_have_count(1)
+    expect(history).to_contain_text(REASON)
+    expect(history).to_contain_text("county (county_office)")
+    b.shot("school-returned")
+
+    page.get_by_role("link", name="审计记录").click()
+    page.wait_for_url(f"{b.base}/audit")
+    expect(page.locator("p.flash")).to_contain_text("通过")  # the chains still verify
+    audit_row = page.locator("tbody tr", has_text="return_for_rework")
+    expect(audit_row).to_have_count(1)
+    expect(audit_row).to_contain_text(REASON)
+    expect(audit_row).to_contain_text(SCHOOL)
+    b.shot("audit-county")
+
+    page.get_by_role("button", name="退出").click()
+    page.wait_for_url(f"{b.base}/login")
+    page.goto(f"{b.base}/audit")  # the session really ended
+    page.wait_for_url(f"{b.base}/login")
+    b.shot("logged-out")
+
+    b.login("sup")
+    expect(page.locator("header .who")).to_contain_text("supervisor")
+    b.shot("overview-supervisor")
+    page.goto(f"{b.base}/schools/{SCHOOL}")
+    expect(page.locator("tr", has_text="return_for_rework")).to_contain_text(REASON)
+    expect(page.locator('form[action*="/actions/"]')).to_have_count(0)  # supervisors only read
+    b.shot("school-supervisor")
+    page.get_by_role("link", name="审计记录").click()
+    page.wait_for_url(f"{b.base}/audit")
+    page.get_by_label("操作", exact=True).fill("return_for_rework")
+    page.get_by_role("button", name="查询").click()
+    page.wait_for_url(f"{b.base}/audit?*trigger=return_for_rework*")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    b.shot("audit-supervisor")
+
+    with page.expect_download() as info:
+        page.get_by_role("link", name="导出 CSV").click()
+    download = info.value
+    assert download.suggested_filename == "audit.csv"
+    raw = Path(download.path()).read_bytes()
+    (SCREENSHOTS.parent / "audit.csv").write_bytes(raw)
+    assert raw.startswith(b"\xef\xbb\xbf"), "no UTF-8 BOM: Excel would read the file as GBK"
+    rows = list(csv.reader(io.StringIO(raw[3:].decode("utf-8"), newline="")))
+    header = rows[0]
+    for name in ("时间", "学校标识码", "学校", "操作人", "角色", "操作", "原阶段", "新阶段", "理由"):
+        assert name in header, (name, header)
+    records = [dict(zip(header, r, strict=True)) for r in rows[1:]]
+    assert len(records) == 1, records  # the filter on the page carried into the export
+    (record,) = records
+    assert (record["学校标识码"], record["操作"], record["理由"]) == (SCHOOL, "return_for_rework", REASON)
+    assert (record["操作人"], record["原阶段"], record["新阶段"]) == ("county", "online_study", "planning")
+
+    assert [p.name for p in b.shots] == [
+        "01-login.png", "02-overview-county.png", "03-overdue-blocked.png", "04-school-blocked.png",
+        "05-school-returned.png", "06-audit-county.png", "07-logged-out.png", "08-overview-supervisor.png",
+        "09-school-supervisor.png", "10-audit-supervisor.png"]
+    assert all(p.stat().st_size > 0 for p in b.shots)
+    assert b.foreign == [], "the pages reached beyond the app (CDN, fonts …)"
+    assert b.failures == [] and b.errors == [], (b.failures, b.errors)
