@@ -39,10 +39,28 @@ class SweepResult:
         return {"advanced": self.advanced, "items": self.items, "messages": self.messages}
 
 
-def _contacts(session: Session) -> dict[tuple[str, str], list[Contact]]:
-    out: dict[tuple[str, str], list[Contact]] = defaultdict(list)
-    for c in session.scalars(select(Contact).where(Contact.active).order_by(Contact.id)):
-        out[(c.scope_code, c.level)].append(c)
+def _contacts(session: Session, scopes: set[str]) -> dict[tuple[str, str], list[Any]]:
+    """Active contacts of just these schools and regions (a province has 50,000 school contacts)."""
+    out: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    codes = sorted(scopes)
+    for i in range(0, len(codes), 5000):
+        for c in session.execute(select(*_CONTACT).where(Contact.active, Contact.scope_code.in_(codes[i:i + 5000]))
+                                 .order_by(Contact.id)):
+            out[(c.scope_code, c.level)].append(c)
+    return out
+
+
+_CONTACT = (Contact.id, Contact.scope_code, Contact.level, Contact.name, Contact.channel, Contact.address,
+            Contact.secret_ref, Contact.lang)
+
+
+def _schools(session: Session, codes: set[str]) -> dict[str, tuple[str, str | None, str | None]]:
+    found = sorted(codes)
+    out: dict[str, tuple[str, str | None, str | None]] = {}
+    for i in range(0, len(found), 5000):
+        out.update({code: (county, city, prov) for code, county, city, prov in session.execute(
+            select(School.code, School.county_code, School.city_code, School.province_code)
+            .where(School.code.in_(found[i:i + 5000])))})
     return out
 
 
@@ -54,7 +72,7 @@ def _existing(session: Session, keys: list[str]) -> set[str]:
 
 
 def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> SweepResult:
-    from notifications.outbox import enqueue_id
+    from notifications.outbox import enqueue_many
 
     plan = find_plan(session, plan_code)
     wf = workflow_for_version(session, plan.workflow_version_id)
@@ -67,26 +85,30 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> S
             break
     now = clock.now()
     today = local_date(now, plan.timezone)
-    schools = {code: (county, city, prov) for code, county, city, prov in session.execute(
-        select(School.code, School.county_code, School.city_code, School.province_code))}
-    names = dict(session.execute(select(Region.code, Region.name)).all())
-    contacts = _contacts(session)
-    pending: dict[tuple[int, str], list[tuple[str, DueItem, RunView]]] = defaultdict(list)
     # Only runs due within the longest reminder lead time (or past due) can have an item today.
     horizon = today + timedelta(days=max((b for s in wf.stages if s.remind for b in s.remind.before_days), default=0))
-    for view in stored_views(session, clock, plan, SchoolRun.due_date <= horizon, SchoolRun.started_at <= now):
-        if view.due is None:
-            continue
-        items = due_items(view.run_id, view.state, view.due.due, wf.stage(view.state).remind, today)
+    due: list[tuple[RunView, DueItem]] = [
+        (view, item) for view in stored_views(session, clock, plan, SchoolRun.due_date <= horizon,
+                                              SchoolRun.started_at <= now) if view.due is not None
+        for item in due_items(view.run_id, view.state, view.due.due, wf.stage(view.state).remind, today)]
+    if not due:
+        return result
+    schools = _schools(session, {view.school_code for view, _ in due})
+    names = dict(session.execute(select(Region.code, Region.name)).all())
+
+    def scope(view: RunView, level: str) -> str:
         county, city, prov = schools[view.school_code]
-        scope = {"school": view.school_code, "county": county, "city": city, "province": prov}
-        for item in items:
-            for contact in contacts.get((scope[item.level] or "", item.level), []):
-                pending[(contact.id, item.kind)].append((f"{item.key}:c{contact.id}", item, view))
+        return {"school": view.school_code, "county": county, "city": city, "province": prov}[level] or ""
+
+    contacts = _contacts(session, {scope(view, item.level) for view, item in due})
+    pending: dict[tuple[int, str], list[tuple[str, DueItem, RunView]]] = defaultdict(list)
+    for view, item in due:
+        for contact in contacts.get((scope(view, item.level), item.level), []):
+            pending[(contact.id, item.kind)].append((f"{item.key}:c{contact.id}", item, view))
     all_keys = [k for group in pending.values() for k, _, _ in group]
     seen = _existing(session, all_keys)
     by_id = {c.id: c for group in contacts.values() for c in group}
-    records: list[dict[str, Any]] = []
+    digests: list[tuple[str, list[tuple[str, DueItem, RunView]], dict[str, object]]] = []
     for (contact_id, kind), group in sorted(pending.items()):
         fresh = [(k, item, view) for k, item, view in group if k not in seen]
         if not fresh:
@@ -99,12 +121,18 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> S
             "items": [_item_context(item, view, wf, names, schools) for _, item, view in fresh],
         }
         digest = hashlib.sha256("\n".join(sorted(k for k, _, _ in fresh)).encode()).hexdigest()[:24]
-        note = _enqueue_rendered(session, enqueue_id, kind, contact, context, f"{kind}:c{contact.id}:{digest}", now)
+        digests.append((kind, fresh, _rendered(kind, contact, context, f"{kind}:c{contact.id}:{digest}", now)))
+    # One statement for the notifications, one for their dedupe records: both commit with the
+    # caller's transaction or not at all.
+    ids = enqueue_many(session, [row for _, _, row in digests])
+    records: list[dict[str, Any]] = []
+    for kind, fresh, row in digests:
+        note = ids.get(str(row["dedupe_key"]))
         records += [{"dedupe_key": k, "notification_id": note, "run_id": view.run_id, "kind": kind,
-                   "level": item.level, "created_at": now} for k, item, view in fresh]
+                     "level": item.level, "created_at": now} for k, item, view in fresh]
         result.items[kind] += len(fresh)
         result.messages += note is not None
-    if records:  # one executemany: the dedupe records commit with their notifications or not at all
+    if records:
         session.execute(insert(NoticeItem), records)
     return result
 
@@ -127,14 +155,16 @@ def _item_context(item: DueItem, view: RunView, wf: Any, names: dict[str, str], 
     }
 
 
-def _enqueue_rendered(session: Session, enqueue: Any, kind: str, contact: Contact, context: dict[str, Any],
-                      key: str, now: Any, attachment: tuple[str, bytes] | None = None) -> int | None:
+def _rendered(kind: str, contact: Any, context: dict[str, Any], key: str, now: Any,
+              attachment: tuple[str, bytes] | None = None) -> dict[str, object]:
+    """The outbox row for one digest or bulletin to ``contact``, rendered in the contact's language."""
+    from notifications.outbox import outgoing
     from notifications.render import render
 
     template = "bulletin" if kind == "bulletin" else kind
     chat = contact.channel in ("dingtalk", "wecom", "feishu")
-    note = enqueue(
-        session, dedupe_key=key, kind=kind, channel=contact.channel, address=contact.address,
+    return outgoing(
+        dedupe_key=key, kind=kind, channel=contact.channel, address=contact.address,
         subject=render(template, contact.lang, "subject", context).strip(),
         text=render(template, contact.lang, "txt", context),
         html=None if chat else render(template, contact.lang, "html", context),
@@ -143,15 +173,12 @@ def _enqueue_rendered(session: Session, enqueue: Any, kind: str, contact: Contac
         attachment_name=attachment[0] if attachment else None, attachment=attachment[1] if attachment else None,
         now=now,
     )
-    if note is None or isinstance(note, int):
-        return note
-    return int(note.id)
 
 
 def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None) -> int:
     """One bulletin per office contact (province, city, county) per ISO week; returns messages queued."""
     from notifications.bulletin_xlsx import bulletin_workbook
-    from notifications.outbox import enqueue
+    from notifications.outbox import enqueue_many
 
     plan = find_plan(session, plan_code)
     now = clock.now()
@@ -176,7 +203,8 @@ def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None) 
         context = {"office": {"name": contact.name, "level": contact.level}, "plan_title": plan.title,
                    "period": tr(f"{year}年第{week}周", f"{year} week {week}"), "rows": table}
         xlsx = bulletin_workbook(context)
-        note = _enqueue_rendered(session, enqueue, "bulletin", contact, context, f"bulletin:c{contact.id}:{year}-W{week:02d}",
-                                 now, (f"通报-{names.get(contact.scope_code, contact.scope_code)}-{year}W{week:02d}.xlsx", xlsx))
-        queued += note is not None
+        key = f"bulletin:c{contact.id}:{year}-W{week:02d}"
+        queued += len(enqueue_many(session, [_rendered(
+            "bulletin", contact, context, key, now,
+            (f"通报-{names.get(contact.scope_code, contact.scope_code)}-{year}W{week:02d}.xlsx", xlsx))]))
     return queued

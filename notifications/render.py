@@ -28,6 +28,7 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    Template,
     TemplateError,
     TemplateNotFound,
 )
@@ -122,8 +123,21 @@ def _options(loader: BaseLoader, fmt: str) -> dict[str, Any]:
 @cache
 def _builtin_env(fmt: str) -> Environment:
     """One environment per format for the process: Jinja caches compiled templates in it (a sweep
-    renders thousands of digests; compiling each time made a 500-reminder sweep take ~8 s)."""
-    return _configure(Environment(**_options(FileSystemLoader(TEMPLATES), fmt)), fmt)
+    renders thousands of digests; compiling each time made a 500-reminder sweep take ~8 s). The
+    built-in templates ship with the package, so they are not re-checked on disk per render."""
+    return _configure(Environment(**_options(FileSystemLoader(TEMPLATES), fmt), auto_reload=False), fmt)
+
+
+@cache
+def _builtin_template(kind: str, lang: str, fmt: str) -> Template | None:
+    """The built-in template for (kind, lang, fmt), found once (a per-kind file or the shared one)."""
+    env = _builtin_env(fmt)
+    for name in template_names(kind, lang, fmt):
+        try:
+            return env.get_template(name)
+        except TemplateNotFound:
+            continue
+    return None
 
 
 def _override_env(folder: Path, fmt: str) -> Environment:
@@ -171,12 +185,8 @@ def render(
                 if (folder / name).is_file():
                     out = _capped(_override_env(folder, fmt), name, context, max_output)
                     return _finish(out, fmt)
-        env = _builtin_env(fmt)
-        for name in names:
-            try:
-                template = env.get_template(name)
-            except TemplateNotFound:
-                continue
+        template = _builtin_template(kind, lang, fmt)
+        if template is not None:
             return _finish(template.render(**context), fmt)
     except SecurityError as exc:
         raise RenderError(f"unsafe template for {kind}/{lang}/{fmt}: {exc}") from exc
