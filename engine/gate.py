@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 from .i18n import tr
 from .workflow import Gate, Metric, Stage, Workflow
@@ -40,7 +40,9 @@ class GateResult:
     passed: bool
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        # Every field is a scalar: no need for dataclasses.asdict's recursive deep copy, which
+        # was a tenth of a bulk advance over 10,000 schools.
+        return {name: getattr(self, name) for name in _FIELDS}
 
     @property
     def title(self) -> str:
@@ -55,6 +57,9 @@ class GateResult:
             have = format_value(self.actual, self.unit)
         mark = "✓" if self.passed else "✗"
         return tr(f"{self.title_zh}：{have}（需 {need}）{mark}", f"{self.title_en}: {have} ({need} needed) {mark}")
+
+
+_FIELDS = tuple(f.name for f in fields(GateResult))
 
 
 def format_value(value: float, unit: str) -> str:

@@ -63,8 +63,10 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
         todo = [r for r in rows if r.id not in measured]
         _measure(session, where if len(todo) == len(rows) else None, todo, measured)
     updates: list[dict[str, Any]] = []
+    # One lookup per version: the session does not keep the version row alive between calls.
+    wfs = {v: workflow_for_version(session, v) for v in {r.workflow_version_id for r in rows}}
     for r in rows:
-        wf = workflow_for_version(session, r.workflow_version_id)
+        wf = wfs[r.workflow_version_id]
         stage = wf.stage(r.state)
         due = stage_due(stage, batch_start=r.start, stage_entered=local_date(r.stage_entered_at, r.timezone),
                         batch_deadlines=r.deadlines or {}, run_deadline=extra.get((r.id, r.state)),

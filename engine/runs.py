@@ -205,6 +205,7 @@ def advance_all_ready(
     for version_id in version_ids:
         wf = workflow_for_version(session, version_id)
         machine = machine_for(wf)
+        target_of: dict[str, str | None] = {}
         sources = {
             s: t
             for t in wf.transitions if t.kind == "advance" and (t.auto or not auto_only)
@@ -234,16 +235,19 @@ def advance_all_ready(
                 result.blocked += 1
                 result.blocked_by.update(g.gate for g in failing(gates))
                 continue
-            token = Token(state)
-            if not machine.fire(token, t.trigger, gates_ok=True):
+            if state not in target_of:  # the machine decides once per source stage, not once per school
+                token = Token(state)
+                target_of[state] = token.state if machine.fire(token, t.trigger, gates_ok=True) else None
+            target = target_of[state]
+            if target is None:
                 continue
-            updates.append({"b_id": run_id, "b_version": version, "state": token.state, "previous_state": None,
+            updates.append({"b_id": run_id, "b_version": version, "state": target, "previous_state": None,
                             "stage_entered_at": now, "updated_at": now, "version": version + 1})
             drafts.append(EventDraft(chain=run_chain(run_id), at=now, actor=actor.name, role=actor.role,
                                      trigger=t.trigger, plan_id=plan.id, run_id=run_id, school_code=school,
-                                     from_state=state, to_state=token.state,
+                                     from_state=state, to_state=target,
                                      gates=[g.as_dict() for g in gates], workflow_version=wf.key))
-            result.moves[(state, token.state)] += 1
+            result.moves[(state, target)] += 1
     if updates:
         table = cast(Table, SchoolRun.__table__)
         stmt = update(table).where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version"))
