@@ -79,12 +79,15 @@ def register_workflow(session: Session, wf: Workflow, source_text: str, clock: C
 
 def workflow_for_version(session: Session, version_id: int) -> Workflow:
     """The parsed workflow a run is pinned to (parsed once per process and content)."""
-    row = session.get(WorkflowVersion, version_id)
-    if row is None:
+    # The hash first: the file's text (kilobytes) is read only when this process has not parsed it.
+    digest = session.scalar(select(WorkflowVersion.content_hash).where(WorkflowVersion.id == version_id))
+    if digest is None:
         raise NotFound(tr(f"工作流版本 {version_id} 不存在", f"workflow version {version_id} does not exist"))
-    key = (row.id, row.content_hash)
+    key = (version_id, digest)
     wf = _cache.get(key)
     if wf is None:
+        row = session.get(WorkflowVersion, version_id)
+        assert row is not None
         wf = load_workflow_text(row.source, row.source_name or f"{row.workflow_id}@{row.version}")
         _cache[key] = wf
     return wf
