@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,28 +24,11 @@ from .channels import CHANNEL_NAMES
 STATUSES = ("pending", "sent", "dead")
 
 
-def enqueue(
-    session: Session,
-    *,
-    dedupe_key: str,
-    kind: str,
-    channel: str,
-    address: str,
-    subject: str,
-    text: str,
-    html: str | None = None,
-    markdown: str | None = None,
-    secret_ref: str | None = None,
-    contact_id: int | None = None,
-    attachment_name: str | None = None,
-    attachment: bytes | None = None,
-    now: datetime,
-) -> Notification | None:
-    """Queue one notification; ``None`` when ``dedupe_key`` is already queued (or sent)."""
-    row = outgoing(dedupe_key=dedupe_key, kind=kind, channel=channel, address=address, subject=subject,
-                   text=text, html=html, markdown=markdown, secret_ref=secret_ref, contact_id=contact_id,
-                   attachment_name=attachment_name, attachment=attachment, now=now)
-    new_id = enqueue_many(session, [row]).get(dedupe_key)
+def enqueue(session: Session, **fields: Any) -> Notification | None:
+    """Queue one notification (``fields`` as for ``outgoing``); ``None`` when its dedupe key is
+    already queued (or sent)."""
+    row = outgoing(**fields)
+    new_id = enqueue_many(session, [row]).get(str(row["dedupe_key"]))
     return None if new_id is None else session.get(Notification, new_id)
 
 
