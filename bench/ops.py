@@ -181,6 +181,12 @@ def main(argv: list[str]) -> None:
     op, url, workdir, size, reps = argv[0], argv[1], Path(argv[2]), argv[3], int(argv[4])
     ds = dataset(workdir, size) if op == "setup" else _load(workdir, size)
     engine = make_engine(url)
+    if op == "explain":
+        from .explain import explain
+
+        print(json.dumps({"op": op, "plans": explain(engine, IDLE)}, ensure_ascii=False))
+        engine.dispose()
+        return
     if op == "single_advance":
         from .concurrency import single_advance
 

@@ -37,6 +37,8 @@ def render(results: list[dict[str, Any]], size: Size, machine: dict[str, str], s
         "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in results:
+        if row["op"] == "explain":
+            continue
         e = row["engine"]
         med = _median(e)
         naive = _naive_seconds(row)
@@ -55,8 +57,12 @@ def render(results: list[dict[str, Any]], size: Size, machine: dict[str, str], s
             f"{naive / med:.0f}×" if naive is not None and med else "-",
             f"{row.get('target', '')} |",
         ]))
+    for row in (r for r in results if r["op"] == "explain"):
+        lines += ["", f"Query plans of the hot queries on {row['backend']} (`bench/explain.py`):", ""]
+        for name, plan in row["plans"].items():
+            lines += [f"- {name}:", "", "  ```", *(f"  {step}" for step in plan), "  ```"]
     lines += ["", "<details><summary>Raw results</summary>", "", "```"]
-    lines += [json.dumps(r, ensure_ascii=False) for r in results]
+    lines += [json.dumps(r, ensure_ascii=False) for r in results if r["op"] != "explain"]
     lines += ["```", "", "</details>"]
     return "\n".join(lines)
 

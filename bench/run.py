@@ -92,6 +92,8 @@ def bench_backend(backend: str, url: str, workdir: Path, size: str, reps: int, l
         if floor:
             row["floor"] = child(floor, url, workdir, size, reps)
         results.append(row)
+    log(f"[{backend}] query plans")
+    results.append({"backend": backend, "op": "explain", "plans": child("explain", url, workdir, size, 1)["plans"]})
     if backend == "PostgreSQL" and (only is None or "single_advance" in only):
         log(f"[{backend}] single_advance (commits: runs last)")
         results.append({"backend": backend, "op": "single_advance", "target": "p99 < 50 ms, no lost or doubled",

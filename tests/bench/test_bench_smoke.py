@@ -37,3 +37,5 @@ def test_whole_kit_runs_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert f"| SQLite | sweep, reminders due (pilot schools) | {tiny.schools // 10} |" in doc
     assert f"| SQLite | bulk advance with audit (ready schools) | {tiny.schools // 5} |" in doc
     assert "PostgreSQL not run" in doc
+    plans = doc.split("Query plans of the hot queries on SQLite", 1)[1]
+    assert "ix_school_run_plan_due" in plans  # the stored-status index serves the status, overdue and sweep queries
