@@ -40,4 +40,4 @@ def test_labels_follow_the_language() -> None:
     set_language("en")
     text = mermaid(load_workflow_file(WHOLE_SCHOOL))
     assert 'state "Online study" as online_study' in text
-    assert "supervision --> done: Advance [supervision_passed] (auto) | Override" in text
+    assert "supervision --> done: Advance to the next stage [supervision_passed] (auto) | Override to done" in text
