@@ -123,7 +123,9 @@ def school(session: Session, clock: Clock, user: User, code: str) -> dict[str, A
     detail["pending_extension"] = None if pending is None else {
         "stage": pending.stage, "stage_title": labels.stage_title(wf, pending.stage), "due": pending.due,
         "reason": pending.reason, "requested_by": pending.requested_by}
-    detail["actions"] = [labels.action(wf, t, detail["state"]) for t in detail["allowed"]]
+    # Buttons only for what the user's role may fire (the engine refuses the rest anyway).
+    detail["actions"] = [labels.action(wf, t, detail["state"]) for t in detail["allowed"]
+                         if user.role in getattr(wf.transition_for(t, detail["state"]), "roles", ())]
     detail["previous_title"] = labels.stage_title(wf, detail["previous_state"])
     detail["history"] = [labels.event(wf, e) for e in detail["history"]]
     return detail
