@@ -53,7 +53,7 @@ DEFAULT_TITLES = {
     "suspend": Text("暂停", "Suspend"),
     "resume": Text("恢复", "Resume"),
     "extend": Text("延期", "Extend deadline"),
-    "override": Text("特批", "Override"),
+    "override": Text("特批推进", "Override"),
 }
 
 _TYPE_NAMES = {

@@ -94,7 +94,8 @@ def action(ctx: Ctx) -> Response:
     out = data.act(ctx.db, ctx.clock, ctx.user, ctx.request.path_params["code"], ctx.request.path_params["trigger"],
                    reason=_str(b.get("reason")), due=_str(b.get("due")), version=_str(b.get("version")))
     return json_response({"school_code": out.school_code, "trigger": out.trigger, "from_state": out.from_state,
-                          "to_state": out.to_state, "overridden": out.overridden})
+                          "to_state": out.to_state, "overridden": out.overridden}
+                         | data.outcome_titles(ctx.db, out.school_code, out))
 
 
 @endpoint(api=True)
@@ -178,10 +179,10 @@ def audit(ctx: Ctx) -> Response:
       - {name: until, in: query, schema: {type: string, format: date}}
       - {name: page, in: query, schema: {type: integer}}
     responses:
-      200: {description: "Audit events in scope, oldest first, 50 a page, and the chain verification result"}
+      200: {description: "Audit events in scope, oldest first, 50 a page (ids, with trigger_title, from_title, to_title and role_title beside them), and the chain verification result"}
     """
     rows, more = data.audit_events(ctx.db, ctx.user, dict(ctx.request.query_params))
-    return json_response({"events": [r.as_dict() for r in rows], "more": more,
+    return json_response({"events": data.labelled_events(ctx.db, rows), "more": more,
                           "chains": data.chain_check(ctx.db, ctx.user)})
 
 

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -36,6 +36,11 @@ NOW_ENV = "ROLLOUT_WEB_NOW"
 
 def _openapi(request: Request) -> Response:
     return JSONResponse(api.schemas.get_schema(routes=request.app.routes))
+
+
+def _favicon(_request: Request) -> Response:
+    """Clients that ask for /favicon.ico without reading the page's <link rel="icon"> get the same icon."""
+    return RedirectResponse("/static/favicon.svg", 301)
 
 
 def routes() -> list[Route | Mount]:
@@ -64,6 +69,7 @@ def routes() -> list[Route | Mount]:
         Route("/api/audit.csv", api.audit_csv, methods=["GET"]),
         Route("/api/audit.xlsx", api.audit_xlsx, methods=["GET"]),
         Route("/api/openapi.json", _openapi, methods=["GET"], include_in_schema=False),
+        Route("/favicon.ico", _favicon, methods=["GET"], include_in_schema=False),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
 

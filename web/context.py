@@ -30,6 +30,7 @@ from engine.i18n import LANGUAGES, set_language, tr
 from engine.models import User
 
 from .access import Forbidden
+from .labels import role_title
 
 SESSION_TTL = timedelta(hours=8)
 LANG_COOKIE = "rollout_lang"
@@ -71,6 +72,7 @@ class NotSignedIn(Exception):
 def make_templates() -> Jinja2Templates:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
     env.globals["tr"] = tr
+    env.globals["role_title"] = role_title
     return Jinja2Templates(env=env)
 
 

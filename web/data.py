@@ -20,12 +20,13 @@ from engine.extension import decide_extension, pending_requests, request_extensi
 from engine.facts import set_fact
 from engine.gate import failing
 from engine.i18n import tr
-from engine.models import Batch, School, SchoolFact, SchoolRun, User
+from engine.models import Batch, Plan, School, SchoolFact, SchoolRun, User
 from engine.plan import find_plan
 from engine.runs import Actor, Outcome, find_run, fire
 from engine.status import school_detail, status_table
 from engine.workflow_store import workflow_for_version
 
+from . import labels
 from .access import (
     audit_filter,
     is_school_user,
@@ -105,19 +106,59 @@ def overdue(session: Session, clock: Clock, user: User, *, stage: str | None = N
                            .where(SchoolRun.plan_id == plan.id, school_clause(user), *where)) or 0
     views = scoped_views(session, clock, user, plan, *where, order=order, limit=page_size,
                          offset=(max(page, 1) - 1) * page_size)
+    wf = workflow_for_version(session, plan.workflow_version_id)
     rows = [{"school_code": v.school_code, "school_name": v.school_name, "county_code": v.county_code,
-             "state": v.state, "due": v.due.due if v.due else None, "days_overdue": v.days_overdue,
+             "state": v.state, "stage_title": labels.stage_title(wf, v.state), "due": v.due.due if v.due else None, "days_overdue": v.days_overdue,
              "blocked": v.blocked, "failing": [g.explain() for g in failing(v.gates)]} for v in views]
     return rows, total
 
 
 def school(session: Session, clock: Clock, user: User, code: str) -> dict[str, Any]:
+    """One school's picture (engine.status.school_detail), with the words for its ids added: the
+    actions it offers now, its history's triggers, stages and roles."""
     school_for(session, user, code)
     detail = school_detail(session, clock, code)
+    wf = workflow_for_version(session, find_run(session, code, None).workflow_version_id)
     pending = next((p for p in pending_requests(session) if p.school_code == code), None)
     detail["pending_extension"] = None if pending is None else {
-        "stage": pending.stage, "due": pending.due, "reason": pending.reason, "requested_by": pending.requested_by}
+        "stage": pending.stage, "stage_title": labels.stage_title(wf, pending.stage), "due": pending.due,
+        "reason": pending.reason, "requested_by": pending.requested_by}
+    # Buttons only for what the user's role may fire (the engine refuses the rest anyway).
+    detail["actions"] = [labels.action(wf, t, detail["state"]) for t in detail["allowed"]
+                         if user.role in getattr(wf.transition_for(t, detail["state"]), "roles", ())]
+    detail["previous_title"] = labels.stage_title(wf, detail["previous_state"])
+    detail["history"] = [labels.event(wf, e) for e in detail["history"]]
     return detail
+
+
+def stages(session: Session) -> list[dict[str, str]]:
+    """The current plan's stages in workflow order, with their titles (a filter's choices)."""
+    wf = workflow_for_version(session, find_plan(session, None).workflow_version_id)
+    return [{"id": s.id, "title": str(s.title)} for s in wf.stages]
+
+
+def triggers(session: Session) -> list[dict[str, str]]:
+    """Every trigger the current plan's audit trail can hold, with its words (a filter's choices)."""
+    wf = workflow_for_version(session, find_plan(session, None).workflow_version_id)
+    ids = [*wf.triggers(), *labels.EVENT_TITLES]
+    ids += [f"{labels.FACT_PREFIX}{f}" for f in dict.fromkeys(m.fact for m in wf.metrics.values() if m.fact)]
+    return [{"id": t, "title": labels.trigger_title(wf, t)} for t in ids]
+
+
+def outcome_titles(session: Session, code: str, out: Outcome) -> dict[str, str]:
+    """The words for an action's trigger and stages (the API adds them beside the ids)."""
+    wf = workflow_for_version(session, find_run(session, code, None).workflow_version_id)
+    return {"trigger_title": labels.trigger_title(wf, out.trigger, out.from_state),
+            "from_title": labels.stage_title(wf, out.from_state), "to_title": labels.stage_title(wf, out.to_state)}
+
+
+def outcome_message(session: Session, code: str, out: Outcome) -> str:
+    """What the officer reads after an action: its title and the stages, in words."""
+    titles = outcome_titles(session, code, out)
+    what, src, dst = titles["trigger_title"], titles["from_title"], titles["to_title"]
+    if out.from_state == out.to_state:
+        return tr(f"已执行“{what}”（{src}）", f"done: {what} ({src})")
+    return tr(f"已执行“{what}”：{src} → {dst}", f"done: {what}: {src} → {dst}")
 
 
 def extension(session: Session, clock: Clock, user: User, code: str, decision: str, *, reason: str | None,
@@ -167,11 +208,13 @@ def record_fact(session: Session, clock: Clock, user: User, code: str, *, name: 
     if not name:
         raise BadInput(tr("请选择事实项", "choose a fact"))
     run = find_run(session, code, None)
-    require_fact_role(user, workflow_for_version(session, run.workflow_version_id), name)
+    wf = workflow_for_version(session, run.workflow_version_id)
+    require_fact_role(user, wf, name)
     number = parse_number(value, "value")
     changed = set_fact(session, clock, school_code=code, name=name, value=number, actor=Actor(user.username, user.role),
                        note=(note or "").strip() or None)
-    return {"school_code": code, "name": name, "value": number, "changed": changed}
+    return {"school_code": code, "name": name, "title": labels.fact_title(wf, name), "value": number,
+            "changed": changed}
 
 
 def parse_number(value: object, field: str) -> float:
@@ -236,6 +279,23 @@ def audit_events(session: Session, user: User, params: dict[str, str], *, paged:
     page = max(1, _int(params.get("page"), 1))
     rows = list_events(session, **kwargs, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def labelled_events(session: Session, rows: list[EventRow]) -> list[dict[str, Any]]:
+    """Audit rows as dicts with the words for their trigger, stages and role, each read from the
+    workflow version its run (or plan) is pinned to."""
+    run_ids = {r.run_id for r in rows if r.run_id is not None}
+    plan_ids = {r.plan_id for r in rows if r.run_id is None and r.plan_id is not None}
+    by_run: dict[int, int] = {i: v for i, v in session.execute(
+        select(SchoolRun.id, SchoolRun.workflow_version_id).where(SchoolRun.id.in_(run_ids)))} if run_ids else {}
+    by_plan: dict[int, int] = {i: v for i, v in session.execute(
+        select(Plan.id, Plan.workflow_version_id).where(Plan.id.in_(plan_ids)))} if plan_ids else {}
+    out = []
+    for r in rows:
+        version = by_run.get(r.run_id) if r.run_id is not None else by_plan.get(r.plan_id) if r.plan_id else None
+        wf = workflow_for_version(session, version) if version is not None else None
+        out.append(labels.event(wf, r.as_dict()))
+    return out
 
 
 def _int(value: str | None, default: int) -> int:

@@ -55,7 +55,8 @@ def overdue(ctx: Ctx) -> Response:
                                sort=sort, page=page)
     query = urlencode({"stage": stage or "", "region": region or "", "min_days": min_days, "sort": sort})
     return ctx.render("overdue.html", rows=rows, stage=stage or "", min_days=min_days, region=region or "", sort=sort,
-                      page=page, total=total, more=page * data.OVERDUE_PAGE < total, query=query)
+                      page=page, total=total, more=page * data.OVERDUE_PAGE < total, query=query,
+                      stages=data.stages(ctx.db))
 
 
 @endpoint()
@@ -74,8 +75,7 @@ def action(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
     out = data.act(ctx.db, ctx.clock, ctx.user, code, ctx.request.path_params["trigger"],
                    reason=ctx.form.get("reason"), due=ctx.form.get("due"), version=ctx.form.get("version"))
-    ctx.session["flash"] = {"kind": "ok", "text": tr(f"已执行“{out.trigger}”：{out.from_state} → {out.to_state}",
-                                                     f"done '{out.trigger}': {out.from_state} → {out.to_state}")}
+    ctx.session["flash"] = {"kind": "ok", "text": data.outcome_message(ctx.db, code, out)}
     return RedirectResponse(f"/schools/{code}", 303)
 
 
@@ -93,7 +93,7 @@ def record_fact(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
     out = data.record_fact(ctx.db, ctx.clock, ctx.user, code, name=ctx.form.get("name"), value=ctx.form.get("value"),
                            note=ctx.form.get("note"))
-    shown = f"{out['name']} = {out['value']:g}"
+    shown = f"{out['title']} = {out['value']:g}"
     text = tr(f"已记录 {shown}", f"recorded {shown}") if out["changed"] else tr(f"{shown}（未变化）", f"{shown} (unchanged)")
     ctx.session["flash"] = {"kind": "ok", "text": text}
     return RedirectResponse(f"/schools/{code}", 303)
@@ -105,8 +105,8 @@ def audit(ctx: Ctx) -> Response:
     rows, more = data.audit_events(ctx.db, ctx.user, params)
     page = max(1, data._int(params.get("page"), 1))
     query = urlencode({k: v for k, v in params.items() if k != "page" and v})
-    return ctx.render("audit.html", rows=rows, more=more, page=page, params=params, query=query,
-                      chains=data.chain_check(ctx.db, ctx.user))
+    return ctx.render("audit.html", rows=data.labelled_events(ctx.db, rows), more=more, page=page, params=params,
+                      query=query, chains=data.chain_check(ctx.db, ctx.user), triggers=data.triggers(ctx.db))
 
 
 @endpoint()

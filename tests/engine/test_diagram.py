@@ -18,8 +18,8 @@ def test_mermaid_state_diagram_of_whole_school() -> None:
     assert "stateDiagram-v2" in text
     for stage in wf.stages:
         assert f'state "{stage.title.zh}" as {stage.id}' in text
-    assert "planning --> online_study: 推进 [plan_filed & team_formed] (auto)" in text
-    assert "pilot --> planning: 推进 [pilot_summary]\n" in text  # pilot's advance is manual
+    assert "planning --> online_study: 推进到下一阶段 [plan_filed & team_formed] (auto)" in text
+    assert "pilot --> planning: 推进到下一阶段 [pilot_summary]\n" in text  # pilot's advance is manual
     assert "online_study --> planning: 退回整改" in text
     assert "suspended --> practice: 恢复" in text  # resume drawn back to every suspendable stage
     assert "practice --> practice: 延期 [internal]" in text
@@ -40,4 +40,4 @@ def test_labels_follow_the_language() -> None:
     set_language("en")
     text = mermaid(load_workflow_file(WHOLE_SCHOOL))
     assert 'state "Online study" as online_study' in text
-    assert "supervision --> done: Advance [supervision_passed] (auto) | Override" in text
+    assert "supervision --> done: Advance to the next stage [supervision_passed] (auto) | Override to done" in text

@@ -130,8 +130,7 @@ class Browser:
             self.failures.append(f"{request.url}: {request.failure}")
 
     def _console(self, message: sync_api.ConsoleMessage) -> None:
-        # Chromium asks every site for /favicon.ico on its own; the dashboard has none.
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+        if message.type == "error":
             self.errors.append(f"{message.location.get('url')}: {message.text}")
 
     def shot(self, name: str) -> None:
@@ -180,38 +179,48 @@ def test_officer_returns_a_blocked_school_and_the_supervisor_exports_it(browser_
     expect(page.locator("p.totals")).to_contain_text("受阻")
     expect(page.locator("svg.chart")).to_be_visible()
     assert page.evaluate("getComputedStyle(document.body).margin") == "0px"  # style.css loaded
+    icon = page.locator('link[rel="icon"]').get_attribute("href")
+    assert icon and page.request.get(f"{b.base}{icon}").ok  # the tab has an icon, no 404 on every load
     b.shot("overview-county")
 
     page.get_by_role("link", name="逾期与受阻").click()
     page.wait_for_url(f"{b.base}/overdue")
     row = page.locator("tr", has=page.locator(f'a[href="/schools/{SCHOOL}"]'))
-    expect(row).to_contain_text("online_study")
+    expect(row).to_contain_text("网络研修")  # the stage's title, not its id
+    expect(row).not_to_contain_text("online_study")
     expect(row).to_contain_text("✗")  # the failing gate is named on the list
     b.shot("overdue-blocked")
 
     row.get_by_role("link").click()
     page.wait_for_url(f"{b.base}/schools/{SCHOOL}")
-    expect(page.locator("dl.facts")).to_contain_text("online_study")
+    expect(page.locator("dl.facts")).to_contain_text("网络研修")
     expect(page.locator("ul.gates li.bad").first).to_be_visible()
+    for trigger in ("advance", "return_for_rework", "extend"):  # buttons in words, ids only in the address
+        expect(page.get_by_role("button", name=trigger, exact=True)).to_have_count(0)
+    expect(page.get_by_role("button", name="退回整改")).to_be_visible()
+    expect(page.get_by_role("button", name="延期", exact=True)).to_be_visible()
     b.shot("school-blocked")
 
     form = page.locator(f'form[action="/schools/{SCHOOL}/actions/return_for_rework"]')
+    assert form.get_by_label("理由").evaluate("e => e.required")  # the workflow requires a reason
     form.get_by_label("理由").fill(REASON)
-    form.get_by_role("button", name="return_for_rework").click()
+    form.get_by_role("button", name="退回整改").click()
     page.wait_for_url(f"{b.base}/schools/{SCHOOL}")
-    expect(page.locator("p.flash.ok")).to_contain_text("online_study → planning")
-    expect(page.locator("dl.facts")).to_contain_text("planning")
-    history = page.locator("tr", has_text="return_for_rework")
+    expect(page.locator("p.flash.ok")).to_contain_text("已执行“退回整改”：网络研修 → 制定规划")
+    expect(page.locator("dl.facts")).to_contain_text("制定规划")
+    history = page.locator("tr", has_text="退回整改")
     expect(history).to_have_count(1)
     expect(history).to_contain_text(REASON)
-    expect(history).to_contain_text("county (county_office)")
+    expect(history).to_contain_text("county (县级项目办)")
+    expect(page.locator("main")).not_to_contain_text("return_for_rework")
     b.shot("school-returned")
 
     page.get_by_role("link", name="审计记录").click()
     page.wait_for_url(f"{b.base}/audit")
     expect(page.locator("p.flash")).to_contain_text("通过")  # the chains still verify
-    audit_row = page.locator("tbody tr", has_text="return_for_rework")
+    audit_row = page.locator("tbody tr", has_text="退回整改")
     expect(audit_row).to_have_count(1)
+    expect(audit_row).to_contain_text("网络研修 → 制定规划")
     expect(audit_row).to_contain_text(REASON)
     expect(audit_row).to_contain_text(SCHOOL)
     b.shot("audit-county")
@@ -223,15 +232,15 @@ def test_officer_returns_a_blocked_school_and_the_supervisor_exports_it(browser_
     b.shot("logged-out")
 
     b.login("sup")
-    expect(page.locator("header .who")).to_contain_text("supervisor")
+    expect(page.locator("header .who")).to_contain_text("督导人员")
     b.shot("overview-supervisor")
     page.goto(f"{b.base}/schools/{SCHOOL}")
-    expect(page.locator("tr", has_text="return_for_rework")).to_contain_text(REASON)
+    expect(page.locator("tr", has_text="退回整改")).to_contain_text(REASON)
     expect(page.locator('form[action*="/actions/"]')).to_have_count(0)  # supervisors only read
     b.shot("school-supervisor")
     page.get_by_role("link", name="审计记录").click()
     page.wait_for_url(f"{b.base}/audit")
-    page.get_by_label("操作", exact=True).fill("return_for_rework")
+    page.locator("select[name=trigger]").select_option(label="退回整改")
     page.get_by_role("button", name="查询").click()
     page.wait_for_url(f"{b.base}/audit?*trigger=return_for_rework*")
     expect(page.locator("tbody tr")).to_have_count(1)

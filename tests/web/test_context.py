@@ -91,7 +91,8 @@ def test_return_for_rework_through_the_web_is_audited_as_the_web_user(site: Site
     r = client.post(f"/schools/{SCHOOL}/actions/advance", data={"csrf": csrf_of(page.text)})
     assert r.status_code == 303
     page = client.get(f"/schools/{SCHOOL}")
-    assert "online_study" in page.text and "→ online_study" in page.text  # flash message and history
+    assert "已执行“推进到下一阶段”：制定规划 → 网络研修" in page.text  # the flash message, in words
+    assert "<td>推进到下一阶段</td><td>制定规划 → 网络研修</td>" in page.text  # and the history
     r = client.post(f"/schools/{SCHOOL}/actions/return_for_rework",
                     data={"csrf": csrf_of(page.text), "reason": "规划未备案"})
     assert r.status_code == 303

@@ -49,10 +49,10 @@ def test_county_records_a_fact_from_the_school_page(site: Site) -> None:
                     data={"csrf": csrf_of(page.text), "name": "plan_filed", "value": "1", "note": "规划已审核备案"})
     assert r.status_code == 303 and r.headers["location"] == f"/schools/{SCHOOL}"
     page = client.get(f"/schools/{SCHOOL}")
-    assert "已记录 plan_filed = 1" in page.text and "当前 1" in page.text
+    assert "已记录 学校发展规划已审核备案 = 1" in page.text and "当前 1" in page.text
     assert _fact_events(site) == [("county", "county_office", "fact:plan_filed", "规划已审核备案")]
     client.post(f"/schools/{SCHOOL}/facts", data={"csrf": csrf_of(page.text), "name": "plan_filed", "value": "1"})
-    assert "plan_filed = 1（未变化）" in client.get(f"/schools/{SCHOOL}").text
+    assert "学校发展规划已审核备案 = 1（未变化）" in client.get(f"/schools/{SCHOOL}").text
     assert len(_fact_events(site)) == 1  # the same value again writes no event
 
 
@@ -72,8 +72,8 @@ def test_supervisor_records_the_supervision_result_and_nothing_else(site: Site) 
     assert r.status_code == 403
     headers = _api_token(sup)
     r = sup.post(f"/api/schools/{SCHOOL}/facts", json={"name": "supervision_result", "value": 0}, headers=headers)
-    assert r.status_code == 200 and r.json() == {"school_code": SCHOOL, "name": "supervision_result", "value": 0,
-                                                  "changed": True}
+    assert r.status_code == 200 and r.json() == {"school_code": SCHOOL, "name": "supervision_result",
+                                                  "title": "督导考核结果（1=通过）", "value": 0, "changed": True}
     r = sup.post(f"/api/schools/{SCHOOL}/facts", json={"name": "plan_filed", "value": 1}, headers=headers)
     assert r.status_code == 403 and "plan_filed" in r.json()["error"]
     for trigger in ("advance", "return_for_rework", "suspend", "extend"):
@@ -177,7 +177,7 @@ def test_page_shows_bad_input_as_a_message_and_speaks_english(site: Site) -> Non
     assert r.status_code == 303
     assert "value is not a number: abc" in client.get(f"/schools/{SCHOOL}").text
     r = client.post(f"/schools/{SCHOOL}/facts", data={"csrf": csrf_of(page.text), "name": "team_members", "value": "3.0"})
-    assert "recorded team_members = 3" in client.get(f"/schools/{SCHOOL}").text
+    assert "recorded School IT management team members = 3" in client.get(f"/schools/{SCHOOL}").text
     sup = site.as_user("sup")
     r = sup.post(f"/api/schools/{SCHOOL}/facts?lang=en", json={"name": "plan_filed", "value": 1}, headers=_api_token(sup))
     assert r.json()["error"] == ("role supervisor may not record the fact 'plan_filed'; "
