@@ -69,16 +69,23 @@ def find_run(session: Session, school_code: str, plan_code: str | None = None) -
 def _check_allowed(wf: Workflow, run: SchoolRun, trigger: str, actor: Actor, reason: str | None) -> Transition:
     t = wf.transition_for(trigger, run.state)
     if t is None:
-        allowed = sorted({x.trigger for x in wf.transitions_from(run.state)})
+        allowed = {x.trigger: x for x in wf.transitions_from(run.state)}
+        zh = "、".join(f"{x.title.zh}（{k}）" for k, x in sorted(allowed.items())) or "无"
+        en = ", ".join(f"{x.title.en} ({k})" for k, x in sorted(allowed.items())) or "none"
         raise TransitionRefused(tr(
-            f"学校 {run.school_code} 处于“{wf.stage(run.state).title.zh}”阶段，不能执行“{trigger}”；可执行：{'、'.join(allowed) or '无'}",
-            f"school {run.school_code} is in stage '{wf.stage(run.state).title.en}': '{trigger}' is not allowed; allowed: {', '.join(allowed) or 'none'}"))
+            f"学校 {run.school_code} 处于“{wf.stage(run.state).title.zh}”阶段，不能执行“{trigger}”；可执行：{zh}",
+            f"school {run.school_code} is in stage '{wf.stage(run.state).title.en}': '{trigger}' is not allowed; allowed: {en}"))
+    # Officials read role and action names, not ids: ids stay in brackets for the command line.
     if actor.role not in t.roles and not (actor.role == SYSTEM and t.auto):
+        def role(r: str, en: bool) -> str:
+            title = wf.roles.get(r)
+            return r if title is None else (f"{title.en} ({r})" if en else f"{title.zh}（{r}）")
         raise TransitionRefused(tr(
-            f"角色 {actor.role} 无权执行“{trigger}”（允许：{'、'.join(t.roles)}）",
-            f"role {actor.role} may not fire '{trigger}' (allowed: {', '.join(t.roles)})"))
+            f"角色 {role(actor.role, False)} 无权执行“{t.title.zh}”（允许：{'、'.join(role(r, False) for r in t.roles)}）",
+            f"role {role(actor.role, True)} may not fire '{t.title.en}' (allowed: {', '.join(role(r, True) for r in t.roles)})"))
     if t.reason_required and not (reason and reason.strip()):
-        raise TransitionRefused(tr(f"“{trigger}”必须填写理由（--reason）", f"'{trigger}' needs a reason (--reason)"))
+        raise TransitionRefused(tr(f"“{t.title.zh}”（{trigger}）必须填写理由（--reason）",
+                                   f"'{t.title.en}' ({trigger}) needs a reason (--reason)"))
     return t
 
 
