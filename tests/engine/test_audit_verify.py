@@ -180,3 +180,14 @@ def test_a_rewritten_event_still_breaks_the_next_link_on_the_cheap_path(
     tamper(db, "UPDATE audit_event SET actor = '某人', payload = :p, hash = :h WHERE chain = 'run:1' AND seq = 4",
            p=payload, h=hashlib.sha256(payload).hexdigest())
     assert only_problem(db) == ("run:1", 5, event_id(db, "run:1", 5), "reordered")
+
+
+def test_sqlite_blob_in_a_text_column_gets_the_full_check(sqlite_db: Engine) -> None:
+    """json_quote cannot render a BLOB: every row then goes to the full check, which refuses it as before."""
+    from engine.db import sessions
+    from engine.errors import AuditError
+
+    fill(sessions(sqlite_db), n=3)
+    tamper(sqlite_db, "UPDATE audit_event SET actor = X'41' WHERE chain = 'run:1' AND seq = 3")
+    with pytest.raises(AuditError, match="bytes"):
+        verify_chains(sqlite_db)
