@@ -43,6 +43,10 @@ def awkward_drafts(chain: str = "run:1") -> list[EventDraft]:
                                       "detail": {"z": [1.5, None, False], "a": -0.0, "big": 10**20, "e": 1e-7}}],
             workflow_version=None if i == 0 else "whole-school-2.0@1",
         ))
+    # every ASCII character but NUL (PostgreSQL text cannot hold it), and a few beyond: the SQL
+    # escapes must be json.dumps's, or honest rows would fall back
+    every = "".join(chr(c) for c in range(1, 128)) + "学😀\u2028\u2029\ufeff\u0085"
+    drafts.append(EventDraft(chain=chain, at=T0 + timedelta(days=9), actor="a", role="r", trigger="t", reason=every))
     return drafts
 
 
@@ -65,7 +69,7 @@ def test_honest_rows_never_fall_back(db: Engine, factory: sessionmaker[Session],
     fill(factory, chain="run:2")
     handed = no_fallback(monkeypatch)
     report = verify_chains(db)
-    assert (report.ok, report.chains, report.events) == (True, 2, len(AWKWARD) + 5)
+    assert (report.ok, report.chains, report.events) == (True, 2, len(AWKWARD) + 1 + 5)
     assert handed == []
 
 
