@@ -22,9 +22,9 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, func, literal_column, select
 from sqlalchemy.exc import DBAPIError
@@ -117,8 +117,30 @@ def _number(text: str) -> int | float:
     return int(value) if value.is_integer() else value
 
 
-_decode = json.JSONDecoder(parse_float=_number, parse_constant=_refuse_constant).decode
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+# the C scanner json.loads drives (set in JSONDecoder.__init__; typeshed does not declare it)
+_scan: Callable[[str, int], tuple[Any, int]] = cast(
+    Any, json.JSONDecoder(parse_float=_number, parse_constant=_refuse_constant)).scan_once
+
+
+def _decode(text: str) -> Any:
+    """json.loads without its wrapper (no surrounding whitespace, which SQLAlchemy never writes)."""
+    value, end = _scan(text, 0)
+    if end != len(text):
+        raise ValueError("extra data after the JSON value")
+    return value
+
+
+def _encoder() -> Callable[[Any], str]:
+    """canonical()'s json.dumps settings, the C encoder built once instead of on every call."""
+    plain = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return plain.encode
+    chunks = make(None, plain.default, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+    return lambda value: "".join(chunks(value, 0))
+
+
+_encode = _encoder()
 
 
 class _Gates:
@@ -135,7 +157,7 @@ class _Gates:
             return found
         try:
             value: bytes | None = _encode(list(_decode(text) or [])).encode("utf-8")
-        except (ValueError, TypeError, RecursionError):
+        except (ValueError, TypeError, RecursionError, StopIteration):
             value = None  # not JSON, or not something _document accepts: let _check say so
         if len(self.cache) >= GATES_CACHE:
             self.cache.clear()
