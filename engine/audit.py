@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, and_, func, insert, select
+from sqlalchemy import Engine, Table, and_, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -308,43 +308,15 @@ def _check(row: Any, expected: int, prev_hash: str) -> ChainProblem | None:
     return None
 
 
-def _verify_rows(rows: Iterable[Any], report: VerifyReport) -> None:
-    chain: str | None = None
-    expected, prev_hash, broken = 1, GENESIS, False
-    for row in rows:
-        if row.chain != chain:
-            chain, expected, prev_hash, broken = row.chain, 1, GENESIS, False
-            report.chains += 1
-        report.events += 1
-        if broken:
-            continue
-        problem = _check(row, expected, prev_hash)
-        if problem is not None:
-            report.problems.append(problem)
-            broken = True
-            continue
-        expected, prev_hash = row.seq + 1, row.hash
-
-
-def _verify_on(conn: Connection, chains: Iterable[str] | None, batch: int) -> VerifyReport:
-    report = VerifyReport()
-    base = select(*AUDIT.c).order_by(AUDIT.c.chain, AUDIT.c.seq)
-    # yield_per streams (a server-side cursor on PostgreSQL): memory stays flat at 1,000,000 events.
-    streaming = conn.execution_options(yield_per=batch)
-    statements = (
-        [base] if chains is None else [base.where(AUDIT.c.chain.in_(c)) for c in _chunks(sorted(set(chains)))]
-    )
-    for statement in statements:
-        _verify_rows(streaming.execute(statement), report)
-    report.ok = not report.problems
-    return report
-
-
 def verify_chains(
-    bind: Engine | Session, *, chains: Iterable[str] | None = None, batch: int = 2000
+    bind: Engine | Session, *, chains: Iterable[str] | None = None, batch: int = 2000,
+    workers: int | None = None,
 ) -> VerifyReport:
-    """Recompute every chain (or the named ones) and name the first bad event of each."""
-    if isinstance(bind, Session):
-        return _verify_on(bind.connection(), chains, batch)
-    with bind.connect() as conn:
-        return _verify_on(conn, chains, batch)
+    """Check every chain (or the named ones) and name the first bad event of each.
+
+    The streaming check lives in ``engine.audit_verify``, which builds on this module; imported
+    here, when called, so both modules can be imported first.
+    """
+    from .audit_verify import verify_chains as verify
+
+    return verify(bind, chains=chains, batch=batch, workers=workers)
