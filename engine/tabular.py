@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import operator
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -305,6 +306,28 @@ class Table:
                 continue
             width = len(cells)
             yield number, {name: (cells[i].strip() if i < width else "") for name, i in picks}
+
+    def records(self, fields: Sequence[str]) -> Iterator[tuple[int, tuple[str, ...]]]:
+        """Like iterating, but each row is a tuple of the ``fields``' stripped texts in that order
+        ('' for a field the file has no column for): no dict per row, for million-row files."""
+        width = max((c.index for c in self.columns.values()), default=0)
+        # A field without a column reads the cell just past the last mapped one, which every
+        # row is padded with, so one itemgetter serves every row.
+        indexes = [self.columns[f].index - 1 if f in self.columns else width for f in fields]
+        need = max(indexes) + 1
+        pick = operator.itemgetter(*indexes)
+        single = len(indexes) == 1
+        strip = str.strip
+        for number, cells in enumerate(self._rows, start=self.header_row + 1):
+            first = cells[0] if cells else ""
+            if (not first or first.isspace()) and not "".join(cells).strip():
+                continue  # a blank row
+            if len(cells) < need:
+                cells = cells + [""] * (need - len(cells))
+            if single:
+                yield number, (strip(cells[indexes[0]]),)
+            else:
+                yield number, tuple(map(strip, pick(cells)))
 
     def close(self) -> None:
         if self._handle is not None:
