@@ -244,7 +244,7 @@ def import_progress(
             "name", "school_code", "online_hours", "practice_hours",
             "points", "points_count", "evidence_count", "evidence_result",
         ])
-        with open_table(path, mapping["teachers"], REQUIRED, source) as table:
+        with open_table(path, mapping["teachers"], REQUIRED, source) as table, staging.stream():
             check = _Rows(table.columns, schools, problems).check
             add = staging.add
             for number, cells in table.records(FIELDS):

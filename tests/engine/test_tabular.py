@@ -239,3 +239,17 @@ def test_malformed_mapping_files_are_refused(tmp_path: Path, text: str, fragment
     with pytest.raises(ImportFileError) as err:
         load_mapping(custom)
     assert fragment in str(err.value)
+
+
+def test_records_are_tuples_in_the_asked_order_and_agree_with_the_dict_rows(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "t.csv", [
+        HEADER, [" T001 ", "张三", "3703230001", "25", "30", "3,11,15"],
+        ["", "", "", "", "", ""], ["  ", " ", "\t"], ["", "", "x"], ["T2", "李四"], [],
+    ], "utf-8")
+    fields = ("points", "platform_id", "evidence_count", "name")  # evidence_count: no such column
+    with open_table(path, TEACHERS, REQUIRED) as table:
+        got = list(table.records(fields))
+    assert got == [(2, ("3,11,15", "T001", "", "张三")), (5, ("", "", "", "")), (6, ("", "T2", "", "李四"))]
+    assert [(n, tuple(row.get(f, "") for f in fields)) for n, row in read_all(path)] == got
+    with open_table(path, TEACHERS, REQUIRED) as table:
+        assert [cells for _, cells in table.records(("name",))] == [("张三",), ("",), ("李四",)]
