@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import cast
@@ -123,7 +124,7 @@ _CACHE_LIMIT = 100_000  # distinct hour and point texts remembered; a file has a
 class _Rows:
     """Turns a file's rows into staging tuples, reporting every problem with row and column.
 
-    ``check`` runs per row of a million-row file, so the common row costs a handful of dict and
+    ``run`` checks each row of a million-row file, so the common row costs a handful of dict and
     set lookups: texts of hours and point lists seen before in the file are remembered with their
     values, and a row is only taken through ``full_check`` (every rule, every message) when one
     of its texts is new or the quick checks do not all pass.
@@ -137,22 +138,42 @@ class _Rows:
         self.hours: dict[str, float] = {}
         self.points: dict[str, tuple[str, int]] = {}
 
-    def check(self, number: int, cells: tuple[str, ...]) -> tuple[object, ...] | None:
-        pid, name, school, online_text, practice_text, points_text, evidence_text, result_text = cells
-        online = self.hours.get(online_text)
-        practice = self.hours.get(practice_text)
-        points = self.points.get(points_text)
-        evidence = _EVIDENCE_OK.get(evidence_text)
-        if (
-            online is None or practice is None or points is None or evidence is None
-            or evidence > points[1] or result_text not in _RESULT_OK
-            or not 0 < len(pid) <= 40 or not pid.isascii() or pid in self.first_seen
-            or (len(pid) == 18 and looks_like_id_number(pid))
-            or not 0 < len(name) <= 100 or school not in self.schools
-        ):
-            return self.full_check(number, cells)
-        self.first_seen[pid] = number
-        return (pid, name, school, online, practice, points[0], points[1], evidence, _RESULT_OK[result_text])
+    def run(
+        self,
+        records: Iterable[tuple[int, tuple[str, ...]]],
+        add: Callable[[tuple[object, ...]], None],
+        progress: ProgressCallback | None,
+    ) -> int:
+        """Check every row, ``add`` the good ones while the file has no problem; the row count."""
+        # Locals, not attributes: this loop body runs a million times.
+        hours, points_of, evidence_of = self.hours.get, self.points.get, _EVIDENCE_OK.get
+        results, first_seen, schools = _RESULT_OK, self.first_seen, self.schools
+        reported, full_check = self.problems.items, self.full_check
+        total = 0
+        for number, cells in records:
+            total += 1
+            if progress and total % PROGRESS_EVERY == 0:
+                progress(total)
+            pid, name, school, online_text, practice_text, points_text, evidence_text, result_text = cells
+            online = hours(online_text)
+            practice = hours(practice_text)
+            points = points_of(points_text)
+            evidence = evidence_of(evidence_text)
+            if (
+                online is None or practice is None or points is None or evidence is None
+                or evidence > points[1] or result_text not in results
+                or not 0 < len(pid) <= 40 or not pid.isascii() or pid in first_seen
+                or (len(pid) == 18 and looks_like_id_number(pid))
+                or not 0 < len(name) <= 100 or school not in schools
+            ):
+                row = full_check(number, cells)
+                if row is not None and not reported:
+                    add(row)
+                continue
+            first_seen[pid] = number
+            if not reported:  # once the file is bad, staging more rows is wasted work
+                add((pid, name, school, online, practice, points[0], points[1], evidence, results[result_text]))
+        return total
 
     def full_check(self, number: int, cells: tuple[str, ...]) -> tuple[object, ...] | None:
         """Every rule with its message; the row to stage, or None when it has a problem."""
@@ -245,15 +266,7 @@ def import_progress(
             "points", "points_count", "evidence_count", "evidence_result",
         ])
         with open_table(path, mapping["teachers"], REQUIRED, source) as table, staging.stream():
-            check = _Rows(table.columns, schools, problems).check
-            add = staging.add
-            for number, cells in table.records(FIELDS):
-                total += 1
-                if progress and total % PROGRESS_EVERY == 0:
-                    progress(total)
-                row = check(number, cells)
-                if row is not None and not problems:  # once the file is bad, staging more rows is wasted work
-                    add(row)
+            total = _Rows(table.columns, schools, problems).run(table.records(FIELDS), staging.add, progress)
         if progress:
             progress(total)
         if problems:
