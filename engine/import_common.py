@@ -254,7 +254,8 @@ class Staging:
 
     def _insert_all(self) -> int:
         """Into an empty table every staged row is new: a plain INSERT … SELECT, without the
-        join against the target (at 1M rows on PostgreSQL 11 s instead of 18–20 s)."""
+        anti-join against the target, which made a 1M-row first load on PostgreSQL take ~1.5×
+        as long (paired runs: 20 s vs 32 s, 30 s vs 44 s on a busy machine)."""
         names = ", ".join(self.columns)
         return int(self.conn.execute(text(
             f"INSERT INTO {self.target.name} ({names}) SELECT {names} FROM {self.name}"
