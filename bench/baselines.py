@@ -88,11 +88,12 @@ def floor_import(engine: Engine, ds: Dataset) -> int:
 
 
 def floor_import_xlsx(engine: Engine, ds: Dataset) -> int:
-    from openpyxl import load_workbook
+    """The same reader the engine uses (calamine), then the bulk load: no mapping, no checks."""
+    from python_calamine import CalamineWorkbook
 
     def rows() -> Any:
-        book = load_workbook(ds.progress_xlsx, read_only=True)
-        for r in islice(book.worksheets[0].iter_rows(min_row=2, values_only=True), None):
+        book = CalamineWorkbook.from_path(str(ds.progress_xlsx))
+        for r in islice(book.get_sheet_by_index(0).iter_rows(), 1, None):
             points = str(r[5] or "").replace("、", ",")
             yield (str(r[0]), r[1], str(r[2]), float(r[3]), float(r[4]), points, points.count(",") + 1 if points else 0,
                    int(r[6] or 0), r[7] or None)

@@ -157,7 +157,9 @@ class Staging:
     """A temporary table shaped like the target's import columns; ``merge`` upserts from it.
 
     SQLite gets ``executemany`` of plain tuples; PostgreSQL gets ``COPY`` (the fastest way in),
-    then ``ANALYZE`` so the merge's join is planned with real row counts.
+    then ``ANALYZE`` so the merge's join is planned with real row counts. Inside ``stream()``
+    one ``COPY`` stays open while the file is read, so the server stores rows while Python
+    checks the next ones instead of waiting for chunks.
     """
 
     def __init__(
@@ -172,6 +174,7 @@ class Staging:
         self.postgres = conn.dialect.name == "postgresql"
         self.buffer: list[tuple[Any, ...]] = []
         self.rows = 0
+        self._write: Callable[[Sequence[Any]], None] | None = None
         conn.execute(text(f"DROP TABLE IF EXISTS {self.name}"))
         kwargs: dict[str, Any] = {"postgresql_on_commit": "DROP"} if self.postgres else {}
         self.table = Table(
@@ -183,7 +186,34 @@ class Staging:
         )
         self.table.create(conn)
 
+    def _copy_sql(self) -> str:
+        return f"COPY {self.name} ({', '.join(self.columns)}) FROM STDIN"
+
+    @contextmanager
+    def stream(self) -> Iterator[None]:
+        """Rows added inside go straight into one open ``COPY`` on PostgreSQL (nothing else may
+        use the connection meanwhile); elsewhere this changes nothing. The ``COPY`` is ended
+        normally even when the body raises, so a caller's transaction stays usable."""
+        if not self.postgres:
+            yield
+            return
+        self.flush()
+        dbapi = cast("psycopg.Connection[Any]", self.conn.connection.dbapi_connection)
+        with dbapi.cursor() as cur:
+            copy_cm = cur.copy(self._copy_sql())
+            copy = copy_cm.__enter__()
+            self._write = copy.write_row
+            try:
+                yield
+            finally:
+                self._write = None
+                copy_cm.__exit__(None, None, None)
+
     def add(self, row: tuple[Any, ...]) -> None:
+        if self._write is not None:
+            self._write(row)
+            self.rows += 1
+            return
         self.buffer.append(row)
         if len(self.buffer) >= CHUNK_ROWS:
             self.flush()
@@ -194,7 +224,7 @@ class Staging:
         names = ", ".join(self.columns)
         if self.postgres:
             dbapi = cast("psycopg.Connection[Any]", self.conn.connection.dbapi_connection)
-            with dbapi.cursor() as cur, cur.copy(f"COPY {self.name} ({names}) FROM STDIN") as copy:
+            with dbapi.cursor() as cur, cur.copy(self._copy_sql()) as copy:
                 for row in self.buffer:
                     copy.write_row(row)
         else:
@@ -206,21 +236,63 @@ class Staging:
     def merge(self) -> tuple[int, int, int]:
         """Apply the staged rows; returns (inserted, updated, unchanged).
 
-        Changed rows are updated first, then new rows inserted; unchanged rows are never
+        Only changed rows are updated and only new rows inserted; unchanged rows are never
         touched. This beats one ``INSERT … ON CONFLICT DO UPDATE WHERE <differs>``: PostgreSQL
         locks (and so rewrites) every conflicting row even when the WHERE is false, and the
         speculative insertion costs a third more per new row (measured at 1M rows).
         """
         self.flush()
+        if self.conn.execute(text(f"SELECT 1 FROM {self.target.name} LIMIT 1")).first() is None:
+            inserted, updated = self._insert_all(), 0  # a first load: nothing to compare with
+        elif self.postgres:
+            self.conn.execute(text(f"ANALYZE {self.name}"))
+            inserted, updated = self._merge_postgres()
+        else:
+            inserted, updated = self._merge_sqlite()
+        self.drop()
+        return inserted, updated, self.rows - inserted - updated
+
+    def _insert_all(self) -> int:
+        """Into an empty table every staged row is new: a plain INSERT … SELECT, without the
+        anti-join against the target, which made a 1M-row first load on PostgreSQL take ~1.5×
+        as long (paired runs: 20 s vs 32 s, 30 s vs 44 s on a busy machine)."""
+        names = ", ".join(self.columns)
+        return int(self.conn.execute(text(
+            f"INSERT INTO {self.target.name} ({names}) SELECT {names} FROM {self.name}"
+        )).rowcount)
+
+    def _values(self) -> list[str]:
+        return [c for c in self.columns if c != self.key]
+
+    def _merge_postgres(self) -> tuple[int, int]:
+        """One join finds the new and the changed rows; the UPDATE and INSERT then touch only
+        those (a re-import of an unchanged file joins the tables once, not twice)."""
         target, stage, key = self.target.name, self.name, self.key
-        if self.postgres:
-            self.conn.execute(text(f"ANALYZE {stage}"))
-        distinct = "IS DISTINCT FROM" if self.postgres else "IS NOT"
-        values = [c for c in self.columns if c != key]
+        names = ", ".join(self.columns)
+        values = self._values()
+        differs = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in values) or "FALSE"
+        sets = ", ".join(f"{c} = d.{c}" for c in values)
+        update = (
+            f"u AS (UPDATE {target} AS t SET {sets} FROM d "
+            f"WHERE t.{key} = d.{key} AND NOT d.is_new RETURNING 1), "
+        ) if values else ""
+        counted = "(SELECT count(*) FROM u)" if values else "0"
+        row = self.conn.execute(text(
+            f"WITH d AS MATERIALIZED (SELECT s.*, t.{key} IS NULL AS is_new FROM {stage} AS s "
+            f"LEFT JOIN {target} AS t ON t.{key} = s.{key} WHERE t.{key} IS NULL OR ({differs})), "
+            f"{update}"
+            f"i AS (INSERT INTO {target} ({names}) SELECT {names} FROM d WHERE d.is_new RETURNING 1) "
+            f"SELECT (SELECT count(*) FROM i), {counted}"
+        )).one()
+        return int(row[0]), int(row[1])
+
+    def _merge_sqlite(self) -> tuple[int, int]:
+        target, stage, key = self.target.name, self.name, self.key
+        values = self._values()
         updated = 0
         if values:
             sets = ", ".join(f"{c} = s.{c}" for c in values)
-            differs = " OR ".join(f"t.{c} {distinct} s.{c}" for c in values)
+            differs = " OR ".join(f"t.{c} IS NOT s.{c}" for c in values)
             updated = self.conn.execute(text(
                 f"UPDATE {target} AS t SET {sets} FROM {stage} AS s WHERE t.{key} = s.{key} AND ({differs})"
             )).rowcount
@@ -229,8 +301,7 @@ class Staging:
             f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} AS s "
             f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.{key} = s.{key})"
         )).rowcount
-        self.drop()
-        return int(inserted), int(updated), self.rows - int(inserted) - int(updated)
+        return int(inserted), int(updated)
 
     def drop(self) -> None:
         self.buffer = []

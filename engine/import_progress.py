@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import Engine, select, true
 from sqlalchemy.orm import Session
@@ -34,7 +36,7 @@ from .import_common import (
 )
 from .models import School, Teacher
 from .run_status import refresh_connection
-from .tabular import ColumnMapping, open_table, resolve_mapping
+from .tabular import Column, ColumnMapping, open_table, resolve_mapping
 
 REQUIRED = ("platform_id", "name", "school_code", "online_hours", "practice_hours", "points")
 MAX_HOURS = 1000.0  # far above the programme's 50 hours: anything more is a typo or a unit mix-up
@@ -108,6 +110,144 @@ def parse_hours(value: str) -> tuple[float | None, str | None]:
     return hours, None
 
 
+FIELDS = (
+    "platform_id", "name", "school_code", "online_hours", "practice_hours",
+    "points", "evidence_count", "evidence_result",
+)
+_NOT_ASSESSED = ("-", "—", "无", "未测评")
+# The happy path's lookups: a text found here is valid as it stands (every other text, valid or
+# not, goes through the full checks below, which give the same values and name every problem).
+_EVIDENCE_OK = {"": 0, "0": 0, "1": 1, "2": 2, "3": 3}
+_RESULT_OK: dict[str, str | None] = {"": None, **dict.fromkeys(_NOT_ASSESSED), **RESULTS}
+_CACHE_LIMIT = 100_000  # distinct hour and point texts remembered; a file has a few thousand
+
+
+class _Rows:
+    """Turns a file's rows into staging tuples, reporting every problem with row and column.
+
+    ``run`` checks each row of a million-row file, so the common row costs a handful of dict and
+    set lookups: texts of hours and point lists seen before in the file are remembered with their
+    values, and a row is only taken through ``full_check`` (every rule, every message) when one
+    of its texts is new or the quick checks do not all pass.
+    """
+
+    def __init__(self, cols: dict[str, Column], schools: set[str], problems: Problems) -> None:
+        self.cols = cols
+        self.schools = schools
+        self.problems = problems
+        self.first_seen: dict[str, int] = {}
+        self.hours: dict[str, float] = {}
+        self.points: dict[str, tuple[str, int]] = {}
+
+    def run(
+        self,
+        records: Iterable[tuple[int, tuple[str, ...]]],
+        add: Callable[[tuple[object, ...]], None],
+        progress: ProgressCallback | None,
+    ) -> int:
+        """Check every row, ``add`` the good ones while the file has no problem; the row count."""
+        # Locals, not attributes: this loop body runs a million times.
+        hours, points_of, evidence_of = self.hours.get, self.points.get, _EVIDENCE_OK.get
+        results, first_seen, schools = _RESULT_OK, self.first_seen, self.schools
+        reported, full_check = self.problems.items, self.full_check
+        total = 0
+        for number, cells in records:
+            total += 1
+            if progress and total % PROGRESS_EVERY == 0:
+                progress(total)
+            pid, name, school, online_text, practice_text, points_text, evidence_text, result_text = cells
+            online = hours(online_text)
+            practice = hours(practice_text)
+            points = points_of(points_text)
+            evidence = evidence_of(evidence_text)
+            if (
+                online is None or practice is None or points is None or evidence is None
+                or evidence > points[1] or result_text not in results
+                or not 0 < len(pid) <= 40 or not pid.isascii() or pid in first_seen
+                or (len(pid) == 18 and looks_like_id_number(pid))
+                or not 0 < len(name) <= 100 or school not in schools
+            ):
+                row = full_check(number, cells)
+                if row is not None and not reported:
+                    add(row)
+                continue
+            first_seen[pid] = number
+            if not reported:  # once the file is bad, staging more rows is wasted work
+                add((pid, name, school, online, practice, points[0], points[1], evidence, results[result_text]))
+        return total
+
+    def full_check(self, number: int, cells: tuple[str, ...]) -> tuple[object, ...] | None:
+        """Every rule with its message; the row to stage, or None when it has a problem."""
+        cols, problems = self.cols, self.problems
+        before = len(problems.items) + problems.unlisted
+        values = dict(zip(FIELDS, cells, strict=True))
+
+        def bad(field: str, message: str) -> None:
+            problems.add(number, cols[field], message)
+
+        pid = fold(values["platform_id"])
+        if not pid:
+            bad("platform_id", missing("教师编号", "platform teacher id"))
+        elif len(pid) > 40:
+            bad("platform_id", tr("教师编号超过 40 个字符", "platform teacher id longer than 40 characters"))
+        elif looks_like_id_number(pid):
+            bad("platform_id", tr(
+                "教师编号看起来是身份证号：本系统不保存身份证号，请导出平台的用户编号",
+                "the platform teacher id looks like a national ID number: rollout never stores those; export the platform's user id instead",
+            ))
+        elif pid in self.first_seen:
+            bad("platform_id", duplicate(pid, self.first_seen[pid]))
+        else:
+            self.first_seen[pid] = number
+        name = values["name"].strip()
+        if not name:
+            bad("name", missing("姓名", "name"))
+        elif len(name) > 100:
+            bad("name", tr("姓名超过 100 个字", "name longer than 100 characters"))
+        school: str | None = values["school_code"]
+        if school not in self.schools:  # the fast path is a plain set lookup
+            school, error = check_code(values["school_code"], 10, "学校标识码", "school code")
+            if error:
+                bad("school_code", error)
+            elif school not in self.schools:
+                bad("school_code", tr(f"学校 {school} 不存在：请先导入学校", f"unknown school {school}: import the schools first"))
+        hours: list[float | None] = []
+        for field in ("online_hours", "practice_hours"):
+            value, error = parse_hours(values[field])
+            if error:
+                bad(field, error)
+            elif len(self.hours) < _CACHE_LIMIT:
+                self.hours[values[field]] = cast(float, value)
+            hours.append(value)
+        points, error = parse_points(values["points"])
+        joined = ",".join(map(str, points))
+        if error:
+            bad("points", error)
+        elif len(self.points) < _CACHE_LIMIT:
+            self.points[values["points"]] = (joined, len(points))
+        evidence = 0
+        raw = fold(values["evidence_count"])
+        if raw:
+            evidence = int(raw) if raw.isascii() and raw.isdigit() else -1
+            if not 0 <= evidence <= len(points):
+                bad("evidence_count", tr(
+                    f"提交作品数“{raw}”应为 0 到所选能力点数（{len(points)}）之间的整数",
+                    f"evidence count '{raw}' must be a whole number from 0 to the points chosen ({len(points)})",
+                ))
+        result: str | None = None
+        raw = fold(values["evidence_result"])
+        if raw and raw not in _NOT_ASSESSED:
+            result = RESULTS.get(raw.casefold())
+            if result is None:
+                bad("evidence_result", tr(
+                    f"测评结果“{raw}”无法识别：应为 优秀/合格/不合格 或留空",
+                    f"evidence result '{raw}' unknown: use excellent/pass/fail or leave it empty",
+                ))
+        if len(problems.items) + problems.unlisted != before:
+            return None
+        return (pid, name, school, hours[0], hours[1], joined, len(points), evidence, result)
+
+
 def import_progress(
     session_or_engine: Session | Engine,
     path: str | Path,
@@ -119,7 +259,6 @@ def import_progress(
     mapping = resolve_mapping(mapping)
     source = str(path)
     problems = Problems(source)
-    first_seen: dict[str, int] = {}
     total = 0
     with connection_for(session_or_engine) as conn:
         schools = set(conn.scalars(select(School.code)))
@@ -127,74 +266,8 @@ def import_progress(
             "name", "school_code", "online_hours", "practice_hours",
             "points", "points_count", "evidence_count", "evidence_result",
         ])
-        with open_table(path, mapping["teachers"], REQUIRED, source) as table:
-            cols = table.columns
-            for number, cells in table:
-                total += 1
-                if progress and total % PROGRESS_EVERY == 0:
-                    progress(total)
-
-                def bad(field: str, message: str, row: int = number) -> None:
-                    problems.add(row, cols[field], message)
-
-                pid = fold(cells["platform_id"])
-                if not pid:
-                    bad("platform_id", missing("教师编号", "platform teacher id"))
-                elif len(pid) > 40:
-                    bad("platform_id", tr("教师编号超过 40 个字符", "platform teacher id longer than 40 characters"))
-                elif looks_like_id_number(pid):
-                    bad("platform_id", tr(
-                        "教师编号看起来是身份证号：本系统不保存身份证号，请导出平台的用户编号",
-                        "the platform teacher id looks like a national ID number: rollout never stores those; export the platform's user id instead",
-                    ))
-                elif pid in first_seen:
-                    bad("platform_id", duplicate(pid, first_seen[pid]))
-                else:
-                    first_seen[pid] = number
-                name = cells["name"].strip()
-                if not name:
-                    bad("name", missing("姓名", "name"))
-                elif len(name) > 100:
-                    bad("name", tr("姓名超过 100 个字", "name longer than 100 characters"))
-                school: str | None = cells["school_code"]
-                if school not in schools:  # the fast path is a plain set lookup
-                    school, error = check_code(cells["school_code"], 10, "学校标识码", "school code")
-                    if error:
-                        bad("school_code", error)
-                    elif school not in schools:
-                        bad("school_code", tr(f"学校 {school} 不存在：请先导入学校", f"unknown school {school}: import the schools first"))
-                online, error = parse_hours(cells["online_hours"])
-                if error:
-                    bad("online_hours", error)
-                practice, error = parse_hours(cells["practice_hours"])
-                if error:
-                    bad("practice_hours", error)
-                points, error = parse_points(cells["points"])
-                if error:
-                    bad("points", error)
-                evidence = 0
-                raw = fold(cells.get("evidence_count", ""))
-                if raw:
-                    evidence = int(raw) if raw.isascii() and raw.isdigit() else -1
-                    if not 0 <= evidence <= len(points):
-                        bad("evidence_count", tr(
-                            f"提交作品数“{raw}”应为 0 到所选能力点数（{len(points)}）之间的整数",
-                            f"evidence count '{raw}' must be a whole number from 0 to the points chosen ({len(points)})",
-                        ))
-                result: str | None = None
-                raw = fold(cells.get("evidence_result", ""))
-                if raw and raw not in ("-", "—", "无", "未测评"):
-                    result = RESULTS.get(raw.casefold())
-                    if result is None:
-                        bad("evidence_result", tr(
-                            f"测评结果“{raw}”无法识别：应为 优秀/合格/不合格 或留空",
-                            f"evidence result '{raw}' unknown: use excellent/pass/fail or leave it empty",
-                        ))
-                if not problems:  # once the file is bad, staging more rows is wasted work
-                    staging.add((
-                        pid, name, school, online, practice,
-                        ",".join(map(str, points)), len(points), evidence, result,
-                    ))
+        with open_table(path, mapping["teachers"], REQUIRED, source) as table, staging.stream():
+            total = _Rows(table.columns, schools, problems).run(table.records(FIELDS), staging.add, progress)
         if progress:
             progress(total)
         if problems:

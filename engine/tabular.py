@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import operator
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -179,17 +180,41 @@ def _csv_rows(handle: IO[str]) -> Iterator[list[str]]:
 
 
 def _xlsx_rows(path: Path) -> Iterator[list[str]]:
-    from openpyxl import load_workbook
+    """The first sheet's rows, values as the workbook cached them (formulas' last results).
 
-    workbook = load_workbook(path, read_only=True, data_only=True)
+    Read with calamine (Rust): about three times faster than openpyxl's read-only mode, which
+    limited XLSX imports to ~10k rows/s. calamine holds the sheet's cells in memory while rows
+    are handed out (≈ 0.5 KB per row of a progress export); an XLSX sheet stops at 1,048,576 rows,
+    and a province's million teachers come as CSV, which streams.
+    """
+    from python_calamine import CalamineError, CalamineWorkbook
+
     try:
-        sheet = workbook.worksheets[0]
-        # Some exporters write a wrong <dimension>; read every row that is really there.
-        sheet.reset_dimensions()
-        for row in sheet.iter_rows(values_only=True):
-            yield [cell_text(v) for v in row]
+        workbook = CalamineWorkbook.from_path(str(path))
+    except CalamineError as exc:
+        raise _unreadable_xlsx(path, exc) from exc
+    try:
+        try:
+            sheet = workbook.get_sheet_by_index(0)
+        except CalamineError as exc:
+            raise _unreadable_xlsx(path, exc) from exc
+        start = sheet.start
+        if start is None:
+            return
+        # iter_rows() begins at the sheet's row 1 but at the first used column: put back the
+        # empty columns before it, so column numbers in problems are the sheet's.
+        pad = [""] * start[1]
+        for row in sheet.iter_rows():
+            yield [*pad, *map(cell_text, row)]
     finally:
         workbook.close()
+
+
+def _unreadable_xlsx(path: Path, exc: Exception) -> ImportFileError:
+    return ImportFileError(str(path), [Problem(str(path), tr(
+        f"无法读取该 XLSX 文件（{exc}）：请在 Excel/WPS 中打开后重新另存为 .xlsx 或 CSV",
+        f"cannot read this XLSX file ({exc}): open it in Excel/WPS and save it again as .xlsx or CSV",
+    ))])
 
 
 def _raw_rows(path: Path) -> tuple[Iterator[list[str]], IO[str] | None]:
@@ -305,6 +330,28 @@ class Table:
                 continue
             width = len(cells)
             yield number, {name: (cells[i].strip() if i < width else "") for name, i in picks}
+
+    def records(self, fields: Sequence[str]) -> Iterator[tuple[int, tuple[str, ...]]]:
+        """Like iterating, but each row is a tuple of the ``fields``' stripped texts in that order
+        ('' for a field the file has no column for): no dict per row, for million-row files."""
+        width = max((c.index for c in self.columns.values()), default=0)
+        # A field without a column reads the cell just past the last mapped one, which every
+        # row is padded with, so one itemgetter serves every row.
+        indexes = [self.columns[f].index - 1 if f in self.columns else width for f in fields]
+        need = max(indexes) + 1
+        pick = operator.itemgetter(*indexes)
+        single = len(indexes) == 1
+        strip = str.strip
+        for number, cells in enumerate(self._rows, start=self.header_row + 1):
+            first = cells[0] if cells else ""
+            if (not first or first.isspace()) and not "".join(cells).strip():
+                continue  # a blank row
+            if len(cells) < need:
+                cells = cells + [""] * (need - len(cells))
+            if single:
+                yield number, (strip(cells[indexes[0]]),)
+            else:
+                yield number, tuple(map(strip, pick(cells)))
 
     def close(self) -> None:
         if self._handle is not None:

@@ -228,3 +228,82 @@ def test_point_lists(text: str, points: tuple[int, ...]) -> None:
 def test_bad_point_lists(text: str) -> None:
     got, problem = parse_points(text)
     assert got == () and problem
+
+
+def test_texts_seen_on_good_rows_are_still_checked_against_the_rest_of_their_row(schools: Engine, tmp_path: Path) -> None:
+    """The quick path remembers valid texts; a remembered text must not let a bad row through."""
+    path = write_csv(tmp_path / "p.csv", [
+        HEADER,
+        ["A1", "甲", "3703230001", "25", "25", "1,2,3", "3", "合格"],
+        ["A2", "乙", "3703230001", "25", "25", "1,2", "3", "合格"],       # 3 same evidence text, fewer points
+        ["A1", "丙", "3703230001", "25", "25", "1,2,3", "3", "合格"],     # 4 duplicate of a quick-path row
+        ["A4", "", "3703230001", "25", "25", "1,2,3", "3", "合格"],       # 5 name missing
+        ["A5", "戊", "3703239999", "25", "25", "1,2,3", "3", "合格"],     # 6 unknown school
+        ["110105194912310021", "己", "3703230001", "25", "25", "1,2,3", "3", "合格"],  # 7 fine: bad check digit
+        ["11010519491231002X", "庚", "3703230001", "25", "25", "1,2,3", "3", "合格"],  # 8 an ID number
+        ["A" * 41, "辛", "3703230001", "25", "25", "1,2,3", "3", "合格"],  # 9 too long
+    ])
+    with pytest.raises(ImportFileError) as err:
+        import_progress(schools, path)
+    got = sorted((p.line or 0, p.field or "") for p in err.value.problems)
+    assert got == [(3, "提交作品数"), (4, "教师编号"), (5, "姓名"), (6, "学校标识码"), (8, "教师编号"), (9, "教师编号")]
+    assert "第 2 行" in next(p.message for p in err.value.problems if p.line == 4)
+    assert teachers(schools) == []
+
+
+def test_texts_off_the_quick_path_give_the_same_values(schools: Engine, tmp_path: Path) -> None:
+    """Full-width ids, words in other cases and zero-padded counts go through the full checks."""
+    path = write_csv(tmp_path / "p.csv", [
+        HEADER,
+        ["Ｔ０００１", "张三", "3703230001", "25", "30.5", "15、3、11", "03", "PASS"],
+        ["T0002", "李四", "3703230001", "12", "0", "", "", "未测评"],
+        ["T0003", "王五", "３７０３２３０００２", "26", "25", "3;11;15", "2", "Excellent"],
+    ])
+    result = import_progress(schools, path)
+    assert (result.inserted, result.updated, result.unchanged) == (3, 0, 0)
+    assert teachers(schools) == STORED
+
+
+def test_a_file_rejected_after_rows_were_streamed_leaves_the_callers_transaction_usable(
+    schools: Engine, factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """On PostgreSQL rows go into one open COPY while the file is read: a bad row near the end,
+    or an error raised by the progress callback, must end it cleanly and write nothing."""
+    good = write_csv(tmp_path / "good.csv", GOOD)
+    rows = [HEADER] + [[f"N{i:06d}", "新", "3703230001", "30", "30", "1,2,3", "3", "合格"] for i in range(CHUNK_ROWS + 50)]
+    bad = write_csv(tmp_path / "bad.csv", [*rows, ["BAD", "坏", "3703230001", "-5", "1", "", "", ""]])
+    many = write_csv(tmp_path / "many.csv", rows)
+
+    def stop(done: int) -> None:
+        raise RuntimeError(f"stopped at {done}")
+
+    with factory() as session, session.begin():
+        with pytest.raises(ImportFileError) as err:
+            import_progress(session, bad)
+        assert [p.line for p in err.value.problems] == [len(rows) + 1]
+        with pytest.raises(RuntimeError, match="stopped at 10000"):
+            import_progress(session, many, progress=stop)
+        assert session.scalar(select(Teacher.id).limit(1)) is None
+        assert import_progress(session, good).inserted == 3
+    assert teachers(schools) == STORED
+
+
+def test_a_file_without_the_optional_columns(schools: Engine, tmp_path: Path) -> None:
+    rows = [HEADER[:6]] + [row[:6] for row in GOOD[1:]]
+    result = import_progress(schools, write_csv(tmp_path / "p.csv", rows))
+    assert result.inserted == 3
+    assert [(t[0], t[7], t[8]) for t in teachers(schools)] == [("T0001", 0, None), ("T0002", 0, None), ("T0003", 0, None)]
+
+
+def test_xlsx_bad_rows_are_reported_with_sheet_row_and_column(schools: Engine, tmp_path: Path) -> None:
+    rows: list[list[object]] = [
+        ["教师进度表"],
+        HEADER,
+        ["T0001", "张三", 3703230001, 25, 30.5, "15、3、11", 3, "合格"],
+        ["T0002", "李四", 3.70323e9, -1, 0, None, None, None],
+    ]
+    with pytest.raises(ImportFileError) as err:
+        import_progress(schools, write_xlsx(tmp_path / "p.xlsx", rows))
+    got = sorted((p.line, p.column, p.field) for p in err.value.problems)
+    assert got == [(4, 3, "学校标识码"), (4, 4, "线上学时")]
+    assert teachers(schools) == []

@@ -239,3 +239,44 @@ def test_malformed_mapping_files_are_refused(tmp_path: Path, text: str, fragment
     with pytest.raises(ImportFileError) as err:
         load_mapping(custom)
     assert fragment in str(err.value)
+
+
+def test_records_are_tuples_in_the_asked_order_and_agree_with_the_dict_rows(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "t.csv", [
+        HEADER, [" T001 ", "张三", "3703230001", "25", "30", "3,11,15"],
+        ["", "", "", "", "", ""], ["  ", " ", "\t"], ["", "", "x"], ["T2", "李四"], [],
+    ], "utf-8")
+    fields = ("points", "platform_id", "evidence_count", "name")  # evidence_count: no such column
+    with open_table(path, TEACHERS, REQUIRED) as table:
+        got = list(table.records(fields))
+    assert got == [(2, ("3,11,15", "T001", "", "张三")), (5, ("", "", "", "")), (6, ("", "T2", "", "李四"))]
+    assert [(n, tuple(row.get(f, "") for f in fields)) for n, row in read_all(path)] == got
+    with open_table(path, TEACHERS, REQUIRED) as table:
+        assert [cells for _, cells in table.records(("name",))] == [("张三",), ("",), ("李四",)]
+
+
+def test_xlsx_rows_and_columns_are_the_sheets_even_when_the_table_starts_further_in(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet["C2"] = "沂源县教师学时统计表"  # blank row 1, blank columns A–B
+    for col, header in enumerate(HEADER, start=2):
+        sheet.cell(row=4, column=col, value=header)
+    for col, value in enumerate(["T001", "张三", 3703230001, 25, 30, "3,11,15"], start=2):
+        sheet.cell(row=6, column=col, value=value)
+    sheet.cell(row=8, column=3, value="李四")
+    workbook.save(tmp_path / "t.xlsx")
+    with open_table(tmp_path / "t.xlsx", TEACHERS, REQUIRED) as table:
+        assert table.header_row == 4
+        assert {c.field: c.index for c in table.columns.values()}["platform_id"] == 2
+        assert list(table) == [(6, EXPECTED[0][1]), (8, {**dict.fromkeys(EXPECTED[0][1], ""), "name": "李四"})]
+
+
+def test_an_xlsx_that_is_not_one_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "t.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really a zip file")
+    with pytest.raises(ImportFileError, match="XLSX") as err:
+        open_table(path, TEACHERS, REQUIRED)
+    assert err.value.problems[0].source == str(path)
