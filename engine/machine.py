@@ -9,6 +9,7 @@ machine's conditions are cheap and never touch the database.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,7 @@ class SchoolMachine:
 
 
 _machines: dict[tuple[str, str], SchoolMachine] = {}
+_build_lock = threading.Lock()
 
 
 def machine_for(wf: Workflow) -> SchoolMachine:
@@ -88,5 +90,8 @@ def machine_for(wf: Workflow) -> SchoolMachine:
     key = (wf.key, wf.content_hash)
     machine = _machines.get(key)
     if machine is None:
-        machine = _machines[key] = SchoolMachine(wf)
+        with _build_lock:  # built once even when many request threads ask at once
+            machine = _machines.get(key)
+            if machine is None:
+                machine = _machines[key] = SchoolMachine(wf)
     return machine

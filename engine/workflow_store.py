@@ -8,6 +8,7 @@ needs a new version.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -25,6 +26,10 @@ WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
 # (version row id, content hash) -> parsed workflow. Keyed by the hash too, so a replaced
 # version (or the same id in another database) is never served stale.
 _cache: dict[tuple[int, str], Workflow] = {}
+# Web workers serve requests on threads: one parses a version while the others wait for it,
+# instead of every thread parsing the same file at once after a start (measured: 100 concurrent
+# first requests spent seconds each parsing in parallel).
+_parse_lock = threading.Lock()
 
 
 def shipped_workflow_paths() -> list[Path]:
@@ -86,10 +91,12 @@ def workflow_for_version(session: Session, version_id: int) -> Workflow:
     key = (version_id, digest)
     wf = _cache.get(key)
     if wf is None:
-        row = session.get(WorkflowVersion, version_id)
-        assert row is not None
-        wf = load_workflow_text(row.source, row.source_name or f"{row.workflow_id}@{row.version}")
-        _cache[key] = wf
+        with _parse_lock:
+            wf = _cache.get(key)
+            if wf is None:
+                row = session.get(WorkflowVersion, version_id)
+                assert row is not None
+                wf = _cache[key] = load_workflow_text(row.source, row.source_name or f"{row.workflow_id}@{row.version}")
     return wf
 
 
