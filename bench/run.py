@@ -116,7 +116,7 @@ def machine(pg_url: str | None) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
-    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--pg", default=os.environ.get("ROLLOUT_TEST_PG_URL"))
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--out", default="docs/benchmarks.md", help="where to write the report ('-' for none)")
