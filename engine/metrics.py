@@ -14,8 +14,10 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from .models import SchoolFact, SchoolRun, Teacher
+from .models import School, SchoolFact, SchoolRun, Teacher
 from .workflow import Condition, Metric, Workflow
+
+SCAN_ALL_MIN = 1000  # below this many schools the index lookups are cheaper than any full pass
 
 _COLUMNS: dict[str, Any] = {
     "online_hours": Teacher.online_hours,
@@ -50,20 +52,23 @@ def _matching(metric: Metric) -> ColumnElement[Any]:
     return func.sum(case((test, 1), else_=0))
 
 
-def teacher_metric_query(wf: Workflow, runs: Select) -> tuple[Select, list[Metric]]:
+def teacher_metric_query(wf: Workflow, runs: Select, *, scan_all: bool = False) -> tuple[Select, list[Metric]]:
     """One aggregate query: a row per school with teacher count and one column per teacher metric.
 
     ``runs`` selects ``SchoolRun.id, SchoolRun.school_code`` for the runs of interest.
+    ``scan_all`` aggregates every teacher in one pass, for a selection that covers much of the
+    province: SQLite otherwise fetches each teacher row through the school index, a random read per
+    teacher (2.5 s for 1,000,000 teachers; reading the table in order and sorting the groups is
+    2–3× faster). Grouping by an expression is what stops it from walking the index.
     """
     metrics = [m for m in wf.metrics.values() if m.kind != "fact"]
-    sub = runs.subquery()
-    cols = [Teacher.school_code, func.count().label("n")]
+    key: Any = func.coalesce(Teacher.school_code, "") if scan_all else Teacher.school_code
+    cols = [key.label("school_code"), func.count().label("n")]
     cols += [_matching(m).label(f"m{i}") for i, m in enumerate(metrics)]
-    query = (
-        select(*cols)
-        .where(Teacher.school_code.in_(select(sub.c.school_code)))
-        .group_by(Teacher.school_code)
-    )
+    query = select(*cols).group_by(key)
+    if not scan_all:
+        sub = runs.subquery()
+        query = query.where(Teacher.school_code.in_(select(sub.c.school_code)))
     return query, metrics
 
 
@@ -82,7 +87,7 @@ def metric_values(
     if not school_of:
         return values
 
-    query, metrics = teacher_metric_query(wf, runs)
+    query, metrics = teacher_metric_query(wf, runs, scan_all=_scan_all(session, len(set(school_of.values()))))
     per_school: dict[str, dict[str, float | None]] = {}
     for row in session.execute(query):
         n = row[1]
@@ -112,6 +117,13 @@ def metric_values(
         for run_id, name, value in fact_rows:
             values[run_id][facts[name]] = value
     return values
+
+
+def _scan_all(session: Session, schools: int) -> bool:
+    """On SQLite, a selection of at least a quarter of all schools is cheaper as one full pass."""
+    if schools < SCAN_ALL_MIN or session.get_bind().dialect.name != "sqlite":
+        return False
+    return schools * 4 >= (session.scalar(select(func.count()).select_from(School)) or 0)
 
 
 def runs_by_id(run_ids: Iterable[int]) -> Select:

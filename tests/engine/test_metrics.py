@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import metrics
 from engine.clock import FixedClock
 from engine.db import transaction
 from engine.facts import set_fact
@@ -70,3 +72,27 @@ def test_teacher_summary(plan: sessionmaker[Session]) -> None:
         assert teacher_summary(s, EARLY[0]) == {"teachers": 3, "online_below_25h": 1, "practice_below_25h": 1,
                                                 "points_below_3": 1, "evidence_missing": 1}
         assert teacher_summary(s, EARLY[1])["teachers"] == 0
+
+
+def test_one_full_pass_gives_the_same_values(plan: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A province-wide selection on SQLite aggregates all teachers in one pass (no index walk);
+    the values are the same as the per-school lookups, and schools outside the selection stay out."""
+    with transaction(plan) as s:
+        add_teachers(s, EARLY[0], 3)
+        add_teachers(s, EARLY[0], 1, online=10, points=2, evidence=2, result="fail", start=3)
+        add_teachers(s, OTHER, 2, practice=24.9, result=None)
+        wf = workflow_for_version(s, run_of(s, EARLY[0]).workflow_version_id)
+        runs = select(SchoolRun.id, SchoolRun.school_code).where(SchoolRun.school_code != PILOT)
+        monkeypatch.setattr(metrics, "SCAN_ALL_MIN", 10**9)
+        lookups = metric_values(s, wf, runs)
+        monkeypatch.setattr(metrics, "SCAN_ALL_MIN", 1)
+        passes = metric_values(s, wf, runs)
+        query, _ = metrics.teacher_metric_query(wf, runs, scan_all=True)
+        assert "WHERE" not in str(query)  # really the one-pass form
+    assert passes == lookups and run_of_id(plan, PILOT) not in passes
+    assert passes[run_of_id(plan, EARLY[0])]["online_25h_share"] == 0.75
+
+
+def run_of_id(factory: sessionmaker[Session], code: str) -> int:
+    with factory() as s:
+        return run_of(s, code).id
