@@ -15,7 +15,9 @@ from engine.demo import FINAL, TZ, at, run_demo
 from engine.errors import RolloutError
 from engine.i18n import tr
 from engine.models import Plan
+from engine.runs import find_run
 from engine.status import school_detail, status_table
+from engine.workflow_store import workflow_for_version
 
 from .app import App, pass_app
 from .runs import render_school, render_status
@@ -52,9 +54,10 @@ def demo(app: App, seed: int, n_schools: int, n_teachers: int, workdir: str) -> 
     if report.blocked_example:
         with factory() as session:
             d = school_detail(session, FixedClock(at(FINAL)), report.blocked_example)
+            wf = workflow_for_version(session, find_run(session, report.blocked_example).workflow_version_id)
         d["history"] = d["history"][-6:]
         click.echo(tr("\n== 一所受阻学校的说明 ==", "\n== Why one school is blocked =="))
-        click.echo(render_school(d))
+        click.echo(render_school(d, wf))
     assert report.verify is not None
     click.echo("")
     click.echo(tr(f"学校 {report.schools} 所，教师 {report.teachers} 人；自动推进 {report.advanced} 次，退回整改 {report.returned} 次",

@@ -8,11 +8,14 @@ from typing import Any
 
 import click
 
+from engine import labels
 from engine.facts import set_fact
 from engine.i18n import tr
 from engine.plan import find_plan, load_plan, plan_summary
-from engine.runs import Actor, advance_all_ready, fire
+from engine.runs import Actor, advance_all_ready, find_run, fire
 from engine.status import school_detail, status_table
+from engine.workflow import Workflow
+from engine.workflow_store import workflow_for_version
 
 from .app import App, emit, json_option, pass_app, table
 
@@ -99,10 +102,11 @@ def school_show(app: App, code: str, plan_code: str | None, as_json: bool) -> No
     """State, deadline, every gate explained, teachers, history."""
     with app.transaction() as session:
         d = school_detail(session, app.clock, code, plan_code)
-    emit(d, as_json, lambda: render_school(d))
+        wf = workflow_for_version(session, find_run(session, code, plan_code).workflow_version_id)
+    emit(d, as_json, lambda: render_school(d, wf))
 
 
-def render_school(d: dict[str, Any]) -> str:
+def render_school(d: dict[str, Any], wf: Workflow | None = None) -> str:
     s = d["school"]
     lines = [f"{s['name']}（{s['code']}）  {tr('计划', 'plan')} {d['plan']} / {tr('批次', 'batch')} {d['batch']}  {d['workflow']}",
              f"{tr('当前阶段', 'stage')}：{d['stage_title']}（{d['state']}）" + ("" if d["started"] else tr("  尚未开始", "  not started"))]
@@ -117,9 +121,16 @@ def render_school(d: dict[str, Any]) -> str:
     t = d["teachers"]
     lines.append(tr(f"教师 {t['teachers']} 人：网络研修不足25学时 {t['online_below_25h']}，校本实践不足25学时 {t['practice_below_25h']}，未选满3个能力点 {t['points_below_3']}，成果未交齐 {t['evidence_missing']}",
                     f"{t['teachers']} teachers: {t['online_below_25h']} below 25 online hours, {t['practice_below_25h']} below 25 practice hours, {t['points_below_3']} with < 3 points, {t['evidence_missing']} missing evidence"))
-    lines.append(tr("可执行操作：", "Allowed: ") + ", ".join(d["allowed"]))
+    # Words for officials, ids in brackets: the ids are what `rollout transition` takes.
+    lines.append(tr("可执行操作：", "Allowed: ") + tr("、", ", ").join(
+        tr(f"{labels.trigger_title(wf, t, d['state'])}（{t}）", f"{labels.trigger_title(wf, t, d['state'])} ({t})")
+        for t in d["allowed"]))
     lines.append(tr("历史：", "History:"))
-    lines += [f"  #{e['seq']} {e['at_local']} {e['actor']}({e['role']}) {e['trigger']} {e['from_state'] or ''}→{e['to_state'] or ''} {e['reason'] or ''}".rstrip() for e in d["history"]]
+    for e in d["history"]:
+        move = (f"{labels.stage_title(wf, e['from_state'])}→{labels.stage_title(wf, e['to_state'])}"
+                if e["from_state"] != e["to_state"] else labels.stage_title(wf, e["to_state"]))
+        lines.append(f"  #{e['seq']} {e['at_local']} {e['actor']}（{labels.role_title(e['role'], wf)}） "
+                     f"{labels.trigger_title(wf, e['trigger'], e['from_state'])} {move} {e['reason'] or ''}".rstrip())
     return "\n".join(lines)
 
 

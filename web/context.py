@@ -27,10 +27,10 @@ from engine.clock import Clock
 from engine.db import transaction
 from engine.errors import NotFound, RolloutError, StaleStateError
 from engine.i18n import LANGUAGES, set_language, tr
+from engine.labels import role_title
 from engine.models import User
 
 from .access import Forbidden
-from .labels import role_title
 
 SESSION_TTL = timedelta(hours=8)
 LANG_COOKIE = "rollout_lang"

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from engine import labels
 from engine.audit import run_chain, verify_chains
 from engine.audit_query import LOCAL_TZ, EventRow, cells, export_csv, headers, list_events
 from engine.clock import Clock
@@ -26,7 +27,6 @@ from engine.runs import Actor, Outcome, find_run, fire
 from engine.status import school_detail, status_table
 from engine.workflow_store import workflow_for_version
 
-from . import labels
 from .access import (
     audit_filter,
     is_school_user,

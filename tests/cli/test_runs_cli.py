@@ -102,6 +102,9 @@ def test_school_show_explains_gates(loaded: str) -> None:
     assert [g["gate"] for g in data["gates"]] == ["plan_filed", "team_formed"]
     assert all(g["explanation"].endswith("✗") for g in data["gates"])
     assert data["history"][0]["trigger"] == "start"
+    # Officials read the workflow's words; the ids `rollout transition` takes stand in brackets.
+    assert "推进到下一阶段（advance）" in out and "退回整改" not in out.split("可执行操作：")[0]
+    assert "（县级项目办） 开始实施 →制定规划" in out
 
 
 def test_english_output(loaded: str) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import html
 import re
 
+from engine import labels
 from engine.i18n import set_language
 from engine.workflow_loader import load_workflow_text
 from tests.engine.builders import EARLY, WORKFLOW_PATH
 from tests.web.conftest import Site, csrf_of
-from web import labels
 
 SCHOOL = EARLY[0]  # in planning, its gates not met: blocked
 IDS = ("advance", "return_for_rework", "suspend", "resume", "extend", "override", "planning", "online_study",

@@ -4,16 +4,17 @@ Stages, transitions and roles take their titles from the workflow file (a transi
 gets its kind's default from the loader). The audit trail also holds events that are not
 transitions (a plan loaded, a run started, a fact recorded, an extension requested or refused):
 those read from the built-in words below. An id nobody titled shows as itself, so nothing is
-ever hidden. Pages show these words; the JSON API keeps the ids and adds the titles beside them.
+ever hidden. Pages and `rollout school show` show these words; the JSON API keeps the ids and
+adds the titles beside them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from engine.extension import REFUSE, REQUEST
-from engine.i18n import tr
-from engine.workflow import PREVIOUS, Text, Transition, Workflow
+from .extension import REFUSE, REQUEST
+from .i18n import tr
+from .workflow import PREVIOUS, Text, Transition, Workflow
 
 # Web users' roles (web.users.ROLES), for pages that have no workflow at hand (the header).
 ROLE_TITLES = {
