@@ -25,6 +25,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # Province scale (50,000 schools, 1,000,000 teachers), SQLite and, with ROLLOUT_TEST_PG_URL, PostgreSQL;
 # about 10 minutes; rewrites the generated table in docs/benchmarks.md.

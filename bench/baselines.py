@@ -26,10 +26,10 @@ from engine.db import is_postgres, sessions
 from engine.gate import all_passed, judge_stage
 from engine.metrics import metric_values, runs_by_id
 from engine.models import Plan, SchoolRun, Teacher
-from engine.workflow_store import workflow_for_version
+from engine.workflow.versions import workflow_for_version
 
 if TYPE_CHECKING:
-    from .generate import Dataset
+    from bench.generate import Dataset
 
 NAIVE_IMPORT_ROWS = 5_000
 NAIVE_ADVANCE_SCHOOLS = 200
@@ -118,7 +118,7 @@ def naive_import(engine: Engine, ds: Dataset) -> int:
 
 
 def _ready(session: Session, ds: Dataset) -> None:
-    from .ops import make_ready
+    from bench.ops import make_ready
 
     make_ready(session, ds)
 
@@ -127,7 +127,7 @@ def naive_advance(engine: Engine, ds: Dataset) -> int:
     """Per school: its own metrics query, its own Machine, one UPDATE and one audit append."""
     from transitions import Machine
 
-    from .ops import IDLE, _mark
+    from bench.ops import IDLE, _mark
 
     def body(session: Session) -> int:
         _ready(session, ds)
@@ -163,7 +163,7 @@ class _Model:
 
 def floor_advance(engine: Engine, ds: Dataset) -> int:
     """One aggregate read of the gate inputs, one UPDATE executemany, one INSERT executemany of audit rows."""
-    from .ops import IDLE, _mark
+    from bench.ops import IDLE, _mark
 
     def body(session: Session) -> int:
         _ready(session, ds)

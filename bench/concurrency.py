@@ -25,13 +25,13 @@ from sqlalchemy import Engine, func, select
 from engine.clock import FixedClock
 from engine.db import make_engine, sessions, transaction
 from engine.errors import RolloutError
-from engine.machine import machine_for
 from engine.models import AuditEvent, SchoolRun
 from engine.runs import Actor, fire
-from engine.workflow_store import workflow_for_version
+from engine.workflow.machine import machine_for
+from engine.workflow.versions import workflow_for_version
 
 if TYPE_CHECKING:
-    from .generate import Dataset
+    from bench.generate import Dataset
 
 CLIENTS = 100
 PROCESSES = 4
@@ -58,7 +58,7 @@ def _attempt(factory: Any, clock: FixedClock, code: str, version: int) -> tuple[
 def _client_process(url: str, codes: list[str], versions: dict[str, int], threads: int, start_at: float,
                     out: Any) -> None:
     """One worker process: ``threads`` clients sharing a pool, all attempting ``codes`` in order."""
-    from .ops import IDLE
+    from bench.ops import IDLE
 
     engine = make_engine(url, pool_size=POOL_PER_PROCESS, max_overflow=0)
     factory = sessions(engine)
@@ -91,7 +91,7 @@ def _pct(values: list[float], q: float) -> float | None:
 
 
 def single_advance(engine: Engine, ds: Dataset) -> dict[str, Any]:
-    from .ops import IDLE, make_ready
+    from bench.ops import IDLE, make_ready
 
     url = engine.url.render_as_string(hide_password=False)
     factory = sessions(engine)

@@ -17,7 +17,7 @@ from engine.deadline import local_date
 from engine.metrics import teacher_metric_query
 from engine.models import School, SchoolRun
 from engine.plan import find_plan
-from engine.workflow_store import workflow_for_version
+from engine.workflow.versions import workflow_for_version
 
 
 def _queries(engine: Engine, now: Any) -> dict[str, Select[Any]]:

@@ -21,23 +21,21 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from bench import baselines, web_ops
+from bench.generate import SIZES, Dataset, generate
 from engine.audit import EventDraft, append_events, verify_chains
-from engine.calendar_store import seed_calendar
 from engine.clock import FixedClock
 from engine.db import make_engine, sessions, transaction, upgrade
-from engine.imports import import_progress, import_regions, import_schools
+from engine.imports import import_progress, import_regions, import_schools, seed_calendar
 from engine.metrics import metric_values
 from engine.models import AuditEvent, Plan, SchoolRun
 from engine.plan import load_plan
 from engine.run_status import refresh
 from engine.runs import Actor, advance_all_ready
 from engine.status import status_table
-from engine.sweep import run_sweep
-from engine.workflow_loader import load_workflow_file
-from engine.workflow_store import register_workflow, shipped_workflow_paths, workflow_for_version
-
-from . import baselines, web_ops
-from .generate import SIZES, Dataset, generate
+from engine.workflow.loader import load_workflow_file
+from engine.workflow.versions import register_workflow, shipped_workflow_paths, workflow_for_version
+from service.sweep import run_sweep
 
 TZ = ZoneInfo("Asia/Shanghai")
 IDLE = datetime(2021, 10, 8, 9, tzinfo=TZ)  # nothing due: the pilot deadline is 53 days away
@@ -182,13 +180,13 @@ def main(argv: list[str]) -> None:
     ds = dataset(workdir, size) if op == "setup" else _load(workdir, size)
     engine = make_engine(url)
     if op == "explain":
-        from .explain import explain
+        from bench.explain import explain
 
         print(json.dumps({"op": op, "plans": explain(engine, IDLE)}, ensure_ascii=False))
         engine.dispose()
         return
     if op == "single_advance":
-        from .concurrency import single_advance
+        from bench.concurrency import single_advance
 
         result = single_advance(engine, ds)
         engine.dispose()
@@ -208,7 +206,7 @@ def main(argv: list[str]) -> None:
 
 def _load(workdir: Path, size: str) -> Dataset:
     """The dataset's file names and code lists without rewriting the files."""
-    from .generate import describe
+    from bench.generate import describe
 
     return describe(workdir, SIZES[size])
 

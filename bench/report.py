@@ -7,7 +7,7 @@ import statistics
 from datetime import datetime
 from typing import Any
 
-from .generate import Size
+from bench.generate import Size
 
 
 def _median(r: dict[str, Any]) -> float:

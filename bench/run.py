@@ -23,10 +23,9 @@ from typing import Any
 
 from sqlalchemy import text
 
+from bench.generate import SIZES
+from bench.report import render, splice
 from engine.db import make_engine
-
-from .generate import SIZES
-from .report import render, splice
 
 # (operation, label, engine op, naive op, floor op, target text)
 OPERATIONS: list[tuple[str, str, str | None, str | None, str]] = [

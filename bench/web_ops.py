@@ -15,13 +15,12 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
+from bench.generate import Dataset
+from engine.accounts import add_user
 from engine.clock import FixedClock
 from engine.db import sessions, transaction
 from engine.models import School, User
 from web.app import create_app
-from web.users import add_user
-
-from .generate import Dataset
 
 PASSWORD = "bench-password-1"  # a throw-away user in a throw-away database
 

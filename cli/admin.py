@@ -5,12 +5,8 @@ from __future__ import annotations
 import click
 from sqlalchemy import select
 
-from engine.db import current_revision, upgrade
-from engine.i18n import tr
-from engine.models import Plan
-from engine.run_status import ensure_current
-
-from .app import App, pass_app
+from cli.app import App, pass_app
+from engine import Plan, current_revision, ensure_current, tr, upgrade
 
 
 @click.command("init")

@@ -16,8 +16,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.clock import Clock
-from engine.db import make_engine, require_schema, sessions, transaction
+from engine import Clock, make_engine, require_schema, sessions, transaction
 
 
 @dataclass

@@ -13,19 +13,22 @@ from typing import Any, TextIO
 
 import click
 
-from engine.audit import VerifyReport, verify_chains
-from engine.audit_query import cells, export_csv, export_json, headers, list_events
-from engine.checkpoint import (
+from cli.app import App, dump_json, json_option, pass_app, table
+from engine import parse_timestamp, tr
+from engine.audit import (
     CheckpointReport,
+    VerifyReport,
+    cells,
+    export_csv,
+    export_json,
     generate_key,
+    headers,
+    list_events,
     make_checkpoint,
+    verify_chains,
     verify_checkpoint,
     write_checkpoint,
 )
-from engine.clock import parse_timestamp
-from engine.i18n import tr
-
-from .app import App, dump_json, json_option, pass_app, table
 
 
 @click.group("audit")

@@ -7,18 +7,16 @@ from pathlib import Path
 
 import click
 
-from engine.calendar import chinesecalendar_years
-from engine.calendar_store import (
+from cli.app import App, emit, json_option, pass_app, table
+from engine import tr
+from engine.calendar import (
     OFFICIAL,
     calendar_days,
     calendar_years,
-    import_calendar_file,
+    chinesecalendar_years,
     load_calendar,
-    seed_calendar,
 )
-from engine.i18n import tr
-
-from .app import App, emit, json_option, pass_app, table
+from engine.imports import import_calendar_file, seed_calendar
 
 WEEKDAYS_ZH = "一二三四五六日"
 

@@ -6,11 +6,9 @@ from typing import Any
 
 import click
 
-from engine.extension import decide_extension, pending_requests, request_extension
-from engine.i18n import tr
-
-from .app import App, emit, json_option, pass_app, table
-from .runs import _actor, actor_options, plan_option
+from cli.app import App, emit, json_option, pass_app, table
+from cli.runs import _actor, actor_options, plan_option
+from engine import decide_extension, pending_requests, request_extension, tr
 
 
 @click.group("extension")

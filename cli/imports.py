@@ -16,8 +16,8 @@ from typing import Any
 import click
 from sqlalchemy import or_, select
 
-from engine.errors import ImportFileError, NotFound
-from engine.i18n import tr
+from cli.app import App, dump_json, emit, json_option, pass_app, table
+from engine import ImportFileError, NotFound, Region, School, tr
 from engine.imports import (
     ImportResult,
     estimate_rows,
@@ -26,9 +26,6 @@ from engine.imports import (
     import_schools,
     load_mapping,
 )
-from engine.models import Region, School
-
-from .app import App, dump_json, emit, json_option, pass_app, table
 
 PROGRESS_BAR_FROM = 10_000  # rows; shorter files finish before a bar is worth drawing
 KIND_NAMES_ZH = {"regions": "行政区划", "schools": "学校", "progress": "教师学习进度"}

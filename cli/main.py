@@ -15,12 +15,16 @@ from typing import Any
 import click
 
 import cli
-from engine.clock import FixedClock, SystemClock, parse_timestamp
-from engine.db import DEFAULT_URL
-from engine.errors import RolloutError
-from engine.i18n import set_language, tr
-
-from .app import App
+from cli.app import App
+from engine import (
+    DEFAULT_URL,
+    FixedClock,
+    RolloutError,
+    SystemClock,
+    parse_timestamp,
+    set_language,
+    tr,
+)
 
 
 class RolloutGroup(click.Group):

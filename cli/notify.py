@@ -9,13 +9,17 @@ from typing import Any
 
 import click
 
-from engine.i18n import tr
-from notifications.channels.http import redact
-from notifications.contacts import import_contacts
-from notifications.dispatcher import DispatchResult, dispatch
-from notifications.outbox import STATUSES, list_notifications, retry_dead
-
-from .app import App, emit, json_option, pass_app, table
+from cli.app import App, emit, json_option, pass_app, table
+from engine import tr
+from notifications import (
+    STATUSES,
+    DispatchResult,
+    dispatch,
+    import_contacts,
+    list_notifications,
+    redact,
+    retry_dead,
+)
 
 
 def _dispose_on_close(ctx: click.Context) -> None:

@@ -8,16 +8,24 @@ from typing import Any
 
 import click
 
-from engine import labels
-from engine.facts import set_fact
-from engine.i18n import tr
-from engine.plan import find_plan, load_plan, plan_summary
-from engine.runs import Actor, advance_all_ready, find_run, fire
-from engine.status import school_detail, status_table
-from engine.workflow import Workflow
-from engine.workflow_store import workflow_for_version
-
-from .app import App, emit, json_option, pass_app, table
+from cli.app import App, emit, json_option, pass_app, table
+from engine import (
+    Actor,
+    advance_all_ready,
+    find_plan,
+    find_run,
+    fire,
+    load_plan,
+    plan_summary,
+    role_title,
+    school_detail,
+    set_fact,
+    stage_title,
+    status_table,
+    tr,
+    trigger_title,
+)
+from engine.workflow import Workflow, workflow_for_version
 
 plan_option = click.option("--plan", "plan_code", default=None, help="Plan code (needed only when several plans exist).")
 
@@ -123,14 +131,14 @@ def render_school(d: dict[str, Any], wf: Workflow | None = None) -> str:
                     f"{t['teachers']} teachers: {t['online_below_25h']} below 25 online hours, {t['practice_below_25h']} below 25 practice hours, {t['points_below_3']} with < 3 points, {t['evidence_missing']} missing evidence"))
     # Words for officials, ids in brackets: the ids are what `rollout transition` takes.
     lines.append(tr("可执行操作：", "Allowed: ") + tr("、", ", ").join(
-        tr(f"{labels.trigger_title(wf, t, d['state'])}（{t}）", f"{labels.trigger_title(wf, t, d['state'])} ({t})")
+        tr(f"{trigger_title(wf, t, d['state'])}（{t}）", f"{trigger_title(wf, t, d['state'])} ({t})")
         for t in d["allowed"]))
     lines.append(tr("历史：", "History:"))
     for e in d["history"]:
-        move = (f"{labels.stage_title(wf, e['from_state'])}→{labels.stage_title(wf, e['to_state'])}"
-                if e["from_state"] != e["to_state"] else labels.stage_title(wf, e["to_state"]))
-        lines.append(f"  #{e['seq']} {e['at_local']} {e['actor']}（{labels.role_title(e['role'], wf)}） "
-                     f"{labels.trigger_title(wf, e['trigger'], e['from_state'])} {move} {e['reason'] or ''}".rstrip())
+        move = (f"{stage_title(wf, e['from_state'])}→{stage_title(wf, e['to_state'])}"
+                if e["from_state"] != e["to_state"] else stage_title(wf, e["to_state"]))
+        lines.append(f"  #{e['seq']} {e['at_local']} {e['actor']}（{role_title(e['role'], wf)}） "
+                     f"{trigger_title(wf, e['trigger'], e['from_state'])} {move} {e['reason'] or ''}".rstrip())
     return "\n".join(lines)
 
 
@@ -184,9 +192,6 @@ def advance(app: App, code: str | None, all_ready: bool, region: str | None, pla
 
 
 def _advance_trigger(session: Any, code: str, plan_code: str | None) -> str:
-    from engine.runs import find_run
-    from engine.workflow_store import workflow_for_version
-
     run = find_run(session, code, plan_code)
     wf = workflow_for_version(session, run.workflow_version_id)
     t = next((t for t in wf.transitions_from(run.state) if t.kind == "advance"), None)

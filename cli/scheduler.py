@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
-from engine.i18n import tr
-from engine.scheduler import (
+from cli.app import App, emit, json_option, pass_app, table
+from engine import tr
+from service import (
     ScheduleError,
     Settings,
     bulletin_trigger,
@@ -21,8 +22,6 @@ from engine.scheduler import (
     serve,
     status,
 )
-
-from .app import App, emit, json_option, pass_app, table
 
 
 @click.group("scheduler")

@@ -6,10 +6,8 @@ import sys
 
 import click
 
-from engine.i18n import tr
-from web.users import ROLES, add_user, disable_user, list_users, set_password
-
-from .app import App, emit, json_option, pass_app, table
+from cli.app import App, emit, json_option, pass_app, table
+from engine import ROLES, add_user, disable_user, list_users, set_password, tr
 
 
 @click.command("serve")
@@ -23,15 +21,15 @@ def serve(app: App, host: str, port: int, workers: int, https_only: bool) -> Non
     """网页看板 / serve the web dashboard."""
     import uvicorn
 
-    from web.app import create_app
+    from web import create_app
 
     app.engine  # noqa: B018 — fail here with 'run rollout init' rather than on the first request
     if workers > 1:
         import os
         import secrets
 
-        from engine.clock import FixedClock
-        from web.app import DB_ENV, HTTPS_ONLY_ENV, NOW_ENV, SECRET_ENV
+        from engine import FixedClock
+        from web import DB_ENV, HTTPS_ONLY_ENV, NOW_ENV, SECRET_ENV
 
         # Each worker process builds its own app (web/asgi.py) from this environment. Without one
         # shared key each would sign sessions with its own random key, and a user signed in by one

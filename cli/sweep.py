@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import click
 
-from engine.i18n import tr
-from engine.sweep import run_bulletins, run_sweep
-
-from .app import App, emit, json_option, pass_app
-from .runs import plan_option
+from cli.app import App, emit, json_option, pass_app
+from cli.runs import plan_option
+from engine import tr
+from service import run_bulletins, run_sweep
 
 
 @click.command("sweep")

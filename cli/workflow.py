@@ -14,20 +14,21 @@ import click
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from engine.diagram import mermaid
-from engine.errors import NotFound, RolloutError
-from engine.i18n import tr
-from engine.models import WorkflowVersion
-from engine.workflow import DueRule, ReminderRule, Workflow
-from engine.workflow_loader import load_workflow_file, read_source, validate_files
-from engine.workflow_store import (
+from cli.app import App, dump_json, json_option, pass_app, table
+from engine import NotFound, RolloutError, WorkflowVersion, tr
+from engine.workflow import (
+    DueRule,
+    ReminderRule,
+    Workflow,
     find_workflow,
+    load_workflow_file,
+    mermaid,
+    read_source,
     register_workflow,
     shipped_workflow_paths,
+    validate_files,
     workflow_for_version,
 )
-
-from .app import App, dump_json, json_option, pass_app, table
 
 
 @click.group("workflow")

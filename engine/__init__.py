@@ -1,0 +1,122 @@
+"""rollout's engine: the programme's rules and its persistent state — the one API above it uses.
+
+cli/, web/, service/ and notifications/ import from here and from the four part packages
+(``engine.workflow``, ``engine.audit``, ``engine.imports``, ``engine.calendar``), never from a module
+inside; the import-linter contracts in ``.importlinter`` hold them to it (``make lint``). Modules
+inside the engine import each other by their full path, never through this file.
+"""
+
+from engine.access import (
+    Forbidden,
+    audit_filter,
+    is_school_user,
+    may_act,
+    recordable_facts,
+    region_scope,
+    require_fact_role,
+    require_write,
+    school_clause,
+    school_for,
+    scoped_views,
+)
+from engine.accounts import (
+    ROLES,
+    LoginResult,
+    UserError,
+    add_user,
+    authenticate,
+    disable_user,
+    list_users,
+    set_password,
+)
+from engine.bulletin import bulletin_week, office_contacts, ranked_regions
+from engine.clock import Clock, FixedClock, SystemClock, as_utc, parse_timestamp
+from engine.db import (
+    DEFAULT_URL,
+    current_revision,
+    make_engine,
+    require_schema,
+    sessions,
+    transaction,
+    upgrade,
+)
+from engine.deadline import local_date
+from engine.errors import (
+    AuditError,
+    ImportFileError,
+    NotFound,
+    PlanFileError,
+    Problem,
+    RolloutError,
+    StaleStateError,
+    TransitionRefused,
+    WorkflowFileError,
+    WorkflowVersionConflict,
+)
+from engine.extension import decide_extension, pending_requests, request_extension
+from engine.facts import set_fact
+from engine.gate import GateResult, failing
+from engine.i18n import LANGUAGES, set_language, tr
+from engine.labels import (
+    action_label,
+    audit_triggers,
+    event_label,
+    fact_title,
+    role_title,
+    stage_title,
+    trigger_title,
+)
+from engine.models import (
+    Batch,
+    Contact,
+    NoticeItem,
+    Notification,
+    Plan,
+    Region,
+    SchedulerState,
+    School,
+    SchoolFact,
+    SchoolRun,
+    User,
+    WorkflowVersion,
+)
+from engine.notices import KINDS, Digest, due_digests, record_notices
+from engine.plan import find_plan, load_plan, plan_summary
+from engine.run_status import ensure_current
+from engine.runs import (
+    SYSTEM,
+    Actor,
+    BulkResult,
+    Outcome,
+    advance_all_ready,
+    advance_auto,
+    find_run,
+    fire,
+)
+from engine.status import RunView, school_detail, status_table, stored_views
+
+__all__ = [
+    # access and accounts: who sees and does what
+    "Forbidden", "audit_filter", "is_school_user", "may_act", "recordable_facts", "region_scope",
+    "require_fact_role", "require_write", "school_clause", "school_for", "scoped_views",
+    "ROLES", "LoginResult", "UserError", "add_user", "authenticate", "disable_user", "list_users", "set_password",
+    # time, storage, errors, language
+    "Clock", "FixedClock", "SystemClock", "as_utc", "parse_timestamp", "local_date",
+    "DEFAULT_URL", "current_revision", "make_engine", "require_schema", "sessions", "transaction", "upgrade",
+    "AuditError", "ImportFileError", "NotFound", "PlanFileError", "Problem", "RolloutError", "StaleStateError",
+    "TransitionRefused", "WorkflowFileError", "WorkflowVersionConflict",
+    "LANGUAGES", "set_language", "tr",
+    # the persistent state
+    "Batch", "Contact", "NoticeItem", "Notification", "Plan", "Region", "SchedulerState", "School",
+    "SchoolFact", "SchoolRun", "User", "WorkflowVersion",
+    # the run rules
+    "find_plan", "load_plan", "plan_summary",
+    "SYSTEM", "Actor", "BulkResult", "Outcome", "advance_all_ready", "advance_auto", "find_run", "fire",
+    "set_fact", "decide_extension", "pending_requests", "request_extension",
+    "GateResult", "failing", "ensure_current",
+    # what officials read
+    "RunView", "school_detail", "status_table", "stored_views",
+    "action_label", "audit_triggers", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
+    "KINDS", "Digest", "due_digests", "record_notices",
+    "bulletin_week", "office_contacts", "ranked_regions",
+]

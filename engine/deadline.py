@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from .calendar import Deadline, WorkCalendar
-from .workflow import DueRule, Stage
+from engine.calendar.workdays import Deadline, WorkCalendar
+from engine.workflow.model import DueRule, Stage
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from .audit import append_event, run_chain
-from .clock import Clock
-from .errors import StaleStateError, TransitionRefused
-from .i18n import tr
-from .models import AuditEvent, Plan, SchoolRun
-from .plan import find_plan
-from .runs import Actor, Outcome, find_run, fire, stale_message
-from .workflow_store import workflow_for_version
+from engine.audit.chain import append_event, run_chain
+from engine.clock import Clock
+from engine.errors import StaleStateError, TransitionRefused
+from engine.i18n import tr
+from engine.models import AuditEvent, Plan, SchoolRun
+from engine.plan import find_plan
+from engine.runs import Actor, Outcome, find_run, fire, stale_message
+from engine.workflow.versions import workflow_for_version
 
 REQUEST, REFUSE = "extension_request", "extension_refuse"
 

@@ -8,15 +8,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from .audit import append_event, run_chain
-from .clock import Clock
-from .errors import StaleStateError, TransitionRefused
-from .i18n import tr
-from .models import SchoolFact, SchoolRun
-from .run_status import refresh
-from .runs import Actor, find_run, stale_message
-from .workflow import Workflow
-from .workflow_store import workflow_for_version
+from engine.audit.chain import append_event, run_chain
+from engine.clock import Clock
+from engine.errors import StaleStateError, TransitionRefused
+from engine.i18n import tr
+from engine.models import SchoolFact, SchoolRun
+from engine.run_status import refresh
+from engine.runs import Actor, find_run, stale_message
+from engine.workflow.model import Workflow
+from engine.workflow.versions import workflow_for_version
 
 
 def role_refusal(wf: Workflow, name: str, role: str) -> str:

@@ -11,8 +11,8 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
-from .i18n import tr
-from .workflow import Gate, Metric, Stage, Workflow
+from engine.i18n import tr
+from engine.workflow.model import Gate, Metric, Stage, Workflow
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .extension import REFUSE, REQUEST
-from .i18n import tr
-from .workflow import PREVIOUS, Text, Transition, Workflow
+from engine.extension import REFUSE, REQUEST
+from engine.i18n import tr
+from engine.workflow.model import PREVIOUS, Text, Transition, Workflow
 
-# Web users' roles (web.users.ROLES), for pages that have no workflow at hand (the header).
+# Web users' roles (engine.accounts.ROLES), for pages that have no workflow at hand (the header).
 ROLE_TITLES = {
     "province_office": Text("省项目办", "Province project office"),
     "city_office": Text("市级项目办", "City project office"),
@@ -71,7 +71,7 @@ def trigger_title(wf: Workflow | None, trigger: str, state: str | None = None) -
     return str(found.title) if found else trigger
 
 
-def action(wf: Workflow, trigger: str, state: str) -> dict[str, Any]:
+def action_label(wf: Workflow, trigger: str, state: str) -> dict[str, Any]:
     """One button on the school page: the trigger (the form's address), its words and what it asks."""
     t = transition(wf, trigger, state)
     if t is None:
@@ -81,9 +81,16 @@ def action(wf: Workflow, trigger: str, state: str) -> dict[str, Any]:
             "reason_required": t.reason_required}
 
 
-def event(wf: Workflow | None, row: dict[str, Any]) -> dict[str, Any]:
+def event_label(wf: Workflow | None, row: dict[str, Any]) -> dict[str, Any]:
     """An audit event as a dict with the titles of its trigger, stages and role added."""
     return row | {"trigger_title": trigger_title(wf, row["trigger"], row.get("from_state")),
                   "from_title": stage_title(wf, row.get("from_state")),
                   "to_title": stage_title(wf, row.get("to_state")),
                   "role_title": role_title(row.get("role"), wf)}
+
+
+def audit_triggers(wf: Workflow) -> list[str]:
+    """Every trigger the audit trail of a plan on ``wf`` can hold: transitions, built-in events, facts."""
+    ids = [*wf.triggers(), *EVENT_TITLES]
+    ids += [f"{FACT_PREFIX}{f}" for f in dict.fromkeys(m.fact for m in wf.metrics.values() if m.fact)]
+    return ids

@@ -1,6 +1,6 @@
 """Per-school metric values, computed in SQL.
 
-A workflow's metrics are data (``engine.workflow.Metric``); this module turns each into an
+A workflow's metrics are data (``engine.workflow.model.Metric``); this module turns each into an
 aggregate over teacher records (one GROUP BY for all schools at once) or a lookup of a school
 fact. Values from the workflow file are bound as parameters: nothing from a file is evaluated.
 """
@@ -14,8 +14,8 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from .models import School, SchoolFact, SchoolRun, Teacher
-from .workflow import Condition, Metric, Workflow
+from engine.models import School, SchoolFact, SchoolRun, Teacher
+from engine.workflow.model import Condition, Metric, Workflow
 
 SCAN_ALL_MIN = 1000  # below this many schools the index lookups are cheaper than any full pass
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from .db import UTCDateTime
+from engine.db import UTCDateTime
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -18,15 +18,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from .audit import EventDraft, append_event, append_events, plan_chain, run_chain
-from .clock import Clock
-from .errors import NotFound, PlanFileError, Problem
-from .i18n import tr
-from .models import Batch, Plan, School, SchoolRun
-from .run_status import refresh
-from .workflow import Workflow
-from .workflow_store import find_workflow, workflow_for_version
-from .yaml_source import SourceDoc, read_yaml
+from engine.audit.chain import EventDraft, append_event, append_events, plan_chain, run_chain
+from engine.clock import Clock
+from engine.errors import ImportFileError, NotFound, PlanFileError, Problem
+from engine.i18n import tr
+from engine.imports.tabular import open_table
+from engine.models import Batch, Plan, School, SchoolRun
+from engine.run_status import refresh
+from engine.workflow.model import Workflow
+from engine.workflow.versions import find_workflow, workflow_for_version
+from engine.yaml_source import SourceDoc, read_yaml
 
 PLAN_KEYS = {"plan", "title", "workflow", "workflow_version", "year", "timezone", "region",
              "final_deadline", "extension_cap", "batches"}
@@ -223,9 +224,6 @@ def _select(doc: SourceDoc, path: tuple[str | int, ...], selector: Any, schools:
 
 def _codes_from_file(doc: SourceDoc, path: tuple[str | int, ...], name: str, problems: list[Problem]) -> list[str]:
     """A batch's schools from a CSV/XLSX list (relative to the plan file), column 学校标识码."""
-    from .errors import ImportFileError
-    from .tabular import open_table
-
     file = Path(doc.source).parent / name
     if not file.is_file():
         problems.append(doc.problem(path, tr(f"找不到学校名单文件：{file}", f"school list file not found: {file}")))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from .workflow import EscalationStep, ReminderRule
+from engine.workflow.model import EscalationStep, ReminderRule
 
 DEFAULT_ESCALATION = (EscalationStep(0, "school"),)
 

@@ -24,12 +24,12 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, select, update
 from sqlalchemy.orm import Session
 
-from .calendar_store import load_calendar
-from .deadline import local_date, stage_due
-from .gate import all_passed, judge_stage
-from .metrics import metric_values
-from .models import Batch, Plan, RunDeadline, SchoolRun
-from .workflow_store import workflow_for_version
+from engine.calendar.store import load_calendar
+from engine.deadline import local_date, stage_due
+from engine.gate import all_passed, judge_stage
+from engine.metrics import metric_values
+from engine.models import Batch, Plan, RunDeadline, SchoolRun
+from engine.workflow.versions import workflow_for_version
 
 Values = Mapping[int, Mapping[str, float | None]]
 DERIVED = ("due_date", "due_source", "due_provisional", "blocked", "failing", "derived_ok")

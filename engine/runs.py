@@ -19,19 +19,19 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from .audit import EventDraft, append_event, append_events, run_chain
-from .clock import Clock
-from .deadline import local_date
-from .errors import NotFound, StaleStateError, TransitionRefused
-from .gate import GateResult, all_passed, failing, judge_stage
-from .i18n import tr
-from .machine import Token, machine_for
-from .metrics import metric_values, values_for_run
-from .models import Plan, RunDeadline, School, SchoolRun
-from .plan import find_plan
-from .run_status import expire_runs, refresh, refresh_ids
-from .workflow import Transition, Workflow
-from .workflow_store import workflow_for_version
+from engine.audit.chain import EventDraft, append_event, append_events, run_chain
+from engine.clock import Clock
+from engine.deadline import local_date
+from engine.errors import NotFound, StaleStateError, TransitionRefused
+from engine.gate import GateResult, all_passed, failing, judge_stage
+from engine.i18n import tr
+from engine.metrics import metric_values, values_for_run
+from engine.models import Plan, RunDeadline, School, SchoolRun
+from engine.plan import find_plan
+from engine.run_status import expire_runs, refresh, refresh_ids
+from engine.workflow.machine import Token, machine_for
+from engine.workflow.model import Transition, Workflow
+from engine.workflow.versions import workflow_for_version
 
 SYSTEM = "system"
 
@@ -269,3 +269,21 @@ def advance_all_ready(
         refresh_ids(session, moved, values={i: measured[i] for i in moved})
     result.advanced = len(updates)
     return result
+
+
+def advance_auto(session: Session, clock: Clock, plan_code: str | None = None) -> int:
+    """The sweep's advance: every started school whose auto-advancing gates pass moves, as ``system``.
+
+    A school whose later gates already pass moves on in the same sweep, one stage a pass, so it is
+    never left a day in a stage it has already finished. Returns how many steps were taken.
+    """
+    plan = find_plan(session, plan_code)
+    wf = workflow_for_version(session, plan.workflow_version_id)
+    total = 0
+    for _ in range(len(wf.stages)):
+        moved = advance_all_ready(session, clock, actor=Actor(SYSTEM, SYSTEM), plan_code=plan.code,
+                                  auto_only=True, candidates_only=True).advanced
+        total += moved
+        if not moved:
+            break
+    return total

@@ -10,19 +10,19 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
-from .audit_query import list_events
-from .calendar import WorkCalendar
-from .calendar_store import load_calendar
-from .clock import Clock
-from .deadline import StageDue, days_overdue, local_date, stage_due
-from .gate import GateResult, all_passed, judge_stage
-from .metrics import metric_values, runs_by_id, teacher_summary
-from .models import Batch, Plan, Region, RunDeadline, School, SchoolRun
-from .plan import find_plan
-from .run_status import ensure_current
-from .runs import find_run
-from .workflow import Workflow
-from .workflow_store import workflow_for_version
+from engine.audit.query import list_events
+from engine.calendar.store import load_calendar
+from engine.calendar.workdays import WorkCalendar
+from engine.clock import Clock
+from engine.deadline import StageDue, days_overdue, local_date, stage_due
+from engine.gate import GateResult, all_passed, judge_stage
+from engine.metrics import metric_values, runs_by_id, teacher_summary
+from engine.models import Batch, Plan, Region, RunDeadline, School, SchoolRun
+from engine.plan import find_plan
+from engine.run_status import ensure_current
+from engine.runs import find_run
+from engine.workflow.model import Workflow
+from engine.workflow.versions import workflow_for_version
 
 
 @dataclass

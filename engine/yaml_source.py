@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem
-from .i18n import tr
+from engine.errors import Problem
+from engine.i18n import tr
 
 Path = tuple[str | int, ...]
 

@@ -27,7 +27,7 @@ def _stages(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def bulletin_workbook(context: dict[str, Any]) -> bytes:
-    """An .xlsx of the bulletin context (see ``notifications.render`` for its contract)."""
+    """An .xlsx of the bulletin context (see ``notifications.rendering`` for its contract)."""
     rows: list[dict[str, Any]] = list(context["rows"])
     stages = _stages(rows)
     book = Workbook()

@@ -16,12 +16,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.i18n import tr
-from engine.import_common import Problems, check_code, fold, missing
-from engine.models import Contact
-from engine.tabular import open_table
-
-from .channels import CHANNEL_NAMES
+from engine import Contact, tr
+from engine.imports import Problems, check_code, fold, missing, open_table
+from notifications.channels import CHANNEL_NAMES
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "scope_code": ("scope_code", "地区或学校代码", "代码"),

@@ -34,15 +34,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, func, or_, select, update
 
-from engine.clock import Clock
-from engine.errors import RolloutError
-from engine.models import Notification
-
-from .channels import CHAT_CHANNELS, default_channels, dingtalk, feishu, wecom
-from .merge import Unit, pack
-from .message import Channel, DeliveryError, OutgoingMessage
-from .outbox import enqueue, list_notifications, retry_dead
-from .ratelimit import Limit, RateLimiter, RobotKey
+from engine import Clock, Notification, RolloutError
+from notifications.channels import CHAT_CHANNELS, default_channels, dingtalk, feishu, wecom
+from notifications.merge import Unit, pack
+from notifications.message import Channel, DeliveryError, OutgoingMessage
+from notifications.outbox import enqueue, list_notifications, retry_dead
+from notifications.ratelimit import Limit, RateLimiter, RobotKey
 
 __all__ = ["DispatchResult", "dispatch", "enqueue", "list_notifications", "retry_dead"]
 

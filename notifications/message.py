@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from engine.errors import RolloutError
+from engine import RolloutError
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,8 @@ from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from engine.clock import as_utc
-from engine.models import Notification
-
-from .channels import CHANNEL_NAMES
+from engine import Notification, as_utc
+from notifications.channels import CHANNEL_NAMES
 
 STATUSES = ("pending", "sent", "dead")
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from engine.clock import Clock
+from engine import Clock
 
 RobotKey = tuple[str, str]  # (channel, address)
 

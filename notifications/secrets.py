@@ -15,8 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from engine.errors import RolloutError
-from engine.i18n import tr
+from engine import RolloutError, tr
 
 ENV_PREFIX = "ROLLOUT_SECRET_"
 CONFIG_ENV = "ROLLOUT_CONFIG"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.schemas import SchemaGenerator
 
-from . import data
-from .context import Ctx, csrf_token, endpoint, json_response
+from web import data
+from web.context import Ctx, csrf_token, endpoint, json_response
 
 schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "rollout", "version": "1"}})
 

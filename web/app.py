@@ -21,11 +21,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from engine.clock import Clock, SystemClock
-from engine.db import make_engine, require_schema, sessions
-
-from . import api, pages
-from .context import HERE, SESSION_TTL, AppState, make_templates
+from engine import Clock, SystemClock, make_engine, require_schema, sessions
+from web import api, pages
+from web.context import HERE, SESSION_TTL, AppState, make_templates
 
 SECRET_ENV = "ROLLOUT_SECRET_KEY"
 # What ``rollout serve --workers N`` hands each worker process (read by web/asgi.py).

@@ -12,9 +12,8 @@ import os
 
 from starlette.applications import Starlette
 
-from engine.clock import FixedClock, parse_timestamp
-
-from .app import DB_ENV, HTTPS_ONLY_ENV, NOW_ENV, SECRET_ENV, create_app
+from engine import FixedClock, parse_timestamp
+from web.app import DB_ENV, HTTPS_ONLY_ENV, NOW_ENV, SECRET_ENV, create_app
 
 
 def _app_from_environment() -> Starlette:

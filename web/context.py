@@ -23,14 +23,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from engine.clock import Clock
-from engine.db import transaction
-from engine.errors import NotFound, RolloutError, StaleStateError
-from engine.i18n import LANGUAGES, set_language, tr
-from engine.labels import role_title
-from engine.models import User
-
-from .access import Forbidden
+from engine import (
+    LANGUAGES,
+    Clock,
+    Forbidden,
+    NotFound,
+    RolloutError,
+    StaleStateError,
+    User,
+    role_title,
+    set_language,
+    tr,
+    transaction,
+)
 
 SESSION_TTL = timedelta(hours=8)
 LANG_COOKIE = "rollout_lang"

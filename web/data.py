@@ -11,33 +11,56 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from engine import labels
-from engine.audit import run_chain, verify_chains
-from engine.audit_query import LOCAL_TZ, EventRow, cells, export_csv, headers, list_events
-from engine.clock import Clock
-from engine.deadline import local_date
-from engine.errors import RolloutError
-from engine.extension import decide_extension, pending_requests, request_extension
-from engine.facts import set_fact
-from engine.gate import failing
-from engine.i18n import tr
-from engine.models import Batch, Plan, School, SchoolFact, SchoolRun, User
-from engine.plan import find_plan
-from engine.runs import Actor, Outcome, find_run, fire
-from engine.status import school_detail, status_table
-from engine.workflow_store import workflow_for_version
-
-from .access import (
+from engine import (
+    Actor,
+    Batch,
+    Clock,
+    Outcome,
+    Plan,
+    RolloutError,
+    School,
+    SchoolFact,
+    SchoolRun,
+    User,
+    action_label,
     audit_filter,
+    audit_triggers,
+    decide_extension,
+    event_label,
+    fact_title,
+    failing,
+    find_plan,
+    find_run,
+    fire,
     is_school_user,
+    local_date,
+    pending_requests,
     recordable_facts,
     region_scope,
+    request_extension,
     require_fact_role,
     require_write,
     school_clause,
+    school_detail,
     school_for,
     scoped_views,
+    set_fact,
+    stage_title,
+    status_table,
+    tr,
+    trigger_title,
 )
+from engine.audit import (
+    LOCAL_TZ,
+    EventRow,
+    cells,
+    export_csv,
+    headers,
+    list_events,
+    run_chain,
+    verify_chains,
+)
+from engine.workflow import workflow_for_version
 
 PAGE_SIZE = 50
 OVERDUE_PAGE = 100
@@ -108,7 +131,7 @@ def overdue(session: Session, clock: Clock, user: User, *, stage: str | None = N
                          offset=(max(page, 1) - 1) * page_size)
     wf = workflow_for_version(session, plan.workflow_version_id)
     rows = [{"school_code": v.school_code, "school_name": v.school_name, "county_code": v.county_code,
-             "state": v.state, "stage_title": labels.stage_title(wf, v.state), "due": v.due.due if v.due else None, "days_overdue": v.days_overdue,
+             "state": v.state, "stage_title": stage_title(wf, v.state), "due": v.due.due if v.due else None, "days_overdue": v.days_overdue,
              "blocked": v.blocked, "failing": [g.explain() for g in failing(v.gates)]} for v in views]
     return rows, total
 
@@ -121,13 +144,13 @@ def school(session: Session, clock: Clock, user: User, code: str) -> dict[str, A
     wf = workflow_for_version(session, find_run(session, code, None).workflow_version_id)
     pending = next((p for p in pending_requests(session) if p.school_code == code), None)
     detail["pending_extension"] = None if pending is None else {
-        "stage": pending.stage, "stage_title": labels.stage_title(wf, pending.stage), "due": pending.due,
+        "stage": pending.stage, "stage_title": stage_title(wf, pending.stage), "due": pending.due,
         "reason": pending.reason, "requested_by": pending.requested_by}
     # Buttons only for what the user's role may fire (the engine refuses the rest anyway).
-    detail["actions"] = [labels.action(wf, t, detail["state"]) for t in detail["allowed"]
+    detail["actions"] = [action_label(wf, t, detail["state"]) for t in detail["allowed"]
                          if user.role in getattr(wf.transition_for(t, detail["state"]), "roles", ())]
-    detail["previous_title"] = labels.stage_title(wf, detail["previous_state"])
-    detail["history"] = [labels.event(wf, e) for e in detail["history"]]
+    detail["previous_title"] = stage_title(wf, detail["previous_state"])
+    detail["history"] = [event_label(wf, e) for e in detail["history"]]
     return detail
 
 
@@ -140,16 +163,14 @@ def stages(session: Session) -> list[dict[str, str]]:
 def triggers(session: Session) -> list[dict[str, str]]:
     """Every trigger the current plan's audit trail can hold, with its words (a filter's choices)."""
     wf = workflow_for_version(session, find_plan(session, None).workflow_version_id)
-    ids = [*wf.triggers(), *labels.EVENT_TITLES]
-    ids += [f"{labels.FACT_PREFIX}{f}" for f in dict.fromkeys(m.fact for m in wf.metrics.values() if m.fact)]
-    return [{"id": t, "title": labels.trigger_title(wf, t)} for t in ids]
+    return [{"id": t, "title": trigger_title(wf, t)} for t in audit_triggers(wf)]
 
 
 def outcome_titles(session: Session, code: str, out: Outcome) -> dict[str, str]:
     """The words for an action's trigger and stages (the API adds them beside the ids)."""
     wf = workflow_for_version(session, find_run(session, code, None).workflow_version_id)
-    return {"trigger_title": labels.trigger_title(wf, out.trigger, out.from_state),
-            "from_title": labels.stage_title(wf, out.from_state), "to_title": labels.stage_title(wf, out.to_state)}
+    return {"trigger_title": trigger_title(wf, out.trigger, out.from_state),
+            "from_title": stage_title(wf, out.from_state), "to_title": stage_title(wf, out.to_state)}
 
 
 def outcome_message(session: Session, code: str, out: Outcome) -> str:
@@ -213,7 +234,7 @@ def record_fact(session: Session, clock: Clock, user: User, code: str, *, name: 
     number = parse_number(value, "value")
     changed = set_fact(session, clock, school_code=code, name=name, value=number, actor=Actor(user.username, user.role),
                        note=(note or "").strip() or None)
-    return {"school_code": code, "name": name, "title": labels.fact_title(wf, name), "value": number,
+    return {"school_code": code, "name": name, "title": fact_title(wf, name), "value": number,
             "changed": changed}
 
 
@@ -294,7 +315,7 @@ def labelled_events(session: Session, rows: list[EventRow]) -> list[dict[str, An
     for r in rows:
         version = by_run.get(r.run_id) if r.run_id is not None else by_plan.get(r.plan_id) if r.plan_id else None
         wf = workflow_for_version(session, version) if version is not None else None
-        out.append(labels.event(wf, r.as_dict()))
+        out.append(event_label(wf, r.as_dict()))
     return out
 
 

@@ -8,12 +8,9 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from engine.i18n import tr
-
-from . import data
-from .access import may_act
-from .context import Ctx, endpoint
-from .users import authenticate
+from engine import authenticate, may_act, tr
+from web import data
+from web.context import Ctx, endpoint
 
 
 @endpoint(public=True)

@@ -11,11 +11,11 @@ CHAT_CHANNELS = ("dingtalk", "wecom", "feishu")
 
 def default_channels(secrets: Secrets | None = None, timeout: float = 10.0) -> dict[str, Channel]:
     """Every channel, configured from ``ROLLOUT_SMTP_*`` and the secret store."""
-    from .dingtalk import DingTalkChannel
-    from .email import EmailChannel, SmtpConfig
-    from .feishu import FeishuChannel
-    from .file import FileChannel
-    from .wecom import WeComChannel
+    from notifications.channels.dingtalk import DingTalkChannel
+    from notifications.channels.email import EmailChannel, SmtpConfig
+    from notifications.channels.feishu import FeishuChannel
+    from notifications.channels.file import FileChannel
+    from notifications.channels.wecom import WeComChannel
 
     secrets = secrets or Secrets()
     return {

@@ -14,10 +14,9 @@ import time as _time
 import urllib.parse
 from collections.abc import Callable
 
+from notifications.channels.http import post_json, redact, truncate_utf8
 from notifications.message import DeliveryError, OutgoingMessage
 from notifications.secrets import Secrets
-
-from .http import post_json, redact, truncate_utf8
 
 RATE_LIMITED = 130101
 BUSY = -1

@@ -14,10 +14,9 @@ import time as _time
 from collections.abc import Callable
 from typing import Any
 
+from notifications.channels.http import post_json, redact, truncate_utf8
 from notifications.message import DeliveryError, OutgoingMessage
 from notifications.secrets import Secrets
-
-from .http import post_json, redact, truncate_utf8
 
 RETRYABLE = {11232, 9499}
 # The request body may not exceed 20 KB; leave room for the card around the content.

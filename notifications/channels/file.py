@@ -13,9 +13,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from notifications.channels.email import build_email
 from notifications.message import DeliveryError, OutgoingMessage
-
-from .email import build_email
 
 
 def file_name(msg: OutgoingMessage) -> str:

@@ -8,9 +8,8 @@ Errors come as ``errcode`` in an HTTP 200 body; 45009 is the 20/min frequency li
 
 from __future__ import annotations
 
+from notifications.channels.http import post_json, redact, truncate_utf8
 from notifications.message import DeliveryError, OutgoingMessage
-
-from .http import post_json, redact, truncate_utf8
 
 MAX_BYTES = 4096
 RETRYABLE = {45009, 45033, -1}

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,11 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+import service.scheduler as scheduler_module
 from cli.main import main
 from engine.db import make_engine, sessions, transaction
-from engine.leader import FileLeader, lock_path
 from engine.models import SchedulerState
+from service.leader import FileLeader, lock_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,8 +36,7 @@ def run(db_url: str) -> Callable[..., Result]:
 
 @pytest.fixture
 def fake_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
-    """engine.sweep is written elsewhere: a stand-in with the agreed signatures."""
-    module = types.ModuleType("engine.sweep")
+    """Stand in for the sweep and bulletins (service.sweep) with their signatures."""
 
     def run_sweep(session: Session, clock: Any, plan_code: str | None = None) -> dict[str, Any]:
         return {"queued": 2, "at": clock.now().isoformat()}
@@ -45,9 +44,8 @@ def fake_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
     def run_bulletins(session: Session, clock: Any, plan_code: str | None = None) -> dict[str, Any]:
         return {"bulletins": 1}
 
-    module.run_sweep = run_sweep  # type: ignore[attr-defined]
-    module.run_bulletins = run_bulletins  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "engine.sweep", module)
+    monkeypatch.setattr(scheduler_module, "run_sweep", run_sweep)
+    monkeypatch.setattr(scheduler_module, "run_bulletins", run_bulletins)
 
 
 def read_state(db_url: str, key: str) -> Any:
@@ -92,7 +90,7 @@ def test_once_runs_every_job_with_the_app_clock_and_status_shows_it(
 
 
 def test_once_without_a_plan_still_dispatches_and_exits_1(run: Callable[..., Result], db_url: str) -> None:
-    # The real engine.sweep: nothing loaded yet, so sweep and bulletins fail; delivery must not wait.
+    # The real service.sweep: nothing loaded yet, so sweep and bulletins fail; delivery must not wait.
     result = run("--lang", "en", "scheduler", "run", "--once")
     assert result.exit_code == 1
     assert "sweep: failed: NotFound" in result.output

@@ -10,13 +10,13 @@ from argon2 import PasswordHasher
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-import web.users as users_module
+import engine.accounts as users_module
 from cli.main import main
+from engine.accounts import authenticate
 from engine.clock import FixedClock
 from engine.db import make_engine, sessions, transaction
 from engine.models import User
 from tests.engine.builders import COUNTY, EARLY, seed
-from web.users import authenticate
 
 
 @pytest.fixture(autouse=True)

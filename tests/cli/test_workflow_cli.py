@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from cli.main import main
-from engine.workflow_store import WORKFLOWS_DIR
+from engine.workflow.versions import WORKFLOWS_DIR
 
 WHOLE_SCHOOL = str(WORKFLOWS_DIR / "whole-school-2.0.yaml")
 HENAN = str(WORKFLOWS_DIR / "henan-contractor-2021.yaml")

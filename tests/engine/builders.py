@@ -19,9 +19,9 @@ from engine.models import AuditEvent, Plan, Region, School, SchoolRun, Teacher, 
 from engine.plan import load_plan
 from engine.run_status import refresh
 from engine.runs import Actor
-from engine.workflow import Workflow
-from engine.workflow_loader import load_workflow_file, read_source
-from engine.workflow_store import register_workflow
+from engine.workflow.loader import load_workflow_file, read_source
+from engine.workflow.model import Workflow
+from engine.workflow.versions import register_workflow
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW_PATH = REPO / "workflows" / "whole-school-2.0.yaml"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from engine.calendar import WorkCalendar
+from engine.calendar.workdays import WorkCalendar
 from engine.deadline import StageDue, days_overdue, local_date, stage_due
-from engine.workflow import Stage
+from engine.workflow.model import Stage
 from tests.engine.builders import shipped_workflow
 
 WF = shipped_workflow()

@@ -12,7 +12,7 @@ from engine.db import transaction
 from engine.facts import set_fact
 from engine.metrics import metric_values, teacher_summary, values_for_run
 from engine.models import SchoolRun
-from engine.workflow_store import workflow_for_version
+from engine.workflow.versions import workflow_for_version
 from tests.engine.builders import (
     COUNTY_OFFICER,
     EARLY,

@@ -1,7 +1,7 @@
 from datetime import date, timedelta
 
 from engine.reminder import due_items
-from engine.workflow import EscalationStep, ReminderRule
+from engine.workflow.model import EscalationStep, ReminderRule
 
 RULE = ReminderRule(
     before_days=(14, 3),

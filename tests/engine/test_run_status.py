@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.calendar_store import seed_calendar
 from engine.clock import FixedClock
 from engine.db import transaction
 from engine.facts import set_fact
-from engine.import_progress import import_progress
+from engine.imports import seed_calendar
+from engine.imports.progress import import_progress
 from engine.models import Plan, SchoolRun
 from engine.run_status import ensure_current, refresh
 from engine.runs import SYSTEM, Actor, advance_all_ready, fire

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from notify_servers import RobotServer
+
+from tests.notifications.notify_servers import RobotServer
 
 
 @pytest.fixture

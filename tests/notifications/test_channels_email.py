@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from notify_servers import SmtpSink, free_port
 
 from notifications.channels.email import EmailChannel, SmtpConfig, message_id
 from notifications.message import DeliveryError, OutgoingMessage
 from notifications.secrets import Secrets
+from tests.notifications.notify_servers import SmtpSink, free_port
 
 PASSWORD = "smtp-test-password"
 

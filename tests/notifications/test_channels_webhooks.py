@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from notify_servers import SECRETS, RobotServer
 
 from notifications.channels.dingtalk import DingTalkChannel
 from notifications.channels.feishu import FeishuChannel
@@ -13,6 +12,7 @@ from notifications.channels.wecom import MAX_BYTES as WECOM_MAX
 from notifications.channels.wecom import WeComChannel
 from notifications.message import DeliveryError, OutgoingMessage
 from notifications.secrets import Secrets
+from tests.notifications.notify_servers import SECRETS, RobotServer
 
 WHEN = datetime(2021, 7, 1, 1, 0, tzinfo=UTC)
 

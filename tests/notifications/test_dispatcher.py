@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from notify_servers import SECRETS, RobotServer, statuses
 from sqlalchemy import Engine, select
 
 from engine.clock import FixedClock
@@ -24,6 +23,7 @@ from notifications.message import Channel, OutgoingMessage
 from notifications.outbox import enqueue
 from notifications.ratelimit import Limit
 from notifications.secrets import Secrets
+from tests.notifications.notify_servers import SECRETS, RobotServer, statuses
 
 
 def robots(timeout: float = 0.3) -> dict[str, Channel]:

@@ -13,12 +13,12 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-import web.users as users_module
+import engine.accounts as users_module
+from engine.accounts import add_user
 from engine.clock import FixedClock
 from engine.db import make_engine, sessions, transaction
 from tests.engine.builders import CITY, COUNTY, EARLY, OTHER_COUNTY, PROVINCE, seed_with_plan
 from web.app import create_app
-from web.users import add_user
 
 PASSWORD = "correct-horse-1"
 # username -> (role, scope)

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from engine.accounts import add_user
 from engine.clock import FixedClock
 from engine.db import make_engine, sessions, transaction
 from engine.facts import set_fact
@@ -35,7 +36,6 @@ from tests.conftest import REPO
 from tests.engine.builders import COUNTY_OFFICER, EARLY, add_teachers, seed_with_plan
 from tests.web.conftest import PASSWORD, USERS
 from web.app import create_app
-from web.users import add_user
 
 pytestmark = pytest.mark.browser
 

@@ -74,7 +74,7 @@ def test_lock_out_after_five_failures_for_fifteen_minutes(site: Site) -> None:
 
 
 def test_disabled_user_loses_access(site: Site) -> None:
-    from web.users import disable_user
+    from engine.accounts import disable_user
 
     client = site.as_user("county")
     with transaction(sessions(site.engine)) as s:

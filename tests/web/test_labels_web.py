@@ -9,7 +9,7 @@ import re
 
 from engine import labels
 from engine.i18n import set_language
-from engine.workflow_loader import load_workflow_text
+from engine.workflow.loader import load_workflow_text
 from tests.engine.builders import EARLY, WORKFLOW_PATH
 from tests.web.conftest import Site, csrf_of
 

@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from engine.accounts import add_user
 from engine.audit import verify_chains
 from engine.clock import FixedClock
 from engine.db import make_engine, sessions, transaction, upgrade
@@ -43,7 +44,6 @@ from engine.runs import fire
 from tests.conftest import REPO, SHANGHAI, PgSchema
 from tests.engine.builders import COUNTY_OFFICER, EARLY, add_teachers, events_of, seed_with_plan
 from tests.web.conftest import PASSWORD, USERS
-from web.users import add_user
 
 pytestmark = pytest.mark.postgres
 

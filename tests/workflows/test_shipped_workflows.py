@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from engine.workflow import DueRule, Workflow
-from engine.workflow_loader import load_workflow_file, validate_files
-from engine.workflow_store import shipped_workflow_paths
+from engine.workflow.loader import load_workflow_file, validate_files
+from engine.workflow.model import DueRule, Workflow
+from engine.workflow.versions import shipped_workflow_paths
 
 
 def _load(name: str) -> Workflow:

@@ -1,0 +1,32 @@
+"""Bringing outside data in: the files offices exchange, and the calendar notice.
+
+Regions (GB/T 2260), schools, teachers' progress from the provincial platforms' exports (CSV in
+GBK/GB18030/UTF-8, XLSX, Chinese headers through a column mapping), each all-or-nothing with every
+bad row listed; and the working-day calendar (chinesecalendar or the State Council's notice). Every
+import re-derives the stored status it moves, in the same transaction.
+"""
+
+from engine.imports.calendar import import_calendar_file, mark_provisional, seed_calendar
+from engine.imports.mapping import ColumnMapping, load_mapping
+from engine.imports.progress import import_progress
+from engine.imports.regions import import_regions
+from engine.imports.schools import import_schools
+from engine.imports.staging import (
+    MAX_PROBLEMS,
+    ImportResult,
+    Problems,
+    ProgressCallback,
+    check_code,
+    fold,
+    missing,
+)
+from engine.imports.tabular import estimate_rows, open_table
+
+__all__ = [
+    "MAX_PROBLEMS", "ColumnMapping", "ImportResult", "ProgressCallback",
+    "estimate_rows", "load_mapping", "open_table",
+    "import_progress", "import_regions", "import_schools",
+    "import_calendar_file", "mark_provisional", "seed_calendar",
+    # for other importers built on the same rules (the contact list)
+    "Problems", "check_code", "fold", "missing",
+]

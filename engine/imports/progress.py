@@ -1,0 +1,280 @@
+"""Import teachers' progress as the provincial platform exports it: hours, chosen points, evidence.
+
+Rules from the seeds: each teacher studies online ≥ 25 hours and practises ≥ 25 hours in school
+(000 "选学内容不少于25学时"; 001 "每位教师从30个微能力点中选取3个能力点学习"), so points are numbers
+1..30, at most three, and evidence is counted per chosen point. Teacher records are personal data:
+only the platform id, name, school, hours, points and results are kept (DOMAIN.md) — never a
+national ID number, not even disguised as a platform account.
+
+Province scale is a million rows: rows are checked as they stream past against the set of school
+codes loaded once, staged with executemany/COPY, and merged in one statement at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import cast
+
+from sqlalchemy import Engine, select, true
+from sqlalchemy.orm import Session
+
+from engine.i18n import language, tr
+from engine.imports.mapping import ColumnMapping, resolve_mapping
+from engine.imports.staging import (
+    ImportResult,
+    Problems,
+    ProgressCallback,
+    Staging,
+    check_code,
+    connection_for,
+    duplicate,
+    fold,
+    missing,
+)
+from engine.imports.tabular import Column, open_table
+from engine.models import School, Teacher
+from engine.run_status import refresh_connection
+
+REQUIRED = ("platform_id", "name", "school_code", "online_hours", "practice_hours", "points")
+MAX_HOURS = 1000.0  # far above the programme's 50 hours: anything more is a typo or a unit mix-up
+POINTS = range(1, 31)  # 001 attachment 3: the 30 micro-capability points
+MAX_POINTS = 3
+PROGRESS_EVERY = 10_000
+RESULTS = {
+    "合格": "pass", "通过": "pass", "pass": "pass", "passed": "pass",
+    # A four-grade scale (优秀/良好/合格/不合格) is common; 良好 is a pass that is not 优秀.
+    "良好": "pass",
+    "优秀": "excellent", "excellent": "excellent",
+    "不合格": "fail", "未通过": "fail", "fail": "fail", "failed": "fail",
+}
+_POINT_SEPARATORS = re.compile(r"[,，、;；\s]+")
+_ID_NUMBER = re.compile(r"^\d{17}[\dXx]$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def looks_like_id_number(value: str) -> bool:
+    """An 18-character resident ID number with a valid GB 11643 check digit."""
+    if not _ID_NUMBER.match(value):
+        return False
+    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
+    return "10X98765432"[total % 11] == value[17].upper()
+
+
+def parse_points(value: str) -> tuple[tuple[int, ...], str | None]:
+    """'3,11,15', '3、11、15', '3;11;15' or '3 11 15' → sorted numbers, or a problem in words."""
+    return _parse_points(value, language())
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_points(value: str, _lang: str) -> tuple[tuple[int, ...], str | None]:
+    # Cached: a province's million rows hold a few thousand distinct choices of 3 of 30 points.
+    text = value.strip()
+    if not text:
+        return (), None
+    points: list[int] = []
+    for token in _POINT_SEPARATORS.split(fold(text)):
+        if not token:
+            continue
+        number = int(token) if token.isascii() and token.isdigit() else 0
+        if number not in POINTS:
+            return (), tr(
+                f"能力点“{token}”不存在：应为 1–30 的编号，用逗号或顿号分隔",
+                f"unknown capability point '{token}': use numbers 1–30 separated by commas",
+            )
+        if number in points:
+            return (), tr(f"能力点 {number} 重复", f"capability point {number} listed twice")
+        points.append(number)
+    if len(points) > MAX_POINTS:
+        return (), tr(
+            f"选了 {len(points)} 个能力点：每位教师选 3 个（不超过 3 个）",
+            f"{len(points)} capability points chosen: each teacher chooses 3 (at most 3)",
+        )
+    return tuple(sorted(points)), None
+
+
+def parse_hours(value: str) -> tuple[float | None, str | None]:
+    text = value.strip()
+    if not text:
+        return None, missing("学时", "hours")
+    try:
+        hours = float(text)
+    except ValueError:
+        return None, tr(f"学时“{text}”不是数字", f"hours '{text}' is not a number")
+    if not math.isfinite(hours) or hours < 0:
+        return None, tr(f"学时“{text}”不能为负数", f"hours '{text}' must not be negative")
+    if hours > MAX_HOURS:
+        return None, tr(f"学时 {text} 超过上限 {MAX_HOURS:g}，请核对", f"hours {text} above the cap of {MAX_HOURS:g}: check the file")
+    return hours, None
+
+
+FIELDS = (
+    "platform_id", "name", "school_code", "online_hours", "practice_hours",
+    "points", "evidence_count", "evidence_result",
+)
+_NOT_ASSESSED = ("-", "—", "无", "未测评")
+# The happy path's lookups: a text found here is valid as it stands (every other text, valid or
+# not, goes through the full checks below, which give the same values and name every problem).
+_EVIDENCE_OK = {"": 0, "0": 0, "1": 1, "2": 2, "3": 3}
+_RESULT_OK: dict[str, str | None] = {"": None, **dict.fromkeys(_NOT_ASSESSED), **RESULTS}
+_CACHE_LIMIT = 100_000  # distinct hour and point texts remembered; a file has a few thousand
+
+
+class _Rows:
+    """Turns a file's rows into staging tuples, reporting every problem with row and column.
+
+    ``run`` checks each row of a million-row file, so the common row costs a handful of dict and
+    set lookups: texts of hours and point lists seen before in the file are remembered with their
+    values, and a row is only taken through ``full_check`` (every rule, every message) when one
+    of its texts is new or the quick checks do not all pass.
+    """
+
+    def __init__(self, cols: dict[str, Column], schools: set[str], problems: Problems) -> None:
+        self.cols = cols
+        self.schools = schools
+        self.problems = problems
+        self.first_seen: dict[str, int] = {}
+        self.hours: dict[str, float] = {}
+        self.points: dict[str, tuple[str, int]] = {}
+
+    def run(
+        self,
+        records: Iterable[tuple[int, tuple[str, ...]]],
+        add: Callable[[tuple[object, ...]], None],
+        progress: ProgressCallback | None,
+    ) -> int:
+        """Check every row, ``add`` the good ones while the file has no problem; the row count."""
+        # Locals, not attributes: this loop body runs a million times.
+        hours, points_of, evidence_of = self.hours.get, self.points.get, _EVIDENCE_OK.get
+        results, first_seen, schools = _RESULT_OK, self.first_seen, self.schools
+        reported, full_check = self.problems.items, self.full_check
+        total = 0
+        for number, cells in records:
+            total += 1
+            if progress and total % PROGRESS_EVERY == 0:
+                progress(total)
+            pid, name, school, online_text, practice_text, points_text, evidence_text, result_text = cells
+            online = hours(online_text)
+            practice = hours(practice_text)
+            points = points_of(points_text)
+            evidence = evidence_of(evidence_text)
+            if (
+                online is None or practice is None or points is None or evidence is None
+                or evidence > points[1] or result_text not in results
+                or not 0 < len(pid) <= 40 or not pid.isascii() or pid in first_seen
+                or (len(pid) == 18 and looks_like_id_number(pid))
+                or not 0 < len(name) <= 100 or school not in schools
+            ):
+                row = full_check(number, cells)
+                if row is not None and not reported:
+                    add(row)
+                continue
+            first_seen[pid] = number
+            if not reported:  # once the file is bad, staging more rows is wasted work
+                add((pid, name, school, online, practice, points[0], points[1], evidence, results[result_text]))
+        return total
+
+    def full_check(self, number: int, cells: tuple[str, ...]) -> tuple[object, ...] | None:
+        """Every rule with its message; the row to stage, or None when it has a problem."""
+        cols, problems = self.cols, self.problems
+        before = len(problems.items) + problems.unlisted
+        values = dict(zip(FIELDS, cells, strict=True))
+
+        def bad(field: str, message: str) -> None:
+            problems.add(number, cols[field], message)
+
+        pid = fold(values["platform_id"])
+        if not pid:
+            bad("platform_id", missing("教师编号", "platform teacher id"))
+        elif len(pid) > 40:
+            bad("platform_id", tr("教师编号超过 40 个字符", "platform teacher id longer than 40 characters"))
+        elif looks_like_id_number(pid):
+            bad("platform_id", tr(
+                "教师编号看起来是身份证号：本系统不保存身份证号，请导出平台的用户编号",
+                "the platform teacher id looks like a national ID number: rollout never stores those; export the platform's user id instead",
+            ))
+        elif pid in self.first_seen:
+            bad("platform_id", duplicate(pid, self.first_seen[pid]))
+        else:
+            self.first_seen[pid] = number
+        name = values["name"].strip()
+        if not name:
+            bad("name", missing("姓名", "name"))
+        elif len(name) > 100:
+            bad("name", tr("姓名超过 100 个字", "name longer than 100 characters"))
+        school: str | None = values["school_code"]
+        if school not in self.schools:  # the fast path is a plain set lookup
+            school, error = check_code(values["school_code"], 10, "学校标识码", "school code")
+            if error:
+                bad("school_code", error)
+            elif school not in self.schools:
+                bad("school_code", tr(f"学校 {school} 不存在：请先导入学校", f"unknown school {school}: import the schools first"))
+        hours: list[float | None] = []
+        for field in ("online_hours", "practice_hours"):
+            value, error = parse_hours(values[field])
+            if error:
+                bad(field, error)
+            elif len(self.hours) < _CACHE_LIMIT:
+                self.hours[values[field]] = cast(float, value)
+            hours.append(value)
+        points, error = parse_points(values["points"])
+        joined = ",".join(map(str, points))
+        if error:
+            bad("points", error)
+        elif len(self.points) < _CACHE_LIMIT:
+            self.points[values["points"]] = (joined, len(points))
+        evidence = 0
+        raw = fold(values["evidence_count"])
+        if raw:
+            evidence = int(raw) if raw.isascii() and raw.isdigit() else -1
+            if not 0 <= evidence <= len(points):
+                bad("evidence_count", tr(
+                    f"提交作品数“{raw}”应为 0 到所选能力点数（{len(points)}）之间的整数",
+                    f"evidence count '{raw}' must be a whole number from 0 to the points chosen ({len(points)})",
+                ))
+        result: str | None = None
+        raw = fold(values["evidence_result"])
+        if raw and raw not in _NOT_ASSESSED:
+            result = RESULTS.get(raw.casefold())
+            if result is None:
+                bad("evidence_result", tr(
+                    f"测评结果“{raw}”无法识别：应为 优秀/合格/不合格 或留空",
+                    f"evidence result '{raw}' unknown: use excellent/pass/fail or leave it empty",
+                ))
+        if len(problems.items) + problems.unlisted != before:
+            return None
+        return (pid, name, school, hours[0], hours[1], joined, len(points), evidence, result)
+
+
+def import_progress(
+    session_or_engine: Session | Engine,
+    path: str | Path,
+    mapping: ColumnMapping | str | Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImportResult:
+    """Validate the whole file, then upsert by platform id; raises ImportFileError listing every
+    bad row and writes nothing if any row is wrong. ``progress(rows)`` is called as rows pass."""
+    mapping = resolve_mapping(mapping)
+    source = str(path)
+    problems = Problems(source)
+    total = 0
+    with connection_for(session_or_engine) as conn:
+        schools = set(conn.scalars(select(School.code)))
+        staging = Staging(conn, Teacher, "platform_id", [
+            "name", "school_code", "online_hours", "practice_hours",
+            "points", "points_count", "evidence_count", "evidence_result",
+        ])
+        with open_table(path, mapping["teachers"], REQUIRED, source) as table, staging.stream():
+            total = _Rows(table.columns, schools, problems).run(table.records(FIELDS), staging.add, progress)
+        if progress:
+            progress(total)
+        if problems:
+            staging.drop()
+        problems.raise_if_any()
+        inserted, updated, unchanged = staging.merge()
+        if inserted or updated:  # gates read teachers' progress: every run's verdict may move
+            refresh_connection(conn, true())
+    return ImportResult("progress", source, total, inserted, updated, unchanged)

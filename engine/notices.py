@@ -1,0 +1,140 @@
+"""Which reminders, overdue alerts and escalations are due today, to whom, grouped into digests.
+
+The rules of *when* (days before, repeats, escalation steps) are ``engine.reminder``'s, per run;
+this module applies them to a plan's runs and its contact list: one digest per recipient and kind,
+sorted by days overdue, holding only items no earlier sweep recorded (level-triggered: each item
+has a deterministic dedupe key, so after an outage a recipient gets one catch-up, not one per
+missed day). Rendering and queueing the digests is the service layer's (``service.sweep``);
+``record_notices`` then stores the dedupe records in the same transaction as the queued messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock
+from engine.deadline import local_date
+from engine.models import Contact, NoticeItem, Plan, Region, School, SchoolRun
+from engine.reminder import DueItem, due_items
+from engine.status import RunView, stored_views
+from engine.workflow.model import Workflow
+
+KINDS = ("reminder", "overdue", "escalation")
+_CONTACT = (Contact.id, Contact.scope_code, Contact.level, Contact.name, Contact.channel, Contact.address,
+            Contact.secret_ref, Contact.lang)
+
+
+@dataclass(frozen=True)
+class Digest:
+    """One message to send: a recipient, a kind, the new items in it, and the template's context."""
+
+    kind: str
+    contact: Any  # a row of _CONTACT: id, scope_code, level, name, channel, address, secret_ref, lang
+    items: list[tuple[str, DueItem, RunView]]  # (dedupe key, item, run) in the order shown
+    context: dict[str, Any]
+    key: str  # the outbox dedupe key: the same items to the same recipient are one message
+
+
+def _contacts(session: Session, scopes: set[str]) -> dict[tuple[str, str], list[Any]]:
+    """Active contacts of just these schools and regions (a province has 50,000 school contacts)."""
+    out: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    codes = sorted(scopes)
+    for i in range(0, len(codes), 5000):
+        for c in session.execute(select(*_CONTACT).where(Contact.active, Contact.scope_code.in_(codes[i:i + 5000]))
+                                 .order_by(Contact.id)):
+            out[(c.scope_code, c.level)].append(c)
+    return out
+
+
+def _schools(session: Session, codes: set[str]) -> dict[str, tuple[str, str | None, str | None]]:
+    found = sorted(codes)
+    out: dict[str, tuple[str, str | None, str | None]] = {}
+    for i in range(0, len(found), 5000):
+        out.update({code: (county, city, prov) for code, county, city, prov in session.execute(
+            select(School.code, School.county_code, School.city_code, School.province_code)
+            .where(School.code.in_(found[i:i + 5000])))})
+    return out
+
+
+def _existing(session: Session, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(keys), 1000):
+        found.update(session.scalars(select(NoticeItem.dedupe_key).where(NoticeItem.dedupe_key.in_(keys[i:i + 1000]))))
+    return found
+
+
+def due_digests(session: Session, clock: Clock, plan: Plan, wf: Workflow) -> list[Digest]:
+    """Every digest the plan's runs call for today that has something new in it."""
+    now = clock.now()
+    today = local_date(now, plan.timezone)
+    # Only runs due within the longest reminder lead time (or past due) can have an item today.
+    horizon = today + timedelta(days=max((b for s in wf.stages if s.remind for b in s.remind.before_days), default=0))
+    due: list[tuple[RunView, DueItem]] = [
+        (view, item) for view in stored_views(session, clock, plan, SchoolRun.due_date <= horizon,
+                                              SchoolRun.started_at <= now) if view.due is not None
+        for item in due_items(view.run_id, view.state, view.due.due, wf.stage(view.state).remind, today)]
+    if not due:
+        return []
+    schools = _schools(session, {view.school_code for view, _ in due})
+    names = dict(session.execute(select(Region.code, Region.name)).all())
+
+    def scope(view: RunView, level: str) -> str:
+        county, city, prov = schools[view.school_code]
+        return {"school": view.school_code, "county": county, "city": city, "province": prov}[level] or ""
+
+    contacts = _contacts(session, {scope(view, item.level) for view, item in due})
+    pending: dict[tuple[int, str], list[tuple[str, DueItem, RunView]]] = defaultdict(list)
+    for view, item in due:
+        for contact in contacts.get((scope(view, item.level), item.level), []):
+            pending[(contact.id, item.kind)].append((f"{item.key}:c{contact.id}", item, view))
+    seen = _existing(session, [k for group in pending.values() for k, _, _ in group])
+    by_id = {c.id: c for group in contacts.values() for c in group}
+    local_now = now.astimezone(ZoneInfo(plan.timezone)).strftime("%Y-%m-%d %H:%M")
+    digests: list[Digest] = []
+    for (contact_id, kind), group in sorted(pending.items()):
+        fresh = [(k, item, view) for k, item, view in group if k not in seen]
+        if not fresh:
+            continue
+        contact = by_id[contact_id]
+        fresh.sort(key=lambda x: (-(x[1].days_overdue or 0), x[1].days_left or 0, x[2].school_code))
+        context = {
+            "kind": kind, "plan_title": plan.title, "now": local_now,
+            "recipient": {"name": contact.name, "level": contact.level,
+                          "region_name": names.get(contact.scope_code, contact.scope_code)},
+            "items": [_item_context(item, view, wf, names, schools) for _, item, view in fresh],
+        }
+        digest = hashlib.sha256("\n".join(sorted(k for k, _, _ in fresh)).encode()).hexdigest()[:24]
+        digests.append(Digest(kind, contact, fresh, context, f"{kind}:c{contact.id}:{digest}"))
+    return digests
+
+
+def _item_context(item: DueItem, view: RunView, wf: Workflow, names: dict[str, str],
+                  schools: dict[str, Any]) -> dict[str, Any]:
+    assert view.due is not None
+    return {
+        "school_code": view.school_code, "school_name": view.school_name,
+        "county_name": names.get(schools[view.school_code][0], ""),
+        "stage_title": str(wf.stage(view.state).title), "due_date": view.due.due.isoformat(),
+        "days_left": item.days_left, "days_overdue": item.days_overdue,
+        "failing_gates": [g.explain() for g in view.gates if not g.passed],
+        "provisional_calendar": view.due.provisional,
+    }
+
+
+def record_notices(session: Session, digests: list[Digest], queued: dict[str, int], now: Any) -> None:
+    """Store the dedupe record of every item sent, beside the id of the message that carried it.
+
+    ``queued`` maps a digest's key to its notification id (absent when the outbox already had it).
+    """
+    records = [{"dedupe_key": k, "notification_id": queued.get(d.key), "run_id": view.run_id, "kind": d.kind,
+                "level": item.level, "created_at": now} for d in digests for k, item, view in d.items]
+    if records:
+        session.execute(insert(NoticeItem), records)

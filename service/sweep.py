@@ -1,0 +1,93 @@
+"""The daily sweep and the weekly bulletins: the engine decides what is due, this queues the messages.
+
+A sweep auto-advances what is ready (``engine.runs.advance_auto``), then renders every digest
+``engine.notices`` finds due and queues it with its dedupe records in the caller's transaction, so
+a message and the record that it was sent commit together or not at all. Bulletins (通报) rank the
+regions below each office (``engine.bulletin``) and go out once per ISO week with an XLSX.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import (
+    KINDS,
+    Clock,
+    Region,
+    advance_auto,
+    bulletin_week,
+    due_digests,
+    find_plan,
+    office_contacts,
+    ranked_regions,
+    record_notices,
+)
+from engine.workflow import workflow_for_version
+from notifications import bulletin_workbook, enqueue_many, outgoing, render
+
+
+@dataclass
+class SweepResult:
+    advanced: int = 0
+    items: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    messages: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"advanced": self.advanced, "items": self.items, "messages": self.messages}
+
+
+def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> SweepResult:
+    plan = find_plan(session, plan_code)
+    wf = workflow_for_version(session, plan.workflow_version_id)
+    result = SweepResult(advanced=advance_auto(session, clock, plan.code))
+    digests = due_digests(session, clock, plan, wf)
+    if not digests:
+        return result
+    now = clock.now()
+    # One statement for the notifications, one for their dedupe records: both commit with the
+    # caller's transaction or not at all.
+    ids = enqueue_many(session, [_rendered(d.kind, d.contact, d.context, d.key, now) for d in digests])
+    record_notices(session, digests, ids, now)
+    for d in digests:
+        result.items[d.kind] += len(d.items)
+        result.messages += d.key in ids
+    return result
+
+
+def _rendered(kind: str, contact: Any, context: dict[str, Any], key: str, now: Any,
+              attachment: tuple[str, bytes] | None = None) -> dict[str, object]:
+    """The outbox row for one digest or bulletin to ``contact``, rendered in the contact's language."""
+    template = "bulletin" if kind == "bulletin" else kind
+    chat = contact.channel in ("dingtalk", "wecom", "feishu")
+    return outgoing(
+        dedupe_key=key, kind=kind, channel=contact.channel, address=contact.address,
+        subject=render(template, contact.lang, "subject", context).strip(),
+        text=render(template, contact.lang, "txt", context),
+        html=None if chat else render(template, contact.lang, "html", context),
+        markdown=render(template, contact.lang, "md", context) if chat or contact.channel == "file" else None,
+        secret_ref=contact.secret_ref, contact_id=contact.id,
+        attachment_name=attachment[0] if attachment else None, attachment=attachment[1] if attachment else None,
+        now=now,
+    )
+
+
+def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None) -> int:
+    """One bulletin per office contact (province, city, county) per ISO week; returns messages queued."""
+    plan = find_plan(session, plan_code)
+    now = clock.now()
+    year, week, period = bulletin_week(clock, plan)
+    names = dict(session.execute(select(Region.code, Region.name)).all())
+    queued = 0
+    for contact in office_contacts(session):
+        context = {"office": {"name": contact.name, "level": contact.level}, "plan_title": plan.title,
+                   "period": period, "rows": ranked_regions(session, clock, plan, contact.scope_code)}
+        xlsx = bulletin_workbook(context)
+        key = f"bulletin:c{contact.id}:{year}-W{week:02d}"
+        queued += len(enqueue_many(session, [_rendered(
+            "bulletin", contact, context, key, now,
+            (f"通报-{names.get(contact.scope_code, contact.scope_code)}-{year}W{week:02d}.xlsx", xlsx))]))
+    return queued

@@ -1,0 +1,116 @@
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.calendar.workdays import (
+    Deadline,
+    WorkCalendar,
+    chinesecalendar_name,
+    chinesecalendar_years,
+    seed_from_chinesecalendar,
+)
+
+
+@pytest.fixture(scope="module")
+def cal() -> WorkCalendar:
+    exceptions, official = seed_from_chinesecalendar(range(2019, 2029))
+    return WorkCalendar(exceptions, official)
+
+
+def test_adjusted_weekend_before_mid_autumn_2021_is_a_working_day(cal: WorkCalendar) -> None:
+    assert date(2021, 9, 18).weekday() == 5
+    assert cal.is_workday(date(2021, 9, 18))
+    assert not cal.is_workday(date(2021, 9, 20))  # Monday, Mid-Autumn holiday
+    assert not cal.is_workday(date(2021, 9, 25))  # an ordinary Saturday
+
+
+def test_national_day_2021_is_a_week_off(cal: WorkCalendar) -> None:
+    assert [cal.is_workday(date(2021, 10, d)) for d in range(1, 8)] == [False] * 7
+    assert cal.is_workday(date(2021, 10, 9))  # Saturday 调休上班
+    assert cal.is_workday(date(2021, 10, 8))
+
+
+def test_add_working_days_across_national_day(cal: WorkCalendar) -> None:
+    # Thu 30 Sep → Fri 8 Oct (1), Sat 9 Oct (2, adjusted), Mon 11 Oct (3)
+    assert cal.add_working_days(date(2021, 9, 30), 1) == Deadline(date(2021, 10, 8), False)
+    assert cal.add_working_days(date(2021, 9, 30), 2) == Deadline(date(2021, 10, 9), False)
+    assert cal.add_working_days(date(2021, 9, 30), 3) == Deadline(date(2021, 10, 11), False)
+    assert cal.working_days_between(date(2021, 9, 30), date(2021, 10, 11)) == 3
+
+
+def test_zero_days_is_the_anchor_itself_even_on_a_holiday(cal: WorkCalendar) -> None:
+    assert cal.add_working_days(date(2021, 10, 3), 0) == Deadline(date(2021, 10, 3), False)
+
+
+def test_negative_counts_go_backwards_strictly_before(cal: WorkCalendar) -> None:
+    # the working day before Fri 8 Oct 2021 is Thu 30 Sep
+    assert cal.add_working_days(date(2021, 10, 8), -1).due == date(2021, 9, 30)
+    assert cal.working_days_between(date(2021, 10, 8), date(2021, 9, 30)) == -1
+
+
+def test_year_without_notice_falls_back_to_monday_friday_and_is_flagged(cal: WorkCalendar) -> None:
+    assert 2026 in chinesecalendar_years() and 2028 not in chinesecalendar_years()
+    assert not cal.is_official(2028)
+    assert cal.is_official(2026)
+    # 2028-01-03 is a Monday: with no notice it is simply a working day
+    assert cal.is_workday(date(2028, 1, 3))
+    assert not cal.is_workday(date(2028, 1, 1))  # Saturday
+    got = cal.add_working_days(date(2027, 12, 31), 1)  # Fri → Mon 3 Jan 2028
+    assert got == Deadline(date(2028, 1, 3), True)
+    # crossing a provisional year on the way is enough to be provisional
+    assert cal.add_working_days(date(2026, 12, 30), 3).provisional
+    assert not cal.add_working_days(date(2026, 9, 30), 3).provisional
+
+
+def test_exceptions_of_a_non_official_year_are_ignored() -> None:
+    guessed = {date(2027, 2, 8): False}  # a Monday someone guessed as a holiday
+    cal = WorkCalendar(guessed, official_years=set())
+    assert cal.is_workday(date(2027, 2, 8))
+    assert cal.exceptions(2027) == {}
+    assert WorkCalendar(guessed, {2027}).is_workday(date(2027, 2, 8)) is False
+
+
+def test_add_days_is_calendar_days_and_never_provisional(cal: WorkCalendar) -> None:
+    assert cal.add_days(date(2027, 12, 25), 10) == Deadline(date(2028, 1, 4), False)
+
+
+def test_seed_keeps_only_exceptions_to_monday_friday() -> None:
+    exceptions, official = seed_from_chinesecalendar([2021, 2099])
+    assert official == {2021}
+    assert exceptions[date(2021, 9, 18)] is True
+    assert exceptions[date(2021, 10, 1)] is False
+    assert date(2021, 10, 2) not in exceptions  # Saturday holiday: no difference
+    assert date(2021, 6, 1) not in exceptions  # ordinary Tuesday
+    assert all(d.weekday() >= 5 for d, w in exceptions.items() if w)
+    assert all(d.weekday() < 5 for d, w in exceptions.items() if not w)
+
+
+def test_festival_names_are_chinese() -> None:
+    assert chinesecalendar_name(date(2021, 10, 1)) == "国庆节"
+    assert chinesecalendar_name(date(2021, 9, 18)) == "中秋"
+    assert chinesecalendar_name(date(2021, 6, 1)) is None
+
+
+dates = st.dates(min_value=date(2019, 1, 1), max_value=date(2028, 6, 30))
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=dates, n=st.integers(min_value=1, max_value=60))
+def test_add_working_days_lands_on_a_working_day_n_days_on(cal: WorkCalendar, start: date, n: int) -> None:
+    due = cal.add_working_days(start, n).due
+    assert due > start
+    assert cal.is_workday(due)
+    assert cal.working_days_between(start, due) == n
+    # and it is the first such day: one day earlier counts one fewer
+    assert cal.working_days_between(start, due - timedelta(days=1)) == n - 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=dates, n=st.integers(min_value=-60, max_value=60))
+def test_between_inverts_add_in_both_directions(cal: WorkCalendar, start: date, n: int) -> None:
+    deadline = cal.add_working_days(start, n)
+    assert cal.working_days_between(start, deadline.due) == n
+    crossed = range(min(start, deadline.due).year, max(start, deadline.due).year + 1)
+    assert deadline.provisional == (n != 0 and any(not cal.is_official(y) for y in crossed))
