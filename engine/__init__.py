@@ -53,6 +53,7 @@ from engine.errors import (
     WorkflowFileError,
     WorkflowVersionConflict,
 )
+from engine.export import SheetColumn, neutralise, write_csv, xlsx_bytes
 from engine.extension import decide_extension, pending_requests, request_extension
 from engine.facts import set_fact
 from engine.gate import GateResult, failing
@@ -119,4 +120,6 @@ __all__ = [
     "action_label", "audit_triggers", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
     "KINDS", "Digest", "due_digests", "record_notices",
     "bulletin_week", "office_contacts", "ranked_regions",
+    # files people open in Excel
+    "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
 ]
