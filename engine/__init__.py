@@ -89,6 +89,7 @@ from engine.models import (
 )
 from engine.notices import KINDS, Digest, due_digests, record_notices
 from engine.plan import find_plan, load_plan, plan_summary
+from engine.projection import StateProblem, StateReport, verify_state
 from engine.run_status import ensure_current
 from engine.runs import (
     SYSTEM,
@@ -127,6 +128,7 @@ __all__ = [
     "GateResult", "failing", "ensure_current",
     # what officials read
     "RunView", "school_detail", "status_table", "stored_views",
+    "StateProblem", "StateReport", "verify_state",
     "action_label", "audit_triggers", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
     "KINDS", "Digest", "due_digests", "record_notices",
     "bulletin_week", "office_contacts", "ranked_regions",
