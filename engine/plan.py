@@ -27,7 +27,7 @@ from engine.models import Batch, Plan, School, SchoolRun
 from engine.run_status import refresh
 from engine.workflow.model import Workflow
 from engine.workflow.versions import find_workflow, workflow_for_version
-from engine.yaml_source import SourceDoc, read_yaml
+from engine.yaml_source import MAX_YAML_CHARS, SourceDoc, read_yaml
 
 PLAN_KEYS = {"plan", "title", "workflow", "workflow_version", "year", "timezone", "region",
              "final_deadline", "extension_cap", "batches"}
@@ -239,7 +239,7 @@ def _codes_from_file(doc: SourceDoc, path: tuple[str | int, ...], name: str, pro
 def load_plan(session: Session, path: str | Path, clock: Clock, *, actor: str = "office", role: str = "province_office") -> Plan:
     """Load a plan file: create the plan, batches and one run per school, all audited, all or nothing."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    text = _read_plan(path)
     spec, wf, version_id = parse_plan(session, text, str(path))
     if session.scalar(select(Plan.id).where(Plan.code == spec.code)) is not None:
         raise PlanFileError(str(path), [Problem(str(path), tr(f"计划 {spec.code} 已存在；修改请用新的计划编号", f"plan {spec.code} already exists; use a new plan code for a changed plan"), 1, 1, "plan")])
@@ -272,6 +272,18 @@ def load_plan(session: Session, path: str | Path, clock: Clock, *, actor: str = 
     append_events(session, drafts)
     refresh(session, SchoolRun.plan_id == plan.id)
     return plan
+
+
+def _read_plan(path: Path) -> str:
+    """The plan file's text (UTF-8, a BOM tolerated), or a PlanFileError saying why it cannot be read."""
+    try:
+        if path.stat().st_size > MAX_YAML_CHARS * 4:  # refused unread: check_yaml would refuse it anyway
+            raise PlanFileError(str(path), [Problem(str(path), tr(f"文件太大（上限 {MAX_YAML_CHARS:,} 个字符）", f"the file is too large (at most {MAX_YAML_CHARS:,} characters)"), 1, 1)])
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PlanFileError(str(path), [Problem(str(path), tr(f"文件不是 UTF-8 编码（第 {exc.start} 字节）", f"the file is not UTF-8 (byte {exc.start})"))]) from exc
+    except OSError as exc:
+        raise PlanFileError(str(path), [Problem(str(path), tr(f"无法读取文件：{exc.strerror}", f"cannot read the file: {exc.strerror}"))]) from exc
 
 
 def find_plan(session: Session, code: str | None) -> Plan:

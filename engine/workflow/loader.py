@@ -31,7 +31,7 @@ from engine.workflow.model import (
     Transition,
     Workflow,
 )
-from engine.yaml_source import SourceDoc, read_yaml
+from engine.yaml_source import MAX_YAML_CHARS, SourceDoc, read_yaml
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
@@ -243,6 +243,8 @@ def read_source(path: str | Path) -> str:
     """The file's text (UTF-8, a BOM tolerated); unreadable files are a WorkflowFileError."""
     name = str(path)
     try:
+        if Path(path).stat().st_size > MAX_YAML_CHARS * 4:  # refused unread: check_yaml would refuse it anyway
+            raise WorkflowFileError(name, [Problem(name, tr(f"文件太大（上限 {MAX_YAML_CHARS:,} 个字符）", f"the file is too large (at most {MAX_YAML_CHARS:,} characters)"), 1, 1)])
         return Path(path).read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise WorkflowFileError(name, [Problem(name, tr(f"文件不是 UTF-8 编码（第 {exc.start} 字节）", f"the file is not UTF-8 (byte {exc.start})"))]) from exc
