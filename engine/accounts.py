@@ -24,7 +24,9 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import case, delete, literal, select, update
+from typing import cast
+
+from sqlalchemy import Table, case, delete, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -184,10 +186,10 @@ def _claim_account(session: Session, user_id: int, now: datetime) -> bool:
 def _claim_client(session: Session, client: str, now: datetime) -> bool:
     """Count an attempt from ``client`` in its window (one upsert); False once it has used them up."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    table = LoginThrottle.__table__
+    table = cast(Table, LoginThrottle.__table__)
     expired = table.c.window_start <= now - CLIENT_WINDOW
-    stmt = insert(table).values(client=client, attempts=1, window_start=now)
-    stmt = stmt.on_conflict_do_update(
+    upsert = insert(table).values(client=client, attempts=1, window_start=now)
+    stmt = upsert.on_conflict_do_update(
         index_elements=[table.c.client],
         set_={"attempts": case((expired, 1), else_=table.c.attempts + 1),
               "window_start": case((expired, literal(now, UTCDateTime())), else_=table.c.window_start)},

@@ -25,6 +25,7 @@ from engine.i18n import tr
 from engine.imports.tabular import open_table
 from engine.models import Batch, Plan, School, SchoolRun
 from engine.run_status import refresh
+from engine.text import clean_line
 from engine.workflow.model import Workflow
 from engine.workflow.versions import find_workflow, workflow_for_version
 from engine.yaml_source import MAX_YAML_CHARS, SourceDoc, read_yaml
@@ -178,7 +179,8 @@ def parse_plan(session: Session, text: str, source: str) -> tuple[PlanSpec, Work
     if problems:
         raise PlanFileError(source, problems)
     assert wf is not None
-    spec_out = PlanSpec(str(data["plan"]), _title(data.get("title")) or str(data["plan"]), wf_id,
+    title = clean_line(_title(data.get("title")), tr("计划名称", "plan title"), 300)
+    spec_out = PlanSpec(str(data["plan"]), title or str(data["plan"]), wf_id,
                         None if wf_version is None else str(wf_version), int(data["year"]), tz, region,
                         final, cap, batches)
     return spec_out, wf, version_id

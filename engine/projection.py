@@ -139,9 +139,10 @@ def _compare(run: SchoolRun, replay: _Replay, deadlines: dict[str, RunDeadline],
         row, want = deadlines.get(stage), replay.deadlines.get(stage)
         if row is None or want is None:
             have = "—" if row is None else str(row.due)
-            said = "—" if want is None else f"{want[0]}（第 {want[3]} 条）"
-            return ("deadline", f"阶段“{stage}”的延期截止日期为 {have}，审计记录表明应为 {said}",
-                    f"the extended due date of stage '{stage}' is {have}, its events say {said.replace('（第 ', ' (event ').replace(' 条）', ')')}")
+            said_zh = "—" if want is None else f"{want[0]}（第 {want[3]} 条）"
+            said_en = "—" if want is None else f"{want[0]} (event {want[3]})"
+            return ("deadline", f"阶段“{stage}”的延期截止日期为 {have}，审计记录表明应为 {said_zh}",
+                    f"the extended due date of stage '{stage}' is {have}, its events say {said_en}")
         if (row.due, row.created_at, row.created_by) != want[:3]:
             return ("deadline", f"阶段“{stage}”的延期为 {row.due}（{row.created_by}，{_time(row.created_at)}），"
                     f"第 {want[3]} 条审计记录为 {want[0]}（{want[2]}，{_time(want[1])}）",
@@ -151,8 +152,8 @@ def _compare(run: SchoolRun, replay: _Replay, deadlines: dict[str, RunDeadline],
         fact, said = facts.get(name), replay.facts.get(name)
         if fact is None or said is None:
             have = "—" if fact is None else f"{fact.value:g}"
-            want = "—" if said is None else f"{said[0]:g}"
-            return ("fact", f"事实“{name}”为 {have}，审计记录表明应为 {want}", f"fact '{name}' is {have}, its events say {want}")
+            expected = "—" if said is None else f"{said[0]:g}"
+            return ("fact", f"事实“{name}”为 {have}，审计记录表明应为 {expected}", f"fact '{name}' is {have}, its events say {expected}")
         if (fact.value, fact.note, fact.recorded_at, fact.recorded_by) != said[:4]:
             return ("fact", f"事实“{name}”为 {fact.value:g}（{fact.recorded_by}，{_time(fact.recorded_at)}），"
                     f"第 {said[4]} 条审计记录为 {said[0]:g}（{said[3]}，{_time(said[2])}）",

@@ -132,7 +132,7 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path, doc: SourceDoc)
 def _located(source: str, exc: yaml.YAMLError, text: str = "") -> Problem:
     """A YAML error as one problem at its place (a ReaderError is a NUL or control character)."""
     if isinstance(exc, yaml.reader.ReaderError):
-        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character or 0)
         before = text[: exc.position]
         line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
         return Problem(source, tr(f"文件含有 YAML 不允许的字符 U+{ord(char):04X}（控制字符）",
@@ -140,10 +140,10 @@ def _located(source: str, exc: yaml.YAMLError, text: str = "") -> Problem:
                        line, column)
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        column = mark.column + 1 if mark is not None else None
+        at_line = mark.line + 1 if mark is not None else None
+        at_column = mark.column + 1 if mark is not None else None
         what = exc.problem or exc.context or "?"
-        return Problem(source, tr(f"YAML 语法错误：{what}", f"YAML syntax error: {what}"), line, column)
+        return Problem(source, tr(f"YAML 语法错误：{what}", f"YAML syntax error: {what}"), at_line, at_column)
     return Problem(source, tr(f"YAML 错误：{exc}", f"YAML error: {exc}"), 1, 1)
 
 
@@ -160,9 +160,9 @@ def check_yaml(text: str, source: str) -> list[Problem]:
     total = 0
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            mark = event.start_mark
+            mark: Any = event.start_mark
             if isinstance(event, yaml.AliasEvent):
-                anchor = event.anchor
+                anchor = str(event.anchor)
                 if anchor in nested:
                     return [Problem(source, tr(f"别名 *{anchor} 引用的内容本身含有别名：不允许嵌套展开（防止“YAML 炸弹”）",
                                                f"alias *{anchor} repeats a value that itself holds aliases: nested expansion is refused (a YAML bomb)"),
@@ -178,9 +178,9 @@ def check_yaml(text: str, source: str) -> list[Problem]:
                 open_nodes.append((event.anchor, total))
                 total += 1
             elif isinstance(event, yaml.CollectionEndEvent) and open_nodes:
-                anchor, at = open_nodes.pop()
-                if anchor is not None:
-                    sizes[anchor] = total - at
+                opened, at = open_nodes.pop()
+                if opened is not None:
+                    sizes[opened] = total - at
             elif isinstance(event, yaml.ScalarEvent):
                 total += 1
                 if event.anchor is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,7 @@ TIMEZONE = ZoneInfo("Asia/Shanghai")
 JOB_TABLE = "apscheduler_jobs"  # excluded from Alembic by engine/migrations_filter.py
 JOB_IDS = {"sweep": "rollout-sweep", "dispatch": "rollout-dispatch", "bulletins": "rollout-bulletins"}
 LEADER_KEY = "leader"
+LOCK_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -155,14 +157,22 @@ def run_job(name: str, engine: Engine, clock: Clock) -> dict[str, Any]:
 _bound: dict[str, Any] = {}
 
 
-def bind(engine: Engine, clock: Clock) -> None:
-    """Tell the job functions which database and clock this process serves."""
-    _bound.update(engine=engine, clock=clock)
+def bind(engine: Engine, clock: Clock, leader: Leader | None = None, lost: threading.Event | None = None) -> None:
+    """Tell the job functions which database and clock this process serves, and the lock it must
+    hold to run them."""
+    _bound.update(engine=engine, clock=clock, leader=leader, lost=lost)
 
 
 def _run_bound(name: str) -> None:
     if not _bound:
         raise RuntimeError("service.scheduler.bind() was not called in this process")
+    leader, lost = _bound.get("leader"), _bound.get("lost")
+    # A job never runs without the lock: a leader whose lock connection dropped ran on for ~10 s
+    # beside the standby that had taken over. The watcher then shuts the scheduler down.
+    if leader is not None and (lost is not None and lost.is_set() or not leader.held()):
+        if lost is not None:
+            lost.set()
+        return
     run_job(name, _bound["engine"], _bound["clock"])
 
 
@@ -285,7 +295,7 @@ def serve(
     since = clock.now()
     lost = threading.Event()
     try:
-        bind(engine, clock)
+        bind(engine, clock, leader, lost)
         record(engine, clock, LEADER_KEY, _leader_value(since, clock))
         say(tr(f"已成为调度主进程：{identity()}", f"now the scheduler leader: {identity()}"))
         scheduler = build_scheduler(engine, settings, clock.now())
@@ -296,11 +306,15 @@ def serve(
 
         def watch() -> None:
             started.wait()
-            while not stop.wait(heartbeat_seconds):
-                if not leader.held():
+            beat = time.monotonic()
+            # The lock is checked every LOCK_CHECK_SECONDS (one small query), not only at each heartbeat.
+            while not stop.wait(min(LOCK_CHECK_SECONDS, heartbeat_seconds)):
+                if lost.is_set() or not leader.held():
                     lost.set()
                     break
-                record(engine, clock, LEADER_KEY, _leader_value(since, clock))
+                if time.monotonic() - beat >= heartbeat_seconds:
+                    beat = time.monotonic()
+                    record(engine, clock, LEADER_KEY, _leader_value(since, clock))
             scheduler.shutdown(wait=True)  # waits for running jobs, then start() returns
 
         scheduler.add_listener(on_start, EVENT_SCHEDULER_START)
