@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -63,6 +64,7 @@ class Settings:
     sweep_every: timedelta = timedelta(minutes=15)
     dispatch_every: timedelta = timedelta(minutes=1)
     bulletin_cron: str = "0 8 * * MON"
+    templates: Path | None = None  # an office's override templates (--templates / ROLLOUT_TEMPLATES)
 
 
 class ScheduleError(RolloutError):
@@ -105,7 +107,7 @@ def bulletin_trigger(cron: str) -> CronTrigger:
 
 def _sweep(engine: Engine, clock: Clock) -> Any:
     with transaction(sessions(engine)) as session:
-        return run_sweep(session, clock)
+        return run_sweep(session, clock, templates=_bound.get("templates"))
 
 
 def _dispatch(engine: Engine, clock: Clock) -> Any:
@@ -114,7 +116,7 @@ def _dispatch(engine: Engine, clock: Clock) -> Any:
 
 def _bulletins(engine: Engine, clock: Clock) -> Any:
     with transaction(sessions(engine)) as session:
-        return run_bulletins(session, clock)
+        return run_bulletins(session, clock, templates=_bound.get("templates"))
 
 
 WORK: dict[str, Callable[[Engine, Clock], Any]] = {"sweep": _sweep, "dispatch": _dispatch, "bulletins": _bulletins}
@@ -157,10 +159,11 @@ def run_job(name: str, engine: Engine, clock: Clock) -> dict[str, Any]:
 _bound: dict[str, Any] = {}
 
 
-def bind(engine: Engine, clock: Clock, leader: Leader | None = None, lost: threading.Event | None = None) -> None:
-    """Tell the job functions which database and clock this process serves, and the lock it must
-    hold to run them."""
-    _bound.update(engine=engine, clock=clock, leader=leader, lost=lost)
+def bind(engine: Engine, clock: Clock, leader: Leader | None = None, lost: threading.Event | None = None,
+         templates: Path | None = None) -> None:
+    """Tell the job functions which database and clock this process serves, the lock it must hold
+    to run them and the office's template folder."""
+    _bound.update(engine=engine, clock=clock, leader=leader, lost=lost, templates=templates)
 
 
 def _run_bound(name: str) -> None:
@@ -295,7 +298,7 @@ def serve(
     since = clock.now()
     lost = threading.Event()
     try:
-        bind(engine, clock, leader, lost)
+        bind(engine, clock, leader, lost, settings.templates)
         record(engine, clock, LEADER_KEY, _leader_value(since, clock))
         say(tr(f"已成为调度主进程：{identity()}", f"now the scheduler leader: {identity()}"))
         scheduler = build_scheduler(engine, settings, clock.now())
@@ -331,7 +334,8 @@ def serve(
     return 0
 
 
-def run_once(engine: Engine, clock: Clock, leader: Leader | None = None) -> dict[str, dict[str, Any]]:
+def run_once(engine: Engine, clock: Clock, leader: Leader | None = None,
+             templates: Path | None = None) -> dict[str, dict[str, Any]]:
     """Every job once, now, in order (for a timer instead of a resident service).
 
     A failing job does not stop the others (no plan loaded yet must not block delivery); each
@@ -341,6 +345,7 @@ def run_once(engine: Engine, clock: Clock, leader: Leader | None = None) -> dict
     if not leader.acquire():
         raise refuse_second(engine)
     outcomes: dict[str, dict[str, Any]] = {}
+    _bound["templates"] = templates
     try:
         for name in WORK:
             try:

@@ -226,3 +226,24 @@ def test_oversized_body_is_refused_before_it_is_read(site: Site) -> None:
     assert r.status_code == 413
     with transaction(sessions(site.engine)) as s:
         assert not [e for e in events_of(s, SCHOOL) if e.trigger.startswith("fact:")]
+
+
+def test_an_overlong_note_through_the_api_is_a_400_and_writes_nothing(site: Site) -> None:
+    client = site.as_user("county")
+    token = client.get("/api/me").json()["csrf"]
+    r = client.post(f"/api/schools/{SCHOOL}/facts", json={"name": "plan_filed", "value": 1, "note": "注" * 2001},
+                    headers={"X-CSRF-Token": token})
+    assert r.status_code == 400 and "备注太长" in r.json()["error"]
+    r = client.post(f"/api/schools/{SCHOOL}/facts", json={"name": "team_members", "value": 1e308},
+                    headers={"X-CSRF-Token": token})
+    assert r.status_code == 400 and "0 到 50" in r.json()["error"]
+    with transaction(sessions(site.engine)) as s:
+        assert not [e for e in events_of(s, SCHOOL) if e.trigger.startswith("fact:")]
+
+
+def test_escapes_in_a_web_form_reason_are_not_stored(site: Site) -> None:
+    client = site.as_user("county")
+    client.post(f"/schools/{SCHOOL}/actions/suspend",
+                data={"reason": "\x1b[2J停课\x1b]0;x\x07", "csrf": csrf_of(client.get(f"/schools/{SCHOOL}").text)})
+    with transaction(sessions(site.engine)) as s:
+        assert events_of(s, SCHOOL)[-1].reason == "停课"
