@@ -49,12 +49,12 @@ def fake_sweep(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     """Stand in for the sweep and bulletins (service.sweep) and record how the jobs call them."""
     calls: list[tuple[str, Any]] = []
 
-    def run_sweep(session: Session, clock: Any, plan_code: str | None = None) -> dict[str, Any]:
+    def run_sweep(session: Session, clock: Any, plan_code: str | None = None, templates: Any = None) -> dict[str, Any]:
         assert session.in_transaction()
         calls.append(("sweep", clock))
         return {"queued": 3}
 
-    def run_bulletins(session: Session, clock: Any, plan_code: str | None = None) -> dict[str, Any]:
+    def run_bulletins(session: Session, clock: Any, plan_code: str | None = None, templates: Any = None) -> dict[str, Any]:
         assert session.in_transaction()
         calls.append(("bulletins", clock))
         return {"bulletins": 1}
