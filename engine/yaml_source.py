@@ -15,6 +15,7 @@ alias is expanded. Each refusal is one located problem, in well under a second.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,6 +31,7 @@ Path = tuple[str | int, ...]
 MAX_YAML_CHARS = 2 * 1024 * 1024  # a province's plan listing 50,000 school codes inline is ~0.8 MB
 MAX_DEPTH = 32  # workflow files nest 6 levels deep
 MAX_NODES = 200_000  # values after expanding aliases
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,12 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path, doc: SourceDoc)
     if isinstance(node, yaml.SequenceNode):
         return [_build(loader, item, (*path, i), doc) for i, item in enumerate(node.value)]
     assert isinstance(node, yaml.ScalarNode)
-    return _scalar(loader, node)
+    value = _scalar(loader, node)
+    if isinstance(value, str) and _CONTROL.search(value):  # written as an escape, e.g. "\0" or "\e"
+        mark = _mark(node)
+        doc.problems.append(Problem(doc.source, tr("值中含有控制字符（如 \\0、\\e）", "the value holds a control character (such as \\0 or \\e)"),
+                                    mark.line, mark.column, path_text(path) or None))
+    return value
 
 
 def _located(source: str, exc: yaml.YAMLError, text: str = "") -> Problem:
