@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ lint: $(STAMP)
 # about 10 minutes; rewrites the generated table in docs/benchmarks.md.
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# The fuzz test of the suite with many more examples (CSV, XLSX, workflow and plan files; both
+# databases when ROLLOUT_TEST_PG_URL is set): a few minutes. FUZZ_EXAMPLES=N to change.
+FUZZ_EXAMPLES ?= 1000
+fuzz: $(STAMP)
+	ROLLOUT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/engine/test_fuzz.py -q -p no:cacheprovider --timeout=3600 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) rollout-demo.db* .pytest_cache .mypy_cache .ruff_cache

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import click
 
 from cli.app import App, dump_json, json_option, pass_app, table
-from engine import parse_timestamp, tr
+from engine import StateReport, parse_timestamp, tr, verify_state
 from engine.audit import (
     CheckpointReport,
     VerifyReport,
@@ -117,10 +117,15 @@ def export(app: App, fmt: str, output: Path | None, **filters: Any) -> None:
         click.echo(tr(f"已导出 {len(rows)} 条到 {output}", f"Exported {len(rows)} event(s) to {output}"), err=True)
 
 
-def _print_verify(report: VerifyReport, checked: CheckpointReport | None) -> None:
+def _print_verify(report: VerifyReport, checked: CheckpointReport | None, state: StateReport | None = None) -> None:
     click.echo(tr(f"已校验 {report.chains} 条链、{report.events} 条记录", f"Checked {report.chains} chain(s), {report.events} event(s)"))
     for problem in report.problems:
         click.echo(f"  ✗ [{problem.kind}] {problem.message}")
+    if state is not None:
+        click.echo(tr(f"已核对 {state.runs} 所学校的状态与其审计记录一致", f"Checked {state.runs} school run(s) against their events")
+                   if state.ok else tr(f"已核对 {state.runs} 所学校：数据库状态与审计记录不符", f"Checked {state.runs} school run(s): the database disagrees with its events"))
+        for p in state.problems:
+            click.echo(f"  ✗ [{p.kind}] {p.message}")
     if checked is not None:
         click.echo(tr(
             f"检查点（{checked.created_at}，{checked.chains} 条链、{checked.events} 条记录）",
@@ -128,8 +133,9 @@ def _print_verify(report: VerifyReport, checked: CheckpointReport | None) -> Non
         ))
         for cp in checked.problems:
             click.echo(f"  ✗ [{cp.kind}] {cp.message}")
-    ok = report.ok and (checked is None or checked.ok)
-    click.echo(tr("通过：审计记录完整", "OK: the audit trail is intact") if ok else tr("未通过：审计记录被改动", "FAILED: the audit trail was tampered with"))
+    ok = report.ok and (checked is None or checked.ok) and (state is None or state.ok)
+    click.echo(tr("通过：审计记录完整，数据库状态与之一致", "OK: the audit trail is intact and the database agrees with it") if ok
+               else tr("未通过：审计记录或数据库状态被改动", "FAILED: the audit trail or the database state was tampered with"))
 
 
 @audit.command("verify")
@@ -139,19 +145,22 @@ def _print_verify(report: VerifyReport, checked: CheckpointReport | None) -> Non
 @pass_app
 @click.pass_context
 def verify(ctx: click.Context, app: App, checkpoint: Path | None, public_key: Path | None, as_json: bool) -> None:
-    """Recompute every chain (and check a checkpoint); exit 1 naming the first bad event per chain."""
+    """Recompute every chain, check the database's state against it (and a checkpoint); exit 1 naming
+    the first bad event per chain and the first disagreement per school."""
     if (checkpoint is None) != (public_key is None):
         raise click.UsageError(tr("--checkpoint 与 --public-key 须同时给出", "--checkpoint and --public-key go together"))
     report = verify_chains(app.engine)
     checked = None
-    if checkpoint is not None and public_key is not None:
-        with app.sessions() as session:
+    with app.sessions() as session:
+        state = verify_state(session)
+        if checkpoint is not None and public_key is not None:
             checked = verify_checkpoint(session, checkpoint, public_key)
+    ok = report.ok and state.ok and (checked is None or checked.ok)
     if as_json:
-        click.echo(dump_json({"chains": report, "checkpoint": checked, "ok": report.ok and (checked is None or checked.ok)}))
+        click.echo(dump_json({"chains": report, "state": state, "checkpoint": checked, "ok": ok}))
     else:
-        _print_verify(report, checked)
-    if not report.ok or (checked is not None and not checked.ok):
+        _print_verify(report, checked, state)
+    if not ok:
         ctx.exit(1)
 
 

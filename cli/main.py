@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 import cli
 from cli.app import App
@@ -21,6 +22,7 @@ from engine import (
     FixedClock,
     RolloutError,
     SystemClock,
+    database_error,
     parse_timestamp,
     set_language,
     tr,
@@ -35,6 +37,12 @@ class RolloutGroup(click.Group):
             return super().invoke(ctx)
         except RolloutError as exc:
             click.echo(tr("错误：", "Error: ") + str(exc), err=True)
+            ctx.exit(1)
+        except DBAPIError as exc:  # a busy SQLite file, a wrong PostgreSQL URL, a dropped connection
+            unavailable = database_error(exc)
+            if unavailable is None:
+                raise
+            click.echo(tr("错误：", "Error: ") + str(unavailable), err=True)
             ctx.exit(1)
 
 

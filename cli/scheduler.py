@@ -6,12 +6,14 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
 
 from cli.app import App, emit, json_option, pass_app, table
+from cli.sweep import templates_option
 from engine import tr
 from service import (
     ScheduleError,
@@ -50,11 +52,12 @@ def _cron(_ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--bulletin-cron", default="0 8 * * MON", show_default=True, callback=_cron,
               help="Weekly bulletin, crontab in Asia/Shanghai; day of week as MON…SUN.")
 @click.option("--once", is_flag=True, help="Run sweep, dispatch and bulletins once now and exit (uses --now).")
+@templates_option
 @pass_app
-def run(app: App, sweep_every: Any, dispatch_every: Any, bulletin_cron: str, once: bool) -> None:
+def run(app: App, sweep_every: Any, dispatch_every: Any, bulletin_cron: str, once: bool, templates: Path | None) -> None:
     """运行调度服务（PostgreSQL 上多进程自动选主）/ run the scheduler (one leader per database)."""
     if once:
-        results = run_once(app.engine, app.clock)
+        results = run_once(app.engine, app.clock, templates=templates)
         for name, outcome in results.items():
             if outcome.get("ok"):
                 click.echo(f"{name}: {outcome.get('result')}")
@@ -75,7 +78,8 @@ def run(app: App, sweep_every: Any, dispatch_every: Any, bulletin_cron: str, onc
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        settings = Settings(sweep_every=sweep_every, dispatch_every=dispatch_every, bulletin_cron=bulletin_cron)
+        settings = Settings(sweep_every=sweep_every, dispatch_every=dispatch_every, bulletin_cron=bulletin_cron,
+                            templates=templates)
         code = serve(engine, settings, stop, lambda line: click.echo(line, err=True))
     finally:
         for sig, handler in previous.items():

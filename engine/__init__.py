@@ -26,14 +26,18 @@ from engine.accounts import (
     add_user,
     authenticate,
     disable_user,
+    end_session,
     list_users,
+    session_user,
     set_password,
+    start_session,
 )
 from engine.bulletin import bulletin_week, office_contacts, ranked_regions
 from engine.clock import Clock, FixedClock, SystemClock, as_utc, parse_timestamp
 from engine.db import (
     DEFAULT_URL,
     current_revision,
+    database_error,
     make_engine,
     require_schema,
     sessions,
@@ -43,12 +47,14 @@ from engine.db import (
 from engine.deadline import local_date
 from engine.errors import (
     AuditError,
+    DatabaseUnavailable,
     ImportFileError,
     NotFound,
     PlanFileError,
     Problem,
     RolloutError,
     StaleStateError,
+    TextRefused,
     TransitionRefused,
     WorkflowFileError,
     WorkflowVersionConflict,
@@ -83,6 +89,7 @@ from engine.models import (
 )
 from engine.notices import KINDS, Digest, due_digests, record_notices
 from engine.plan import find_plan, load_plan, plan_summary
+from engine.projection import StateProblem, StateReport, verify_state
 from engine.run_status import ensure_current
 from engine.runs import (
     SYSTEM,
@@ -95,18 +102,22 @@ from engine.runs import (
     fire,
 )
 from engine.status import RunView, school_detail, status_table, stored_views
+from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
 
 __all__ = [
     # access and accounts: who sees and does what
     "Forbidden", "audit_filter", "is_school_user", "may_act", "recordable_facts", "region_scope",
     "require_fact_role", "require_write", "school_clause", "school_for", "scoped_views",
     "ROLES", "LoginResult", "UserError", "add_user", "authenticate", "disable_user", "list_users", "set_password",
+    "end_session", "session_user", "start_session",
     # time, storage, errors, language
     "Clock", "FixedClock", "SystemClock", "as_utc", "parse_timestamp", "local_date",
     "DEFAULT_URL", "current_revision", "make_engine", "require_schema", "sessions", "transaction", "upgrade",
+    "database_error", "DatabaseUnavailable", "TextRefused",
     "AuditError", "ImportFileError", "NotFound", "PlanFileError", "Problem", "RolloutError", "StaleStateError",
     "TransitionRefused", "WorkflowFileError", "WorkflowVersionConflict",
     "LANGUAGES", "set_language", "tr",
+    "MAX_NAME", "MAX_NOTE", "MAX_REASON", "clean_line", "clean_text",
     # the persistent state
     "Batch", "Contact", "NoticeItem", "Notification", "Plan", "Region", "SchedulerState", "School",
     "SchoolFact", "SchoolRun", "User", "WorkflowVersion",
@@ -117,6 +128,7 @@ __all__ = [
     "GateResult", "failing", "ensure_current",
     # what officials read
     "RunView", "school_detail", "status_table", "stored_views",
+    "StateProblem", "StateReport", "verify_state",
     "action_label", "audit_triggers", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
     "KINDS", "Digest", "due_digests", "record_notices",
     "bulletin_week", "office_contacts", "ranked_regions",

@@ -13,13 +13,21 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from engine.errors import RolloutError
+from engine.errors import DatabaseUnavailable, RolloutError
+from engine.i18n import tr
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_URL = "sqlite:///rollout.db"
+SQLITE_BUSY_SECONDS = 30  # how long a writer waits for another process's write to finish
+# Driver messages that mean "cannot reach the database" (wrong URL, server down, connection dropped).
+_UNREACHABLE = ("could not connect", "connection refused", "could not translate host", "connection timeout",
+                "timeout expired", "server closed the connection", "terminating connection", "connection is closed",
+                "password authentication failed", "does not exist", "no password supplied", "ssl", "consuming input failed",
+                "unable to open database file", "connection to server")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -61,7 +69,7 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
+        kwargs.setdefault("connect_args", {}).setdefault("timeout", SQLITE_BUSY_SECONDS)
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -117,8 +125,30 @@ def require_schema(engine: Engine) -> None:
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     have = current_revision(engine)
     if have != head:
-        state = "has no schema" if have is None else f"is at schema {have}, code expects {head}"
-        raise RolloutError(f"database {engine.url.render_as_string()} {state}: run 'rollout init'")
+        where = engine.url.render_as_string()
+        if have is None:
+            raise RolloutError(tr(f"数据库 {where} 尚无表结构：请先运行 rollout init",
+                                  f"database {where} has no schema: run 'rollout init'"))
+        raise RolloutError(tr(f"数据库 {where} 的表结构版本为 {have}，程序需要 {head}：请运行 rollout init",
+                              f"database {where} is at schema {have}, code expects {head}: run 'rollout init'"))
+
+
+def database_error(exc: BaseException) -> DatabaseUnavailable | None:
+    """The one-line error for a database that is busy or cannot be reached, or None for anything
+    else (which is a bug and keeps its traceback). Nothing was written: the transaction rolled back."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    first = (str(exc.orig) if exc.orig is not None else str(exc)).strip().splitlines()
+    detail = first[0] if first else type(exc).__name__
+    lowered = detail.lower()
+    if "database is locked" in lowered or "database table is locked" in lowered:
+        return DatabaseUnavailable(tr(
+            f"数据库正忙：另一个进程写入超过 {SQLITE_BUSY_SECONDS} 秒仍未结束，本次未做任何更改，请稍后重试",
+            f"the database is busy: another process kept writing for over {SQLITE_BUSY_SECONDS} s; nothing was changed, try again later"))
+    if exc.connection_invalidated or any(word in lowered for word in _UNREACHABLE):
+        return DatabaseUnavailable(tr(f"无法连接数据库（{detail}）：请检查 --db / ROLLOUT_DB 和数据库服务；本次未做任何更改",
+                                      f"cannot reach the database ({detail}): check --db / ROLLOUT_DB and the database server; nothing was changed"))
+    return None
 
 
 def sessions(engine: Engine) -> sessionmaker[Session]:

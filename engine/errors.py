@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.i18n import tr
+
 
 class RolloutError(Exception):
     """Base class: a problem the user can act on."""
@@ -40,7 +42,7 @@ class InputFileError(RolloutError):
     def __init__(self, source: str, problems: list[Problem]):
         self.source = source
         self.problems = problems
-        head = f"{source}: {len(problems)} problem(s)"
+        head = f"{source}: " + tr(f"{len(problems)} 个问题", f"{len(problems)} problem(s)")
         super().__init__(head + "\n" + "\n".join(f"  {p}" for p in problems))
 
 
@@ -70,6 +72,14 @@ class StaleStateError(RolloutError):
 
 class WorkflowVersionConflict(RolloutError):
     """A workflow id+version was loaded again with different content after schools started on it."""
+
+
+class TextRefused(RolloutError):
+    """Free text that cannot be stored: longer than its documented cap (engine/text.py)."""
+
+
+class DatabaseUnavailable(RolloutError):
+    """The database could not be reached or stayed busy: nothing was changed, try again."""
 
 
 class AuditError(RolloutError):

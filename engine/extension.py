@@ -23,6 +23,7 @@ from engine.i18n import tr
 from engine.models import AuditEvent, Plan, SchoolRun
 from engine.plan import find_plan
 from engine.runs import Actor, Outcome, find_run, fire, stale_message
+from engine.text import MAX_REASON, clean_text
 from engine.workflow.versions import workflow_for_version
 
 REQUEST, REFUSE = "extension_request", "extension_refuse"
@@ -64,6 +65,7 @@ def _append(session: Session, run: SchoolRun, clock: Clock, actor: Actor, trigge
 
 def request_extension(session: Session, clock: Clock, *, school_code: str, due: date, reason: str, actor: Actor,
                       plan_code: str | None = None) -> ExtensionRequest:
+    reason = clean_text(reason, tr("理由", "reason"), MAX_REASON) or ""
     run = find_run(session, school_code, plan_code)
     plan = session.get(Plan, run.plan_id)
     assert plan is not None
@@ -86,6 +88,7 @@ def request_extension(session: Session, clock: Clock, *, school_code: str, due: 
 def decide_extension(session: Session, clock: Clock, *, school_code: str, approve: bool, reason: str, actor: Actor,
                      plan_code: str | None = None) -> Outcome | None:
     """Approve (fires ``extend`` with the requested date) or refuse (audited with the reason)."""
+    reason = clean_text(reason, tr("审批意见", "decision"), MAX_REASON) or ""
     run = find_run(session, school_code, plan_code)
     pending = _pending(session, run)
     if pending is None:

@@ -3,6 +3,8 @@ result …). Recording one is an audited change on the school's chain, like a tr
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -15,6 +17,7 @@ from engine.i18n import tr
 from engine.models import SchoolFact, SchoolRun
 from engine.run_status import refresh
 from engine.runs import Actor, find_run, stale_message
+from engine.text import MAX_NOTE, clean_line, clean_text
 from engine.workflow.model import Workflow
 from engine.workflow.versions import workflow_for_version
 
@@ -43,6 +46,12 @@ def set_fact(session: Session, clock: Clock, *, school_code: str, name: str, val
                                    f"workflow {wf.key} has no fact '{name}' (known: {', '.join(sorted(k for k in known if k))})"))
     if actor.role not in wf.fact_roles(name):  # before any write: the workflow file says who may attest what
         raise TransitionRefused(role_refusal(wf, name, actor.role))
+    metric = next(m for m in wf.metrics.values() if m.kind == "fact" and m.fact == name)
+    if not (math.isfinite(value) and metric.low <= value <= metric.high):  # team_members took −5 and 1e308
+        raise TransitionRefused(tr(f"事实项“{metric.title.zh}”的值应在 {metric.low:g} 到 {metric.high:g} 之间，不能是 {value:g}",
+                                   f"the fact '{metric.title.en}' must be from {metric.low:g} to {metric.high:g}, not {value:g}"))
+    note = clean_text(note, tr("备注", "note"), MAX_NOTE)
+    actor = Actor(clean_line(actor.name, tr("操作人", "actor"), 100), actor.role)
     now = clock.now()
     fact = session.scalar(select(SchoolFact).where(SchoolFact.run_id == run.id, SchoolFact.name == name))
     old = None if fact is None else fact.value

@@ -336,3 +336,26 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Sign-in attempts per client address in the current window (engine/accounts.py).
+
+    Anyone may type any username, so the account lock-out alone would let one client lock every
+    account out for free; this caps what one address may try, counted in one atomic statement.
+    """
+
+    __tablename__ = "login_throttle"
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser session, held server-side so that logout, a password change or a
+    disabled account ends it: the signed cookie only names it (by a random token, stored hashed)."""
+
+    __tablename__ = "web_session"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

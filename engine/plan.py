@@ -25,9 +25,10 @@ from engine.i18n import tr
 from engine.imports.tabular import open_table
 from engine.models import Batch, Plan, School, SchoolRun
 from engine.run_status import refresh
+from engine.text import clean_line
 from engine.workflow.model import Workflow
 from engine.workflow.versions import find_workflow, workflow_for_version
-from engine.yaml_source import SourceDoc, read_yaml
+from engine.yaml_source import MAX_YAML_CHARS, SourceDoc, read_yaml
 
 PLAN_KEYS = {"plan", "title", "workflow", "workflow_version", "year", "timezone", "region",
              "final_deadline", "extension_cap", "batches"}
@@ -100,6 +101,12 @@ def parse_plan(session: Session, text: str, source: str) -> tuple[PlanSpec, Work
     for key in ("plan", "workflow", "year", "batches"):
         if key not in data:
             problems.append(doc.problem((), tr(f"缺少必填项“{key}”", f"missing required key '{key}'")))
+    if "year" in data and (isinstance(data["year"], bool) or not isinstance(data["year"], int) or not 2000 <= data["year"] <= 2100):
+        problems.append(doc.problem(("year",), tr(f"年份应为 2000–2100 的整数，不是 {data['year']!r}", f"year must be a whole number 2000–2100, not {data['year']!r}")))
+    if "plan" in data and (not isinstance(data["plan"], str | int) or not 0 < len(str(data["plan"])) <= 100):
+        problems.append(doc.problem(("plan",), tr("计划编号应为 1–100 个字符的文字", "the plan code must be text of 1–100 characters")))
+    if "batches" in data and not isinstance(data["batches"], list):
+        problems.append(doc.problem(("batches",), tr("batches 应为批次列表", "batches must be a list of batches")))
     tz = str(data.get("timezone", "Asia/Shanghai"))
     try:
         ZoneInfo(tz)
@@ -153,7 +160,15 @@ def parse_plan(session: Session, text: str, source: str) -> tuple[PlanSpec, Work
                 f"“{start_stage}”不是该流程允许的起始阶段（{', '.join((wf.initial, *wf.entry_stages))}）",
                 f"'{start_stage}' is not an entry stage of the workflow ({', '.join((wf.initial, *wf.entry_stages))})")))
         deadlines: dict[str, str] = {}
-        for stage, value in (raw.get("deadlines") or {}).items():
+        raw_deadlines = raw.get("deadlines") or {}
+        if not isinstance(raw_deadlines, dict):
+            problems.append(doc.problem((*base, "deadlines"), tr("deadlines 应为“阶段: 日期”的映射", "deadlines must map stages to dates")))
+            raw_deadlines = {}
+        share = raw.get("share")
+        if share is not None and (isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1):
+            problems.append(doc.problem((*base, "share"), tr(f"占比应为 0 到 1 之间的数（如 0.4），不是 {share!r}", f"share must be a number from 0 to 1 (e.g. 0.4), not {share!r}")))
+            share = None
+        for stage, value in raw_deadlines.items():
             p = (*base, "deadlines", stage)
             if wf and not wf.has_stage(stage):
                 problems.append(doc.problem(p, tr(f"未知阶段：{stage}", f"unknown stage: {stage}"), key=True))
@@ -164,8 +179,7 @@ def parse_plan(session: Session, text: str, source: str) -> tuple[PlanSpec, Work
                 problems.append(doc.problem(p, tr(f"截止日期 {due} 晚于最终截止日期 {final}", f"deadline {due} is after the final deadline {final}")))
             if due:
                 deadlines[stage] = due.isoformat()
-        spec = BatchSpec(code, _title(raw.get("title")) or code, start or date.min, start_stage,
-                         raw.get("share"), deadlines)
+        spec = BatchSpec(code, _title(raw.get("title")) or code, start or date.min, start_stage, share, deadlines)
         selector = raw.get("schools")
         chosen = _select(doc, (*base, "schools"), selector, schools, taken, problems)
         for c in chosen:
@@ -178,7 +192,8 @@ def parse_plan(session: Session, text: str, source: str) -> tuple[PlanSpec, Work
     if problems:
         raise PlanFileError(source, problems)
     assert wf is not None
-    spec_out = PlanSpec(str(data["plan"]), _title(data.get("title")) or str(data["plan"]), wf_id,
+    title = clean_line(_title(data.get("title")), tr("计划名称", "plan title"), 300)
+    spec_out = PlanSpec(str(data["plan"]), title or str(data["plan"]), wf_id,
                         None if wf_version is None else str(wf_version), int(data["year"]), tz, region,
                         final, cap, batches)
     return spec_out, wf, version_id
@@ -203,6 +218,9 @@ def _select(doc: SourceDoc, path: tuple[str | int, ...], selector: Any, schools:
         selector = {"codes": _codes_from_file(doc, (*path, "file"), str(selector["file"]), problems)}
     if "codes" in selector:
         out = []
+        if not isinstance(selector["codes"] or [], list):
+            problems.append(doc.problem((*path, "codes"), tr("codes 应为学校代码列表", "codes must be a list of school codes")))
+            return []
         for j, code in enumerate(selector["codes"] or []):
             code = str(code)
             if code not in schools:
@@ -239,7 +257,7 @@ def _codes_from_file(doc: SourceDoc, path: tuple[str | int, ...], name: str, pro
 def load_plan(session: Session, path: str | Path, clock: Clock, *, actor: str = "office", role: str = "province_office") -> Plan:
     """Load a plan file: create the plan, batches and one run per school, all audited, all or nothing."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    text = _read_plan(path)
     spec, wf, version_id = parse_plan(session, text, str(path))
     if session.scalar(select(Plan.id).where(Plan.code == spec.code)) is not None:
         raise PlanFileError(str(path), [Problem(str(path), tr(f"计划 {spec.code} 已存在；修改请用新的计划编号", f"plan {spec.code} already exists; use a new plan code for a changed plan"), 1, 1, "plan")])
@@ -272,6 +290,18 @@ def load_plan(session: Session, path: str | Path, clock: Clock, *, actor: str = 
     append_events(session, drafts)
     refresh(session, SchoolRun.plan_id == plan.id)
     return plan
+
+
+def _read_plan(path: Path) -> str:
+    """The plan file's text (UTF-8, a BOM tolerated), or a PlanFileError saying why it cannot be read."""
+    try:
+        if path.stat().st_size > MAX_YAML_CHARS * 4:  # refused unread: check_yaml would refuse it anyway
+            raise PlanFileError(str(path), [Problem(str(path), tr(f"文件太大（上限 {MAX_YAML_CHARS:,} 个字符）", f"the file is too large (at most {MAX_YAML_CHARS:,} characters)"), 1, 1)])
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PlanFileError(str(path), [Problem(str(path), tr(f"文件不是 UTF-8 编码（第 {exc.start} 字节）", f"the file is not UTF-8 (byte {exc.start})"))]) from exc
+    except OSError as exc:
+        raise PlanFileError(str(path), [Problem(str(path), tr(f"无法读取文件：{exc.strerror}", f"cannot read the file: {exc.strerror}"))]) from exc
 
 
 def find_plan(session: Session, code: str | None) -> Plan:

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, false, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
@@ -29,6 +30,7 @@ from engine.metrics import metric_values, values_for_run
 from engine.models import Plan, RunDeadline, School, SchoolRun
 from engine.plan import find_plan
 from engine.run_status import expire_runs, refresh, refresh_ids
+from engine.text import MAX_REASON, clean_line, clean_text
 from engine.workflow.machine import Token, machine_for
 from engine.workflow.model import Transition, Workflow
 from engine.workflow.versions import workflow_for_version
@@ -102,6 +104,8 @@ def fire(
     due: date | None = None,
 ) -> Outcome:
     """Fire one transition inside the caller's transaction (the caller commits or rolls back)."""
+    reason = clean_text(reason, tr("理由", "reason"), MAX_REASON)  # stored forever: capped, no escapes
+    actor = Actor(clean_line(actor.name, tr("操作人", "actor"), 100), actor.role)
     run = find_run(session, school_code, plan_code)
     if expected_version is not None and run.version != expected_version:
         raise StaleStateError(stale_message(school_code))
@@ -138,7 +142,7 @@ def fire(
     flag_modified(run, "updated_at")  # always an UPDATE: the optimistic-lock version bumps, for extensions too
     try:
         session.flush()
-    except StaleDataError as exc:
+    except (StaleDataError, IntegrityError) as exc:  # two extends at once on PostgreSQL: uq_run_deadline
         raise StaleStateError(stale_message(school_code)) from exc
     append_event(session, chain=run_chain(run.id), at=now, actor=actor.name, role=actor.role, trigger=trigger,
                  plan_id=run.plan_id, run_id=run.id, school_code=school_code, from_state=from_state,
@@ -233,6 +237,8 @@ def advance_all_ready(
         rows = session.execute(select(SchoolRun.id, SchoolRun.school_code, SchoolRun.state, SchoolRun.version,
                                       SchoolRun.started_at).where(SchoolRun.id.in_(select(runs_q.subquery().c.id)))).all()
         for run_id, school, state, version, started in rows:
+            if run_id not in values:  # moved into a source stage by a concurrent commit after it was measured
+                continue
             if started > now:
                 result.not_started += 1
                 continue

@@ -7,15 +7,13 @@ regions; the workbook carries the same rows as the bulletin templates, with real
 
 from __future__ import annotations
 
-from io import BytesIO
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
+from engine import SheetColumn, xlsx_bytes
 
 HEADERS = ["排名", "地区代码", "地区", "学校数", "已完成", "完成率", "逾期", "逾期率"]
-PERCENT_COLUMNS = (6, 8)
+FORMATS = {"地区代码": "@", "完成率": "0.0%", "逾期率": "0.0%"}  # codes stay text, shares are real percentages
+WIDTHS = {"地区": 20}
 
 
 def _stages(rows: list[dict[str, Any]]) -> list[str]:
@@ -27,36 +25,14 @@ def _stages(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def bulletin_workbook(context: dict[str, Any]) -> bytes:
-    """An .xlsx of the bulletin context (see ``notifications.rendering`` for its contract)."""
+    """An .xlsx of the bulletin context (see ``notifications.rendering`` for its contract), written by
+    ``engine.export``: a region or office named like a formula stays text."""
     rows: list[dict[str, Any]] = list(context["rows"])
     stages = _stages(rows)
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "通报"
     title = f"{context['plan_title']}推进情况通报（{context['period']}，{context['office']['name']}）"
-    sheet.append([title])
-    sheet["A1"].font = Font(bold=True, size=14)
     headers = HEADERS + [f"{stage}（所）" for stage in stages]
-    sheet.append(headers)
-    for cell in sheet[2]:
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(horizontal="center")
-    for row in rows:
-        counts = row.get("stage_counts", {})
-        sheet.append([
-            row["rank"], str(row["region_code"]), row["region_name"], row["schools"], row["done"],
-            float(row["done_share"]), row["overdue"], float(row["overdue_share"]),
-            *[counts.get(stage, 0) for stage in stages],
-        ])
-    for index in range(3, sheet.max_row + 1):
-        for column in PERCENT_COLUMNS:
-            sheet.cell(row=index, column=column).number_format = "0.0%"
-        sheet.cell(row=index, column=2).number_format = "@"
-    for column, header in enumerate(headers, start=1):
-        sheet.column_dimensions[get_column_letter(column)].width = max(10, len(header) * 2 + 2)
-    sheet.column_dimensions["C"].width = 20
-    sheet.freeze_panes = "A3"
-    out = BytesIO()
-    book.save(out)
-    return out.getvalue()
+    columns = [SheetColumn(h, width=WIDTHS.get(h, max(10, len(h) * 2 + 2)), number_format=FORMATS.get(h)) for h in headers]
+    table = ([row["rank"], str(row["region_code"]), row["region_name"], row["schools"], row["done"],
+              float(row["done_share"]), row["overdue"], float(row["overdue_share"]),
+              *[row.get("stage_counts", {}).get(stage, 0) for stage in stages]] for row in rows)
+    return xlsx_bytes("通报", columns, table, title=[title])

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import Contact, tr
+from engine import Contact, Region, School, clean_line, tr
 from engine.imports import Problems, check_code, fold, missing, open_table
 from notifications.channels import CHANNEL_NAMES
 
@@ -64,6 +64,9 @@ def import_contacts(session: Session, path: str | Path) -> ContactImportResult:
     problems = Problems(str(path))
     rows: list[tuple[int, dict[str, str | None]]] = []
     seen: dict[tuple[str, str, str, str], int] = {}
+    # A contact for a school or region nobody imported would never be notified: refuse it.
+    school_codes = set(session.scalars(select(School.code)))
+    region_levels: dict[str, str] = {c: lv for c, lv in session.execute(select(Region.code, Region.level))}
     with open_table(path, FIELDS, REQUIRED, problems.source) as table:
         cols = table.columns
         for number, raw in table:
@@ -75,9 +78,17 @@ def import_contacts(session: Session, path: str | Path) -> ContactImportResult:
             code, err = check_code(raw.get("scope_code", ""), digits, "地区或学校代码", "scope code")
             if err:
                 problems.add(number, cols["scope_code"], err)
-            name = fold(raw.get("name", ""))
+            elif code and level == "school" and code not in school_codes:
+                problems.add(number, cols["scope_code"], tr(f"学校 {code} 不存在：请先导入学校", f"unknown school {code}: import the schools first"))
+            elif code and level and level != "school" and region_levels.get(code) != level:
+                problems.add(number, cols["scope_code"], tr(
+                    f"没有{level}级区划 {code}" if code not in region_levels else f"区划 {code} 是 {region_levels[code]} 级，不是 {level} 级",
+                    f"no {level} region {code}" if code not in region_levels else f"region {code} is a {region_levels[code]}, not a {level}"))
+            name = clean_line(fold(raw.get("name", "")), "", 10**6)
             if not name:
                 problems.add(number, cols["name"], missing("名称", "name"))
+            elif len(name) > 100:
+                problems.add(number, cols["name"], tr("名称超过 100 个字", "name longer than 100 characters"))
             channel = CHANNELS.get(fold(raw.get("channel", "")).casefold())
             if channel is None:
                 problems.add(number, cols["channel"], tr(f"渠道“{raw.get('channel')}”无效：应为 {'/'.join(CHANNEL_NAMES)}", f"channel '{raw.get('channel')}' must be one of {'/'.join(CHANNEL_NAMES)}"))

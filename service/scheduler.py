@@ -21,9 +21,11 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,6 +56,7 @@ TIMEZONE = ZoneInfo("Asia/Shanghai")
 JOB_TABLE = "apscheduler_jobs"  # excluded from Alembic by engine/migrations_filter.py
 JOB_IDS = {"sweep": "rollout-sweep", "dispatch": "rollout-dispatch", "bulletins": "rollout-bulletins"}
 LEADER_KEY = "leader"
+LOCK_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Settings:
     sweep_every: timedelta = timedelta(minutes=15)
     dispatch_every: timedelta = timedelta(minutes=1)
     bulletin_cron: str = "0 8 * * MON"
+    templates: Path | None = None  # an office's override templates (--templates / ROLLOUT_TEMPLATES)
 
 
 class ScheduleError(RolloutError):
@@ -103,7 +107,7 @@ def bulletin_trigger(cron: str) -> CronTrigger:
 
 def _sweep(engine: Engine, clock: Clock) -> Any:
     with transaction(sessions(engine)) as session:
-        return run_sweep(session, clock)
+        return run_sweep(session, clock, templates=_bound.get("templates"))
 
 
 def _dispatch(engine: Engine, clock: Clock) -> Any:
@@ -112,7 +116,7 @@ def _dispatch(engine: Engine, clock: Clock) -> Any:
 
 def _bulletins(engine: Engine, clock: Clock) -> Any:
     with transaction(sessions(engine)) as session:
-        return run_bulletins(session, clock)
+        return run_bulletins(session, clock, templates=_bound.get("templates"))
 
 
 WORK: dict[str, Callable[[Engine, Clock], Any]] = {"sweep": _sweep, "dispatch": _dispatch, "bulletins": _bulletins}
@@ -155,14 +159,23 @@ def run_job(name: str, engine: Engine, clock: Clock) -> dict[str, Any]:
 _bound: dict[str, Any] = {}
 
 
-def bind(engine: Engine, clock: Clock) -> None:
-    """Tell the job functions which database and clock this process serves."""
-    _bound.update(engine=engine, clock=clock)
+def bind(engine: Engine, clock: Clock, leader: Leader | None = None, lost: threading.Event | None = None,
+         templates: Path | None = None) -> None:
+    """Tell the job functions which database and clock this process serves, the lock it must hold
+    to run them and the office's template folder."""
+    _bound.update(engine=engine, clock=clock, leader=leader, lost=lost, templates=templates)
 
 
 def _run_bound(name: str) -> None:
     if not _bound:
         raise RuntimeError("service.scheduler.bind() was not called in this process")
+    leader, lost = _bound.get("leader"), _bound.get("lost")
+    # A job never runs without the lock: a leader whose lock connection dropped ran on for ~10 s
+    # beside the standby that had taken over. The watcher then shuts the scheduler down.
+    if leader is not None and (lost is not None and lost.is_set() or not leader.held()):
+        if lost is not None:
+            lost.set()
+        return
     run_job(name, _bound["engine"], _bound["clock"])
 
 
@@ -285,7 +298,7 @@ def serve(
     since = clock.now()
     lost = threading.Event()
     try:
-        bind(engine, clock)
+        bind(engine, clock, leader, lost, settings.templates)
         record(engine, clock, LEADER_KEY, _leader_value(since, clock))
         say(tr(f"已成为调度主进程：{identity()}", f"now the scheduler leader: {identity()}"))
         scheduler = build_scheduler(engine, settings, clock.now())
@@ -296,11 +309,15 @@ def serve(
 
         def watch() -> None:
             started.wait()
-            while not stop.wait(heartbeat_seconds):
-                if not leader.held():
+            beat = time.monotonic()
+            # The lock is checked every LOCK_CHECK_SECONDS (one small query), not only at each heartbeat.
+            while not stop.wait(min(LOCK_CHECK_SECONDS, heartbeat_seconds)):
+                if lost.is_set() or not leader.held():
                     lost.set()
                     break
-                record(engine, clock, LEADER_KEY, _leader_value(since, clock))
+                if time.monotonic() - beat >= heartbeat_seconds:
+                    beat = time.monotonic()
+                    record(engine, clock, LEADER_KEY, _leader_value(since, clock))
             scheduler.shutdown(wait=True)  # waits for running jobs, then start() returns
 
         scheduler.add_listener(on_start, EVENT_SCHEDULER_START)
@@ -317,7 +334,8 @@ def serve(
     return 0
 
 
-def run_once(engine: Engine, clock: Clock, leader: Leader | None = None) -> dict[str, dict[str, Any]]:
+def run_once(engine: Engine, clock: Clock, leader: Leader | None = None,
+             templates: Path | None = None) -> dict[str, dict[str, Any]]:
     """Every job once, now, in order (for a timer instead of a resident service).
 
     A failing job does not stop the others (no plan loaded yet must not block delivery); each
@@ -327,6 +345,7 @@ def run_once(engine: Engine, clock: Clock, leader: Leader | None = None) -> dict
     if not leader.acquire():
         raise refuse_second(engine)
     outcomes: dict[str, dict[str, Any]] = {}
+    _bound["templates"] = templates
     try:
         for name in WORK:
             try:

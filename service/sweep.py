@@ -9,6 +9,7 @@ regions below each office (``engine.bulletin``) and go out once per ISO week wit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -40,7 +41,8 @@ class SweepResult:
         return {"advanced": self.advanced, "items": self.items, "messages": self.messages}
 
 
-def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> SweepResult:
+def run_sweep(session: Session, clock: Clock, plan_code: str | None = None, templates: Path | None = None) -> SweepResult:
+    """Auto-advance, then queue every due digest; ``templates`` is an office's override folder."""
     plan = find_plan(session, plan_code)
     wf = workflow_for_version(session, plan.workflow_version_id)
     result = SweepResult(advanced=advance_auto(session, clock, plan.code))
@@ -50,7 +52,7 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> S
     now = clock.now()
     # One statement for the notifications, one for their dedupe records: both commit with the
     # caller's transaction or not at all.
-    ids = enqueue_many(session, [_rendered(d.kind, d.contact, d.context, d.key, now) for d in digests])
+    ids = enqueue_many(session, [_rendered(d.kind, d.contact, d.context, d.key, now, templates=templates) for d in digests])
     record_notices(session, digests, ids, now)
     for d in digests:
         result.items[d.kind] += len(d.items)
@@ -59,23 +61,28 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None) -> S
 
 
 def _rendered(kind: str, contact: Any, context: dict[str, Any], key: str, now: Any,
-              attachment: tuple[str, bytes] | None = None) -> dict[str, object]:
-    """The outbox row for one digest or bulletin to ``contact``, rendered in the contact's language."""
+              attachment: tuple[str, bytes] | None = None, templates: Path | None = None) -> dict[str, object]:
+    """The outbox row for one digest or bulletin to ``contact``, rendered in the contact's language
+    (from the office's own templates where ``templates`` has one, in the bounded sandbox)."""
     template = "bulletin" if kind == "bulletin" else kind
     chat = contact.channel in ("dingtalk", "wecom", "feishu")
+
+    def text(fmt: str) -> str:
+        return render(template, contact.lang, fmt, context, override_dir=templates)
+
     return outgoing(
         dedupe_key=key, kind=kind, channel=contact.channel, address=contact.address,
-        subject=render(template, contact.lang, "subject", context).strip(),
-        text=render(template, contact.lang, "txt", context),
-        html=None if chat else render(template, contact.lang, "html", context),
-        markdown=render(template, contact.lang, "md", context) if chat or contact.channel == "file" else None,
+        subject=text("subject").strip(),
+        text=text("txt"),
+        html=None if chat else text("html"),
+        markdown=text("md") if chat or contact.channel == "file" else None,
         secret_ref=contact.secret_ref, contact_id=contact.id,
         attachment_name=attachment[0] if attachment else None, attachment=attachment[1] if attachment else None,
         now=now,
     )
 
 
-def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None) -> int:
+def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None, templates: Path | None = None) -> int:
     """One bulletin per office contact (province, city, county) per ISO week; returns messages queued."""
     plan = find_plan(session, plan_code)
     now = clock.now()
@@ -89,5 +96,5 @@ def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None) 
         key = f"bulletin:c{contact.id}:{year}-W{week:02d}"
         queued += len(enqueue_many(session, [_rendered(
             "bulletin", contact, context, key, now,
-            (f"通报-{names.get(contact.scope_code, contact.scope_code)}-{year}W{week:02d}.xlsx", xlsx))]))
+            (f"通报-{names.get(contact.scope_code, contact.scope_code)}-{year}W{week:02d}.xlsx", xlsx), templates)]))
     return queued

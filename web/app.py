@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from engine import Clock, SystemClock, make_engine, require_schema, sessions
 from web import api, pages
-from web.context import HERE, SESSION_TTL, AppState, make_templates
+from web.context import HERE, SESSION_TTL, AppState, SecurityHeaders, make_templates
 
 SECRET_ENV = "ROLLOUT_SECRET_KEY"
 # What ``rollout serve --workers N`` hands each worker process (read by web/asgi.py).
@@ -78,7 +78,7 @@ def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = Fa
     engine = make_engine(db_url)
     require_schema(engine)
     key = secret_key or os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
-    middleware = [Middleware(SessionMiddleware, secret_key=key, session_cookie="rollout_session",
+    middleware = [Middleware(SecurityHeaders), Middleware(SessionMiddleware, secret_key=key, session_cookie="rollout_session",
                              max_age=int(SESSION_TTL.total_seconds()), same_site="strict", https_only=https_only)]
 
     @asynccontextmanager

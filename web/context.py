@@ -2,7 +2,12 @@
 
 Handlers are plain synchronous functions ``(Ctx) -> Response`` run in a worker thread, each inside
 one database transaction (an action and its audit event commit together or not at all). Wrapping
-them here means no route can forget the sign-in, session-expiry or CSRF checks.
+them here means no route can forget the sign-in, session-expiry, CSRF, body-size and
+query-parameter checks, and ``SecurityHeaders`` puts the same security headers on every response.
+
+Sessions are held server-side (``engine.accounts``): the signed cookie carries only a random
+token, so logout, a password change or a disabled account ends the session for every copy of the
+cookie, and a replayed cookie is just a stranger.
 """
 
 from __future__ import annotations
@@ -17,21 +22,26 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine import (
     LANGUAGES,
     Clock,
+    DatabaseUnavailable,
     Forbidden,
     NotFound,
     RolloutError,
     StaleStateError,
     User,
+    database_error,
     role_title,
+    session_user,
     set_language,
     tr,
     transaction,
@@ -40,6 +50,20 @@ from engine import (
 SESSION_TTL = timedelta(hours=8)
 LANG_COOKIE = "rollout_lang"
 HERE = Path(__file__).resolve().parent
+MAX_BODY = 64 * 1024  # bytes of a form or JSON body: a 2,000-character reason is ~6 KB in UTF-8
+# Query parameters every page and API endpoint shares, checked before any handler runs so that
+# page=10**23 or until=9999-12-31 is a 400 with a message, never a 500 from the database or datetime.
+INT_PARAMS = {"page": (1, 1_000_000), "min_days": (0, 36_500)}
+DATE_PARAMS = ("since", "until")
+DATE_RANGE = (date(1970, 1, 1), date(2099, 12, 31))
+SECURITY_HEADERS = {
+    # No inline script or style anywhere: the pages load /static only.
+    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
 
 
 @dataclass
@@ -74,6 +98,62 @@ class NotSignedIn(Exception):
     """No valid session: pages redirect to the login form, the API answers 401."""
 
 
+class BadRequest(RolloutError):
+    """A query parameter outside what the pages accept (400, with the reason)."""
+
+
+class SecurityHeaders:
+    """Every response gets the headers above; every response but the static files also gets
+    ``Cache-Control: no-store``, since pages, the API and exports hold schools' and people's data."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        private = not str(scope.get("path", "")).startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.decode("latin-1").lower() not in SECURITY_HEADERS]
+                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                if private:
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def check_query(request: Request) -> None:
+    """Refuse the shared query parameters when they are not plain numbers or dates in range."""
+    q = request.query_params
+    for name, (low, high) in INT_PARAMS.items():
+        value = q.get(name)
+        if value and not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+            raise BadRequest(tr(f"参数 {name} 应为 {low} 到 {high} 之间的整数：{value[:40]}",
+                                f"{name} must be a whole number from {low} to {high}: {value[:40]}"))
+    for name in DATE_PARAMS:
+        value = q.get(name)
+        if not value:
+            continue
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            day = None
+        if day is None or not DATE_RANGE[0] <= day <= DATE_RANGE[1]:
+            raise BadRequest(tr(f"参数 {name} 应为 {DATE_RANGE[0]} 到 {DATE_RANGE[1]} 之间的日期（YYYY-MM-DD）：{value[:40]}",
+                                f"{name} must be a date (YYYY-MM-DD) from {DATE_RANGE[0]} to {DATE_RANGE[1]}: {value[:40]}"))
+
+
+def client_address(request: Request) -> str:
+    """The address sign-in attempts are throttled by (behind a proxy: uvicorn's --forwarded-allow-ips)."""
+    return request.client.host if request.client else ""
+
+
 def make_templates() -> Jinja2Templates:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
     env.globals["tr"] = tr
@@ -97,15 +177,11 @@ def _check_csrf(request: Request, form: dict[str, str], api: bool) -> None:
 
 
 def _current_user(request: Request, db: Session, clock: Clock) -> User:
-    uid = request.session.get("uid")
-    at = request.session.get("at")
-    if uid is None or at is None:
+    token = request.session.get("sid")
+    if not isinstance(token, str) or not token:
         raise NotSignedIn
-    if clock.now() - datetime.fromisoformat(at) > SESSION_TTL:
-        request.session.clear()
-        raise NotSignedIn
-    user = db.get(User, uid)
-    if user is None or not user.active:
+    user = session_user(db, clock, token, SESSION_TTL)
+    if user is None:  # ended (logout, new password, disabled), expired, or never issued by us
         request.session.clear()
         raise NotSignedIn
     return user
@@ -123,6 +199,8 @@ def _status(exc: RolloutError) -> int:
         return 403
     if isinstance(exc, StaleStateError):
         return 409
+    if isinstance(exc, DatabaseUnavailable):
+        return 503
     return 400
 
 
@@ -142,35 +220,61 @@ def json_response(data: Any, status_code: int = 200) -> Response:
 Handler = Callable[[Ctx], Response]
 
 
+def _error_response(request: Request, state: AppState, exc: RolloutError, *, api: bool,
+                    back: Callable[[Request], str] | None) -> Response:
+    status = _status(exc)
+    if api:
+        return json_response({"error": str(exc)}, status)
+    if back is not None and status in (400, 409):
+        request.session["flash"] = {"kind": "error", "text": str(exc)}
+        return RedirectResponse(back(request), 303)
+    return state.templates.TemplateResponse(request, "error.html", {
+        "user": None, "csrf": "", "flash": None, "path": request.url.path, "message": str(exc),
+        "status": status}, status_code=status)
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The request body, or None when it is longer than MAX_BODY (read no further than that)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # what Request.body() caches: request.form() parses it from here
+    return body
+
+
 def _run(handler: Handler, request: Request, form: dict[str, str], body: dict[str, Any], *, api: bool,
          public: bool, back: Callable[[Request], str] | None) -> Response:
     lang = _language(request)
     set_language(lang)
     state: AppState = request.app.state.rollout
     try:
+        check_query(request)
         with transaction(state.sessions) as db:
             user = None if public else _current_user(request, db, state.clock)
             if request.method == "POST":
                 _check_csrf(request, form, api)
             ctx = Ctx(request, db, state.clock, user, form, body)  # type: ignore[arg-type]
             response = handler(ctx)
+    except DBAPIError as exc:
+        unavailable = database_error(exc)
+        if unavailable is None:
+            raise
+        response = _error_response(request, state, unavailable, api=api, back=None)
     except NotSignedIn:
         if api:
             response = JSONResponse({"error": tr("未登录或会话已过期", "not signed in or session expired")}, 401)
         else:
             response = RedirectResponse("/login", 303)
     except RolloutError as exc:
-        status = _status(exc)
-        if api:
-            response = json_response({"error": str(exc)}, status)
-        elif back is not None and status in (400, 409):
-            request.session["flash"] = {"kind": "error", "text": str(exc)}
-            response = RedirectResponse(back(request), 303)
-        else:
-            templates = state.templates
-            response = templates.TemplateResponse(request, "error.html", {
-                "user": None, "csrf": "", "flash": None, "path": request.url.path, "message": str(exc),
-                "status": status}, status_code=status)
+        response = _error_response(request, state, exc, api=api, back=back)
     if request.query_params.get("lang") in LANGUAGES:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="strict")
     return response
@@ -183,17 +287,21 @@ def endpoint(*, api: bool = False, public: bool = False,
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
         async def asgi(request: Request) -> Response:
+            set_language(_language(request))
             form: dict[str, str] = {}
             body: dict[str, Any] = {}
             if request.method == "POST":
+                raw = await _read_body(request)
+                if raw is None:
+                    message = tr(f"请求内容太大（最多 {MAX_BODY // 1024} KB）", f"request too large (at most {MAX_BODY // 1024} KB)")
+                    return JSONResponse({"error": message}, 413) if api else Response(message, 413, media_type="text/plain")
                 if api:
-                    raw = await request.body()
                     try:
                         loaded = json.loads(raw) if raw else {}
-                    except ValueError:
-                        return JSONResponse({"error": "invalid JSON"}, 400)
+                    except (ValueError, RecursionError):
+                        return JSONResponse({"error": tr("不是有效的 JSON", "invalid JSON")}, 400)
                     if not isinstance(loaded, dict):
-                        return JSONResponse({"error": "a JSON object is expected"}, 400)
+                        return JSONResponse({"error": tr("请求内容应为 JSON 对象", "a JSON object is expected")}, 400)
                     body = loaded
                 else:
                     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}

@@ -8,9 +8,9 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from engine import authenticate, may_act, tr
+from engine import authenticate, end_session, may_act, start_session, tr
 from web import data
-from web.context import Ctx, endpoint
+from web.context import Ctx, client_address, endpoint
 
 
 @endpoint(public=True)
@@ -20,17 +20,19 @@ def login_form(ctx: Ctx) -> Response:
 
 @endpoint(public=True)
 def login(ctx: Ctx) -> Response:
-    result = authenticate(ctx.db, ctx.clock, ctx.form.get("username", ""), ctx.form.get("password", ""))
+    result = authenticate(ctx.db, ctx.clock, ctx.form.get("username", ""), ctx.form.get("password", ""),
+                          client=client_address(ctx.request))
     if result.user is None:
         return ctx.render("login.html", status_code=401, message=result.message)
-    # A fresh session on sign-in (no fixation): new CSRF token, the clock's time for expiry.
+    # A fresh server-side session on sign-in (no fixation): new token, new CSRF token.
     ctx.session.clear()
-    ctx.session.update({"uid": result.user.id, "at": ctx.clock.now().isoformat(), "csrf": secrets.token_urlsafe(32)})
+    ctx.session.update({"sid": start_session(ctx.db, ctx.clock, result.user), "csrf": secrets.token_urlsafe(32)})
     return RedirectResponse("/", 303)
 
 
 @endpoint()
 def logout(ctx: Ctx) -> Response:
+    end_session(ctx.db, str(ctx.session.get("sid", "")))  # a copy of the cookie is worthless from now on
     ctx.session.clear()
     return RedirectResponse("/login", 303)
 

@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from engine.errors import AuditError, StaleStateError
 from engine.i18n import tr
 from engine.models import AuditEvent
+from engine.text import MAX_REASON, clean_line, clean_text
 
 GENESIS = "0" * 64
 PAYLOAD_VERSION = 1
@@ -129,6 +130,10 @@ def _document(d: EventDraft, seq: int, prev_hash: str) -> dict[str, Any]:
 
 def _row(d: EventDraft, seq: int, prev_hash: str) -> dict[str, Any]:
     """Column values for one event; ``payload`` is the exact bytes that were hashed."""
+    # The trail keeps text forever: whatever a caller passes is cleaned and capped here too
+    # (engine/text.py), so no writer can leave terminal escapes or a 20-million-character reason.
+    d = replace(d, actor=clean_line(d.actor, tr("操作人", "actor"), 100),
+                reason=clean_text(d.reason, tr("理由", "reason"), MAX_REASON * 2))
     for name in ("chain", "actor", "role", "trigger"):
         if not getattr(d, name):
             raise AuditError(f"audit event needs a non-empty {name}")

@@ -2,12 +2,12 @@
 
 Times are stored in UTC and shown in the office's local time (Asia/Shanghai by default). Exports
 are what offices open in Excel: CSV with a UTF-8 BOM (without it Excel guesses GBK and garbles the
-Chinese) and Chinese column headers, or JSON for other programs.
+Chinese) and Chinese column headers, written by ``engine.export`` so that a school name, actor or
+reason such as ``=HYPERLINK(…)`` stays text; or JSON for other programs.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine.audit.chain import AUDIT
+from engine.export import write_csv
 from engine.i18n import tr
 from engine.models import School
 
@@ -122,12 +123,9 @@ def cells(row: EventRow, tz: str = LOCAL_TZ) -> list[Any]:
 
 
 def export_csv(rows: list[EventRow], stream: TextIO, tz: str = LOCAL_TZ) -> None:
-    """CSV for Excel: BOM first, CRLF rows, headers in the current language (Chinese by default)."""
-    stream.write("\ufeff")
-    writer = csv.writer(stream, lineterminator="\r\n")
-    writer.writerow(headers())
-    for row in rows:
-        writer.writerow(["" if c is None else c for c in cells(row, tz)])
+    """CSV for Excel: BOM first, CRLF rows, headers in the current language (Chinese by default),
+    formula-like text neutralised (``engine.export.write_csv``)."""
+    write_csv(stream, headers(), (cells(row, tz) for row in rows))
 
 
 def export_json(rows: list[EventRow], stream: TextIO, tz: str = LOCAL_TZ) -> None:

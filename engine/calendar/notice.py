@@ -17,6 +17,7 @@ import yaml
 from engine.calendar.workdays import is_weekend
 from engine.errors import ImportFileError, Problem
 from engine.i18n import tr
+from engine.yaml_source import check_yaml
 
 NAME_MAX = 60  # calendar_day.name is String(60)
 RANGE_SEPARATORS = ("..", "~", "～", "至")
@@ -104,6 +105,10 @@ def _shorthand(kind: str, text: str, line: int | None) -> dict[str, tuple[str, i
 
 
 def _read_yaml(text: str, source: str, problems: list[Problem]) -> tuple[dict[str, tuple[str, int]], list[_Raw]]:
+    bounds = check_yaml(text, source)  # size, depth and alias bombs before any tree is built
+    if bounds:
+        problems.extend(bounds)
+        return {}, []
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

@@ -16,6 +16,7 @@ import yaml
 
 from engine.errors import ImportFileError, Problem
 from engine.i18n import tr
+from engine.yaml_source import check_yaml
 
 DEFAULT_MAPPING_PATH = Path(__file__).resolve().parents[2] / "mappings" / "provincial-platform.yaml"
 SECTIONS = ("regions", "schools", "teachers")
@@ -64,10 +65,15 @@ def _parse_mapping(data: Any, source: str) -> ColumnMapping:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+        text = path.read_text(encoding="utf-8-sig")
+        bounds = check_yaml(text, str(path))
+        if bounds:
+            raise ImportFileError(str(path), bounds)
+        return yaml.safe_load(text)
     except OSError as exc:
         raise _mapping_error(str(path), tr(f"无法读取映射文件：{exc.strerror}", f"cannot read mapping file: {exc.strerror}")) from exc
+    except UnicodeDecodeError as exc:
+        raise _mapping_error(str(path), tr(f"映射文件不是 UTF-8 编码（第 {exc.start} 字节）", f"mapping file is not UTF-8 (byte {exc.start})")) from exc
     except yaml.YAMLError as exc:
         raise _mapping_error(str(path), tr(f"映射文件不是有效的 YAML：{exc}", f"mapping file is not valid YAML: {exc}")) from exc
 

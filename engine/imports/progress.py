@@ -12,7 +12,6 @@ codes loaded once, staged with executemany/COPY, and merged in one statement at 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
@@ -38,6 +37,7 @@ from engine.imports.staging import (
 from engine.imports.tabular import Column, open_table
 from engine.models import School, Teacher
 from engine.run_status import refresh_connection
+from engine.text import clean_line, is_clean_line
 
 REQUIRED = ("platform_id", "name", "school_code", "online_hours", "practice_hours", "points")
 MAX_HOURS = 1000.0  # far above the programme's 50 hours: anything more is a typo or a unit mix-up
@@ -96,15 +96,19 @@ def _parse_points(value: str, _lang: str) -> tuple[tuple[int, ...], str | None]:
     return tuple(sorted(points)), None
 
 
+_PLAIN_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+
+
 def parse_hours(value: str) -> tuple[float | None, str | None]:
-    text = value.strip()
+    """Plain decimals only: float() would also take ``2_5`` (25), ``1e2`` (100), ``nan`` and ``inf``."""
+    text = fold(value)
     if not text:
         return None, missing("学时", "hours")
-    try:
-        hours = float(text)
-    except ValueError:
-        return None, tr(f"学时“{text}”不是数字", f"hours '{text}' is not a number")
-    if not math.isfinite(hours) or hours < 0:
+    if not _PLAIN_DECIMAL.match(text):
+        return None, tr(f"学时“{text}”不是数字：请写成 25 或 25.5 这样的普通小数",
+                        f"hours '{text}' is not a number: write a plain decimal such as 25 or 25.5")
+    hours = float(text)
+    if hours < 0:
         return None, tr(f"学时“{text}”不能为负数", f"hours '{text}' must not be negative")
     if hours > MAX_HOURS:
         return None, tr(f"学时 {text} 超过上限 {MAX_HOURS:g}，请核对", f"hours {text} above the cap of {MAX_HOURS:g}: check the file")
@@ -166,7 +170,7 @@ class _Rows:
                 or evidence > points[1] or result_text not in results
                 or not 0 < len(pid) <= 40 or not pid.isascii() or pid in first_seen
                 or (len(pid) == 18 and looks_like_id_number(pid))
-                or not 0 < len(name) <= 100 or school not in schools
+                or not 0 < len(name) <= 100 or not is_clean_line(name) or school not in schools
             ):
                 row = full_check(number, cells)
                 if row is not None and not reported:
@@ -184,7 +188,7 @@ class _Rows:
         values = dict(zip(FIELDS, cells, strict=True))
 
         def bad(field: str, message: str) -> None:
-            problems.add(number, cols[field], message)
+            problems.add(number, cols.get(field), message)  # an optional field may have no column
 
         pid = fold(values["platform_id"])
         if not pid:
@@ -200,7 +204,7 @@ class _Rows:
             bad("platform_id", duplicate(pid, self.first_seen[pid]))
         else:
             self.first_seen[pid] = number
-        name = values["name"].strip()
+        name = clean_line(values["name"], "", 10**6)  # control characters and terminal escapes go
         if not name:
             bad("name", missing("姓名", "name"))
         elif len(name) > 100:

@@ -27,6 +27,7 @@ from engine.imports.staging import (
 )
 from engine.imports.tabular import Column, open_table
 from engine.models import Region
+from engine.text import clean_line
 
 LEVELS = ("province", "city", "county")
 LEVEL_NAMES_ZH = {"province": "省级", "city": "市级", "county": "县级"}
@@ -93,7 +94,7 @@ def _read(
                 problems.add(number, cols["code"], duplicate(code, first_seen[code]))
                 continue
             first_seen[code] = number
-            name = cells["name"].strip()
+            name = clean_line(cells["name"], "", 10**6)  # control characters and escapes go
             if not name:
                 problems.add(number, cols["name"], tr("缺少区划名称", "region name is missing"))
             elif len(name) > 100:

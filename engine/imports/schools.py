@@ -29,6 +29,7 @@ from engine.imports.staging import (
 )
 from engine.imports.tabular import open_table
 from engine.models import Region, School
+from engine.text import clean_line
 
 REQUIRED = ("code", "name", "county_code", "kind", "rural")
 KINDS = {
@@ -104,7 +105,7 @@ def import_schools(
                     problems.add(number, cols["code"], duplicate(str(code), first_seen[str(code)]))
                 elif code is not None:
                     first_seen[code] = number
-                name = cells["name"].strip()
+                name = clean_line(cells["name"], "", 10**6)  # control characters and escapes go
                 if not name:
                     problems.add(number, cols["name"], missing("学校名称", "school name"))
                 elif len(name) > 200:

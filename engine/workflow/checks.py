@@ -206,9 +206,14 @@ class Checker:
                 if "fact" not in metric:
                     self.add(path, "fact 类指标必须用 fact: 指明事实名称", "a fact metric must name its fact with fact:", key=True)
                 self.check_fact_roles(path, metric)
+                span = metric.get("range")
+                if isinstance(span, list) and len(span) == 2 and all(isinstance(v, int | float) for v in span) and span[0] > span[1]:
+                    self.add((*path, "range"), "range 的下限大于上限", "the range's low end is above its high end")
             elif kind in ("share_of_teachers", "count_of_teachers"):
                 if "fact" in metric:
                     self.add((*path, "fact"), f"{kind} 类指标不能有 fact 键（只有 fact 类有）", f"a {kind} metric cannot have a fact key (only fact metrics do)", key=True)
+                if "range" in metric:
+                    self.add((*path, "range"), f"{kind} 类指标不能有 range 键（只有 fact 类指标记录数值）", f"a {kind} metric cannot have a range key (only fact metrics are recorded)", key=True)
                 if "roles" in metric:
                     self.add((*path, "roles"), f"{kind} 类指标不能有 roles 键（只有 fact 类指标需要说明谁可以记录）", f"a {kind} metric cannot have a roles key (only fact metrics say who may record them)", key=True)
                 if kind == "share_of_teachers" and "where" not in metric:

@@ -31,14 +31,16 @@ from engine.workflow.model import (
     Transition,
     Workflow,
 )
-from engine.yaml_source import SourceDoc, read_yaml
+from engine.yaml_source import MAX_YAML_CHARS, SourceDoc, read_yaml
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
 # The keys each builder below reads; a test checks they equal the schema's properties.
 TOP_KEYS = ("workflow", "version", "title", "description", "initial", "entry_stages", "roles", "metrics", "stages", "transitions")
 TEXT_KEYS = ("zh", "en")
-METRIC_KEYS = ("title", "kind", "where", "fact", "unit", "roles")
+METRIC_KEYS = ("title", "kind", "where", "fact", "unit", "range", "roles")
+DEFAULT_RANGE = {"share": (0.0, 1.0)}  # else FACT_RANGE
+FACT_RANGE = (0.0, 1_000_000.0)
 CONDITION_KEYS = ("field", "op", "value")
 STAGE_KEYS = ("id", "title", "gates", "due", "remind", "terminal", "hold")
 GATE_KEYS = ("id", "title", "metric", "op", "value", "source")
@@ -169,8 +171,9 @@ def _metric(mid: str, m: dict[str, Any], default_roles: tuple[str, ...]) -> Metr
     )
     unit = m.get("unit", "share" if m["kind"] == "share_of_teachers" else "")
     roles = tuple(m.get("roles", default_roles)) if m["kind"] == "fact" else ()
+    low, high = m.get("range") or DEFAULT_RANGE.get(unit, FACT_RANGE)
     return Metric(id=mid, title=_text(m["title"]), kind=m["kind"], where=where, fact=m.get("fact"), unit=unit,
-                  roles=roles)
+                  roles=roles, low=float(low), high=float(high))
 
 
 def _stage(s: dict[str, Any]) -> Stage:
@@ -243,6 +246,8 @@ def read_source(path: str | Path) -> str:
     """The file's text (UTF-8, a BOM tolerated); unreadable files are a WorkflowFileError."""
     name = str(path)
     try:
+        if Path(path).stat().st_size > MAX_YAML_CHARS * 4:  # refused unread: check_yaml would refuse it anyway
+            raise WorkflowFileError(name, [Problem(name, tr(f"文件太大（上限 {MAX_YAML_CHARS:,} 个字符）", f"the file is too large (at most {MAX_YAML_CHARS:,} characters)"), 1, 1)])
         return Path(path).read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise WorkflowFileError(name, [Problem(name, tr(f"文件不是 UTF-8 编码（第 {exc.start} 字节）", f"the file is not UTF-8 (byte {exc.start})"))]) from exc

@@ -61,6 +61,9 @@ class Metric:
     # fact metrics: who may record the fact (the file's ``roles``, or the default the loader
     # resolved, see engine.workflow.checks.default_fact_roles); empty for teacher metrics.
     roles: tuple[str, ...] = ()
+    # fact metrics: the values that may be recorded (the file's ``range``, or the loader's default)
+    low: float = 0.0
+    high: float = 1_000_000.0
 
 
 @dataclass(frozen=True)

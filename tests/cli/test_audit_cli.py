@@ -32,6 +32,29 @@ def seed(db_url: str, n: int = 3) -> None:
         engine.dispose()
 
 
+def real_seed(db_url: str, tmp_path: Path) -> tuple[int, int]:
+    """A real plan (one chain per run and one for the plan) and three transitions on run:1, so the
+    state check has a database to compare with; returns (chains, events)."""
+    from engine.clock import FixedClock
+    from engine.runs import fire
+    from tests.engine.builders import COUNTY_OFFICER, PILOT, seed_with_plan
+
+    clock = FixedClock(T0)
+    engine = make_engine(db_url)
+    try:
+        with transaction(sessions(engine)) as s:
+            seed_with_plan(s, clock, tmp_path)
+        for trigger in ("suspend", "resume", "suspend"):
+            clock.advance(timedelta(days=1))
+            with transaction(sessions(engine)) as s:
+                fire(s, clock, school_code=PILOT, trigger=trigger, actor=COUNTY_OFFICER, reason="合校")
+        with engine.connect() as conn:
+            chains, events = conn.execute(text("SELECT count(DISTINCT chain), count(*) FROM audit_event")).one()
+    finally:
+        engine.dispose()
+    return int(chains), int(events)
+
+
 def tamper(db_url: str, statement: str) -> None:
     engine = make_engine(db_url)
     try:
@@ -74,11 +97,11 @@ def test_export_csv_json_and_file(db_url: str, tmp_path: Path) -> None:
     assert "Exported 4" in saved.stderr
 
 
-def test_verify_ok_and_failing(db_url: str) -> None:
-    seed(db_url)
+def test_verify_ok_and_failing(db_url: str, tmp_path: Path) -> None:
+    chains, events = real_seed(db_url, tmp_path)
     ok = run(db_url, "audit", "verify")
     assert ok.exit_code == 0, ok.output
-    assert "2 条链、4 条记录" in ok.stdout and "通过" in ok.stdout
+    assert f"{chains} 条链、{events} 条记录" in ok.stdout and "通过" in ok.stdout
     tamper(db_url, "DELETE FROM audit_event WHERE chain = 'run:1' AND seq = 2")
     bad = run(db_url, "audit", "verify")
     assert bad.exit_code == 1
@@ -89,7 +112,7 @@ def test_verify_ok_and_failing(db_url: str) -> None:
 
 
 def test_keygen_checkpoint_and_verify_against_it(db_url: str, tmp_path: Path) -> None:
-    seed(db_url)
+    real_seed(db_url, tmp_path)
     private, public, cp = tmp_path / "k.pem", tmp_path / "k.pub", tmp_path / "cp.json"
     made = run(db_url, "audit", "keygen", "--private", str(private), "--public", str(public))
     assert made.exit_code == 0 and "sha256:" in made.stdout
@@ -101,15 +124,17 @@ def test_keygen_checkpoint_and_verify_against_it(db_url: str, tmp_path: Path) ->
     assert ok.exit_code == 0, ok.output
     assert run(db_url, "audit", "verify", "--checkpoint", str(cp)).exit_code == 2
 
-    tamper(db_url, "DELETE FROM audit_event WHERE chain = 'run:1' AND seq = 3")  # cut the tail
-    assert run(db_url, "audit", "verify").exit_code == 0  # the chain alone cannot tell
+    tamper(db_url, "DELETE FROM audit_event WHERE chain = 'run:1' AND seq = 4")  # cut the tail
+    alone = run(db_url, "audit", "verify")
+    assert alone.exit_code == 1  # the chain alone cannot tell, but the run's stage no longer agrees with it
+    assert "[deleted]" not in alone.stdout and "[state]" in alone.stdout
     cut = run(db_url, "--lang", "en", "audit", "verify", "--checkpoint", str(cp), "--public-key", str(public))
     assert cut.exit_code == 1
-    assert "[tail_deleted] chain run:1 event 3 was deleted" in cut.stdout
+    assert "[tail_deleted] chain run:1 event 4 was deleted" in cut.stdout
 
 
 def test_checkpoint_refuses_to_sign_a_broken_trail(db_url: str, tmp_path: Path) -> None:
-    seed(db_url)
+    real_seed(db_url, tmp_path)
     private, public, cp = tmp_path / "k.pem", tmp_path / "k.pub", tmp_path / "cp.json"
     run(db_url, "audit", "keygen", "--private", str(private), "--public", str(public))
     tamper(db_url, "UPDATE audit_event SET actor = '别人' WHERE chain = 'run:1' AND seq = 1")

@@ -82,7 +82,13 @@ def test_list_hides_robot_tokens(run: Callable[..., Result], db_url: str) -> Non
     assert "没有符合条件的通知" in run("notify", "list", "--status", "dead").stdout
 
 
-def test_contacts_import(run: Callable[..., Result], tmp_path: Path) -> None:
+def test_contacts_import(run: Callable[..., Result], db_url: str, tmp_path: Path) -> None:
+    from tests.engine.builders import add_regions
+
+    engine = make_engine(db_url)
+    with transaction(sessions(engine)) as session:
+        add_regions(session)  # contacts are for regions that exist
+    engine.dispose()
     good = tmp_path / "contacts.csv"
     good.write_text("地区或学校代码,级别,名称,渠道,地址,密钥名,语言\n"
                     "370323,县,沂源县项目办,钉钉,https://oapi.dingtalk.com/robot/send?access_token=a,YIYUAN_DT,\n",

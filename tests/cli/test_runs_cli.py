@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,32 @@ def test_init_derives_runs_left_underived_by_an_upgrade(loaded: str) -> None:
         assert all(r.derived_ok for r in s.scalars(select(SchoolRun)))
     engine.dispose()
     assert "已计算" not in ok(loaded, "init").output  # nothing left to derive
+
+
+def test_a_database_locked_by_another_writer_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite "database is locked" was a traceback: wait (busy timeout), then say so (issue 12, Low)."""
+    import sqlite3
+
+    import engine.db as db_module
+    from engine.clock import FixedClock
+    from engine.db import make_engine, sessions, transaction, upgrade
+    from tests.conftest import SHANGHAI
+    from tests.engine.builders import EARLY, seed_with_plan
+
+    path = tmp_path / "busy.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with transaction(sessions(engine)) as s:
+        seed_with_plan(s, FixedClock(datetime(2021, 7, 1, 9, tzinfo=SHANGHAI)), tmp_path)
+    engine.dispose()
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_SECONDS", 0.2)
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN IMMEDIATE")  # another process mid-write
+    try:
+        result = CliRunner().invoke(main, ["--db", f"sqlite:///{path}", "--now", "2021-07-01T10:00", "transition",
+                                           EARLY[0], "suspend", "--reason", "停课"])
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.exit_code == 1, result.output
+    assert "数据库正忙" in result.output and "Traceback" not in result.output

@@ -38,10 +38,10 @@ def run(db_url: str) -> Callable[..., Result]:
 def fake_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stand in for the sweep and bulletins (service.sweep) with their signatures."""
 
-    def run_sweep(session: Session, clock: Any, plan_code: str | None = None) -> dict[str, Any]:
+    def run_sweep(session: Session, clock: Any, plan_code: str | None = None, templates: Any = None) -> dict[str, Any]:
         return {"queued": 2, "at": clock.now().isoformat()}
 
-    def run_bulletins(session: Session, clock: Any, plan_code: str | None = None) -> dict[str, Any]:
+    def run_bulletins(session: Session, clock: Any, plan_code: str | None = None, templates: Any = None) -> dict[str, Any]:
         return {"bulletins": 1}
 
     monkeypatch.setattr(scheduler_module, "run_sweep", run_sweep)

@@ -54,10 +54,10 @@ def _user(db_url: str, name: str) -> User:
 
 def test_add_list_disable(seeded: str) -> None:
     out = ok(seeded, "users", "add", "wang", "--role", "county_office", "--scope", COUNTY, "--name", "王主任",
-             "--password-stdin", stdin="s3cret-pass\n")
+             "--password-stdin", stdin="quartz-lantern-58\n")
     assert "wang" in out.output
     user = _user(seeded, "wang")
-    assert user.password_hash.startswith("$argon2") and "s3cret-pass" not in user.password_hash
+    assert user.password_hash.startswith("$argon2") and "quartz-lantern-58" not in user.password_hash
     rows = json.loads(ok(seeded, "users", "list", "--json").output)
     assert rows[0]["username"] == "wang" and rows[0]["scope"] == COUNTY and rows[0]["active"] is True
     assert "王主任" in ok(seeded, "users", "list").output
@@ -66,7 +66,7 @@ def test_add_list_disable(seeded: str) -> None:
 
 
 def test_password_prompted_twice(seeded: str) -> None:
-    ok(seeded, "users", "add", "liu", "--role", "school_admin", "--scope", EARLY[0], stdin="abcdefgh1\nabcdefgh1\n")
+    ok(seeded, "users", "add", "liu", "--role", "school_admin", "--scope", EARLY[0], stdin="mulberry-kite-42\nmulberry-kite-42\n")
     assert _user(seeded, "liu").scope_code == EARLY[0]
 
 
@@ -76,32 +76,32 @@ def test_password_prompted_twice(seeded: str) -> None:
     (["--role", "supervisor", "--scope", "123456"], "123456"),
 ])
 def test_add_refuses_wrong_scope(seeded: str, args: list[str], needle: str) -> None:
-    result = run(seeded, "--lang", "en", "users", "add", "x", *args, "--password-stdin", stdin="abcdefgh1\n")
+    result = run(seeded, "--lang", "en", "users", "add", "x", *args, "--password-stdin", stdin="mulberry-kite-42\n")
     assert result.exit_code == 1 and needle in result.output
 
 
 def test_add_refuses_short_password_and_duplicates(seeded: str) -> None:
     result = run(seeded, "users", "add", "x", "--role", "county_office", "--scope", COUNTY, "--password-stdin", stdin="short\n")
     assert result.exit_code == 1 and "8" in result.output
-    ok(seeded, "users", "add", "x", "--role", "county_office", "--scope", COUNTY, "--password-stdin", stdin="abcdefgh1\n")
-    result = run(seeded, "users", "add", "x", "--role", "county_office", "--scope", COUNTY, "--password-stdin", stdin="abcdefgh1\n")
+    ok(seeded, "users", "add", "x", "--role", "county_office", "--scope", COUNTY, "--password-stdin", stdin="mulberry-kite-42\n")
+    result = run(seeded, "users", "add", "x", "--role", "county_office", "--scope", COUNTY, "--password-stdin", stdin="mulberry-kite-42\n")
     assert result.exit_code == 1 and "已存在" in result.output
 
 
 def test_passwd_changes_password_and_lifts_lockout(seeded: str, clock: FixedClock) -> None:
-    ok(seeded, "users", "add", "wang", "--role", "county_office", "--scope", COUNTY, "--password-stdin", stdin="old-password\n")
+    ok(seeded, "users", "add", "wang", "--role", "county_office", "--scope", COUNTY, "--password-stdin", stdin="amber-walrus-tide\n")
     engine = make_engine(seeded)
     factory = sessions(engine)
     for _ in range(5):
         with transaction(factory) as s:
             assert authenticate(s, clock, "wang", "wrong-one").user is None
-    ok(seeded, "users", "passwd", "wang", "--password-stdin", stdin="new-password\n")
+    ok(seeded, "users", "passwd", "wang", "--password-stdin", stdin="cobalt-heron-vale\n")
     with transaction(factory) as s:
-        assert authenticate(s, clock, "wang", "old-password").user is None
+        assert authenticate(s, clock, "wang", "amber-walrus-tide").user is None
     with transaction(factory) as s:
-        assert authenticate(s, clock, "wang", "new-password").user is not None
+        assert authenticate(s, clock, "wang", "cobalt-heron-vale").user is not None
     engine.dispose()
-    assert run(seeded, "users", "passwd", "nobody", "--password-stdin", stdin="abcdefgh1\n").exit_code == 1
+    assert run(seeded, "users", "passwd", "nobody", "--password-stdin", stdin="mulberry-kite-42\n").exit_code == 1
 
 
 def test_serve_runs_uvicorn_with_the_app(seeded: str, monkeypatch: pytest.MonkeyPatch) -> None:

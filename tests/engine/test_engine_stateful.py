@@ -64,6 +64,7 @@ def _machine(template: Path, clock: FixedClock) -> type[RuleBasedStateMachine]:
         @rule(school=st.sampled_from(SCHOOLS), name=st.sampled_from(FACTS), value=st.sampled_from([0.0, 1.0, 3.0]))
         def record_fact(self, school: str, name: str, value: float) -> None:
             with transaction(self.factory) as s:
+                value = value if name == "team_members" else min(value, 1.0)  # yes/no facts take 0–1 (their range)
                 set_fact(s, self.clock, school_code=school, name=name, value=value, actor=Actor("测试", "county_office"))
 
         @rule(school=st.sampled_from(SCHOOLS), column=st.sampled_from(HOURS), value=st.sampled_from([0, 3, 24.9, 25, 30]))

@@ -20,6 +20,16 @@ GOOD = """scope_code,level,name,channel,address,secret_ref,lang
 """
 
 
+@pytest.fixture(autouse=True)
+def regions_and_school(db: Engine) -> None:
+    """Contacts are for schools and regions that exist: the region tree and 沂源一中."""
+    from tests.engine.builders import PILOT, add_regions, add_school
+
+    with transaction(sessions(db)) as session:
+        add_regions(session)
+        add_school(session, PILOT)
+
+
 def count(db: Engine) -> int:
     with sessions(db)() as session:
         return int(session.scalar(select(func.count()).select_from(Contact)) or 0)
@@ -86,3 +96,17 @@ def test_missing_required_column(db: Engine, tmp_path: Path) -> None:
     path.write_text("scope_code,level,name,address\n370323,county,x,a@example.org\n", encoding="utf-8")
     with pytest.raises(ImportFileError, match="channel"), transaction(sessions(db)) as session:
         import_contacts(session, path)
+
+
+@pytest.mark.parametrize("row,words", [
+    ("3703230099,school,无此校,email,a@example.org,,", "学校 3703230099 不存在"),
+    ("410102,county,中原区,email,a@example.org,,", "没有county级区划 410102"),
+    ("370300,county,淄博市,email,a@example.org,,", "370300 是 city 级"),
+])
+def test_contacts_for_unknown_schools_and_regions_are_refused(db: Engine, tmp_path: Path, row: str, words: str) -> None:
+    """Contacts for unknown schools used to be accepted (issue 12, Low): nobody would ever hear."""
+    path = tmp_path / "contacts.csv"
+    path.write_text(GOOD + row + "\n", encoding="utf-8")
+    with pytest.raises(ImportFileError, match=words), transaction(sessions(db)) as session:
+        import_contacts(session, path)
+    assert count(db) == 0

@@ -155,3 +155,17 @@ def test_unknown_kind_language_or_format() -> None:
     for args in (("notice", "zh", "txt"), ("overdue", "fr", "txt"), ("overdue", "zh", "pdf")):
         with pytest.raises(RenderError):
             render(*args, DIGEST)
+
+
+@pytest.mark.parametrize("source", [
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",  # ran forever
+    "{{ 'x'|center(10**9) }}",  # built 1 GB
+    "{{ 'x'|indent(10**9, true) }}{{ 'y'|indent(10**9, true) }}",  # reached 2 GB
+])
+def test_override_render_is_bounded_in_time_and_memory(tmp_path: Path, source: str) -> None:
+    """Issue 12, Medium 8: every failure is a RenderError, and the next render still works."""
+    office = write(tmp_path, "digest.zh.txt.j2", source)
+    with pytest.raises(RenderError):
+        render("overdue", "zh", "txt", DIGEST, override_dir=office)
+    fine = write(tmp_path / "fine", "digest.zh.txt.j2", "{{ recipient.name }}")
+    assert render("overdue", "zh", "txt", DIGEST, override_dir=fine) == DIGEST["recipient"]["name"]

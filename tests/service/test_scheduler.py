@@ -49,12 +49,12 @@ def fake_sweep(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     """Stand in for the sweep and bulletins (service.sweep) and record how the jobs call them."""
     calls: list[tuple[str, Any]] = []
 
-    def run_sweep(session: Session, clock: Any, plan_code: str | None = None) -> dict[str, Any]:
+    def run_sweep(session: Session, clock: Any, plan_code: str | None = None, templates: Any = None) -> dict[str, Any]:
         assert session.in_transaction()
         calls.append(("sweep", clock))
         return {"queued": 3}
 
-    def run_bulletins(session: Session, clock: Any, plan_code: str | None = None) -> dict[str, Any]:
+    def run_bulletins(session: Session, clock: Any, plan_code: str | None = None, templates: Any = None) -> dict[str, Any]:
         assert session.in_transaction()
         calls.append(("bulletins", clock))
         return {"bulletins": 1}
@@ -282,3 +282,45 @@ def test_serve_on_postgresql_standby_takes_over_when_the_leader_stops(
         assert state(engine, "leader")["stopped_at"]
     finally:
         engine.dispose()
+
+
+class _LosableLeader:
+    """A lock that can be lost under us, as a PostgreSQL advisory lock is when its connection drops."""
+
+    def __init__(self) -> None:
+        self.gone = threading.Event()
+
+    def acquire(self) -> bool:
+        return not self.gone.is_set()
+
+    def held(self) -> bool:
+        return not self.gone.is_set()
+
+    def release(self) -> None:
+        return None
+
+
+def test_a_leader_that_loses_its_lock_stops_at_once(sqlite_db: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old leader ran on for ~10 s beside the standby that had taken over (issue 12, Low):
+    no job may start once the lock is gone, and the service stops within a second, not at the
+    next heartbeat."""
+    runs: list[str] = []
+    monkeypatch.setitem(sched.WORK, "dispatch", lambda engine, clock: runs.append("dispatch") or {})
+    monkeypatch.setitem(sched.WORK, "sweep", lambda engine, clock: runs.append("sweep") or {})
+    leader = _LosableLeader()
+    stop = threading.Event()
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(
+        sched.serve(sqlite_db, SETTINGS, stop, lambda _line: None, leader=leader, heartbeat_seconds=60)))
+    thread.start()
+    try:
+        wait_until(lambda: "dispatch" in runs)
+        leader.gone.set()
+        seen = len(runs)
+        sched._run_bound("dispatch")  # what APScheduler would call next
+        assert len(runs) == seen
+        thread.join(timeout=5)
+        assert not thread.is_alive() and codes == [1]
+    finally:
+        stop.set()
+        thread.join(timeout=60)

@@ -138,3 +138,33 @@ def test_bulletins_go_out_once_a_week_with_a_workbook(factory, clock, tmp_path) 
         note = session.scalars(select(Notification).where(Notification.kind == "bulletin")).first()
         assert note is not None and note.attachment and note.attachment[:2] == b"PK"
         assert note.attachment_name and note.attachment_name.endswith(".xlsx")
+
+
+def test_office_templates_are_used_by_the_sweep_the_bulletins_and_the_cli(factory, clock, tmp_path, db_url) -> None:
+    """The override folder existed only as a render() argument nobody passed (issue 12, Medium 8):
+    `rollout sweep/bulletin --templates DIR` (and `scheduler run`, ROLLOUT_TEMPLATES) use it."""
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    _setup(factory, clock, tmp_path)
+    office = tmp_path / "office-templates"
+    office.mkdir()
+    (office / "digest.zh.md.j2").write_text("本县模板：{{ recipient.name }}，{{ items|length }} 所", encoding="utf-8")
+    (office / "bulletin.zh.md.j2").write_text("本县通报：{{ office.name }}", encoding="utf-8")
+    clock.set(_at(DUE + timedelta(days=1)))
+    with factory() as session, session.begin():
+        run_sweep(session, clock, templates=office)
+    with factory() as session:
+        bodies = [n.body_markdown for n in session.scalars(select(Notification))]
+    assert bodies and all(b and b.startswith("本县模板：") for b in bodies)
+    result = CliRunner().invoke(main, ["--db", db_url, "--now", "2021-10-04T09:00", "bulletin", "--templates", str(office)])
+    assert result.exit_code == 0, result.output
+    with factory() as session:
+        bulletins = [n.body_markdown for n in session.scalars(select(Notification).where(Notification.kind == "bulletin"))]
+    assert bulletins and all(b and b.startswith("本县通报：") for b in bulletins)
+    (office / "digest.zh.md.j2").write_text("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                                            encoding="utf-8")
+    clock.set(_at(DUE + timedelta(days=8)))
+    runaway = CliRunner().invoke(main, ["--db", db_url, "--now", "2021-10-08T09:00", "sweep", "--templates", str(office)])
+    assert runaway.exit_code == 1 and "digest.zh.md.j2" in runaway.output  # a clean error, within seconds

@@ -137,3 +137,113 @@ def test_extend_through_the_web(site: Site) -> None:
     assert "2021-10-20" in client.get(f"/schools/{SCHOOL}").text
     client.post(f"/schools/{SCHOOL}/actions/extend", data={"csrf": token, "reason": "x", "due": "20/10/2021"})
     assert "不是日期" in client.get(f"/schools/{SCHOOL}").text
+
+
+# --- hardening (issue 12) ---------------------------------------------------------------------------
+
+import pytest  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from engine.accounts import set_password  # noqa: E402
+
+
+def _cookies(client: TestClient) -> dict[str, str]:
+    return {name: value for name, value in client.cookies.items()}
+
+
+def test_replayed_cookie_after_logout_is_refused(site: Site) -> None:
+    """A cookie copied before logout used to work afterwards (200): the session is ended server-side."""
+    client = site.as_user("county")
+    stolen = _cookies(client)
+    client.post("/logout", data={"csrf": csrf_of(client.get("/").text)})
+    replay = site.client()
+    replay.cookies.update(stolen)
+    r = replay.get("/")
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert replay.get("/api/overview").status_code == 401
+
+
+def test_old_session_ends_when_the_password_changes(site: Site) -> None:
+    client = site.as_user("county")
+    other_device = site.as_user("county")
+    assert client.get("/").status_code == 200
+    with transaction(sessions(site.engine)) as s:
+        set_password(s, "county", "cobalt-heron-vale")  # what `rollout users passwd` runs
+    assert client.get("/").status_code == 303
+    assert other_device.get("/api/me").status_code == 401
+
+
+def test_signing_in_again_starts_a_fresh_server_side_session(site: Site) -> None:
+    client = site.as_user("county")
+    first = _cookies(client)
+    site.login(client, "county")
+    assert client.get("/").status_code == 200
+    old = site.client()
+    old.cookies.update(first)  # the first session was never ended: it still holds
+    assert old.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/login", "/", "/overdue", "/audit", "/audit.csv", "/api/overview", f"/schools/{SCHOOL}"])
+def test_every_response_has_the_security_headers(site: Site, path: str) -> None:
+    client = site.client() if path == "/login" else site.as_user("county")
+    r = client.get(path)
+    assert r.status_code == 200
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "same-origin"
+    assert r.headers["cache-control"] == "no-store"
+
+
+def test_static_files_may_be_cached_but_keep_the_headers(site: Site) -> None:
+    r = site.client().get("/static/style.css")
+    assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers.get("cache-control") != "no-store"
+
+
+@pytest.mark.parametrize("query", ["page=" + "1" * 23, "page=0", "page=abc", "min_days=" + "1" * 15, "min_days=-3",
+                                   "until=9999-12-31", "since=0001-01-01", "since=2021-13-01"])
+@pytest.mark.parametrize("path", ["/overdue", "/audit", "/api/overdue", "/api/audit", "/audit.csv"])
+def test_out_of_range_query_parameters_are_a_400_with_a_message(site: Site, path: str, query: str) -> None:
+    """page=10**23, min_days=10**14, until=9999-12-31 and since=0001-01-01 were 500s."""
+    client = site.as_user("county")
+    r = client.get(f"{path}?{query}")
+    assert r.status_code == 400, r.text
+    name = query.split("=")[0]
+    assert name in r.text
+
+
+def test_oversized_body_is_refused_before_it_is_read(site: Site) -> None:
+    """A 20,000,000-character note was accepted through the facts API; the body itself is capped."""
+    client = site.as_user("county")
+    token = client.get("/api/me").json()["csrf"]
+    r = client.post(f"/api/schools/{SCHOOL}/facts", json={"name": "plan_filed", "value": 1, "note": "注" * 200_000},
+                    headers={"X-CSRF-Token": token})
+    assert r.status_code == 413
+    r = client.post(f"/schools/{SCHOOL}/facts", data={"name": "plan_filed", "value": "1", "note": "x" * 100_000,
+                                                      "csrf": csrf_of(client.get(f"/schools/{SCHOOL}").text)})
+    assert r.status_code == 413
+    with transaction(sessions(site.engine)) as s:
+        assert not [e for e in events_of(s, SCHOOL) if e.trigger.startswith("fact:")]
+
+
+def test_an_overlong_note_through_the_api_is_a_400_and_writes_nothing(site: Site) -> None:
+    client = site.as_user("county")
+    token = client.get("/api/me").json()["csrf"]
+    r = client.post(f"/api/schools/{SCHOOL}/facts", json={"name": "plan_filed", "value": 1, "note": "注" * 2001},
+                    headers={"X-CSRF-Token": token})
+    assert r.status_code == 400 and "备注太长" in r.json()["error"]
+    r = client.post(f"/api/schools/{SCHOOL}/facts", json={"name": "team_members", "value": 1e308},
+                    headers={"X-CSRF-Token": token})
+    assert r.status_code == 400 and "0 到 50" in r.json()["error"]
+    with transaction(sessions(site.engine)) as s:
+        assert not [e for e in events_of(s, SCHOOL) if e.trigger.startswith("fact:")]
+
+
+def test_escapes_in_a_web_form_reason_are_not_stored(site: Site) -> None:
+    client = site.as_user("county")
+    client.post(f"/schools/{SCHOOL}/actions/suspend",
+                data={"reason": "\x1b[2J停课\x1b]0;x\x07", "csrf": csrf_of(client.get(f"/schools/{SCHOOL}").text)})
+    with transaction(sessions(site.engine)) as s:
+        assert events_of(s, SCHOOL)[-1].reason == "停课"
