@@ -65,8 +65,8 @@ def test_fact_and_transition_refresh_without_bumping_the_version(plan: sessionma
 
 def test_progress_import_refreshes_gates(plan: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
     with transaction(plan) as s:
-        for name in ("plan_filed", "team_members"):
-            set_fact(s, clock, school_code=EARLY[0], name=name, value=4, actor=COUNTY_OFFICER)
+        set_fact(s, clock, school_code=EARLY[0], name="plan_filed", value=1, actor=COUNTY_OFFICER)
+        set_fact(s, clock, school_code=EARLY[0], name="team_members", value=4, actor=COUNTY_OFFICER)
         fire(s, clock, school_code=EARLY[0], trigger="advance", actor=COUNTY_OFFICER)
         assert run_of(s, EARLY[0]).blocked
     path = tmp_path / "progress.csv"
@@ -109,8 +109,8 @@ def test_sweep_candidates_come_from_the_stored_verdict(plan: sessionmaker[Sessio
     clock.set(clock.now() + timedelta(days=1))
     system = Actor(SYSTEM, SYSTEM)
     with transaction(plan) as s:
-        for name in ("plan_filed", "team_members"):
-            set_fact(s, clock, school_code=EARLY[0], name=name, value=4, actor=COUNTY_OFFICER)
+        set_fact(s, clock, school_code=EARLY[0], name="plan_filed", value=1, actor=COUNTY_OFFICER)
+        set_fact(s, clock, school_code=EARLY[0], name="team_members", value=4, actor=COUNTY_OFFICER)
         fire(s, clock, school_code=EARLY[0], trigger="advance", actor=COUNTY_OFFICER)
         add_teachers(s, EARLY[0], 2)  # everything done: every later auto gate that reads teachers passes
         run = run_of(s, EARLY[0])
