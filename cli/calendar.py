@@ -52,7 +52,7 @@ def seed(app: App, first: int, last: int | None) -> None:
         stored, changed = seed_calendar_changes(session, years, app.clock)
         status = {y: (s, src) for y, s, src in calendar_years(session)}
     done = [y for y in years if status.get(y, ("", ""))[1].startswith("chinesecalendar")]
-    click.echo(tr(f"已载入 {len(done)} 个年份，共 {stored} 个调整日（节假日与调休上班）", 
+    click.echo(tr(f"已载入 {len(done)} 个年份，共 {stored} 个调整日（节假日与调休上班）",
                   f"Loaded {len(done)} year(s), {stored} adjusted day(s) (holidays and working weekends)")
                + (tr(f"；有变化的年份：{'、'.join(map(str, changed))}。", f"; changed: {', '.join(map(str, changed))}.") if changed
                   else tr("；与已存的日历相同，未做更改。", "; the stored calendar was the same: nothing changed.")))
