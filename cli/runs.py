@@ -57,8 +57,8 @@ def plan_load(app: App, path: str, actor: str | None, role: str, as_json: bool) 
     with app.transaction() as session:
         p = load_plan(session, path, app.clock, actor=_actor(actor, role).name, role=role)
         summary = plan_summary(session, p)
-    emit(summary, as_json, lambda: tr(f"已载入计划 {p.code}：", f"Plan {p.code} loaded: ") + ", ".join(
-        f"{b['id']} {b['schools']}" for b in summary["batches"]))
+    emit(summary, as_json, lambda: tr(f"已载入计划 {p.code}：", f"Plan {p.code} loaded: ") + tr("，", ", ").join(
+        tr(f"{b['title']}（{b['id']}）{b['schools']} 所", f"{b['title']} ({b['id']}) {b['schools']}") for b in summary["batches"]))
 
 
 @plan.command("show")

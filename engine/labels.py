@@ -41,6 +41,8 @@ FACT_PREFIX = "fact:"
 def role_title(role: str | None, wf: Workflow | None = None) -> str:
     if not role:
         return ""
+    if role == "system":  # engine.runs.SYSTEM: the sweep's auto advances
+        return tr("系统", "system")
     title = (wf.roles.get(role) if wf else None) or ROLE_TITLES.get(role)
     return str(title) if title else role
 

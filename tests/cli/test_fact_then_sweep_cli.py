@@ -36,4 +36,4 @@ def test_fact_waits_for_the_sweep(db_url: str, clock: FixedClock, tmp_path: Path
     rollout("sweep")
     shown = rollout("school", "show", SCHOOL)
     assert "当前阶段：制定规划（planning）" not in shown
-    assert "system（system） 推进到下一阶段 制定规划→网络研修" in shown  # the sweep's auto advance did it
+    assert "system（系统） 推进到下一阶段 制定规划→网络研修" in shown  # the sweep's auto advance did it

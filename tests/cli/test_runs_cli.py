@@ -78,6 +78,17 @@ def test_plan_load_and_show(loaded: str) -> None:
     assert [(b["id"], b["schools"]) for b in data["batches"]] == [("b1", 1), ("b2", 3), ("b3", 2)]
 
 
+def test_plan_load_names_batches_in_words(db_url: str, clock: FixedClock, tmp_path: Path) -> None:
+    engine = make_engine(db_url)
+    try:
+        with transaction(sessions(engine)) as s:
+            seed(s, clock)
+    finally:
+        engine.dispose()
+    out = ok(db_url, "plan", "load", str(write_plan(tmp_path, plan_data()))).output.strip()
+    assert out.startswith("已载入计划 yiyuan-2021：") and "（b1）1 所" in out and ", " not in out
+
+
 def test_plan_load_bad_file_is_one_error_and_exit_1(loaded: str, tmp_path: Path) -> None:
     message = failed(loaded, "plan", "load", str(write_plan(tmp_path, plan_data(), "again.yaml")))
     assert "yiyuan-2021" in message
