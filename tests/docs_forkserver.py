@@ -48,7 +48,7 @@ def _child(request: dict, fds: list[int]) -> None:  # never returns
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:  # a crash of the command is the command's failure, reported like a traceback
+    except BaseException:  # noqa: BLE001 - a crash of the command is its failure, printed as a traceback
         import traceback
 
         traceback.print_exc()
