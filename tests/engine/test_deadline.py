@@ -85,3 +85,28 @@ def test_overdue_counts_from_the_day_after() -> None:
 def test_local_date_uses_the_plan_zone() -> None:
     at = datetime(2021, 9, 30, 17, 0, tzinfo=UTC)  # 01:00 on 10-01 in Shanghai
     assert local_date(at, "Asia/Shanghai") == date(2021, 10, 1)
+
+
+def test_due_rule_counts_from_its_own_anchor() -> None:
+    """`after_stage_entry` counts from the day the school entered the stage, `after_batch_start`
+    from the day its batch started (docs/workflow-files.md "Due dates"): a school that entered
+    planning weeks after its batch began gets its 30 days from entry, not from the batch start."""
+    from dataclasses import replace
+
+    from engine.workflow.model import DueRule
+
+    batch_start, entered = date(2021, 9, 1), date(2021, 10, 11)
+
+    def due_of(rule: DueRule) -> date:
+        stage = replace(PLANNING, due=rule)
+        got = stage_due(stage, batch_start=batch_start, stage_entered=entered, batch_deadlines={},
+                        run_deadline=None, final_deadline=FINAL, calendar=MON_FRI)
+        assert got is not None and got.source == "workflow"
+        return got.due
+
+    assert due_of(DueRule("after_stage_entry", amount=30)) == date(2021, 11, 10)  # entry + 30 days
+    assert due_of(DueRule("after_batch_start", amount=90)) == date(2021, 11, 30)  # batch start + 90 days
+    # 2021-10-11 is a Monday: 10 working days later is Monday 2021-10-25; from the batch start
+    # (Wednesday 09-01) it would be Wednesday 09-15.
+    assert due_of(DueRule("after_stage_entry", amount=10, working_days=True)) == date(2021, 10, 25)
+    assert due_of(DueRule("after_batch_start", amount=10, working_days=True)) == date(2021, 9, 15)

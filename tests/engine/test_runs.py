@@ -295,3 +295,36 @@ def test_advance_all_ready_respects_roles(plan: sessionmaker[Session], clock: Fi
         result = advance_all_ready(s, clock, actor=SCHOOL_ADMIN)
     assert result.advanced == 0
     assert _state(plan, SCHOOL)[0] == "planning"
+
+
+def test_system_actor_may_fire_only_auto_advances(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """The sweep acts as ``system`` and may take only the ``auto: true`` advances the workflow
+    names; anything else (suspend, override, return, the pilot's manual advance) needs a person
+    with the role, even typed as ``--role system`` on the command line."""
+    system = runs_module.Actor(runs_module.SYSTEM, runs_module.SYSTEM)
+    _planning_done(plan, clock)
+    with transaction(plan) as s:
+        set_fact(s, clock, school_code=PILOT, name="pilot_summary_filed", value=1, actor=COUNTY_OFFICER)
+    for trigger, code in (("suspend", SCHOOL), ("override", SCHOOL), ("advance", PILOT)):
+        message = _refused(plan, lambda t=trigger, c=code: _fire(plan, clock, code=c, trigger=t, actor=system,
+                                                                   reason="系统"), code=code)
+        assert "system" in message, trigger
+    assert _fire(plan, clock, actor=system).to_state == "online_study"  # planning → online_study is auto
+    message = _refused(plan, lambda: _fire(plan, clock, trigger="return_for_rework", actor=system, reason="系统"))
+    assert "system" in message
+
+
+def test_advance_auto_takes_every_stage_already_finished(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """A school whose next stage's gates already pass is not left a day in a stage it has finished:
+    one sweep's ``advance_auto`` moves it through every auto advance whose gates pass, and stops at
+    the first stage whose gates do not (practice: no evidence yet)."""
+    _planning_done(plan, clock)
+    with transaction(plan) as s:
+        add_teachers(s, SCHOOL, 3, evidence=0, result=None)  # online study done, practice evidence missing
+    with transaction(plan) as s:
+        assert runs_module.advance_auto(s, clock) == 2
+    assert _state(plan)[0] == "practice"
+    with transaction(plan) as s:
+        assert [(e.trigger, e.from_state, e.to_state, e.actor) for e in events_of(s, SCHOOL)[-2:]] == [
+            ("advance", "planning", "online_study", "system"), ("advance", "online_study", "practice", "system")]
+        assert runs_module.advance_auto(s, clock) == 0
