@@ -115,17 +115,20 @@ def test_role_refused(plan: sessionmaker[Session], clock: FixedClock) -> None:
     assert "county_office" in message
 
 
-@pytest.mark.parametrize("trigger,actor", [("return_for_rework", COUNTY_OFFICER), ("suspend", COUNTY_OFFICER),
-                                           ("override", CITY_OFFICER)])
+@pytest.mark.parametrize("trigger,actor,destination", [("return_for_rework", COUNTY_OFFICER, "planning"),
+                                                       ("suspend", COUNTY_OFFICER, "suspended"),
+                                                       ("override", CITY_OFFICER, "done")])
 @pytest.mark.parametrize("reason", [None, "", "   "])
 def test_reason_required(plan: sessionmaker[Session], clock: FixedClock, trigger: str, actor: Any,
-                         reason: str | None) -> None:
+                         destination: str, reason: str | None) -> None:
     _planning_done(plan, clock)
     _fire(plan, clock)  # online_study: return_for_rework is allowed from here
     message = _refused(plan, lambda: _fire(plan, clock, trigger=trigger, actor=actor, reason=reason))
     assert "理由" in message
     out = _fire(plan, clock, trigger=trigger, actor=actor, reason="县级抽查发现问题")
-    assert out.to_state != "online_study"
+    # from online study: rework goes back one stage, suspend parks it, override finishes it
+    assert (out.from_state, out.to_state) == ("online_study", destination)
+    assert _state(plan)[:2] == (destination, "online_study" if trigger in ("return_for_rework", "suspend") else None)
 
 
 def test_override_records_the_gates_it_overrode(plan: sessionmaker[Session], clock: FixedClock) -> None:
@@ -150,7 +153,8 @@ def test_suspend_and_resume_return_to_previous_stage(plan: sessionmaker[Session]
     assert out.to_state == "suspended"
     assert _state(plan)[:2] == ("suspended", "online_study")
     message = _refused(plan, lambda: _fire(plan, clock))
-    assert "advance" in message or "推进" in message or "不能执行" in message
+    # A suspended school can only be resumed: the refusal names the stage, the trigger and the way out.
+    assert message == f"学校 {SCHOOL} 处于“暂停”阶段，不能执行“advance”；可执行：恢复推进（resume）"
     clock.advance(timedelta(days=3))
     out = _fire(plan, clock, trigger="resume", actor=CITY_OFFICER)
     assert (out.from_state, out.to_state) == ("suspended", "online_study")
