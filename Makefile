@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench fuzz clean
+.PHONY: demo test lint bench fuzz stateful mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: $(STAMP)
 FUZZ_EXAMPLES ?= 1000
 fuzz: $(STAMP)
 	ROLLOUT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/engine/test_fuzz.py -q -p no:cacheprovider --timeout=3600 $(PYTEST_ARGS)
+
+# The stateful test with its exploratory profile (new random sequences, longer, shrunk on failure):
+# several minutes; CI runs the fixed derandomised profile.
+stateful: $(STAMP)
+	ROLLOUT_STATEFUL_PROFILE=explore $(PY) -m pytest tests/engine/test_engine_stateful.py -q -p no:cacheprovider --timeout=3600 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) rollout-demo.db* .pytest_cache .mypy_cache .ruff_cache
