@@ -60,7 +60,13 @@ from engine.errors import (
     WorkflowVersionConflict,
 )
 from engine.export import SheetColumn, neutralise, write_csv, xlsx_bytes
-from engine.extension import decide_extension, pending_requests, request_extension
+from engine.extension import (
+    ExtensionRequest,
+    decide_extension,
+    lapse_stale_requests,
+    pending_requests,
+    request_extension,
+)
 from engine.facts import set_fact
 from engine.gate import GateResult, failing
 from engine.i18n import LANGUAGES, set_language, tr
@@ -124,7 +130,7 @@ __all__ = [
     # the run rules
     "find_plan", "load_plan", "plan_summary",
     "SYSTEM", "Actor", "BulkResult", "Outcome", "advance_all_ready", "advance_auto", "find_run", "fire",
-    "set_fact", "decide_extension", "pending_requests", "request_extension",
+    "set_fact", "ExtensionRequest", "decide_extension", "lapse_stale_requests", "pending_requests", "request_extension",
     "GateResult", "failing", "ensure_current",
     # what officials read
     "RunView", "school_detail", "status_table", "stored_views",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.extension import REFUSE, REQUEST
+from engine.extension import LAPSE, REFUSE, REQUEST
 from engine.i18n import tr
 from engine.workflow.model import PREVIOUS, Text, Transition, Workflow
 
@@ -29,6 +29,7 @@ EVENT_TITLES = {
     "start": Text("开始实施", "Started"),
     REQUEST: Text("申请延期", "Extension requested"),
     REFUSE: Text("驳回延期申请", "Extension refused"),
+    LAPSE: Text("延期申请失效", "Extension request lapsed"),
 }
 FACT_PREFIX = "fact:"
 
