@@ -289,6 +289,8 @@ class Checker:
         kind, dest = rule.get("kind"), rule.get("to")
         if rule.get("auto") is True and kind != "advance":
             self.add((*path, "auto"), f"auto 只允许用于 advance 类流转，不能用于 {kind}", f"auto is only allowed on advance transitions, not {kind}", key=True)
+        if "covers" in rule and kind != "extend":
+            self.add((*path, "covers"), f"covers 只允许用于 extend（延期）类流转，不能用于 {kind}", f"covers is only allowed on extend transitions, not {kind}", key=True)
         if kind == "resume" and dest != PREVIOUS:
             self.add((*path, "to") if "to" in rule else path, "resume 类流转必须写 to: \"@previous\"", "a resume transition must have to: \"@previous\"")
         elif kind == "extend" and "to" in rule:

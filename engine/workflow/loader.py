@@ -47,7 +47,7 @@ GATE_KEYS = ("id", "title", "metric", "op", "value", "source")
 DUE_KEYS = ("after_stage_entry", "after_batch_start", "date")
 REMIND_KEYS = ("before_days", "repeat_days", "escalate")
 ESCALATION_KEYS = ("after_days", "to")
-TRANSITION_KEYS = ("trigger", "kind", "title", "from", "to", "roles", "auto", "reason")
+TRANSITION_KEYS = ("trigger", "kind", "title", "from", "to", "roles", "auto", "reason", "covers")
 
 DEFAULT_TITLES = {
     "advance": Text("推进", "Advance"),
@@ -211,6 +211,7 @@ def _transition(t: dict[str, Any], stages: list[dict[str, Any]]) -> Transition:
         title=_text(t["title"]) if "title" in t else DEFAULT_TITLES[kind],
         auto=bool(t.get("auto", False)),
         reason_required=kind in REASON_FORCED or t.get("reason") == "required",
+        covers=t.get("covers", "stage"),
     )
 
 

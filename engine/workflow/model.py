@@ -22,6 +22,7 @@ TEACHER_FIELDS = (
 )
 NUMERIC_OPS = (">=", ">", "<=", "<", "==", "!=")
 METRIC_KINDS = ("share_of_teachers", "count_of_teachers", "fact")
+EXTENSION_COVERS = ("stage", "remaining", "remaining_to_cap")
 TRANSITION_KINDS = ("advance", "return", "suspend", "resume", "extend", "override")
 DUE_KINDS = ("date", "after_stage_entry", "after_batch_start")
 ESCALATION_LEVELS = ("school", "county", "city", "province")
@@ -122,6 +123,10 @@ class Transition:
     title: Text
     auto: bool = False  # fire by itself (sweep, bulk advance) once the source stage's gates pass
     reason_required: bool = False
+    # extend only: what an approved extension moves — this stage, or every later stage too, due
+    # by the new date (remaining) or by the plan's cap (remaining_to_cap). Seed 002 "获批后最迟于
+    # 2021年底前完成" is remaining_to_cap.
+    covers: str = "stage"
 
 
 @dataclass(frozen=True)

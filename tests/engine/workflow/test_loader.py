@@ -434,6 +434,7 @@ transitions:
   - {trigger: redo, kind: return, from: a, to: b, roles: [office]}
   - {trigger: park, kind: suspend, from: "*", to: h, roles: [office]}
   - {trigger: back, kind: resume, from: h, to: "@previous", roles: [office]}
+  - {trigger: more, kind: extend, from: a, roles: [office], covers: remaining}
 """
 
 
@@ -487,8 +488,9 @@ def test_every_schema_key_reaches_the_dataclasses() -> None:
     go = wf.transitions[0]
     assert (go.title.en, go.sources, go.auto, go.reason_required) == ("Go", ("p", "a", "b"), True, True)
     assert wf.stage("b").due == DueRule("after_stage_entry", amount=3, working_days=True)
+    assert wf.transitions[-1].covers == "remaining" and go.covers == "stage"
     assert {f.name for f in dataclasses.fields(wfmod.Transition)} == {
-        "trigger", "kind", "sources", "dest", "roles", "title", "auto", "reason_required"
+        "trigger", "kind", "sources", "dest", "roles", "title", "auto", "reason_required", "covers"
     }
 
 
