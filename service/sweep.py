@@ -22,7 +22,7 @@ from engine import (
     Region,
     advance_auto,
     bulletin_week,
-    due_digests,
+    due_notices,
     find_plan,
     lapse_stale_requests,
     office_contacts,
@@ -39,9 +39,12 @@ class SweepResult:
     items: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     messages: int = 0
     lapsed: int = 0  # extension requests closed because the school left their stage
+    rerouted: int = 0  # escalation items with no recipient at their level, sent to the next level up
+    unrouted: list[dict[str, str]] = field(default_factory=list)  # items no one at any level receives
 
     def as_dict(self) -> dict[str, Any]:
-        return {"advanced": self.advanced, "items": self.items, "messages": self.messages, "lapsed": self.lapsed}
+        return {"advanced": self.advanced, "items": self.items, "messages": self.messages, "lapsed": self.lapsed,
+                "rerouted": self.rerouted, "unrouted": self.unrouted}
 
 
 def run_sweep(session: Session, clock: Clock, plan_code: str | None = None, templates: Path | None = None) -> SweepResult:
@@ -54,7 +57,11 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None, temp
     result.lapsed = len(lapsed)
     if lapsed:
         result.messages += _tell_lapsed(session, plan, wf, lapsed, now, templates)
-    digests = due_digests(session, clock, plan, wf)
+    notices = due_notices(session, clock, plan, wf)
+    digests = notices.digests
+    # Reported in the result (and so in `rollout sweep` and the scheduler's status): nothing due is
+    # dropped silently when a level has no contact.
+    result.unrouted = [{"level": lv, "kind": kind, "school": school} for lv, kind, school in notices.unrouted]
     if not digests:
         return result
     # One statement for the notifications, one for their dedupe records: both commit with the
@@ -62,6 +69,7 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None, temp
     ids = enqueue_many(session, [_rendered(d.kind, d.contact, d.context, d.key, now, templates=templates) for d in digests])
     record_notices(session, digests, ids, now)
     for d in digests:
+        result.rerouted += d.rerouted
         result.items[d.kind] += len(d.items)
         result.messages += d.key in ids
     return result

@@ -38,7 +38,7 @@ SCHEMA_PATH = Path(__file__).with_name("schema.json")
 # The keys each builder below reads; a test checks they equal the schema's properties.
 TOP_KEYS = ("workflow", "version", "title", "description", "initial", "entry_stages", "roles", "metrics", "stages", "transitions")
 TEXT_KEYS = ("zh", "en")
-METRIC_KEYS = ("title", "kind", "where", "fact", "unit", "range", "roles")
+METRIC_KEYS = ("title", "kind", "where", "fact", "unit", "range", "roles", "before_stage")
 DEFAULT_RANGE = {"share": (0.0, 1.0)}  # else FACT_RANGE
 FACT_RANGE = (0.0, 1_000_000.0)
 CONDITION_KEYS = ("field", "op", "value")
@@ -173,7 +173,7 @@ def _metric(mid: str, m: dict[str, Any], default_roles: tuple[str, ...]) -> Metr
     roles = tuple(m.get("roles", default_roles)) if m["kind"] == "fact" else ()
     low, high = m.get("range") or DEFAULT_RANGE.get(unit, FACT_RANGE)
     return Metric(id=mid, title=_text(m["title"]), kind=m["kind"], where=where, fact=m.get("fact"), unit=unit,
-                  roles=roles, low=float(low), high=float(high))
+                  roles=roles, low=float(low), high=float(high), before_stage=m.get("before_stage", "refuse"))
 
 
 def _stage(s: dict[str, Any]) -> Stage:
