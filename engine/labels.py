@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit.query import EventRow, cells
 from engine.errors import NotFound
-from engine.extension import REFUSE, REQUEST
+from engine.extension import LAPSE, REFUSE, REQUEST
 from engine.i18n import tr
 from engine.workflow.model import PREVIOUS, Text, Transition, Workflow
 from engine.workflow.versions import find_workflow, workflow_for_version
@@ -34,6 +34,7 @@ EVENT_TITLES = {
     "start": Text("开始实施", "Started"),
     REQUEST: Text("申请延期", "Extension requested"),
     REFUSE: Text("驳回延期申请", "Extension refused"),
+    LAPSE: Text("延期申请失效", "Extension request lapsed"),
 }
 FACT_PREFIX = "fact:"
 
