@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.extension import REFUSE, REQUEST
 from engine.i18n import tr
+from engine.version_rules import MIGRATE, MIGRATE_PLAN
 from engine.workflow.model import PREVIOUS, Text, Transition, Workflow
 
 # Web users' roles (engine.accounts.ROLES), for pages that have no workflow at hand (the header).
@@ -29,6 +30,8 @@ EVENT_TITLES = {
     "start": Text("开始实施", "Started"),
     REQUEST: Text("申请延期", "Extension requested"),
     REFUSE: Text("驳回延期申请", "Extension refused"),
+    MIGRATE: Text("更换流程版本", "Moved to a new workflow version"),
+    MIGRATE_PLAN: Text("实施方案更换流程版本", "Plan's schools moved to a new workflow version"),
 }
 FACT_PREFIX = "fact:"
 
