@@ -106,7 +106,7 @@ from engine.status import RunView, school_detail, status_table, stored_views
 from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
 from engine.version_apply import MOVE_ROLES, apply_move
 from engine.version_move import preview_move
-from engine.version_rules import MovePreview, SchoolMove, parse_mapping
+from engine.version_rules import MovePreview, SchoolMove, move_workbook, parse_mapping
 
 __all__ = [
     # access and accounts: who sees and does what
@@ -137,7 +137,8 @@ __all__ = [
     "KINDS", "Digest", "due_digests", "record_notices",
     "bulletin_week", "office_contacts", "ranked_regions",
     # changing course mid-year: moving open runs to a new workflow version
-    "MOVE_ROLES", "MoveRefused", "MovePreview", "SchoolMove", "apply_move", "parse_mapping", "preview_move",
+    "MOVE_ROLES", "MoveRefused", "MovePreview", "SchoolMove", "apply_move", "move_workbook", "parse_mapping",
+    "preview_move",
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.deadline import StageDue
 from engine.errors import MoveRefused
+from engine.export import SheetColumn, xlsx_bytes
 from engine.gate import GateResult
 from engine.i18n import tr
 from engine.workflow.model import Stage, Workflow
@@ -61,10 +62,15 @@ class SchoolMove:
 
     @property
     def now_passing(self) -> list[GateResult]:
-        """Gates that failed before and pass under the new version (or are gone from it)."""
-        after = {g.gate: g for g in self.gates_after}
-        return [after.get(g.gate, g) for g in self.gates_before
-                if not g.passed and (g.gate not in after or after[g.gate].passed)]
+        """Gates of the new stage that pass although the old stage's gate of that id failed."""
+        before = {g.gate: g.passed for g in self.gates_before}
+        return [g for g in self.gates_after if g.passed and before.get(g.gate, True) is False]
+
+    @property
+    def dropped(self) -> list[GateResult]:
+        """Gates that failed before and that the new stage no longer has (as judged before)."""
+        after = {g.gate for g in self.gates_after}
+        return [g for g in self.gates_before if not g.passed and g.gate not in after]
 
     @property
     def due_changed(self) -> bool:
@@ -83,6 +89,7 @@ class SchoolMove:
             "started": self.started, "backwards": self.backwards,
             "gates_now_failing": [g.explain() for g in self.now_failing],
             "gates_now_passing": [g.explain() for g in self.now_passing],
+            "gates_dropped": [g.title for g in self.dropped],
             "gates_after": [g.as_dict() for g in self.gates_after],
             "due_before": _due(self.due_before), "due_after": _due(self.due_after),
             "due_source_before": self.due_before.source if self.due_before else None,
@@ -124,7 +131,7 @@ class MovePreview:
             row["due_changed"] += m.due_changed
             row["reminders_rescheduled"] += m.rescheduled
             row["gates_now_failing"] += bool(m.now_failing)
-            row["gates_now_passing"] += bool(m.now_passing)
+            row["gates_now_passing"] += bool(m.now_passing or m.dropped)
         return [{"county": k, **rows[k]} for k in sorted(rows)]
 
     def as_dict(self) -> dict[str, Any]:
@@ -216,3 +223,33 @@ def reminder_dates(stage: Stage, due: StageDue | None, today: date) -> list[date
     if due is None or stage.remind is None:
         return []
     return sorted({due.due - timedelta(days=b) for b in stage.remind.before_days if due.due - timedelta(days=b) >= today})
+
+
+def move_workbook(preview: MovePreview) -> bytes:
+    """The dry run as a workbook for the office (one row per school; formula-like text neutralised)."""
+    yes, no = tr("是", "yes"), ""
+    columns = [SheetColumn(tr("学校代码", "School code"), 12, "@"), SheetColumn(tr("学校名称", "School"), 24),
+               SheetColumn(tr("县区", "County"), 8, "@"), SheetColumn(tr("原版本", "From version"), 20),
+               SheetColumn(tr("新版本", "To version"), 20), SheetColumn(tr("原阶段", "From stage"), 14),
+               SheetColumn(tr("新阶段", "To stage"), 14), SheetColumn(tr("倒退", "Backwards"), 6),
+               SheetColumn(tr("改为未通过的关卡", "Gates now failing"), 40),
+               SheetColumn(tr("改为通过的关卡", "Gates now passing"), 40),
+               SheetColumn(tr("原截止日期", "Due before"), 12), SheetColumn(tr("新截止日期", "Due after"), 12),
+               SheetColumn(tr("原提醒日期", "Reminders before"), 24), SheetColumn(tr("新提醒日期", "Reminders after"), 24),
+               SheetColumn(tr("变为可推进", "Becomes ready"), 8), SheetColumn(tr("变为逾期", "Becomes overdue"), 8)]
+    rows = ([m.school_code, m.school_name, m.county, m.from_version, m.to_version, m.from_stage, m.to_stage,
+             yes if m.backwards else no, "；".join(g.explain() for g in m.now_failing),
+             "；".join([*(g.explain() for g in m.now_passing), *(tr(f"不再要求：{g.title}", f"no longer required: {g.title}")
+                                                               for g in m.dropped)]), _due(m.due_before) or "", _due(m.due_after) or "",
+             " ".join(d.isoformat() for d in m.reminders_before), " ".join(d.isoformat() for d in m.reminders_after),
+             yes if m.ready_after and not m.ready_before else no,
+             yes if m.overdue_after and not m.overdue_before else no] for m in preview.moves)
+    totals = {k: sum(row[k] for row in preview.summary()) for k in SUMMARY_KEYS}
+    title = [tr(f"计划 {preview.plan} 更换流程版本为 {preview.to_version}（预览）",
+                f"Plan {preview.plan} moving to {preview.to_version} (dry run)"),
+             tr(f"学校 {totals['schools']} 所；阶段改变 {totals['stage_changed']}；变为可推进 {totals['becomes_ready']}；"
+                f"变为逾期 {totals['becomes_overdue']}；截止日期改变 {totals['due_changed']}；提醒改期 {totals['reminders_rescheduled']}",
+                f"{totals['schools']} schools; stage changed {totals['stage_changed']}; becomes ready {totals['becomes_ready']}; "
+                f"becomes overdue {totals['becomes_overdue']}; due date changed {totals['due_changed']}; "
+                f"reminders rescheduled {totals['reminders_rescheduled']}")]
+    return xlsx_bytes(tr("更换版本预览", "Version move"), columns, rows, title)
