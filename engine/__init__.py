@@ -90,7 +90,9 @@ from engine.models import (
 )
 from engine.notices import KINDS, Digest, due_digests, record_notices
 from engine.plan import find_plan, load_plan, plan_summary
+from engine.plan_edit import PlanChange, PlanEdit, edit_plan
 from engine.projection import StateProblem, StateReport, verify_state
+from engine.run_deadline import override_deadline
 from engine.run_status import ensure_current
 from engine.runs import (
     SYSTEM,
@@ -139,6 +141,7 @@ __all__ = [
     # changing course mid-year: moving open runs to a new workflow version
     "MOVE_ROLES", "MoveRefused", "MovePreview", "SchoolMove", "apply_move", "move_workbook", "parse_mapping",
     "preview_move",
+    "PlanChange", "PlanEdit", "edit_plan", "override_deadline",
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
 ]

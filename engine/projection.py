@@ -36,6 +36,8 @@ from engine.extension import REFUSE, REQUEST
 from engine.i18n import tr
 from engine.models import Batch, Plan, RunDeadline, SchoolFact, SchoolRun, WorkflowVersion
 from engine.plan import local_midnight_utc
+from engine.plan_edit import BATCH_MOVE, PLAN_EDIT, WITHDRAW
+from engine.run_deadline import DEADLINE_OVERRIDE
 from engine.version_rules import MIGRATE
 from engine.workflow.model import Workflow
 from engine.workflow.versions import workflow_for_version
@@ -48,7 +50,7 @@ _NOT_TRANSITIONS = {"start", REQUEST, REFUSE}
 class StateProblem:
     chain: str
     school_code: str | None
-    kind: str  # state | version | stage_entry | deadline | fact | time | unchained | orphan | plan | event
+    kind: str  # state | version | withdrawn | stage_entry | deadline | fact | time | unchained | orphan | plan | event
     message: str
 
 
@@ -72,6 +74,7 @@ class _Replay:
     problem: tuple[str, str, str] | None = None  # (kind, zh, en): the chain contradicts itself
     version: str | None = None  # the workflow version the chain says the run is on (start, migrate)
     wf: Workflow | None = None  # … and that version, parsed: later transitions are judged by it
+    withdrawn: datetime | None = None  # when a plan edit withdrew the school (engine.plan_edit)
 
     def fail(self, kind: str, zh: str, en: str) -> None:
         if self.problem is None:
@@ -98,6 +101,9 @@ def _replay(ev: Any, wf: Workflow | None, replay: _Replay, start: datetime | Non
         return
     if ev.trigger == MIGRATE:
         _replay_move(ev, replay, lookup, where_zh, where_en)
+        return
+    if ev.trigger in (WITHDRAW, BATCH_MOVE, DEADLINE_OVERRIDE):
+        _replay_edit(ev, replay, where_zh, where_en)
         return
     wf = replay.wf or wf
     if ev.trigger.startswith("fact:"):
@@ -148,11 +154,34 @@ def _replay_move(ev: Any, replay: _Replay, lookup: Callable[[str | None], Workfl
     replay.version, replay.wf = ev.workflow_version, lookup(ev.workflow_version)
 
 
+def _replay_edit(ev: Any, replay: _Replay, where_zh: str, where_en: str) -> None:
+    """Plan edits and per-school deadline overrides: withdrawn, moved batch (stage entry recorded), own deadline."""
+    record = next((g for g in ev.gates or [] if isinstance(g, dict)), {})
+    if ev.trigger == WITHDRAW:
+        replay.withdrawn = ev.at
+        return
+    if ev.trigger == DEADLINE_OVERRIDE:
+        try:
+            replay.deadlines[str(record["stage"])] = (date.fromisoformat(str(record["due"])), ev.at, ev.actor, ev.seq)
+        except (KeyError, ValueError):
+            replay.fail("event", f"{where_zh}没有记录阶段和截止日期", f"{where_en} does not record the stage and due date")
+        return
+    try:
+        entered = datetime.fromisoformat(str(record["entered"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        replay.fail("event", f"{where_zh}没有记录进入阶段的时间", f"{where_en} does not record the stage entry time")
+        return
+    replay.state, replay.previous, replay.entered = ev.to_state, record.get("previous"), entered
+
+
 def _compare(run: SchoolRun, replay: _Replay, deadlines: dict[str, RunDeadline],
              facts: dict[str, SchoolFact], version: str | None = None) -> tuple[str, str, str] | None:
     """The first field of the run's rows that differs from the replay, in a clerk's words."""
     if replay.problem is not None:
         return replay.problem
+    if run.withdrawn_at != replay.withdrawn:
+        return ("withdrawn", f"退出计划的时间为 {_time(run.withdrawn_at)}，审计记录表明应为 {_time(replay.withdrawn)}",
+                f"withdrawn at {_time(run.withdrawn_at)}, its events say {_time(replay.withdrawn)}")
     if version is not None and replay.version is not None and version != replay.version:
         return ("version", f"流程版本为 {version}，审计记录表明应为 {replay.version}",
                 f"workflow version is {version}, but its events say {replay.version}")
@@ -220,6 +249,7 @@ def verify_state(session: Session, *, batch: int = 5000) -> StateReport:
         report.problems.append(StateProblem(chain, school, kind, tr(zh, en)))
 
     seen: set[int] = set()
+    plan_files: dict[str, Any] = {}
     chain: str | None = None
     replay, last_at, run, school, broken_time = _Replay(), None, None, None, False
 
@@ -260,9 +290,11 @@ def verify_state(session: Session, *, batch: int = 5000) -> StateReport:
             if ev.school_code != run.school_code:
                 replay.fail("event", f"第 {ev.seq} 条记录的学校是 {ev.school_code}", f"event {ev.seq} names school {ev.school_code}")
             _replay(ev, workflows[run.workflow_version_id], replay, starts.get(run.batch_id), lookup)
-        elif ev.trigger == "plan_load" and chain is not None and chain.startswith("plan:"):
-            _check_plan(plans.get(int(chain[5:])) if chain[5:].isdigit() else None, ev, problem)
+        elif ev.trigger in ("plan_load", PLAN_EDIT) and chain is not None and chain.startswith("plan:"):
+            plan_files[chain] = ev  # the last file recorded (load, then each edit) is the one stored
     finish()
+    for plan_chain_id, ev in plan_files.items():
+        _check_plan(plans.get(int(plan_chain_id[5:])) if plan_chain_id[5:].isdigit() else None, ev, problem)
     for run_id in sorted(set(runs) - seen):
         r = runs[run_id]
         problem(f"run:{run_id}", r.school_code, "unchained", f"学校 {r.school_code} 的实施记录（run:{run_id}）没有任何审计记录",

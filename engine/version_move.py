@@ -103,7 +103,7 @@ def preview_move(session: Session, clock: Clock, *, plan_code: str | None, to: s
                 SchoolRun.workflow_version_id, SchoolRun.stage_entered_at, SchoolRun.started_at,
                 School.name, School.county_code, Batch.start, Batch.deadlines)
          .join(School, School.code == SchoolRun.school_code).join(Batch, Batch.id == SchoolRun.batch_id)
-         .where(SchoolRun.plan_id == plan.id).order_by(SchoolRun.school_code))
+         .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None)).order_by(SchoolRun.school_code))
     if region:
         q = q.where(_region_clause(region))
     rows = session.execute(q).all()
