@@ -38,6 +38,7 @@ from tests.engine.builders import (
     write_plan,
 )
 from tests.engine.version_builders import online_20h, register_variant
+
 NEW_SCHOOL = "3703230009"
 
 
