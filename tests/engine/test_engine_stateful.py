@@ -23,6 +23,7 @@ from engine.run_status import refresh
 from engine.runs import SYSTEM, Actor, advance_all_ready, fire
 from engine.status import RunView, run_views, stored_views
 from tests.engine.builders import EARLY, PILOT, add_teachers, seed_with_plan
+from tests.engine.stateful_changes import ChangeRules
 
 SCHOOLS = (PILOT, *EARLY)
 TRIGGERS = ("advance", "return_for_rework", "suspend", "resume", "extend", "override", "graduate")
@@ -33,7 +34,7 @@ HOURS = ("online_hours", "practice_hours", "points_count", "evidence_count")
 
 
 def _machine(template: Path, clock: FixedClock) -> type[RuleBasedStateMachine]:
-    class Engine(RuleBasedStateMachine):
+    class Engine(ChangeRules, RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             self.dir = Path(tempfile.mkdtemp())
@@ -45,6 +46,7 @@ def _machine(template: Path, clock: FixedClock) -> type[RuleBasedStateMachine]:
                 seed_with_plan(s, self.clock, self.dir)
                 for code in SCHOOLS:
                     add_teachers(s, code, 2, online=20, practice=20, points=2, evidence=1)
+                self.setup_changes(s)
 
         def teardown(self) -> None:
             self.engine.dispose()
