@@ -7,7 +7,7 @@ pass after every move.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,8 @@ from engine.facts import set_fact
 from engine.models import AuditEvent, Plan, RunDeadline, SchoolRun
 from engine.notices import due_digests
 from engine.projection import verify_state
-from engine.runs import advance_all_ready, fire
+from engine.reminder import due_items
+from engine.runs import advance_all_ready, advance_auto, fire
 from engine.version_apply import apply_move
 from engine.version_move import preview_move
 from engine.version_rules import MIGRATE, MIGRATE_PLAN
@@ -40,7 +41,12 @@ from tests.engine.builders import (
     run_of,
     seed_with_plan,
 )
-from tests.engine.version_builders import online_20h, register_variant, split_online_study
+from tests.engine.version_builders import (
+    online_20h,
+    register_variant,
+    split_online_study,
+    team_of_two_and_early_reminders,
+)
 
 STARTED = (*EARLY, OTHER)  # batch b2, started 2021-06-15, in planning
 
@@ -225,3 +231,26 @@ def test_an_advance_after_the_preview_makes_the_move_stale_and_nothing_moves(
     with pytest.raises(StaleStateError), transaction(studying) as s:
         fire(s, clock, school_code=EARLY[0], trigger="advance", actor=COUNTY_OFFICER, expected_version=seen)
     _verified(db, studying)
+
+
+def test_sweeps_after_a_move_use_the_new_rules(db: Engine, plan: sessionmaker[Session], clock: FixedClock) -> None:
+    with transaction(plan) as s:
+        set_fact(s, clock, school_code=EARLY[0], name="plan_filed", value=1, actor=COUNTY_OFFICER)
+        set_fact(s, clock, school_code=EARLY[0], name="team_members", value=2, actor=COUNTY_OFFICER)
+        assert advance_auto(s, clock) == 0  # a team of 2 is not enough under version 1
+        register_variant(s, clock, "2", team_of_two_and_early_reminders)
+    with transaction(plan) as s:
+        preview = apply_move(s, clock, plan_code=None, to="whole-school-2.0@2", reason="团队可为2人", actor=PROVINCE_OFFICER)
+        early = next(m for m in preview.moves if m.school_code == EARLY[1])
+        assert early.rescheduled and min(early.reminders_after) < min(early.reminders_before)
+    with transaction(plan) as s:
+        assert advance_auto(s, clock) == 1 and run_of(s, EARLY[0]).state == "online_study"
+        p = s.scalars(select(Plan)).one()
+        wf = workflow_for_version(s, p.workflow_version_id)
+        due = run_of(s, EARLY[1]).due_date
+        assert due is not None
+        # The sweep's reminder rule is the new version's: 45 days ahead is a reminder now.
+        items = due_items(0, "planning", due, wf.stage("planning").remind, due - timedelta(days=45))
+        assert [i.kind for i in items] == ["reminder"]
+        assert due_digests(s, clock, p, wf) == []  # no contacts: nothing queued, and no stage unknown
+    _verified(db, plan)

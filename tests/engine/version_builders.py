@@ -57,3 +57,10 @@ def split_online_study(data: dict[str, Any]) -> None:
     out.append({"trigger": "return_for_rework", "kind": "return", "title": {"zh": "退回整改", "en": "Return for rework"},
                 "from": "online_hours", "to": "choose_points", "roles": ["county_office", "city_office"]})
     data["transitions"] = out
+
+
+def team_of_two_and_early_reminders(data: dict[str, Any]) -> None:
+    """Planning needs a team of 2 (not 3), and reminds 45 days ahead as well."""
+    planning = next(s for s in data["stages"] if s["id"] == "planning")
+    next(g for g in planning["gates"] if g["id"] == "team_formed")["value"] = 2
+    planning["remind"] = {**planning["remind"], "before_days": [45, 14, 3]}
