@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from engine.audit.chain import EventDraft, append_event, append_events, plan_chain, run_chain
 from engine.clock import Clock
 from engine.errors import MoveRefused, StaleStateError
+from engine.gate import GateResult, all_passed
 from engine.i18n import tr
 from engine.models import RunDeadline, SchoolRun
 from engine.plan import find_plan
@@ -49,6 +50,11 @@ def migration_record(m: SchoolMove, mapping: Mapping[str, str]) -> dict[str, Any
     """What a ``migrate`` event records beside the gates: replayed by ``engine.projection``."""
     return {"migration": {"from": m.from_version, "to": m.to_version, "map": dict(mapping),
                           "previous": [m.from_previous, m.to_previous]}}
+
+
+def _snapshot(g: GateResult) -> dict[str, Any]:
+    """A gate as the move judged it; its titles are the recorded version's (kept short: one event per run)."""
+    return {"gate": g.gate, "metric": g.metric, "op": g.op, "required": g.required, "actual": g.actual, "passed": g.passed}
 
 
 def apply_move(session: Session, clock: Clock, *, plan_code: str | None, to: str, reason: str, actor: Actor,
@@ -78,7 +84,8 @@ def apply_move(session: Session, clock: Clock, *, plan_code: str | None, to: str
     now = clock.now()
     table = cast(Table, SchoolRun.__table__)
     updates = [{"b_id": m.run_id, "b_version": m.lock, "workflow_version_id": preview.to_version_id,
-                "state": m.to_stage, "previous_state": m.to_previous, "updated_at": now, "version": m.lock + 1}
+                "state": m.to_stage, "previous_state": m.to_previous, "updated_at": now, "version": m.lock + 1,
+                **(_stored_status(m) if fresh else {})}
                for m in preview.moves]
     stmt = update(table).where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version"))
     changed = cast(CursorResult[Any], session.connection().execute(stmt, updates)).rowcount
@@ -104,10 +111,20 @@ def apply_move(session: Session, clock: Clock, *, plan_code: str | None, to: str
         EventDraft(chain=run_chain(m.run_id), at=now, actor=actor.name, role=actor.role, trigger=MIGRATE,
                    plan_id=plan.id, run_id=m.run_id, school_code=m.school_code, from_state=m.from_stage,
                    to_state=m.to_stage, reason=text,
-                   gates=[migration_record(m, mapping), *(g.as_dict() for g in m.gates_after)],
+                   gates=[migration_record(m, mapping), *(_snapshot(g) for g in m.gates_after)],
                    workflow_version=m.to_version)
         for m in preview.moves])
     expire_runs(session, set(ids))
-    # An earlier preview's metric values may be older than today's teacher records: measured afresh then.
-    refresh_ids(session, ids, values={m.run_id: m.values for m in preview.moves} if fresh else None)
+    if not fresh:  # an earlier preview's values may be older than today's teacher records: judged afresh
+        refresh_ids(session, ids)
     return preview
+
+
+def _stored_status(m: SchoolMove) -> dict[str, Any]:
+    """The run's stored status under the new version, as ``engine.run_status.refresh`` derives it: the
+    preview judged the same gates and due date in this transaction, so the move writes them at once."""
+    due = m.due_after
+    return {"due_date": due.due if due else None, "due_source": due.source if due else None,
+            "due_provisional": bool(due and due.provisional),
+            "blocked": bool(m.gates_after) and not all_passed(m.gates_after),
+            "failing": [g.as_dict() for g in m.gates_after if not g.passed] or None, "derived_ok": True}

@@ -212,16 +212,16 @@ def _judge(session: Session, rows: Sequence[Any], olds: Mapping[int, Workflow], 
         started = r.started_at <= now
         entered = local_date(r.stage_entered_at, plan.timezone)
 
+        # Judged whether or not the batch has started, like the stored status (engine.run_status):
+        # the move writes these as the run's stored status; readiness and overdue need a start.
         def due(stage: Stage, deadlines: Mapping[tuple[int, str], tuple[date, str]], run: Any = r,
-                at: date = entered, started: bool = started) -> StageDue | None:
-            if not started:
-                return None
+                at: date = entered) -> StageDue | None:
             return stage_due(stage, batch_start=run.start, stage_entered=at, batch_deadlines=run.deadlines or {},
                              run_deadline=deadlines.get((run.id, stage.id)), final_deadline=plan.final_deadline,
                              calendar=calendar)
 
-        before = judge_stage(old_wf, old_stage, old_values[r.id]) if started else []
-        after = judge_stage(new_wf, new_stage, new_values[r.id]) if started else []
+        before = judge_stage(old_wf, old_stage, old_values[r.id])
+        after = judge_stage(new_wf, new_stage, new_values[r.id])
         due_before, due_after = due(old_stage, extra), due(new_stage, renamed)
         out.append(SchoolMove(
             r.id, r.school_code, r.name, r.county_code, r.version, old_wf.key, new_wf.key, r.state, dest,
@@ -229,8 +229,8 @@ def _judge(session: Session, rows: Sequence[Any], olds: Mapping[int, Workflow], 
             started, r.state in mapping and is_backwards(old_wf, new_wf, r.state, dest, ranks[r.workflow_version_id], new_rank),
             before, after, due_before, due_after,
             reminder_dates(old_stage, due_before, today), reminder_dates(new_stage, due_after, today),
-            _ready(old_stage, before), _ready(new_stage, after),
-            bool(due_before and due_before.due < today), bool(due_after and due_after.due < today),
+            started and _ready(old_stage, before), started and _ready(new_stage, after),
+            bool(started and due_before and due_before.due < today), bool(started and due_after and due_after.due < today),
             new_values[r.id]))
     return out
 
