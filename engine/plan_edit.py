@@ -197,6 +197,7 @@ def _apply(session: Session, plan: Plan, spec: PlanSpec, text: str, edit: PlanEd
            batches: dict[str, Batch], clock: Clock, actor: Actor, reason: str, wf_key: str) -> None:
     now = clock.now()
     specs: dict[str, BatchSpec] = {b.code: b for b in spec.batches}
+    drafts: list[EventDraft] = []
     plan.title, plan.final_deadline, plan.extension_cap, plan.source = spec.title, spec.final_deadline, spec.extension_cap, text
     for b in spec.batches:
         row = batches.get(b.code)
@@ -212,12 +213,17 @@ def _apply(session: Session, plan: Plan, spec: PlanSpec, text: str, edit: PlanEd
                 session.execute(update(SchoolRun).where(SchoolRun.batch_id == row.id, SchoolRun.withdrawn_at.is_(None))
                                 .values(started_at=started, stage_entered_at=started, updated_at=now,
                                         version=SchoolRun.version + 1).execution_options(synchronize_session=False))
+                # Each school's chain says when it now starts (audit verify replays the stage entry).
+                drafts += [EventDraft(chain=run_chain(r.id), at=now, actor=actor.name, role=actor.role, trigger=BATCH_MOVE,
+                                      plan_id=plan.id, run_id=r.id, school_code=r.school_code, from_state=r.state,
+                                      to_state=r.state, reason=reason, workflow_version=wf_key,
+                                      gates=[{"from_batch": b.code, "to_batch": b.code, "entered": started, "previous": None}])
+                           for r in runs.values() if r.batch_id == row.id and r.withdrawn_at is None]
                 expire_runs(session, {r.id for r in runs.values() if r.batch_id == row.id})
     _flush(session)
     append_event(session, chain=plan_chain(plan.id), at=now, actor=actor.name, role=actor.role, trigger=PLAN_EDIT,
                  plan_id=plan.id, reason=reason, workflow_version=wf_key,
                  gates=[{"sha256": hashlib.sha256(text.encode()).hexdigest(), "changes": [c.as_dict() for c in edit.changes]}])
-    drafts: list[EventDraft] = []
     for c in edit.changes:
         if c.kind == "school_added":
             b = specs[c.after]

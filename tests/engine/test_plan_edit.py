@@ -179,3 +179,19 @@ def test_deadline_override(db: Engine, plan: sessionmaker[Session], clock: Fixed
             override_deadline(s, clock, school_code=EARLY[0], stage="planning", due=date(2023, 1, 5), reason="x",
                               actor=COUNTY_OFFICER)
     _verified(db, plan)
+
+
+def test_a_school_moved_into_a_new_batch_whose_start_then_moves(
+        db: Engine, plan: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    data = plan_data()
+    # Before the rest batch: a batch chosen by a rule takes what the batches above it left.
+    data["batches"].insert(2, {"id": "b4", "title": "第三批", "start": "2021-10-01", "schools": {"codes": [LATE[0]]}})
+    first = _edit(plan, clock, write_plan(tmp_path, data, "edited.yaml"))
+    assert sorted(c.kind for c in first.changes) == ["batch_added", "school_moved"]
+    _verified(db, plan)
+    data["batches"][2]["start"] = "2021-10-15"
+    second = _edit(plan, clock, write_plan(tmp_path, data, "edited.yaml"))
+    assert [c.kind for c in second.changes] == ["batch_start"]
+    with transaction(plan) as s:
+        assert run_of(s, LATE[0]).started_at.date() == date(2021, 10, 14)  # local midnight of 10-15
+    _verified(db, plan)
