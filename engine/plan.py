@@ -283,7 +283,7 @@ def load_plan(session: Session, path: str | Path, clock: Clock, *, actor: str = 
     text = _read_plan(path)
     spec, wf, version_id = parse_plan(session, text, str(path))
     if session.scalar(select(Plan.id).where(Plan.code == spec.code)) is not None:
-        raise PlanFileError(str(path), [Problem(str(path), tr(f"计划 {spec.code} 已存在；修改请用新的计划编号", f"plan {spec.code} already exists; use a new plan code for a changed plan"), 1, 1, "plan")])
+        raise PlanFileError(str(path), [Problem(str(path), tr(f"计划 {spec.code} 已存在；修改已载入的计划请用 rollout plan edit", f"plan {spec.code} already exists; change a loaded plan with rollout plan edit"), 1, 1, "plan")])
     now = clock.now()
     plan = Plan(code=spec.code, title=spec.title, workflow_version_id=version_id, year=spec.year,
                 timezone=spec.timezone, final_deadline=spec.final_deadline, extension_cap=spec.extension_cap,

@@ -64,7 +64,7 @@ def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None 
     today = local_date(now, plan.timezone)
     q = (select(SchoolRun, School.name, School.county_code, Batch.start, Batch.deadlines)
          .join(School, School.code == SchoolRun.school_code).join(Batch, Batch.id == SchoolRun.batch_id)
-         .where(SchoolRun.plan_id == plan.id))
+         .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None)))
     if region:
         q = q.where(_region_clause(region))
     if where is not None:
@@ -106,7 +106,8 @@ def stored_views(session: Session, clock: Clock, plan: Plan, *where: ColumnEleme
     q = (select(SchoolRun.id, SchoolRun.school_code, School.name, School.county_code, SchoolRun.state,
                 SchoolRun.started_at, SchoolRun.due_date, SchoolRun.due_provisional, SchoolRun.due_source,
                 SchoolRun.failing)
-         .join(School, School.code == SchoolRun.school_code).where(SchoolRun.plan_id == plan.id, *where))
+         .join(School, School.code == SchoolRun.school_code)
+         .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), *where))
     if region:
         q = q.where(_region_clause(region))
     q = q.order_by(*(order if order is not None else (SchoolRun.id,))).limit(limit).offset(offset)
@@ -147,7 +148,7 @@ def status_table(session: Session, clock: Clock, *, plan_code: str | None = None
                 func.sum(case((started & SchoolRun.blocked, 1), else_=0)),
                 func.sum(case((started & (SchoolRun.due_date < today), 1), else_=0)))
          .join(School, School.code == SchoolRun.school_code)
-         .where(SchoolRun.plan_id == plan.id).group_by(column, SchoolRun.state))
+         .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None)).group_by(column, SchoolRun.state))
     if region:
         q = q.where(_region_clause(region))
     names = dict(session.execute(select(Region.code, Region.name)).all())
