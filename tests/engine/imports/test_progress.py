@@ -4,6 +4,7 @@ idempotent, and never an ID number."""
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -317,3 +318,31 @@ def test_bad_points_are_one_problem_not_two(schools: Engine, tmp_path: Path) -> 
     with pytest.raises(ImportFileError) as refused:
         import_progress(schools, path)
     assert [p.field for p in refused.value.problems] == ["能力点"]
+
+
+def test_an_update_only_reimport_refreshes_the_stored_gate_verdict(plan: sessionmaker[Session], tmp_path: Path) -> None:
+    """Gates read teachers' progress, so the stored status of a school's run must follow every
+    import that changes it — also the weekly re-export where every teacher already exists and only
+    their hours moved (no row inserted, some updated)."""
+    from engine.clock import FixedClock
+    from engine.db import transaction
+    from engine.facts import set_fact
+    from engine.runs import fire
+    from tests.engine.builders import COUNTY_OFFICER, EARLY, run_of
+
+    clock = FixedClock(datetime(2021, 7, 1, 9, 0, tzinfo=UTC))
+    school = EARLY[0]
+    with transaction(plan) as s:
+        set_fact(s, clock, school_code=school, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+        set_fact(s, clock, school_code=school, name="team_members", value=4, actor=COUNTY_OFFICER)
+        fire(s, clock, school_code=school, trigger="advance", actor=COUNTY_OFFICER)  # online study
+    week1 = [HEADER, ["T1", "甲", school, "25", "0", "1,2,3", "0", ""], ["T2", "乙", school, "10", "0", "1,2,3", "0", ""]]
+    with transaction(plan) as s:
+        import_progress(s, write_csv(tmp_path / "week1.csv", week1))
+        assert run_of(s, school).blocked
+    week2 = [week1[0], week1[1], ["T2", "乙", school, "25.5", "0", "1,2,3", "0", ""]]
+    with transaction(plan) as s:
+        result = import_progress(s, write_csv(tmp_path / "week2.csv", week2))
+        assert (result.inserted, result.updated) == (0, 1)
+        run = run_of(s, school)
+        assert not run.blocked and run.failing is None
