@@ -89,6 +89,7 @@ BAD = [
     (("batches", 0, "schools"), "all"),
     (("batches", 0, "deadlines"), ["2021-12-31"]),
     (("batches", 0, "deadlines", "pilot"), "soon"),
+    (("final_deadline_binds",), "planning"),       # a list of stage ids
     (("workflow",), DELETE),
     (("batches", 0, "start"), DELETE),
     (("batches", 0, "schools"), DELETE),
