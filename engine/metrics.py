@@ -65,7 +65,9 @@ def teacher_metric_query(wf: Workflow, runs: Select, *, scan_all: bool = False) 
     key: Any = func.coalesce(Teacher.school_code, "") if scan_all else Teacher.school_code
     cols = [key.label("school_code"), func.count().label("n")]
     cols += [_matching(m).label(f"m{i}") for i, m in enumerate(metrics)]
-    query = select(*cols).group_by(key)
+    # Teachers a full export no longer lists have left the school: "every teacher" means those
+    # still there (issue 11, ``progress import --full``).
+    query = select(*cols).where(Teacher.left_on.is_(None)).group_by(key)
     if not scan_all:
         sub = runs.subquery()
         query = query.where(Teacher.school_code.in_(select(sub.c.school_code)))
@@ -143,7 +145,7 @@ def teacher_summary(session: Session, school_code: str) -> dict[str, int]:
             func.sum(case((Teacher.practice_hours < 25, 1), else_=0)),
             func.sum(case((Teacher.points_count < 3, 1), else_=0)),
             func.sum(case((Teacher.evidence_count < Teacher.points_count, 1), else_=literal(0))),
-        ).where(Teacher.school_code == school_code)
+        ).where(Teacher.school_code == school_code, Teacher.left_on.is_(None))
     ).one()
     return {
         "teachers": row[0] or 0,
