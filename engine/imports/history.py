@@ -123,7 +123,14 @@ def write_history(conn: Connection, counts: Counts, import_id: int, as_of: date)
     cols = ", ".join(TRACKED)
     params = {"import_id": import_id, "as_of": as_of}
     head = f"INSERT INTO teacher_progress (teacher_id, import_id, as_of, {cols}, left_school) "
-    if counts.inserted or counts.updated:
+    if conn.execute(text("SELECT 1 FROM teacher_progress LIMIT 1")).first() is None:
+        # The first import with history (a new database, or the first after migration 0006):
+        # every present teacher's figures are the baseline later changes are measured from.
+        conn.execute(text(
+            head + f"SELECT t.id, :import_id, :as_of, {', '.join('t.' + c for c in TRACKED)}, :flag "
+            f"FROM teacher AS t WHERE t.left_on IS NULL"
+        ), {**params, "flag": False})
+    elif counts.inserted or counts.updated:
         conn.execute(text(
             head + f"SELECT t.id, :import_id, :as_of, {', '.join('c.' + c for c in TRACKED)}, :flag "
             f"FROM {_CHANGED} AS c JOIN teacher AS t ON t.platform_id = c.platform_id"
