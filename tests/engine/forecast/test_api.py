@@ -3,48 +3,24 @@ their as-of dates, stage durations from the audit trail, the region summary."""
 
 from __future__ import annotations
 
-import csv
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FixedClock
-from engine.db import transaction
-from engine.facts import set_fact
 from engine.forecast import Settings, forecast_plan, school_forecast, schools_at_risk
-from engine.imports.progress import import_progress
-from engine.runs import fire
 from tests.conftest import SHANGHAI
-from tests.engine.builders import COUNTY, COUNTY_OFFICER, EARLY, LATE, OTHER, PILOT
+from tests.engine.builders import COUNTY, EARLY, LATE, OTHER, PILOT
+from tests.engine.forecast.scenario import studying_school
 
 FAST = Settings(samples=300, seed=1)
-HEADER = ["教师编号", "姓名", "学校标识码", "线上学时", "校本实践学时", "能力点"]
-
-
-def export(path: Path, hours: dict[str, float]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(HEADER)
-        for pid, h in hours.items():
-            writer.writerow([pid, f"教师{pid[-2:]}", EARLY[0], f"{h:g}", "0", "1,2,3"])
-    return path
 
 
 @pytest.fixture
-def studying(plan: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> sessionmaker[Session]:
-    """EARLY[0] in online study since 2021-07-01 with three exports two weeks apart: nine teachers
-    at a good pace, one (T…09) barely moving."""
-    with transaction(plan) as s:
-        for name, value in (("plan_filed", 1.0), ("team_members", 4.0)):
-            set_fact(s, clock, school_code=EARLY[0], name=name, value=value, actor=COUNTY_OFFICER)
-        fire(s, clock, school_code=EARLY[0], trigger="advance", actor=COUNTY_OFFICER)
-    for week, day in enumerate((date(2021, 7, 5), date(2021, 7, 19), date(2021, 8, 2))):
-        hours = {f"T{EARLY[0]}{i:02d}": 4.0 + 3.0 * week for i in range(9)} | {f"T{EARLY[0]}09": 1.0 + 0.5 * week}
-        clock.set(datetime(day.year, day.month, day.day, 18, tzinfo=SHANGHAI))
-        import_progress(plan.kw["bind"], export(tmp_path / f"e{week}.csv", hours), as_of=day, clock=clock)
-    return plan
+def studying(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> sessionmaker[Session]:
+    return studying_school(factory, clock, tmp_path)
 
 
 def test_a_school_with_history_is_forecast_and_its_slow_teacher_named(studying: sessionmaker[Session], clock: FixedClock) -> None:
