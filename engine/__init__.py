@@ -87,7 +87,15 @@ from engine.models import (
     User,
     WorkflowVersion,
 )
-from engine.notices import KINDS, Digest, due_digests, record_notices
+from engine.notices import (
+    KINDS,
+    Digest,
+    Warnings,
+    due_digests,
+    due_warnings,
+    record_notices,
+    record_rearmed,
+)
 from engine.plan import find_plan, load_plan, plan_summary
 from engine.projection import StateProblem, StateReport, verify_state
 from engine.run_status import ensure_current
@@ -130,7 +138,7 @@ __all__ = [
     "RunView", "school_detail", "status_table", "stored_views",
     "StateProblem", "StateReport", "verify_state",
     "action_label", "audit_triggers", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
-    "KINDS", "Digest", "due_digests", "record_notices",
+    "KINDS", "Digest", "due_digests", "record_notices", "Warnings", "due_warnings", "record_rearmed",
     "bulletin_week", "office_contacts", "ranked_regions",
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",

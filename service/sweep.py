@@ -1,7 +1,8 @@
 """The daily sweep and the weekly bulletins: the engine decides what is due, this queues the messages.
 
 A sweep auto-advances what is ready (``engine.runs.advance_auto``), then renders every digest
-``engine.notices`` finds due and queues it with its dedupe records in the caller's transaction, so
+``engine.notices`` finds due — reminders, overdue alerts, escalations and early warnings (预警,
+from the forecast, where a stage's ``remind`` sets ``warn_at_risk``) — and queues it with its dedupe records in the caller's transaction, so
 a message and the record that it was sent commit together or not at all. Bulletins (通报) rank the
 regions below each office (``engine.bulletin``) and go out once per ISO week with an XLSX.
 """
@@ -22,10 +23,12 @@ from engine import (
     advance_auto,
     bulletin_week,
     due_digests,
+    due_warnings,
     find_plan,
     office_contacts,
     ranked_regions,
     record_notices,
+    record_rearmed,
 )
 from engine.workflow import workflow_for_version
 from notifications import bulletin_workbook, enqueue_many, outgoing, render
@@ -46,7 +49,9 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None, temp
     plan = find_plan(session, plan_code)
     wf = workflow_for_version(session, plan.workflow_version_id)
     result = SweepResult(advanced=advance_auto(session, clock, plan.code))
-    digests = due_digests(session, clock, plan, wf)
+    warnings = due_warnings(session, clock, plan, wf)  # 预警: only if a stage sets warn_at_risk
+    record_rearmed(session, warnings.rearmed)
+    digests = due_digests(session, clock, plan, wf) + warnings.digests
     if not digests:
         return result
     now = clock.now()

@@ -45,7 +45,7 @@ CONDITION_KEYS = ("field", "op", "value")
 STAGE_KEYS = ("id", "title", "gates", "due", "remind", "terminal", "hold")
 GATE_KEYS = ("id", "title", "metric", "op", "value", "source")
 DUE_KEYS = ("after_stage_entry", "after_batch_start", "date")
-REMIND_KEYS = ("before_days", "repeat_days", "escalate")
+REMIND_KEYS = ("before_days", "repeat_days", "escalate", "warn_at_risk")
 ESCALATION_KEYS = ("after_days", "to")
 TRANSITION_KEYS = ("trigger", "kind", "title", "from", "to", "roles", "auto", "reason")
 
@@ -188,6 +188,7 @@ def _stage(s: dict[str, Any]) -> Stage:
             before_days=tuple(r.get("before_days", ())),
             escalate=tuple(EscalationStep(e["after_days"], e["to"]) for e in r.get("escalate", ())),
             repeat_days=r.get("repeat_days"),
+            warn_at_risk=float(r["warn_at_risk"]) if "warn_at_risk" in r else None,
         )
     return Stage(
         id=s["id"],

@@ -99,6 +99,9 @@ class ReminderRule:
     before_days: tuple[int, ...] = ()  # reminders this many days before the due date
     escalate: tuple[EscalationStep, ...] = ()
     repeat_days: int | None = None  # re-send an unresolved overdue item every N days
+    # Early warning (issue 11): warn before the due date once the forecast's probability of
+    # missing it reaches this (once per crossing; engine.notices.due_warnings).
+    warn_at_risk: float | None = None
 
 
 @dataclass(frozen=True)

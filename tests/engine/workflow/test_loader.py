@@ -425,7 +425,7 @@ stages:
     title: {zh: a, en: A}
     gates: [{id: g, title: {zh: g, en: G}, metric: m, op: ">=", value: 0.5}]
     due: {date: 2022-11-30}
-    remind: {before_days: [2], repeat_days: 3, escalate: [{after_days: 1, to: city}]}
+    remind: {before_days: [2], repeat_days: 3, warn_at_risk: 0.7, escalate: [{after_days: 1, to: city}]}
   - {id: b, title: {zh: b, en: B}, due: {after_stage_entry: 3 working days}}
   - {id: z, title: {zh: z, en: Z}, terminal: true}
   - {id: h, title: {zh: h, en: H}, hold: true}
@@ -483,6 +483,7 @@ def test_every_schema_key_reaches_the_dataclasses() -> None:
     p, a = wf.stage("p"), wf.stage("a")
     assert p.gates[0].source == "001 试点" and p.due == DueRule("after_batch_start", amount=5)
     assert a.remind is not None and a.remind.repeat_days == 3 and a.remind.before_days == (2,)
+    assert a.remind.warn_at_risk == 0.7
     assert wf.stage("z").terminal and wf.stage("h").hold
     go = wf.transitions[0]
     assert (go.title.en, go.sources, go.auto, go.reason_required) == ("Go", ("p", "a", "b"), True, True)
@@ -545,3 +546,9 @@ def test_validate_files_reports_per_file(tmp_path: Path) -> None:
 def test_problem_list_is_json_friendly() -> None:
     found = problems(mutate("initial: start", "initial: begin"))
     assert json.loads(json.dumps([dataclasses.asdict(p) for p in found]))[0]["line"] == 4
+
+
+@pytest.mark.parametrize("value", ["1.5", "0", "high"])
+def test_warn_at_risk_must_be_a_probability(value: str) -> None:
+    with pytest.raises(WorkflowFileError, match="warn_at_risk"):
+        load_workflow_text(FULL.replace("warn_at_risk: 0.7", f"warn_at_risk: {value}"), "x.yaml")
