@@ -30,6 +30,7 @@ from engine import (
     record_notices,
     record_rearmed,
 )
+from engine.forecast import forecast_plan, schools_at_risk
 from engine.workflow import workflow_for_version
 from notifications import bulletin_workbook, enqueue_many, outgoing, render
 
@@ -93,13 +94,32 @@ def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None, 
     now = clock.now()
     year, week, period = bulletin_week(clock, plan)
     names = dict(session.execute(select(Region.code, Region.name)).all())
+    contacts = office_contacts(session)
+    risk = _at_risk(session, clock, plan) if contacts else None
     queued = 0
-    for contact in office_contacts(session):
+    for contact in contacts:
+        rows = ranked_regions(session, clock, plan, contact.scope_code)
+        if risk is not None:  # the workflow warns early: the bulletin counts the schools at risk too
+            threshold, forecasts = risk
+            counts = {r.code: r.at_risk for r in schools_at_risk(
+                session, clock, plan.code, region=contact.scope_code, threshold=threshold, forecasts=forecasts)}
+            for row in rows:
+                row["at_risk"] = counts.get(row["region_code"], 0)
         context = {"office": {"name": contact.name, "level": contact.level}, "plan_title": plan.title,
-                   "period": period, "rows": ranked_regions(session, clock, plan, contact.scope_code)}
+                   "period": period, "rows": rows}
         xlsx = bulletin_workbook(context)
         key = f"bulletin:c{contact.id}:{year}-W{week:02d}"
         queued += len(enqueue_many(session, [_rendered(
             "bulletin", contact, context, key, now,
             (f"通报-{names.get(contact.scope_code, contact.scope_code)}-{year}W{week:02d}.xlsx", xlsx), templates)]))
     return queued
+
+
+def _at_risk(session: Session, clock: Clock, plan: Any) -> tuple[float, list[Any]] | None:
+    """The plan's forecasts and the lowest ``warn_at_risk`` of its workflow, or None when it sets none."""
+    wf = workflow_for_version(session, plan.workflow_version_id)
+    levels = [s.remind.warn_at_risk for s in wf.stages if s.remind and s.remind.warn_at_risk]
+    if not levels:
+        return None
+    _, forecasts = forecast_plan(session, clock, plan.code)
+    return min(levels), forecasts

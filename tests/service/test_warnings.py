@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.clock import FixedClock
 from engine.imports.progress import import_progress
 from engine.models import Contact, NoticeItem, Notification
-from service import run_sweep
+from service import run_bulletins, run_sweep
 from tests.conftest import SHANGHAI
 from tests.engine.builders import COUNTY, EARLY
 from tests.engine.forecast.scenario import export, slow_teacher_hours, studying_school
@@ -84,3 +84,18 @@ def test_falling_below_rearms_and_a_new_crossing_warns_again(warned: sessionmake
 def test_no_threshold_no_warning(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
     studying_school(factory, clock, tmp_path)  # the shipped workflow sets no warn_at_risk
     assert sweep(factory, clock, date(2021, 8, 2))["warning"] == 0
+
+
+def test_the_weekly_bulletin_counts_schools_at_risk(warned: sessionmaker[Session], clock: FixedClock) -> None:
+    from engine.models import Region
+
+    with warned() as s, s.begin():
+        s.add(Contact(scope_code=s.scalar(select(Region.code).where(Region.level == "city")), level="city",
+                      name="淄博市项目办", channel="file", address="outbox", lang="zh", active=True))
+    clock.set(datetime(2021, 8, 2, 20, tzinfo=SHANGHAI))
+    with warned() as s, s.begin():
+        assert run_bulletins(s, clock) == 2  # the county's and the city's
+    with warned() as s:
+        bodies = dict(s.execute(select(Contact.level, Notification.body_text).join(Contact, Contact.id == Notification.contact_id)
+                                .where(Notification.kind == "bulletin")).all())
+    assert "沂源县（370323）" in bodies["city"] and "预警（可能逾期）1 所" in bodies["city"]
