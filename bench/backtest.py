@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--schools", type=int, default=600)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--window", type=int, default=Settings().window)
+    parser.add_argument("--prior-days", type=float, default=Settings().prior_days)
     args = parser.parse_args(argv)
     cal = calendar()
     began = time.perf_counter()
@@ -158,13 +160,15 @@ def main(argv: list[str] | None = None) -> None:
     term = generate(args.schools, args.seed, cal)
     base = float(previous.missed.mean())
     y = term.missed
-    print(f"Backtest: {args.schools} schools, seed {args.seed}, {args.samples} samples; deadline {term.due}; "
+    print(f"Backtest: {args.schools} schools, seed {args.seed}, {args.samples} samples, window {args.window} "
+          f"working days, prior {args.prior_days:g} days; deadline {term.due}; "
           f"{int(y.sum())} missed ({y.mean():.0%}); base rate from the previous term {base:.0%}.\n")
     print("| cut-off (working days before) | method | recall | precision | warned | Brier |")
     print("|---|---|---:|---:|---:|---:|")
     tables = {}
     for cutoff in CUTOFFS:
-        ours, line = forecasts(term, cal, cutoff, Settings(samples=args.samples, seed=args.seed))
+        ours, line = forecasts(term, cal, cutoff, Settings(samples=args.samples, seed=args.seed, window=args.window,
+                                                              prior_days=args.prior_days))
         known = ~np.isnan(ours)
         for name, p in (("forecast", ours[known]), ("straight line", line[known]), ("base rate", np.full(known.sum(), base))):
             r = scores(p, y[known])

@@ -81,17 +81,30 @@ def interval_rates(history: TeacherHistory, field: str) -> tuple[Floats, Floats]
     return rates, days
 
 
-def sample_paces(rates: Floats, days: Floats, samples: int, rng: np.random.Generator) -> Floats:
-    """Bayesian-bootstrap paces, samples × teachers; NaN for a teacher with no interval."""
+def sample_paces(rates: Floats, days: Floats, samples: int, rng: np.random.Generator,
+                 prior_days: float = 0.0) -> Floats:
+    """Bayesian-bootstrap paces, samples × teachers; NaN for a teacher with no interval.
+
+    ``prior_days`` > 0 adds, for every teacher, that many pseudo-days at a random school-mate's
+    mean pace (drawn per sample): a teacher who stalled for the whole window is not certain never
+    to resume, as schools' histories show (a stall, a holiday, a rush before the deadline)."""
     teachers, intervals = rates.shape
     if intervals == 0:
         return np.full((samples, teachers), np.nan)
     shape = np.broadcast_to(days, (samples, teachers, intervals))
     weights = rng.standard_gamma(np.where(shape > 0, shape, 1.0)) * (shape > 0)
     total = weights.sum(axis=2)
+    weighted = (weights * rates[None, :, :]).sum(axis=2)
+    observed = days.sum(axis=1)
+    known = np.flatnonzero(observed > 0)
+    if prior_days > 0 and known.size:
+        means = (rates * days).sum(axis=1)[known] / observed[known]
+        prior = means[rng.integers(0, known.size, size=(samples, teachers))]
+        w0 = rng.standard_gamma(prior_days, size=(samples, teachers))
+        weighted, total = weighted + w0 * prior, total + w0
     with np.errstate(invalid="ignore", divide="ignore"):
-        paces = (weights * rates[None, :, :]).sum(axis=2) / total
-    paces[:, days.sum(axis=1) == 0] = np.nan
+        paces = weighted / total
+    paces[:, observed == 0] = np.nan
     return paces
 
 
@@ -115,13 +128,14 @@ class Crossing:
     days: Floats
     shortfall: Floats  # per teacher, in the metric's first unmet condition's unit (0 when met)
     field: Sequence[str]  # that condition's field per teacher ("" when met)
-    pace: Floats  # median sampled pace on that field (NaN when unknown)
+    pace: Floats  # the teacher's own mean pace on that field in the window (NaN when unknown)
     borrowed: int
     modelled: bool  # False: a condition progress cannot project (e.g. evidence_result in …)
     paced: bool  # some teacher short of a condition has an observed pace on its field
 
 
-def teacher_crossing(metric: Metric, history: TeacherHistory, samples: int, rng: np.random.Generator) -> Crossing:
+def teacher_crossing(metric: Metric, history: TeacherHistory, samples: int, rng: np.random.Generator,
+                     prior_days: float = 0.0) -> Crossing:
     """Working days until each teacher meets every condition of ``metric``, per sample."""
     n = history.teachers
     days = np.zeros((samples, n))
@@ -141,26 +155,19 @@ def teacher_crossing(metric: Metric, history: TeacherHistory, samples: int, rng:
             continue
         rates, gaps = interval_rates(history, cond.field)
         paced = paced and bool((gaps.sum(axis=1) > 0).any())
-        paces, lent = borrow_missing(sample_paces(rates, gaps, samples, rng), rng)
+        paces, lent = borrow_missing(sample_paces(rates, gaps, samples, rng, prior_days), rng)
         borrowed = max(borrowed, lent)
         with np.errstate(divide="ignore", invalid="ignore"):
             wait = np.where(short[None, :] > 0, np.ceil(short[None, :] / paces), 0.0)
         wait = np.where(np.isnan(wait) | (paces <= 0) & (short[None, :] > 0), NEVER, wait)
         for t in np.flatnonzero(short > shortfall):
             worst_field[t] = cond.field
-        pace_shown = np.where(short > shortfall, _median(paces), pace_shown)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            own = np.where(gaps.sum(axis=1) > 0, (rates * gaps).sum(axis=1) / gaps.sum(axis=1), np.nan)
+        pace_shown = np.where(short > shortfall, own, pace_shown)
         shortfall = np.maximum(shortfall, short)
         days = np.maximum(days, wait)
     return Crossing(days, shortfall, tuple(worst_field), pace_shown, borrowed, modelled, paced)
-
-
-def _median(paces: Floats) -> Floats:
-    """Each teacher's median sampled pace; NaN (without numpy's all-NaN warning) where unknown."""
-    known = ~np.isnan(paces).all(axis=0)
-    out = np.full(paces.shape[1], np.nan)
-    if known.any():
-        out[known] = np.nanmedian(paces[:, known], axis=0)
-    return out
 
 
 def _all_met(cond: Condition, history: TeacherHistory) -> bool:

@@ -31,6 +31,7 @@ from engine.workflow.model import Stage, Workflow
 
 SAMPLES = 1000
 WINDOW = 20  # working days of recent pace (four weeks)
+PRIOR_DAYS = 10.0  # pseudo-days at a school-mate's pace mixed into each teacher's (pace.sample_paces)
 AT_RISK = 0.5  # a teacher is "at risk" when more likely late than not
 SHOWN_TEACHERS = 10
 
@@ -40,6 +41,7 @@ class Settings:
     samples: int = SAMPLES
     seed: int = 0
     window: int = WINDOW
+    prior_days: float = PRIOR_DAYS
 
 
 DEFAULT_SETTINGS = Settings()
@@ -68,7 +70,7 @@ class TeacherRisk:
     gate: str
     field: str
     shortfall: float
-    pace: float | None  # the teacher's median sampled pace per working day (None: unknown)
+    pace: float | None  # the teacher's own mean pace per working day in the window (None: unknown)
     needed_pace: float | None  # per working day until the due date (None: no working day left)
     p_late: float
 
@@ -131,7 +133,7 @@ def forecast_run(
     history = windowed(run.history, settings.window)
     explain: dict[str, Any] = {
         "today": run.today, "window_working_days": settings.window, "samples": settings.samples,
-        "seed": settings.seed, "teachers": history.teachers,
+        "seed": settings.seed, "prior_days": settings.prior_days, "teachers": history.teachers,
         "observations": [int(d) for d in history.days], "gates": [],
     }
     result.explain = explain
@@ -154,7 +156,7 @@ def forecast_run(
                     f"fewer than 3 schools have finished stage '{stage.title.en}': no basis for when '{gate.title.en}' is met"))
             eta = np.maximum(eta, remaining_days(stay, run.elapsed, settings.samples, rng))
             continue
-        crossing = teacher_crossing(metric, history, settings.samples, rng) if history.days.size >= 2 else None
+        crossing = teacher_crossing(metric, history, settings.samples, rng, settings.prior_days) if history.days.size >= 2 else None
         if crossing is None or not crossing.paced:
             return _no_history(result, tr(
                 "该校只有不到两次进度导入，尚无学习进度的历史，无法预测",

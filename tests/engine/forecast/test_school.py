@@ -94,8 +94,8 @@ def test_no_history_says_so_instead_of_guessing() -> None:
 
 def test_deterministic_for_a_seed() -> None:
     noisy = online([[5, 9, 10, 16], [6, 6, 12, 13]], [-15, -10, -5, 0])
-    a = forecast_run(run(noisy, date(2022, 3, 22)), WF, PLAIN, {}, FAST)
-    b = forecast_run(run(noisy, date(2022, 3, 22)), WF, PLAIN, {}, FAST)
+    a = forecast_run(run(noisy, date(2022, 3, 31)), WF, PLAIN, {}, FAST)
+    b = forecast_run(run(noisy, date(2022, 3, 31)), WF, PLAIN, {}, FAST)
     assert 0.0 < a.p_miss_due < 1.0 and (a.p_miss_due, a.eta_p50, a.eta_p90) == (b.p_miss_due, b.eta_p50, b.eta_p90)
 
 
@@ -141,3 +141,13 @@ def test_a_stay_longer_than_every_finished_one_is_beyond_what_was_seen(elapsed: 
     f = forecast_run(run(online([[0, 0]], [-5, 0]), date(2022, 4, 29), stage="planning", values=values, elapsed=elapsed),
                      WF, PLAIN, stays, FAST)
     assert f.p_miss_due == expect and f.eta_beyond is (expect == 1.0)
+
+
+def test_a_stalled_teacher_may_resume_at_a_school_mates_pace() -> None:
+    rows = [[10, 15, 20]] * 4 + [[12, 12, 12]]  # four at 1 h a day, one stalled for the whole window
+    h = online(rows, [-10, -5, 0])
+    certain = forecast_run(run(h, date(2022, 5, 31)), WF, PLAIN, {}, Settings(samples=400, seed=7, prior_days=0))
+    hopeful = forecast_run(run(h, date(2022, 5, 31)), WF, PLAIN, {}, Settings(samples=400, seed=7, prior_days=10))
+    assert certain.p_miss_due == 1.0 and certain.eta_beyond  # pace 0: never, without the prior
+    assert hopeful.p_miss_due is not None and hopeful.p_miss_due < 0.5 and hopeful.eta_p50 is not None
+    assert hopeful.teachers == [] and certain.teachers[0].pace == 0.0
