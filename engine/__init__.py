@@ -95,6 +95,7 @@ from engine.notices import (
     due_warnings,
     record_notices,
     record_rearmed,
+    warning_outcomes,
 )
 from engine.plan import find_plan, load_plan, plan_summary
 from engine.projection import StateProblem, StateReport, verify_state
@@ -138,7 +139,7 @@ __all__ = [
     "RunView", "school_detail", "status_table", "stored_views",
     "StateProblem", "StateReport", "verify_state",
     "action_label", "audit_triggers", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
-    "KINDS", "Digest", "due_digests", "record_notices", "Warnings", "due_warnings", "record_rearmed",
+    "KINDS", "Digest", "due_digests", "record_notices", "Warnings", "due_warnings", "record_rearmed", "warning_outcomes",
     "bulletin_week", "office_contacts", "ranked_regions",
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from engine.clock import Clock
 from engine.deadline import local_date
 from engine.forecast import SchoolForecast, forecast_plan
-from engine.models import Contact, NoticeItem, Plan, Region, School, SchoolRun
+from engine.models import AuditEvent, Contact, NoticeItem, Plan, Region, School, SchoolRun
 from engine.reminder import DueItem, due_items
 from engine.status import RunView, stored_views
 from engine.workflow.model import Workflow
@@ -249,3 +249,26 @@ def record_rearmed(session: Session, rows: list[dict[str, Any]]) -> None:
     """Store that these runs fell back below their warning threshold (no message goes out)."""
     if rows:
         session.execute(insert(NoticeItem), rows)
+
+
+def warning_outcomes(session: Session, clock: Clock, plan: Plan) -> tuple[int, int, int]:
+    """(runs warned, of those how many then missed the due date they were warned about, how many
+    of those are still open — due date not reached yet): the demo's "was the warning right"."""
+    warned: dict[tuple[int, str], date] = {}
+    for key in session.scalars(select(NoticeItem.dedupe_key).where(NoticeItem.kind == "warning")):
+        _, _, run_id, stage, due, *_ = key.split(":")
+        warned.setdefault((int(run_id), stage), date.fromisoformat(due))
+    if not warned:
+        return 0, 0, 0
+    today = local_date(clock.now(), plan.timezone)
+    left: dict[tuple[int, str], date] = {}
+    for moved_run, moved_from, at in session.execute(
+            select(AuditEvent.run_id, AuditEvent.from_state, AuditEvent.at)
+            .where(AuditEvent.run_id.in_({r for r, _ in warned}), AuditEvent.to_state != AuditEvent.from_state)
+            .order_by(AuditEvent.seq)):
+        found = (int(moved_run or 0), str(moved_from))
+        if found in warned and found not in left:
+            left[found] = local_date(at, plan.timezone)
+    missed = sum(1 for k, due in warned.items() if (left[k] > due if k in left else today > due))
+    pending = sum(1 for k, due in warned.items() if k not in left and today <= due)
+    return len(warned), missed, pending

@@ -99,3 +99,14 @@ def test_the_weekly_bulletin_counts_schools_at_risk(warned: sessionmaker[Session
         bodies = dict(s.execute(select(Contact.level, Notification.body_text).join(Contact, Contact.id == Notification.contact_id)
                                 .where(Notification.kind == "bulletin")).all())
     assert "沂源县（370323）" in bodies["city"] and "预警（可能逾期）1 所" in bodies["city"]
+
+
+def test_warning_outcomes_count_the_warned_runs_that_then_missed(warned: sessionmaker[Session], clock: FixedClock) -> None:
+    from engine import find_plan, warning_outcomes
+
+    sweep(warned, clock, date(2021, 8, 2))
+    with warned() as s:
+        plan = find_plan(s, None)
+        assert warning_outcomes(s, clock, plan) == (1, 0, 1)  # warned, the due date (2021-11-04) ahead
+        clock.set(datetime(2021, 11, 10, 9, tzinfo=SHANGHAI))
+        assert warning_outcomes(s, clock, plan) == (1, 1, 0)  # still in online study after it: missed
