@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 MIN_FINISHED = 3  # fewer schools through a stage than this is no history
 
@@ -38,6 +37,8 @@ def remaining_days(durations: StageDurations, elapsed: int, samples: int, rng: n
     """Samples of the working days a school ``elapsed`` days into the stage still needs.
 
     ``inf`` where the estimate puts the stay beyond every stay observed. Requires ``enough``."""
+    from scipy import stats  # imported when needed: scipy.stats costs a second at every CLI start
+
     data = stats.CensoredData(
         uncensored=np.asarray(durations.finished, dtype=float),
         right=np.asarray(durations.ongoing, dtype=float),

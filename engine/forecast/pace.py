@@ -91,10 +91,16 @@ def sample_paces(rates: Floats, days: Floats, samples: int, rng: np.random.Gener
     teachers, intervals = rates.shape
     if intervals == 0:
         return np.full((samples, teachers), np.nan)
-    shape = np.broadcast_to(days, (samples, teachers, intervals))
-    weights = rng.standard_gamma(np.where(shape > 0, shape, 1.0)) * (shape > 0)
-    total = weights.sum(axis=2)
-    weighted = (weights * rates[None, :, :]).sum(axis=2)
+    total = np.zeros((samples, teachers))
+    weighted = np.zeros((samples, teachers))
+    for j in range(intervals):  # one scalar-shape draw per interval: numpy's fast path
+        lengths = days[:, j]
+        length = float(lengths.max())
+        if length <= 0:
+            continue
+        w = rng.standard_gamma(length, size=(samples, teachers)) * (lengths > 0)[None, :]
+        total += w
+        weighted += w * rates[None, :, j]
     observed = days.sum(axis=1)
     known = np.flatnonzero(observed > 0)
     if prior_days > 0 and known.size:

@@ -29,7 +29,7 @@ from engine.gate import judge
 from engine.i18n import tr
 from engine.workflow.model import Stage, Workflow
 
-SAMPLES = 1000
+SAMPLES = 500  # the backtest's setting (docs/forecast.md); --samples for more
 WINDOW = 20  # working days of recent pace (four weeks)
 PRIOR_DAYS = 10.0  # pseudo-days at a school-mate's pace mixed into each teacher's (pace.sample_paces)
 AT_RISK = 0.5  # a teacher is "at risk" when more likely late than not
