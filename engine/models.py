@@ -93,6 +93,8 @@ class Plan(Base):
     timezone: Mapped[str] = mapped_column(String(60), default="Asia/Shanghai")
     final_deadline: Mapped[date | None] = mapped_column(Date)
     extension_cap: Mapped[date | None] = mapped_column(Date)
+    # The stages the final deadline cuts (plan key ``final_deadline_binds``); None: every stage.
+    final_deadline_stages: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
     source: Mapped[str] = mapped_column(Text)
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -145,6 +147,9 @@ class SchoolRun(Base):
     blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     failing: Mapped[Any] = mapped_column(JSON, nullable=True)  # the current stage's failing gates (GateResult dicts)
     derived_ok: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set when a plan edit removed the school (closed, merged): the run and its history stay,
+    # lists, counts and transitions leave it out (engine/plan_edit.py, migration 0008).
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -191,13 +196,13 @@ class Teacher(Base):
     points_count: Mapped[int] = mapped_column(Integer, default=0)
     evidence_count: Mapped[int] = mapped_column(Integer, default=0)
     evidence_result: Mapped[str | None] = mapped_column(String(12))  # pass | excellent | fail
-    # A full export (``progress import --full``) stopped listing them: gates stop counting them.
-    left_on: Mapped[date | None] = mapped_column(Date)
+    # teacher | management (seed 002 counts the 管理团队 members trained beside the teachers)
+    role: Mapped[str] = mapped_column(String(20), default="teacher", server_default="teacher")
+    left_on: Mapped[date | None] = mapped_column(Date)  # a --full export stopped listing them: gates stop counting them
 
 
 class ProgressImport(Base):
     """One accepted progress file (provenance), also on the ``import:progress`` audit chain."""
-
     __tablename__ = "progress_import"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -211,18 +216,13 @@ class ProgressImport(Base):
     inserted: Mapped[int] = mapped_column(Integer)
     updated: Mapped[int] = mapped_column(Integer)
     unchanged: Mapped[int] = mapped_column(Integer)
-    rejected: Mapped[int] = mapped_column(Integer, default=0)
-    left_school: Mapped[int] = mapped_column(Integer, default=0)  # marked left by a --full import
-
+    left_school: Mapped[int] = mapped_column(Integer, default=0)  # marked left by a --full import (rows rejected: always 0, all or nothing)
 
 class TeacherProgress(Base):
-    """A teacher's figures as of one import, stored only when they changed (history, not copies):
-    narrow rows keyed (teacher, import), sized for 1,000,000 teachers × 40 imports."""
-
+    """A teacher's figures as of one import (its ``as_of``), stored only when they changed (history, not copies): narrow rows keyed (teacher, import), sized for 1,000,000 teachers × 40 imports."""
     __tablename__ = "teacher_progress"
     teacher_id: Mapped[int] = mapped_column(ForeignKey("teacher.id"), primary_key=True)
     import_id: Mapped[int] = mapped_column(ForeignKey("progress_import.id"), primary_key=True, index=True)
-    as_of: Mapped[date] = mapped_column(Date)
     online_hours: Mapped[float] = mapped_column(Float)
     practice_hours: Mapped[float] = mapped_column(Float)
     points_count: Mapped[int] = mapped_column(Integer)

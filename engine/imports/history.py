@@ -118,26 +118,26 @@ def merge_teachers(conn: Connection, staging: Staging, as_of: date, full: bool) 
     return Counts(inserted, updated, total - inserted - updated, left)
 
 
-def write_history(conn: Connection, counts: Counts, import_id: int, as_of: date) -> None:
+def write_history(conn: Connection, counts: Counts, import_id: int) -> None:
     """The changed and the leaving teachers' figures under ``import_id`` (after ``merge_teachers``)."""
     cols = ", ".join(TRACKED)
-    params = {"import_id": import_id, "as_of": as_of}
-    head = f"INSERT INTO teacher_progress (teacher_id, import_id, as_of, {cols}, left_school) "
+    params = {"import_id": import_id}
+    head = f"INSERT INTO teacher_progress (teacher_id, import_id, {cols}, left_school) "
     if conn.execute(text("SELECT 1 FROM teacher_progress LIMIT 1")).first() is None:
         # The first import with history (a new database, or the first after migration 0006):
         # every present teacher's figures are the baseline later changes are measured from.
         conn.execute(text(
-            head + f"SELECT t.id, :import_id, :as_of, {', '.join('t.' + c for c in TRACKED)}, :flag "
+            head + f"SELECT t.id, :import_id, {', '.join('t.' + c for c in TRACKED)}, :flag "
             f"FROM teacher AS t WHERE t.left_on IS NULL"
         ), {**params, "flag": False})
     elif counts.inserted or counts.updated:
         conn.execute(text(
-            head + f"SELECT t.id, :import_id, :as_of, {', '.join('c.' + c for c in TRACKED)}, :flag "
+            head + f"SELECT t.id, :import_id, {', '.join('c.' + c for c in TRACKED)}, :flag "
             f"FROM {_CHANGED} AS c JOIN teacher AS t ON t.platform_id = c.platform_id"
         ), {**params, "flag": False})
     if counts.left:
         conn.execute(text(
-            head + f"SELECT t.id, :import_id, :as_of, {', '.join('t.' + c for c in TRACKED)}, :flag "
+            head + f"SELECT t.id, :import_id, {', '.join('t.' + c for c in TRACKED)}, :flag "
             f"FROM teacher AS t WHERE t.id IN (SELECT tid FROM {_LEAVING})"
         ), {**params, "flag": True})
     drop_temporary(conn)
@@ -156,10 +156,11 @@ def record_import(
     row = {
         "at": at, "as_of": as_of, "file_name": file_name[:300], "sha256": sha256, "mapping": mapping[:300],
         "actor": actor[:100], "full": full, "total": total, "inserted": counts.inserted,
-        "updated": counts.updated, "unchanged": counts.unchanged, "rejected": 0, "left_school": counts.left,
+        "updated": counts.updated, "unchanged": counts.unchanged, "left_school": counts.left,
     }
     import_id = int(conn.execute(insert(ProgressImport).returning(ProgressImport.id), row).scalar_one())
-    details = {k: v for k, v in row.items() if k not in ("at", "actor")} | {"import_id": import_id}
+    # Rows rejected: always 0 for an accepted file (all or nothing); recorded so the event says so.
+    details = {k: v for k, v in row.items() if k not in ("at", "actor")} | {"import_id": import_id, "rejected": 0}
     reason = tr(
         f"导入教师学习进度 {file_name}（截至 {as_of}）：新增 {counts.inserted}，更新 {counts.updated}，"
         f"未变 {counts.unchanged}，离校 {counts.left}",

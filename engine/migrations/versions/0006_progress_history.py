@@ -1,7 +1,7 @@
 """progress history and provenance: progress_import, teacher_progress, teacher.left_on
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-01 14:45:00
 
 Every accepted progress file becomes a ``progress_import`` row (file, SHA-256, as-of, mapping,
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0006'
-down_revision = '0005'
+down_revision = '0008'  # brief: '0005'; after 0007 and 0008 in main so there is one head
 branch_labels = None
 depends_on = None
 
@@ -33,7 +33,6 @@ def upgrade() -> None:
     sa.Column('inserted', sa.Integer(), nullable=False),
     sa.Column('updated', sa.Integer(), nullable=False),
     sa.Column('unchanged', sa.Integer(), nullable=False),
-    sa.Column('rejected', sa.Integer(), nullable=False),
     sa.Column('left_school', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_progress_import'))
     )
@@ -43,7 +42,6 @@ def upgrade() -> None:
     op.create_table('teacher_progress',
     sa.Column('teacher_id', sa.Integer(), nullable=False),
     sa.Column('import_id', sa.Integer(), nullable=False),
-    sa.Column('as_of', sa.Date(), nullable=False),
     sa.Column('online_hours', sa.Float(), nullable=False),
     sa.Column('practice_hours', sa.Float(), nullable=False),
     sa.Column('points_count', sa.Integer(), nullable=False),
