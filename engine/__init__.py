@@ -101,6 +101,16 @@ from engine.runs import (
     find_run,
     fire,
 )
+from engine.school_state import (
+    STATE_HELP,
+    STATE_TITLES,
+    STATES,
+    run_state,
+    school_state,
+    stage_horizon,
+    state_case,
+    state_title,
+)
 from engine.status import RunView, school_detail, status_table, stored_views
 from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
 
@@ -128,6 +138,7 @@ __all__ = [
     "GateResult", "failing", "ensure_current",
     # what officials read
     "RunView", "school_detail", "status_table", "stored_views",
+    "STATES", "STATE_HELP", "STATE_TITLES", "run_state", "school_state", "stage_horizon", "state_case", "state_title",
     "StateProblem", "StateReport", "verify_state",
     "action_label", "audit_triggers", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
     "KINDS", "Digest", "due_digests", "record_notices",

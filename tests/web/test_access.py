@@ -62,8 +62,8 @@ def test_school_admin_sees_only_their_school(site: Site) -> None:
     assert client.get(f"/api/schools/{EARLY[1]}").status_code == 404
     codes = {r["school_code"] for r in client.get("/api/overdue").json()}
     assert codes <= {EARLY[0]}
-    rows = client.get("/api/overview").json()["rows"]
-    assert [r["region_code"] for r in rows] == [EARLY[0]]
+    schools = client.get("/api/overview").json()["schools"]
+    assert [s["code"] for s in schools] == [EARLY[0]]
 
 
 @pytest.mark.parametrize("trigger", ["advance", "return_for_rework", "extend", "suspend"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import web.data as web_data
+import web.lists as lists
 from engine.db import sessions, transaction
 from engine.facts import set_fact
 from tests.engine.builders import COUNTY_OFFICER, EARLY, events_of
@@ -25,13 +25,14 @@ def test_api_data(site: Site) -> None:
     assert me["role"] == "county_office" and me["scope"] == "370323" and me["csrf"]
     overview = client.get("/api/overview").json()
     assert overview["plan"] == "yiyuan-2021" and overview["totals"]["schools"] == 5
-    assert [r["region_code"] for r in overview["rows"]] == ["370323"]
-    overdue = client.get("/api/overdue").json()
+    assert overview["level"] == "county" and [c["code"] for c in overview["crumbs"]] == ["370323"]
+    assert sum(s["count"] for s in overview["states"]) == 5  # every school in exactly one state
+    overdue = client.get("/api/schools").json()
     assert SCHOOL in {r["school_code"] for r in overdue}
     assert all(r["failing"] for r in overdue if r["blocked"])
     detail = client.get(f"/api/schools/{SCHOOL}").json()
     assert detail["state"] == "planning" and "return_for_rework" not in detail["allowed"]
-    assert client.get("/api/overdue?stage=pilot").json() == [r for r in overdue if r["state"] == "pilot"]
+    assert client.get("/api/schools?stage=pilot").json() == [r for r in overdue if r["state"] == "pilot"]
 
 
 def test_api_action_through_the_engine(site: Site) -> None:
@@ -102,24 +103,24 @@ def test_batch_progress_against_the_plan(site: Site) -> None:
 
 def test_overdue_sorts(site: Site) -> None:
     client = site.as_user("city")
-    by_school = [r["school_code"] for r in client.get("/api/overdue?sort=school").json()]
+    by_school = [r["school_code"] for r in client.get("/api/schools?sort=school").json()]
     assert by_school == sorted(by_school)
-    by_county = [r["county_code"] for r in client.get("/api/overdue?sort=county").json()]
+    by_county = [r["county_code"] for r in client.get("/api/schools?sort=county").json()]
     assert by_county == sorted(by_county)
-    days = [r["days_overdue"] for r in client.get("/api/overdue").json()]
+    days = [r["days_overdue"] for r in client.get("/api/schools").json()]
     assert days == sorted(days, reverse=True)
 
 
 def test_overdue_pages(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     """A province's list is paged in SQL: pages are disjoint, cover everything, and the total is told."""
     client = site.as_user("city")
-    everything = client.get("/api/overdue?sort=school")
+    everything = client.get("/api/schools?sort=school")
     total = int(everything.headers["X-Total-Count"])
     assert total == len(everything.json()) >= 3
-    monkeypatch.setattr(web_data, "OVERDUE_PAGE", 2)
-    pages = [client.get(f"/api/overdue?sort=school&page={p}") for p in (1, 2, 3, 4)]
+    monkeypatch.setattr(lists, "LIST_PAGE", 2)
+    pages = [client.get(f"/api/schools?sort=school&page={p}") for p in (1, 2, 3, 4)]
     assert [len(p.json()) for p in pages][:2] == [2, 2 if total >= 4 else total - 2]
     assert all(p.headers["X-Total-Count"] == str(total) for p in pages)
     assert [r for p in pages for r in p.json()] == everything.json()
-    html = client.get("/overdue?page=1").text
+    html = client.get("/schools?page=1").text
     assert "page=2" in html and f"共 {total} 所" in html
