@@ -73,6 +73,7 @@ from engine.labels import (
     stage_title,
     trigger_title,
 )
+from engine.metrics import teachers_behind
 from engine.models import (
     Batch,
     Contact,
@@ -90,6 +91,8 @@ from engine.models import (
 from engine.notices import KINDS, Digest, due_digests, record_notices
 from engine.plan import find_plan, load_plan, plan_summary
 from engine.projection import StateProblem, StateReport, verify_state
+from engine.rates import RateValue, rate_values
+from engine.rates import total as rate_total
 from engine.run_status import ensure_current
 from engine.runs import (
     SYSTEM,
@@ -135,7 +138,7 @@ __all__ = [
     "find_plan", "load_plan", "plan_summary",
     "SYSTEM", "Actor", "BulkResult", "Outcome", "advance_all_ready", "advance_auto", "find_run", "fire",
     "set_fact", "decide_extension", "pending_requests", "request_extension",
-    "GateResult", "failing", "ensure_current",
+    "GateResult", "failing", "ensure_current", "RateValue", "rate_total", "rate_values", "teachers_behind",
     # what officials read
     "RunView", "school_detail", "status_table", "stored_views",
     "STATES", "STATE_HELP", "STATE_TITLES", "run_state", "school_state", "stage_horizon", "state_case", "state_title",

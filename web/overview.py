@@ -25,6 +25,8 @@ from engine import (
     is_school_user,
     local_date,
     ranked_regions,
+    rate_total,
+    rate_values,
     region_scope,
     run_state,
     school_clause,
@@ -60,6 +62,10 @@ def region_name(session: Session, code: str) -> str:
         return f"{region.name}（{code}）"
     school = session.get(School, code)
     return f"{school.name}（{code}）" if school is not None else code
+
+
+def _within(code: str) -> Any:
+    return (School.county_code == code) | (School.city_code == code) | (School.province_code == code)
 
 
 def header(session: Session, clock: Clock, plan: Plan) -> dict[str, Any]:
@@ -109,13 +115,19 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
         total = sum(r.schools for r in status)
         rows = [] if out["level"] == "county" else ranked_regions(session, clock, plan, code)
         by_code = {r.region_code: r for r in status}
+        group = School.city_code if out["level"] == "province" else School.county_code
+        rates = rate_values(session, wf, plan.id, group, school_clause(user), _within(code))
         for row in rows:
             st = by_code[row["region_code"]]
             row["states"] = st.states
             row["started"] = st.schools - st.not_started
-            row["rates"] = {}
+            row["rates"] = {k: v.as_dict() for k, v in rates.get(row["region_code"], {}).items()}
+        values = list(rates.values())
+    if is_school_user(user):
+        values = list(rate_values(session, wf, plan.id, School.code, school_clause(user)).values())
     out["rows"] = rows
-    out["rates"] = []
+    out["rates"] = [{"id": r.id, "title": str(r.title), "help": str(r.description or ""),
+                     **rate_total(values, r.id).as_dict()} for r in wf.rates.values()]
     out["totals"] = {"schools": total, "overdue": states["overdue"], "done": states["done"],
                      "started": total - states["not_started"]}
     out["states"] = [{"id": s, "title": state_title(s), "help": str(STATE_HELP[s]), "count": states[s]}
@@ -133,7 +145,7 @@ def batch_progress(session: Session, user: User, plan_id: int, region: str | Non
          .where(Batch.plan_id == plan_id, school_clause(user))
          .group_by(Batch.id, Batch.code, Batch.title, Batch.share, Batch.start).order_by(Batch.start, Batch.code))
     if region:
-        q = q.where((School.county_code == region) | (School.city_code == region) | (School.province_code == region))
+        q = q.where(_within(region))
     rows = session.execute(q).all()
     total = sum(r[4] for r in rows) or 1
     return [{"code": code, "title": title, "planned_share": share, "start": start, "schools": n,

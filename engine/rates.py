@@ -1,0 +1,94 @@
+"""Named rates (参训率, 学时达标率, 合格率 …, and Henan's 选送率/报到率/结业率) computed per region
+or per school, from the workflow file's ``rates:`` section.
+
+Offices publish rates per city and county and rank by them (DOMAIN.md: "the province periodically
+publishes rates … per city/county"); which rates, and what counts, differ per programme, so they
+are data: a rate is numerator / denominator over the teachers or the schools of a plan in scope,
+each side a list of conditions that must all hold (teacher fields; or, over schools, recorded facts
+and current stages). One aggregate query per kind (teachers, schools) gives every rate for every
+group at once; values from the file are bound as parameters, never evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, select, true
+from sqlalchemy.orm import Session
+
+from engine.metrics import condition_clause
+from engine.models import School, SchoolFact, SchoolRun, Teacher
+from engine.workflow.model import Condition, Rate, SchoolCondition, Workflow
+
+
+@dataclass(frozen=True)
+class RateValue:
+    """A rate's counts; ``value`` is None when nothing is in the denominator (no data, not 0 %)."""
+
+    numerator: int
+    denominator: int
+
+    @property
+    def value(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"numerator": self.numerator, "denominator": self.denominator, "value": self.value}
+
+
+def _school_condition(cond: SchoolCondition) -> ColumnElement[bool]:
+    if cond.stages:
+        return SchoolRun.state.in_(cond.stages)
+    value = SchoolFact.value
+    test = {">=": value >= cond.value, ">": value > cond.value, "<=": value <= cond.value,
+            "<": value < cond.value, "==": value == cond.value, "!=": value != cond.value}[cond.op]
+    # A fact never recorded fails the test (as an unrecorded fact fails a gate).
+    return exists(select(SchoolFact.run_id).where(SchoolFact.run_id == SchoolRun.id,
+                                                  SchoolFact.name == cond.fact, test))
+
+
+def _clause(conds: Sequence[Condition | SchoolCondition]) -> ColumnElement[bool]:
+    parts = [condition_clause(c) if isinstance(c, Condition) else _school_condition(c) for c in conds]
+    return and_(*parts) if parts else true()
+
+
+def _columns(rates: list[Rate]) -> list[Any]:
+    cols: list[Any] = []
+    for r in rates:
+        den = _clause(r.denominator)
+        cols += [func.sum(case((and_(den, _clause(r.numerator)), 1), else_=0)), func.sum(case((den, 1), else_=0))]
+    return cols
+
+
+def rate_values(session: Session, wf: Workflow, plan_id: int, group: Any,
+                *where: ColumnElement[bool]) -> dict[str, dict[str, RateValue]]:
+    """Group key → rate id → counts, for every rate of ``wf`` over the plan's schools matching
+    ``where`` (e.g. the user's scope), grouped by ``group`` (a ``School`` column: city, county or
+    the school's own code). A group with no teachers gets 0/0 for the teacher rates."""
+    out: dict[str, dict[str, RateValue]] = {}
+    for over in ("teachers", "schools"):
+        rates = [r for r in wf.rates.values() if r.over == over]
+        if not rates:
+            continue
+        q = (select(group, *_columns(rates)).select_from(SchoolRun)
+             .join(School, School.code == SchoolRun.school_code)
+             .where(SchoolRun.plan_id == plan_id, *where).group_by(group))
+        if over == "teachers":
+            q = q.join(Teacher, Teacher.school_code == School.code)
+        for row in session.execute(q):
+            got = out.setdefault(row[0], {})
+            for i, r in enumerate(rates):
+                got[r.id] = RateValue(int(row[1 + 2 * i] or 0), int(row[2 + 2 * i] or 0))
+    empty = RateValue(0, 0)
+    for got in out.values():
+        for rid in wf.rates:
+            got.setdefault(rid, empty)
+    return out
+
+
+def total(values: Sequence[dict[str, RateValue]], rate_id: str) -> RateValue:
+    """The rate over several groups: numerators and denominators summed (never an average of rates)."""
+    return RateValue(sum(v[rate_id].numerator for v in values if rate_id in v),
+                     sum(v[rate_id].denominator for v in values if rate_id in v))
