@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.schemas import SchemaGenerator
 
-from web import data, lists
+from web import data, lists, school_page
 from web import overview as overview_data
 from web.context import Ctx, csrf_token, endpoint, json_response
 from web.plans import pick_plan
@@ -91,10 +91,26 @@ def school(ctx: Ctx) -> Response:
     parameters:
       - {name: code, in: path, required: true, schema: {type: string}}
     responses:
-      200: {description: "Stage, due date, gates explained, teachers summary, history, allowed actions"}
+      - {name: plan, in: query, schema: {type: string}}
+    responses:
+      200: {description: "Stage, state, due date in words, gates explained, the teachers holding a gate back by name (holdouts), stage timeline, reminders sent (notices), teachers summary, history, allowed actions, facts the current gates need first"}
       404: {description: "No such school in the user's scope"}
     """
-    return json_response(data.school(ctx.db, ctx.clock, ctx.user, ctx.request.path_params["code"]))
+    code = ctx.request.path_params["code"]
+    detail = data.school(ctx.db, ctx.clock, ctx.user, code, ctx.request.query_params.get("plan") or None)
+    return json_response(school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code)))
+
+
+@endpoint(api=True)
+def extensions(ctx: Ctx) -> Response:
+    """
+    parameters:
+      - {name: plan, in: query, schema: {type: string}}
+    responses:
+      200: {description: "Pending extension requests in the user's scope, each with may_decide for this user"}
+    """
+    plan = pick_plan(ctx.db, ctx.user, ctx.request.query_params.get("plan") or None)
+    return json_response(school_page.extension_queue(ctx.db, ctx.user, plan))
 
 
 @endpoint(api=True)

@@ -65,13 +65,13 @@ class BadInput(RolloutError):
     """A query parameter or form field the user can correct."""
 
 
-def school(session: Session, clock: Clock, user: User, code: str) -> dict[str, Any]:
+def school(session: Session, clock: Clock, user: User, code: str, plan_code: str | None = None) -> dict[str, Any]:
     """One school's picture (engine.status.school_detail), with the words for its ids added: the
-    actions it offers now, its history's triggers, stages and roles."""
+    actions it offers now, its history's triggers, stages and roles (display names for actors)."""
     school_for(session, user, code)
-    detail = school_detail(session, clock, code)
-    wf = workflow_for_version(session, find_run(session, code, None).workflow_version_id)
-    pending = next((p for p in pending_requests(session) if p.school_code == code), None)
+    detail = school_detail(session, clock, code, plan_code)
+    wf = workflow_for_version(session, find_run(session, code, detail["plan"]).workflow_version_id)
+    pending = next((p for p in pending_requests(session, detail["plan"]) if p.school_code == code), None)
     detail["pending_extension"] = None if pending is None else {
         "stage": pending.stage, "stage_title": stage_title(wf, pending.stage), "due": pending.due,
         "reason": pending.reason, "requested_by": pending.requested_by}
@@ -79,8 +79,18 @@ def school(session: Session, clock: Clock, user: User, code: str) -> dict[str, A
     detail["actions"] = [action_label(wf, t, detail["state"]) for t in detail["allowed"]
                          if user.role in getattr(wf.transition_for(t, detail["state"]), "roles", ())]
     detail["previous_title"] = stage_title(wf, detail["previous_state"])
-    detail["history"] = [event_label(wf, e) for e in detail["history"]]
+    detail["history"] = with_display_names(session, [event_label(wf, e) for e in detail["history"]])
     return detail
+
+
+def with_display_names(session: Session, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each event's ``actor_name``: the web user's display name, the system in words, else the name
+    the CLI recorded."""
+    names = dict(session.execute(select(User.username, User.display_name)
+                                 .where(User.username.in_({e["actor"] for e in events}))).all()) if events else {}
+    for e in events:
+        e["actor_name"] = tr("系统（自动）", "system (automatic)") if e["actor"] == "system" else names.get(e["actor"]) or e["actor"]
+    return events
 
 
 def stages(session: Session, user: User, plan_code: str | None = None) -> list[dict[str, str]]:

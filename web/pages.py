@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from engine import authenticate, end_session, may_act, start_session, state_title, tr
 from engine.workflow import workflow_for_version
-from web import data, downloads, lists
+from web import data, downloads, lists, school_page
 from web import overview as overview_data
 from web.context import Ctx, client_address, endpoint
 from web.plans import pick_plan
@@ -120,8 +120,24 @@ def school_list_file(ctx: Ctx) -> Response:
 @endpoint()
 def school(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
-    detail = data.school(ctx.db, ctx.clock, ctx.user, code)
-    return ctx.render("school.html", d=detail, may_act=may_act(ctx.user), facts=data.facts(ctx.db, ctx.user, code))
+    detail = data.school(ctx.db, ctx.clock, ctx.user, code, ctx.request.query_params.get("plan") or None)
+    detail = school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code))
+    return ctx.render("school.html", d=detail, may_act=may_act(ctx.user), facts=detail["facts"])
+
+
+@endpoint()
+def school_teachers_file(ctx: Ctx) -> Response:
+    """The teachers holding the school back, for the school to chase them."""
+    kind = ctx.request.path_params["kind"]
+    downloads.check_kind(kind)
+    code = ctx.request.path_params["code"]
+    detail = data.school(ctx.db, ctx.clock, ctx.user, code, ctx.request.query_params.get("plan") or None)
+    detail = school_page.enrich(ctx.db, ctx.user, code, detail, [])
+    plan = pick_plan(ctx.db, ctx.user, detail["plan"])
+    what = tr(f"未达标教师（{detail['stage_title']}）", f"Teachers holding back ({detail['stage_title']})")
+    title = downloads.title_lines(plan, what, f"{detail['school']['name']}（{code}）", ctx.clock.now())
+    return downloads.file_response(kind, f"{what}-{code}", tr("未达标教师", "Teachers"), school_page.holdout_columns(),
+                                   school_page.holdout_cells(detail["holdouts"]), title)
 
 
 def _back_to_school(request: Request) -> str:
@@ -137,13 +153,25 @@ def action(ctx: Ctx) -> Response:
     return RedirectResponse(f"/schools/{code}", 303)
 
 
-@endpoint(back=_back_to_school)
+def _back_from_extension(request: Request) -> str:
+    # Decided from the queue: back to the queue (a fixed path, never a URL taken from the form).
+    return "/extensions" if request.query_params.get("from") == "queue" else _back_to_school(request)
+
+
+@endpoint(back=_back_from_extension)
 def extension(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
     text = data.extension(ctx.db, ctx.clock, ctx.user, code, ctx.request.path_params["decision"],
                           reason=ctx.form.get("reason"), due=ctx.form.get("due"))
-    ctx.session["flash"] = {"kind": "ok", "text": text}
-    return RedirectResponse(f"/schools/{code}", 303)
+    ctx.session["flash"] = {"kind": "ok", "text": f"{text}（{code}）"}
+    return RedirectResponse(_back_from_extension(ctx.request), 303)
+
+
+@endpoint()
+def extensions(ctx: Ctx) -> Response:
+    """Pending extension requests in the user's scope, decided in place."""
+    plan = pick_plan(ctx.db, ctx.user, ctx.request.query_params.get("plan") or None)
+    return ctx.render("extensions.html", rows=school_page.extension_queue(ctx.db, ctx.user, plan), plan=plan)
 
 
 @endpoint(back=_back_to_school)
