@@ -222,10 +222,12 @@ def audit(ctx: Ctx) -> Response:
       - {name: until, in: query, schema: {type: string, format: date}}
       - {name: page, in: query, schema: {type: integer}}
     responses:
-      200: {description: "Audit events in scope, oldest first, 50 a page (ids, with trigger_title, from_title, to_title and role_title beside them), and the chain verification result"}
+      200: {description: "Audit events in scope, newest first, 50 a page (ids, with trigger_title, from_title, to_title, role_title and actor_name beside them), the total, and the chain verification result in words"}
     """
-    rows, more = data.audit_events(ctx.db, ctx.user, dict(ctx.request.query_params))
+    params = dict(ctx.request.query_params)
+    rows, more = data.audit_events(ctx.db, ctx.user, params)
     return json_response({"events": data.labelled_events(ctx.db, rows), "more": more,
+                          "total": data.audit_total(ctx.db, ctx.user, params),
                           "chains": data.chain_check(ctx.db, ctx.user)})
 
 

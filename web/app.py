@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engine import Clock, SystemClock, make_engine, require_schema, sessions
-from web import api, pages
+from web import api, errors, pages
 from web.context import HERE, SESSION_TTL, AppState, SecurityHeaders, make_templates
 
 SECRET_ENV = "ROLLOUT_SECRET_KEY"
@@ -94,6 +94,7 @@ def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = Fa
         yield
         engine.dispose()  # no pooled connection outlives the server
 
-    app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan)
+    handlers = {404: errors.http_error, 405: errors.http_error, 500: errors.server_error}
+    app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan, exception_handlers=handlers)
     app.state.rollout = AppState(sessions(engine), clock or SystemClock(), make_templates())
     return app

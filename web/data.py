@@ -48,6 +48,7 @@ from engine.audit import (
     LOCAL_TZ,
     EventRow,
     cells,
+    count_events,
     export_csv,
     headers,
     list_events,
@@ -237,8 +238,17 @@ def audit_events(session: Session, user: User, params: dict[str, str], *, paged:
     if not paged:
         return list_events(session, **kwargs), False
     page = max(1, _int(params.get("page"), 1))
-    rows = list_events(session, **kwargs, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    rows = list_events(session, **kwargs, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, newest_first=True)
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def audit_total(session: Session, user: User, params: dict[str, str]) -> int:
+    """How many events the audit page's filters match in the user's scope (its page count)."""
+    kwargs: dict[str, Any] = {k: params[k] for k in ("school", "actor", "trigger") if params.get(k)}
+    kwargs["since"] = _local_start(parse_date(params.get("since"), "since"))
+    until = parse_date(params.get("until"), "until")
+    kwargs["until"] = _local_start(date.fromordinal(until.toordinal() + 1)) if until else None
+    return count_events(session, **(kwargs | audit_filter(user)))
 
 
 def labelled_events(session: Session, rows: list[EventRow]) -> list[dict[str, Any]]:
@@ -255,7 +265,7 @@ def labelled_events(session: Session, rows: list[EventRow]) -> list[dict[str, An
         version = by_run.get(r.run_id) if r.run_id is not None else by_plan.get(r.plan_id) if r.plan_id else None
         wf = workflow_for_version(session, version) if version is not None else None
         out.append(event_label(wf, r.as_dict()))
-    return out
+    return with_display_names(session, out)
 
 
 def _int(value: str | None, default: int) -> int:
@@ -284,5 +294,11 @@ def chain_check(session: Session, user: User) -> dict[str, Any]:
     ids = session.scalars(select(SchoolRun.id).join(School, School.code == SchoolRun.school_code)
                           .where(school_clause(user))).all()
     report = verify_chains(session, chains=[run_chain(i) for i in ids])
-    return {"ok": report.ok, "chains": report.chains, "events": report.events,
+    if report.ok:
+        words = tr(f"审计记录完整：{len(ids)} 所学校的 {report.events} 条记录均未被改动",
+                   f"the audit trail is intact: {report.events} events of {len(ids)} schools unaltered")
+    else:
+        words = tr(f"发现 {len(report.problems)} 处审计记录异常，请联系系统管理员核查",
+                   f"{len(report.problems)} problems found in the audit trail: ask the administrator to check")
+    return {"ok": report.ok, "chains": report.chains, "events": report.events, "schools": len(ids), "words": words,
             "problems": [vars(p) for p in report.problems]}

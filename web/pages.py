@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from engine import authenticate, end_session, may_act, start_session, state_title, tr
+from engine.audit import LOCAL_TZ
 from engine.workflow import workflow_for_version
 from web import data, downloads, lists, school_page
 from web import overview as overview_data
@@ -191,8 +193,11 @@ def audit(ctx: Ctx) -> Response:
     rows, more = data.audit_events(ctx.db, ctx.user, params)
     page = max(1, data._int(params.get("page"), 1))
     query = urlencode({k: v for k, v in params.items() if k != "page" and v})
+    total = data.audit_total(ctx.db, ctx.user, params)
+    local = ctx.clock.now().astimezone(ZoneInfo(LOCAL_TZ)).strftime("%Y-%m-%d %H:%M")
     return ctx.render("audit.html", rows=data.labelled_events(ctx.db, rows), more=more, page=page, params=params,
-                      query=query, chains=data.chain_check(ctx.db, ctx.user), triggers=data.triggers(ctx.db, ctx.user))
+                      query=query, chains=data.chain_check(ctx.db, ctx.user), triggers=data.triggers(ctx.db, ctx.user),
+                      total=total, pages=max(1, -(-total // data.PAGE_SIZE)), checked_at=local)
 
 
 @endpoint()

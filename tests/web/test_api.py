@@ -84,9 +84,15 @@ def test_audit_pagination_and_date_filters(site: Site) -> None:
                         headers={"X-CSRF-Token": token})
         assert r.status_code == 200
     first = client.get("/api/audit").json()
-    assert len(first["events"]) == 50 and first["more"] is True
+    assert len(first["events"]) == 50 and first["more"] is True and first["total"] == 56
+    assert first["events"][0]["reason"] == "r49"  # newest first
+    ids = [e["id"] for e in first["events"]]
+    assert ids == sorted(ids, reverse=True)
     second = client.get("/api/audit?page=2").json()
-    assert second["more"] is False and second["events"][0]["id"] > first["events"][-1]["id"]
+    assert second["more"] is False and second["events"][0]["id"] < first["events"][-1]["id"]
+    assert first["events"][0]["actor_name"] == "用户city"  # the display name, not the username
+    page = client.get("/audit?page=2").text
+    assert "第 2 / 2 页" in page and "共 56 条" in page and "审计记录完整" in page
     assert client.get("/api/audit?since=2021-07-02").json()["events"] == []
     assert len(client.get("/api/audit?until=2021-07-01&actor=city").json()["events"]) == 50
     assert client.get("/api/audit?since=not-a-date").status_code == 400
