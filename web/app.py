@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -86,7 +87,8 @@ def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = Fa
     engine = make_engine(db_url)
     require_schema(engine)
     key = secret_key or os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
-    middleware = [Middleware(SecurityHeaders), Middleware(SessionMiddleware, secret_key=key, session_cookie="rollout_session",
+    # Pages and lists are text that compresses ~10× (a province's list, the API's JSON).
+    middleware = [Middleware(GZipMiddleware, minimum_size=1000), Middleware(SecurityHeaders), Middleware(SessionMiddleware, secret_key=key, session_cookie="rollout_session",
                              max_age=int(SESSION_TTL.total_seconds()), same_site="strict", https_only=https_only)]
 
     @asynccontextmanager

@@ -31,12 +31,13 @@ from engine import (
     run_state,
     school_clause,
     scoped_views,
+    stage_title,
     state_title,
     status_table,
     tr,
 )
 from engine.calendar import load_calendar
-from engine.workflow import workflow_for_version
+from engine.workflow import Workflow, workflow_for_version
 from web.plans import pick_plan, plan_choices
 
 
@@ -133,20 +134,28 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
     out["states"] = [{"id": s, "title": state_title(s), "help": str(STATE_HELP[s]), "count": states[s]}
                      for s in STATES]
     out["stages"] = [{"id": s.id, "title": str(s.title), "count": stage_counts[s.id]} for s in wf.stages]
-    out["batches"] = batch_progress(session, user, plan.id, out["region"])
+    out["batches"] = batch_progress(session, user, plan.id, out["region"], wf)
+    # What the SVG charts draw (each chart's table is the region table, the stage table, the batch table).
+    for row in rows:
+        row["chart"] = {"label": row["region_name"], "value": row["done_share"]}
+    out["stage_chart"] = [{"label": s["title"], "value": s["count"]} for s in out["stages"]]
+    out["batch_chart"] = [{"label": b["title"], "value": b["done"] / b["schools"] if b["schools"] else 0,
+                           "planned": b["planned_share"]} for b in out["batches"]]
     return out
 
 
-def batch_progress(session: Session, user: User, plan_id: int, region: str | None) -> list[dict[str, Any]]:
-    """Each batch's planned share (e.g. 20/40/40) against its schools in scope and how many are done."""
-    q = (select(Batch.code, Batch.title, Batch.share, Batch.start, func.count(SchoolRun.id),
+def batch_progress(session: Session, user: User, plan_id: int, region: str | None,
+                   wf: Workflow) -> list[dict[str, Any]]:
+    """Each batch's planned share (e.g. 20/40/40) and dates against its schools in scope and how many are done."""
+    q = (select(Batch.code, Batch.title, Batch.share, Batch.start, Batch.deadlines, func.count(SchoolRun.id),
                 func.sum(case((SchoolRun.state == "done", 1), else_=0)))
          .join(SchoolRun, SchoolRun.batch_id == Batch.id).join(School, School.code == SchoolRun.school_code)
          .where(Batch.plan_id == plan_id, school_clause(user))
-         .group_by(Batch.id, Batch.code, Batch.title, Batch.share, Batch.start).order_by(Batch.start, Batch.code))
+         .group_by(Batch.id).order_by(Batch.start, Batch.code))  # the other columns depend on the key
     if region:
         q = q.where(_within(region))
     rows = session.execute(q).all()
-    total = sum(r[4] for r in rows) or 1
+    total = sum(r[5] for r in rows) or 1
     return [{"code": code, "title": title, "planned_share": share, "start": start, "schools": n,
-             "share": round(n / total, 3), "done": int(done or 0)} for code, title, share, start, n, done in rows]
+             "deadlines": [(stage_title(wf, k), v) for k, v in (deadlines or {}).items()],
+             "share": round(n / total, 3), "done": int(done or 0)} for code, title, share, start, deadlines, n, done in rows]
