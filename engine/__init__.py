@@ -32,7 +32,7 @@ from engine.accounts import (
     set_password,
     start_session,
 )
-from engine.bulletin import bulletin_week, office_contacts, ranked_regions
+from engine.bulletin import bulletin_week, office_contacts, rank_rows, ranked_regions
 from engine.clock import Clock, FixedClock, SystemClock, as_utc, parse_timestamp
 from engine.db import (
     DEFAULT_URL,
@@ -145,7 +145,7 @@ __all__ = [
     "StateProblem", "StateReport", "verify_state",
     "action_label", "audit_triggers", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
     "KINDS", "Digest", "due_digests", "record_notices",
-    "bulletin_week", "office_contacts", "ranked_regions",
+    "bulletin_week", "office_contacts", "rank_rows", "ranked_regions",
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
 ]

@@ -62,30 +62,50 @@ def _columns(rates: list[Rate]) -> list[Any]:
     return cols
 
 
-def rate_values(session: Session, wf: Workflow, plan_id: int, group: Any,
-                *where: ColumnElement[bool]) -> dict[str, dict[str, RateValue]]:
+def rate_values(session: Session, wf: Workflow, plan_id: int, group: Any, *where: ColumnElement[bool],
+                scan_all: bool = False) -> dict[str, dict[str, RateValue]]:
     """Group key → rate id → counts, for every rate of ``wf`` over the plan's schools matching
     ``where`` (e.g. the user's scope), grouped by ``group`` (a ``School`` column: city, county or
-    the school's own code). A group with no teachers gets 0/0 for the teacher rates."""
+    the school's own code). A group with no teachers gets 0/0 for the teacher rates.
+
+    Teachers are counted per school first, then the schools summed per group. ``scan_all`` (a
+    province's overview) reads the whole teacher table in one pass instead of through the school
+    index, as ``engine.metrics`` does: 3× faster on SQLite when most schools are in scope."""
     out: dict[str, dict[str, RateValue]] = {}
-    for over in ("teachers", "schools"):
-        rates = [r for r in wf.rates.values() if r.over == over]
-        if not rates:
-            continue
-        q = (select(group, *_columns(rates)).select_from(SchoolRun)
+    runs = (select(group.label("g"), School.code.label("code"), SchoolRun.id.label("run_id"))
+            .select_from(SchoolRun).join(School, School.code == SchoolRun.school_code)
+            .where(SchoolRun.plan_id == plan_id, *where))
+    teacher_rates = [r for r in wf.rates.values() if r.over == "teachers"]
+    if teacher_rates:
+        key: Any = func.coalesce(Teacher.school_code, "") if scan_all else Teacher.school_code
+        per_school = select(key.label("code"), *[c.label(f"c{i}") for i, c in enumerate(_columns(teacher_rates))])
+        if not scan_all:
+            scope = runs.subquery()
+            per_school = per_school.where(Teacher.school_code.in_(select(scope.c.code)))
+        per = per_school.group_by(key).subquery()
+        sub = runs.subquery()
+        n = 2 * len(teacher_rates)
+        q = (select(sub.c.g, *[func.sum(per.c[f"c{i}"]) for i in range(n)])
+             .join(per, per.c.code == sub.c.code).group_by(sub.c.g))
+        _collect(session, q, teacher_rates, out)
+    school_rates = [r for r in wf.rates.values() if r.over == "schools"]
+    if school_rates:
+        q = (select(group, *_columns(school_rates)).select_from(SchoolRun)
              .join(School, School.code == SchoolRun.school_code)
              .where(SchoolRun.plan_id == plan_id, *where).group_by(group))
-        if over == "teachers":
-            q = q.join(Teacher, Teacher.school_code == School.code)
-        for row in session.execute(q):
-            got = out.setdefault(row[0], {})
-            for i, r in enumerate(rates):
-                got[r.id] = RateValue(int(row[1 + 2 * i] or 0), int(row[2 + 2 * i] or 0))
+        _collect(session, q, school_rates, out)
     empty = RateValue(0, 0)
     for got in out.values():
         for rid in wf.rates:
             got.setdefault(rid, empty)
     return out
+
+
+def _collect(session: Session, query: Any, rates: list[Rate], out: dict[str, dict[str, RateValue]]) -> None:
+    for row in session.execute(query):
+        got = out.setdefault(row[0], {})
+        for i, r in enumerate(rates):
+            got[r.id] = RateValue(int(row[1 + 2 * i] or 0), int(row[2 + 2 * i] or 0))
 
 
 def total(values: Sequence[dict[str, RateValue]], rate_id: str) -> RateValue:

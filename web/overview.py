@@ -24,7 +24,7 @@ from engine import (
     User,
     is_school_user,
     local_date,
-    ranked_regions,
+    rank_rows,
     rate_total,
     rate_values,
     region_scope,
@@ -114,10 +114,12 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
         states = {s: sum(r.states.get(s, 0) for r in status) for s in STATES}
         stage_counts = {s.id: sum(r.stages.get(s.id, 0) for r in status) for s in wf.stages}
         total = sum(r.schools for r in status)
-        rows = [] if out["level"] == "county" else ranked_regions(session, clock, plan, code)
+        # The bulletin's ranking (engine.bulletin.rank_rows, what ranked_regions ranks with).
+        rows = [] if out["level"] == "county" else rank_rows(wf, status)
         by_code = {r.region_code: r for r in status}
         group = School.city_code if out["level"] == "province" else School.county_code
-        rates = rate_values(session, wf, plan.id, group, school_clause(user), _within(code))
+        rates = rate_values(session, wf, plan.id, group, school_clause(user), _within(code),
+                            scan_all=out["level"] == "province")
         for row in rows:
             st = by_code[row["region_code"]]
             row["states"] = st.states
