@@ -74,7 +74,7 @@ def rate_values(session: Session, wf: Workflow, plan_id: int, group: Any, *where
     out: dict[str, dict[str, RateValue]] = {}
     runs = (select(group.label("g"), School.code.label("code"), SchoolRun.id.label("run_id"))
             .select_from(SchoolRun).join(School, School.code == SchoolRun.school_code)
-            .where(SchoolRun.plan_id == plan_id, *where))
+            .where(SchoolRun.plan_id == plan_id, SchoolRun.withdrawn_at.is_(None), *where))
     teacher_rates = [r for r in wf.rates.values() if r.over == "teachers"]
     if teacher_rates:
         key: Any = func.coalesce(Teacher.school_code, "") if scan_all else Teacher.school_code
@@ -92,7 +92,7 @@ def rate_values(session: Session, wf: Workflow, plan_id: int, group: Any, *where
     if school_rates:
         q = (select(group, *_columns(school_rates)).select_from(SchoolRun)
              .join(School, School.code == SchoolRun.school_code)
-             .where(SchoolRun.plan_id == plan_id, *where).group_by(group))
+             .where(SchoolRun.plan_id == plan_id, SchoolRun.withdrawn_at.is_(None), *where).group_by(group))
         _collect(session, q, school_rates, out)
     empty = RateValue(0, 0)
     for got in out.values():

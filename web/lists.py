@@ -110,7 +110,7 @@ def school_list(session: Session, clock: Clock, user: User, plan: Plan, f: Filte
              "county": (School.county_code, *by_days),
              "stage": (SchoolRun.state, *by_days)}.get(f.sort, by_days)
     total = session.scalar(select(func.count()).select_from(SchoolRun).join(School, School.code == SchoolRun.school_code)
-                           .where(SchoolRun.plan_id == plan.id, school_clause(user), *where)) or 0
+                           .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), school_clause(user), *where)) or 0
     offset = 0 if page_size is None else (max(page, 1) - 1) * page_size
     views = scoped_views(session, clock, user, plan, *where, order=order, limit=page_size, offset=offset)
     counties = dict(session.execute(select(Region.code, Region.name).where(

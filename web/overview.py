@@ -152,7 +152,7 @@ def batch_progress(session: Session, user: User, plan_id: int, region: str | Non
     q = (select(Batch.code, Batch.title, Batch.share, Batch.start, Batch.deadlines, func.count(SchoolRun.id),
                 func.sum(case((SchoolRun.state == "done", 1), else_=0)))
          .join(SchoolRun, SchoolRun.batch_id == Batch.id).join(School, School.code == SchoolRun.school_code)
-         .where(Batch.plan_id == plan_id, school_clause(user))
+         .where(Batch.plan_id == plan_id, SchoolRun.withdrawn_at.is_(None), school_clause(user))
          .group_by(Batch.id).order_by(Batch.start, Batch.code))  # the other columns depend on the key
     if region:
         q = q.where(_within(region))

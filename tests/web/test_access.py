@@ -60,8 +60,10 @@ def test_school_admin_sees_only_their_school(site: Site) -> None:
     assert client.get(f"/schools/{EARLY[0]}").status_code == 200
     assert client.get(f"/schools/{EARLY[1]}").status_code == 404
     assert client.get(f"/api/schools/{EARLY[1]}").status_code == 404
-    codes = {r["school_code"] for r in client.get("/api/overdue").json()}
-    assert codes <= {EARLY[0]}
+    # Their school only, on every list; no other
+    assert [r["school_code"] for r in client.get("/api/schools").json()] == [EARLY[0]]
+    assert client.get("/api/overdue").json() == []  # on 07-01 nothing is late yet
+    assert [r["school_code"] for r in site.as_user("county").get("/api/schools").json()].count(EARLY[1]) == 1
     schools = client.get("/api/overview").json()["schools"]
     assert [s["code"] for s in schools] == [EARLY[0]]
 

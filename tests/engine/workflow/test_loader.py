@@ -422,7 +422,7 @@ roles:
   office: {zh: 办, en: Office}
 metrics:
   m: {title: {zh: m, en: M}, kind: share_of_teachers, unit: "%", where: [{field: evidence_result, op: in, value: [pass, excellent]}]}
-  f: {title: {zh: f, en: F}, kind: fact, fact: f_fact, roles: [office], range: [1, 9]}
+  f: {title: {zh: f, en: F}, kind: fact, fact: f_fact, roles: [office], range: [1, 9], before_stage: wait}
 rates:
   r: {title: {zh: r, en: R}, description: {zh: 说明, en: About}, over: teachers,
       numerator: [{field: online_hours, op: ">=", value: 25}], denominator: [{field: practice_hours, op: ">", value: 0}]}
@@ -446,6 +446,7 @@ transitions:
   - {trigger: redo, kind: return, from: a, to: b, roles: [office]}
   - {trigger: park, kind: suspend, from: "*", to: h, roles: [office]}
   - {trigger: back, kind: resume, from: h, to: "@previous", roles: [office]}
+  - {trigger: more, kind: extend, from: a, roles: [office], covers: remaining}
 """
 
 
@@ -523,6 +524,7 @@ def test_every_schema_key_reaches_the_dataclasses() -> None:
     assert (m.unit, m.where[0].value) == ("%", ("pass", "excellent"))
     assert wf.metrics["f"].fact == "f_fact" and wf.metrics["f"].roles == ("office",)
     assert (wf.metrics["f"].low, wf.metrics["f"].high) == (1, 9)
+    assert wf.metrics["f"].before_stage == "wait" and wf.early_rule("f_fact") == "wait" and wf.fact_stage("f_fact") == "p"
     r, s = wf.rates["r"], wf.rates["s"]
     assert (r.over, r.numerator[0].field, r.denominator[0].op, r.description) == (
         "teachers", "online_hours", ">", wfmod.Text("说明", "About"))
@@ -535,8 +537,9 @@ def test_every_schema_key_reaches_the_dataclasses() -> None:
     go = wf.transitions[0]
     assert (go.title.en, go.sources, go.auto, go.reason_required) == ("Go", ("p", "a", "b"), True, True)
     assert wf.stage("b").due == DueRule("after_stage_entry", amount=3, working_days=True)
+    assert wf.transitions[-1].covers == "remaining" and go.covers == "stage"
     assert {f.name for f in dataclasses.fields(wfmod.Transition)} == {
-        "trigger", "kind", "sources", "dest", "roles", "title", "auto", "reason_required"
+        "trigger", "kind", "sources", "dest", "roles", "title", "auto", "reason_required", "covers"
     }
 
 
