@@ -45,6 +45,11 @@ def _condition(cond: Condition) -> ColumnElement[bool]:
     }[cond.op]
 
 
+def condition_clause(cond: Condition) -> ColumnElement[bool]:
+    """A teacher condition as SQL over ``teacher`` (engine.rates counts with the same tests)."""
+    return _condition(cond)
+
+
 def _matching(metric: Metric) -> ColumnElement[Any]:
     if not metric.where:
         return func.count()
@@ -170,3 +175,26 @@ def teacher_summary(session: Session, school_code: str) -> dict[str, int]:
         "points_below_3": row[3] or 0,
         "evidence_missing": row[4] or 0,
     }
+
+
+def teachers_behind(session: Session, wf: Workflow, stage_id: str, school_code: str) -> list[dict[str, Any]]:
+    """The school's teachers who hold back a gate of ``stage_id``: for each gate over a teacher
+    share, the teachers its metric does not count (a null result counts as not met). Each row
+    names the teacher (platform id, name), their progress, and the gates they hold back, so the
+    school knows whom to chase — "实践不足25学时 15" says how many, not who."""
+    gates = [(g, wf.metrics[g.metric]) for g in wf.stage(stage_id).gates
+             if wf.metrics[g.metric].kind == "share_of_teachers"]
+    if not gates:
+        return []
+    flags = [case((and_(*(_condition(c) for c in m.where)), 0), else_=1) for _g, m in gates]
+    q = (select(Teacher.platform_id, Teacher.name, Teacher.online_hours, Teacher.practice_hours, Teacher.points,
+                Teacher.points_count, Teacher.evidence_count, Teacher.evidence_result, *flags)
+         .where(Teacher.school_code == school_code).order_by(Teacher.platform_id))
+    out: list[dict[str, Any]] = []
+    for row in session.execute(q):
+        held = [g.id for (g, _m), flag in zip(gates, row[8:], strict=True) if flag]
+        if held:
+            out.append({"platform_id": row[0], "name": row[1], "online_hours": row[2], "practice_hours": row[3],
+                        "points": row[4], "points_count": row[5], "evidence_count": row[6],
+                        "evidence_result": row[7], "gates": held})
+    return out
