@@ -13,11 +13,15 @@ from engine.access import (
     may_act,
     recordable_facts,
     region_scope,
+    region_subtree,
     require_fact_role,
+    require_upload,
     require_write,
     school_clause,
+    school_clause_for,
     school_for,
     scoped_views,
+    upload_kinds,
 )
 from engine.accounts import (
     ROLES,
@@ -90,6 +94,7 @@ from engine.models import (
 from engine.notices import KINDS, Digest, due_digests, record_notices
 from engine.plan import find_plan, load_plan, plan_summary
 from engine.projection import StateProblem, StateReport, verify_state
+from engine.records import ApiToken, ImportJob
 from engine.run_status import ensure_current
 from engine.runs import (
     SYSTEM,
@@ -103,11 +108,27 @@ from engine.runs import (
 )
 from engine.status import RunView, school_detail, status_table, stored_views
 from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
+from engine.uploads import (
+    AsOf,
+    Counts,
+    UploadRefused,
+    check_committable,
+    create_job,
+    find_idempotent,
+    job_for,
+    latest_import,
+    list_jobs,
+    problem_rows,
+    record_commit,
+    record_failure,
+    record_preview,
+)
 
 __all__ = [
     # access and accounts: who sees and does what
     "Forbidden", "audit_filter", "is_school_user", "may_act", "recordable_facts", "region_scope",
     "require_fact_role", "require_write", "school_clause", "school_for", "scoped_views",
+    "region_subtree", "require_upload", "school_clause_for", "upload_kinds",
     "ROLES", "LoginResult", "UserError", "add_user", "authenticate", "disable_user", "list_users", "set_password",
     "end_session", "session_user", "start_session",
     # time, storage, errors, language
@@ -120,7 +141,7 @@ __all__ = [
     "MAX_NAME", "MAX_NOTE", "MAX_REASON", "clean_line", "clean_text",
     # the persistent state
     "Batch", "Contact", "NoticeItem", "Notification", "Plan", "Region", "SchedulerState", "School",
-    "SchoolFact", "SchoolRun", "User", "WorkflowVersion",
+    "SchoolFact", "SchoolRun", "User", "WorkflowVersion", "ApiToken", "ImportJob",
     # the run rules
     "find_plan", "load_plan", "plan_summary",
     "SYSTEM", "Actor", "BulkResult", "Outcome", "advance_all_ready", "advance_auto", "find_run", "fire",
@@ -134,4 +155,7 @@ __all__ = [
     "bulletin_week", "office_contacts", "ranked_regions",
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
+    # uploads: files brought in through the web and the API
+    "AsOf", "Counts", "UploadRefused", "check_committable", "create_job", "find_idempotent", "job_for",
+    "latest_import", "list_jobs", "problem_rows", "record_commit", "record_failure", "record_preview",
 ]

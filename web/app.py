@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -22,7 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engine import Clock, SystemClock, make_engine, require_schema, sessions
-from web import api, pages
+from web import api, pages, uploads
 from web.context import HERE, SESSION_TTL, AppState, SecurityHeaders, make_templates
 
 SECRET_ENV = "ROLLOUT_SECRET_KEY"
@@ -55,6 +56,11 @@ def routes() -> list[Route | Mount]:
         Route("/audit", pages.audit, methods=["GET"]),
         Route("/audit.csv", pages.audit_csv, methods=["GET"]),
         Route("/audit.xlsx", pages.audit_xlsx, methods=["GET"]),
+        Route("/imports", uploads.form, methods=["GET"]),
+        Route("/imports", uploads.upload, methods=["POST"]),
+        Route("/imports/{job:int}", uploads.show, methods=["GET"]),
+        Route("/imports/{job:int}/confirm", uploads.confirm, methods=["POST"]),
+        Route("/imports/{job:int}/problems.xlsx", uploads.problems, methods=["GET"]),
         Route("/api/me", api.me, methods=["GET"]),
         Route("/api/overview", api.overview, methods=["GET"]),
         Route("/api/overdue", api.overdue, methods=["GET"]),
@@ -73,8 +79,9 @@ def routes() -> list[Route | Mount]:
 
 
 def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = False,
-               secret_key: str | None = None) -> Starlette:
-    """The dashboard over the database at ``db_url``; ``https_only`` marks the cookie Secure."""
+               secret_key: str | None = None, upload_dir: Path | None = None) -> Starlette:
+    """The dashboard over the database at ``db_url``; ``https_only`` marks the cookie Secure;
+    ``upload_dir`` is where uploads are kept (default: service.uploads.upload_dir())."""
     engine = make_engine(db_url)
     require_schema(engine)
     key = secret_key or os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
@@ -87,5 +94,5 @@ def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = Fa
         engine.dispose()  # no pooled connection outlives the server
 
     app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan)
-    app.state.rollout = AppState(sessions(engine), clock or SystemClock(), make_templates())
+    app.state.rollout = AppState(sessions(engine), clock or SystemClock(), make_templates(), upload_dir)
     return app

@@ -45,7 +45,9 @@ from engine import (
     set_language,
     tr,
     transaction,
+    upload_kinds,
 )
+from service import upload_dir
 
 SESSION_TTL = timedelta(hours=8)
 LANG_COOKIE = "rollout_lang"
@@ -71,6 +73,24 @@ class AppState:
     sessions: sessionmaker[Session]
     clock: Clock
     templates: Jinja2Templates
+    uploads: Path | None = None  # the upload folder; None: service.uploads.upload_dir()
+
+    def upload_folder(self) -> Path:
+        if self.uploads is None:
+            self.uploads = upload_dir()
+        return self.uploads
+
+
+@dataclass
+class Upload:
+    """A file part of a multipart POST, already on disk in the upload folder with its SHA-256.
+    Deleted after the handler unless the handler sets ``keep`` (it recorded a job for it)."""
+
+    filename: str
+    path: Path
+    size: int
+    sha256: str
+    keep: bool = False
 
 
 @dataclass
@@ -81,6 +101,7 @@ class Ctx:
     user: User  # for public handlers (login) a placeholder is never read
     form: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Upload] = field(default_factory=dict)
 
     @property
     def session(self) -> dict[str, Any]:
@@ -158,6 +179,7 @@ def make_templates() -> Jinja2Templates:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
     env.globals["tr"] = tr
     env.globals["role_title"] = role_title
+    env.globals["upload_kinds"] = upload_kinds  # the 导入数据 link, by the one rule in engine.access
     return Jinja2Templates(env=env)
 
 
@@ -251,7 +273,7 @@ async def _read_body(request: Request) -> bytes | None:
 
 
 def _run(handler: Handler, request: Request, form: dict[str, str], body: dict[str, Any], *, api: bool,
-         public: bool, back: Callable[[Request], str] | None) -> Response:
+         public: bool, back: Callable[[Request], str] | None, files: dict[str, Upload] | None = None) -> Response:
     lang = _language(request)
     set_language(lang)
     state: AppState = request.app.state.rollout
@@ -261,7 +283,7 @@ def _run(handler: Handler, request: Request, form: dict[str, str], body: dict[st
             user = None if public else _current_user(request, db, state.clock)
             if request.method == "POST":
                 _check_csrf(request, form, api)
-            ctx = Ctx(request, db, state.clock, user, form, body)  # type: ignore[arg-type]
+            ctx = Ctx(request, db, state.clock, user, form, body, files or {})  # type: ignore[arg-type]
             response = handler(ctx)
     except DBAPIError as exc:
         unavailable = database_error(exc)
@@ -282,7 +304,7 @@ def _run(handler: Handler, request: Request, form: dict[str, str], body: dict[st
 
 def endpoint(*, api: bool = False, public: bool = False,
              back: Callable[[Request], str] | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Turn a handler into a Starlette endpoint with every check applied."""
+    """Turn a handler into a Starlette endpoint with every check applied (uploads: web/multipart.py)."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
@@ -310,3 +332,4 @@ def endpoint(*, api: bool = False, public: bool = False,
         return asgi
 
     return wrap
+
