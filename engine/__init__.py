@@ -108,6 +108,20 @@ from engine.runs import (
 )
 from engine.status import RunView, school_detail, status_table, stored_views
 from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
+from engine.tokens import (
+    DEFAULT_DAYS as DEFAULT_TOKEN_DAYS,
+)
+from engine.tokens import (
+    RATE_LIMIT,
+    Throttled,
+    TokenInfo,
+    TokenRefused,
+    add_token,
+    is_service_account,
+    list_tokens,
+    revoke_tokens,
+    token_user,
+)
 from engine.uploads import (
     AsOf,
     Counts,
@@ -158,4 +172,7 @@ __all__ = [
     # uploads: files brought in through the web and the API
     "AsOf", "Counts", "UploadRefused", "check_committable", "create_job", "find_idempotent", "job_for",
     "latest_import", "list_jobs", "problem_rows", "record_commit", "record_failure", "record_preview",
+    # service accounts and their API tokens
+    "DEFAULT_TOKEN_DAYS", "RATE_LIMIT", "Throttled", "TokenInfo", "TokenRefused", "add_token", "is_service_account", "list_tokens",
+    "revoke_tokens", "token_user",
 ]

@@ -31,6 +31,7 @@ from service.uploads import (
     mapping_choices,
     preview_upload,
     problems_xlsx,
+    rows_from_json,
     sha256_of,
     stored_name,
     upload_dir,
@@ -42,5 +43,5 @@ __all__ = [
     "serve", "status",
     "DEFAULT_MAPPING", "KIND_TITLES", "MAPPINGS_ENV", "MAX_UPLOAD", "UPLOAD_DIR_ENV", "UploadError", "UploadTooLarge",
     "check_mapping", "check_upload", "commit_upload", "mapping_choices", "preview_upload", "problems_xlsx",
-    "sha256_of", "stored_name", "upload_dir",
+    "rows_from_json", "sha256_of", "stored_name", "upload_dir",
 ]

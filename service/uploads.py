@@ -12,7 +12,9 @@ bytes: a province's million-row progress export is about 60 MB.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 import os
 import secrets
 import tempfile
@@ -119,6 +121,40 @@ def sha256_of(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def rows_from_json(raw: Path, out: Path) -> int:
+    """An API client's JSON rows (``{"rows": [{header: value, …}, …]}`` or a bare list) as a CSV
+    the importers read like any export: the first row's keys are the header (rollout's field names
+    or the mapping's Chinese headers). Row ``i`` of the list is row ``i + 2`` of the CSV, which is
+    the row number problems name. The CSV is the importers' input, not a file people open, so it
+    is written as sent (engine/export.py would add apostrophes to values such as ``-1``)."""
+    try:
+        data = json.loads(raw.read_bytes())
+    except (ValueError, RecursionError) as exc:
+        raise UploadError(tr("请求内容不是有效的 JSON", "the request body is not valid JSON")) from exc
+    rows = data.get("rows") if isinstance(data, dict) else data
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise UploadError(tr('JSON 应为 {"rows": [{列名: 值, …}, …]}，且至少一行',
+                             'the JSON must be {"rows": [{header: value, …}, …]} with at least one row'))
+    header = [str(k) for k in rows[0]]
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for index, row in enumerate(rows):
+            cells = []
+            for key in header:
+                value = row.get(key)
+                if value is not None and not isinstance(value, str | int | float | bool):
+                    raise UploadError(tr(f"第 {index} 行（rows[{index}]）的“{key[:40]}”不是文字或数字",
+                                         f"rows[{index}] '{key[:40]}' is not text or a number"))
+                cells.append("" if value is None else str(value))
+            extra = [k for k in row if k not in header]
+            if extra:
+                raise UploadError(tr(f"rows[{index}] 有第一行没有的列：{str(extra[0])[:40]}",
+                                     f"rows[{index}] has a key the first row lacks: {str(extra[0])[:40]}"))
+            writer.writerow(cells)
+    return len(rows)
 
 
 def _import(session: Session, job: ImportJob, path: Path, *, dry_run: bool,

@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engine import Clock, SystemClock, make_engine, require_schema, sessions
-from web import api, pages, uploads
+from web import api, api_imports, pages, uploads
 from web.context import HERE, SESSION_TTL, AppState, SecurityHeaders, make_templates
 
 SECRET_ENV = "ROLLOUT_SECRET_KEY"
@@ -70,6 +70,7 @@ def routes() -> list[Route | Mount]:
         Route("/api/schools/{code}/facts", api.facts, methods=["GET"]),
         Route("/api/schools/{code}/facts", api.record_fact, methods=["POST"]),
         Route("/api/audit", api.audit, methods=["GET"]),
+        Route("/api/imports/{kind}", api_imports.import_kind, methods=["POST"]),
         Route("/api/audit.csv", api.audit_csv, methods=["GET"]),
         Route("/api/audit.xlsx", api.audit_xlsx, methods=["GET"]),
         Route("/api/openapi.json", _openapi, methods=["GET"], include_in_schema=False),

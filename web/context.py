@@ -38,16 +38,19 @@ from engine import (
     NotFound,
     RolloutError,
     StaleStateError,
+    Throttled,
+    TokenRefused,
     User,
     database_error,
     role_title,
     session_user,
     set_language,
+    token_user,
     tr,
     transaction,
     upload_kinds,
 )
-from service import upload_dir
+from service import UploadTooLarge, upload_dir
 
 SESSION_TTL = timedelta(hours=8)
 LANG_COOKIE = "rollout_lang"
@@ -223,6 +226,12 @@ def _status(exc: RolloutError) -> int:
         return 409
     if isinstance(exc, DatabaseUnavailable):
         return 503
+    if isinstance(exc, TokenRefused):
+        return 401
+    if isinstance(exc, Throttled):
+        return 429
+    if isinstance(exc, UploadTooLarge):
+        return 413
     return 400
 
 
@@ -272,16 +281,32 @@ async def _read_body(request: Request) -> bytes | None:
     return body
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, if the request has one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _token_user_id(state: AppState, token: str) -> int:
+    """Checked and counted in a transaction of its own, committed before the request's: a request
+    that then fails still counts against the token's throttle."""
+    with transaction(state.sessions) as db:
+        return token_user(db, state.clock, token).id
+
+
 def _run(handler: Handler, request: Request, form: dict[str, str], body: dict[str, Any], *, api: bool,
-         public: bool, back: Callable[[Request], str] | None, files: dict[str, Upload] | None = None) -> Response:
+         public: bool, back: Callable[[Request], str] | None, files: dict[str, Upload] | None = None,
+         tokens: bool = False) -> Response:
     lang = _language(request)
     set_language(lang)
     state: AppState = request.app.state.rollout
     try:
         check_query(request)
+        token = bearer_token(request) if tokens else None
+        token_id = _token_user_id(state, token) if token else None
         with transaction(state.sessions) as db:
-            user = None if public else _current_user(request, db, state.clock)
-            if request.method == "POST":
+            user = db.get(User, token_id) if token_id else None if public else _current_user(request, db, state.clock)
+            if request.method == "POST" and token_id is None:  # a bearer token is no cookie: nothing to forge
                 _check_csrf(request, form, api)
             ctx = Ctx(request, db, state.clock, user, form, body, files or {})  # type: ignore[arg-type]
             response = handler(ctx)

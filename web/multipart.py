@@ -25,7 +25,7 @@ from starlette.types import Message, Receive
 
 from engine import set_language, tr
 from service import MAX_UPLOAD, stored_name
-from web.context import MAX_BODY, AppState, Handler, Upload, _language, _run
+from web.context import MAX_BODY, AppState, Handler, Upload, _language, _run, bearer_token
 
 UPLOAD_SLACK = 64 * 1024  # the form's other fields and the multipart boundaries
 
@@ -49,15 +49,37 @@ def _capped(receive: Receive, limit: int) -> Receive:
     return inner
 
 
-async def _read_upload(request: Request, folder: Path) -> tuple[dict[str, str], dict[str, Upload]] | None:
+async def _read_json(request: Request, folder: Path) -> dict[str, Upload]:
+    """A JSON body (an API client's rows), streamed into ``folder`` as ``files["json"]``."""
+    path = folder / stored_name("rows.json")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with path.open("wb") as out:
+            async for chunk in request.stream():
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return {"json": Upload("rows.json", path, size, digest.hexdigest())}
+
+
+async def _read_upload(request: Request, folder: Path, api: bool) -> tuple[dict[str, str], dict[str, Upload]] | None:
     """A multipart form with at most one file, the file streamed into ``folder`` (hashed as it is
-    copied); None when the body is over the upload cap (nothing of it is kept)."""
+    copied), or for the API a JSON body; None when the body is over the upload cap (nothing of
+    it is kept)."""
     limit = MAX_UPLOAD + UPLOAD_SLACK
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return None
     capped = Request(request.scope, _capped(request.receive, limit))
     files: dict[str, Upload] = {}
+    if api and request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
+        try:
+            return {}, await _read_json(capped, folder)
+        except _TooLarge:
+            return None
     try:
         async with capped.form(max_files=1, max_fields=20, max_part_size=MAX_BODY) as data:
             form = {k: v for k, v in data.items() if isinstance(v, str)}
@@ -85,33 +107,38 @@ def _too_large(api: bool) -> Response:
     return JSONResponse({"error": message}, 413) if api else Response(message, 413, media_type="text/plain")
 
 
-async def _upload(handler: Handler, request: Request, *, api: bool, back: Callable[[Request], str] | None) -> Response:
-    """An upload: nobody without a session gets as far as writing to disk; the file is removed
-    again unless the handler kept it."""
-    if not api and not request.session.get("sid"):
+async def _upload(handler: Handler, request: Request, *, api: bool, back: Callable[[Request], str] | None,
+                  tokens: bool) -> Response:
+    """An upload: nobody without a session (or, where tokens are taken, a bearer token) gets as
+    far as writing to disk; the file is removed again unless the handler kept it."""
+    if not request.session.get("sid") and not (tokens and bearer_token(request)):
+        if api:
+            return JSONResponse({"error": tr("未登录或会话已过期", "not signed in or session expired")}, 401)
         return RedirectResponse("/login", 303)
     state: AppState = request.app.state.rollout
-    read = await _read_upload(request, state.upload_folder())
+    read = await _read_upload(request, state.upload_folder(), api)
     if read is None:
         return _too_large(api)
     form, files = read
     try:
-        return await run_in_threadpool(_run, handler, request, form, {}, api=api, public=False, back=back, files=files)
+        return await run_in_threadpool(_run, handler, request, form, {}, api=api, public=False, back=back, files=files,
+                                       tokens=tokens)
     finally:
         for item in files.values():
             if not item.keep:
                 item.path.unlink(missing_ok=True)
 
 
-def upload_endpoint(*, api: bool = False,
+def upload_endpoint(*, api: bool = False, tokens: bool = False,
                     back: Callable[[Request], str] | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Like ``web.context.endpoint`` for a POST that carries one file (``ctx.files``)."""
+    """Like ``web.context.endpoint`` for a POST that carries one file (``ctx.files``); ``tokens``
+    also accepts a service account's ``Authorization: Bearer`` token (engine/tokens.py)."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
         async def asgi(request: Request) -> Response:
             set_language(_language(request))
-            return await _upload(handler, request, api=api, back=back)
+            return await _upload(handler, request, api=api, back=back, tokens=tokens)
 
         return asgi
 
