@@ -23,6 +23,17 @@ from engine.access import (
     scoped_views,
     upload_kinds,
 )
+from engine.account_admin import (
+    Added,
+    bulk_add_users,
+    change_own_password,
+    managed_users,
+    manages_accounts,
+    may_grant,
+    office_add_user,
+    office_disable_user,
+    office_reset_password,
+)
 from engine.accounts import (
     ROLES,
     LoginResult,
@@ -175,4 +186,7 @@ __all__ = [
     # service accounts and their API tokens
     "DEFAULT_TOKEN_DAYS", "RATE_LIMIT", "Throttled", "TokenInfo", "TokenRefused", "add_token", "is_service_account", "list_tokens",
     "revoke_tokens", "token_user",
+    # accounts an office manages for its subtree
+    "Added", "bulk_add_users", "change_own_password", "managed_users", "manages_accounts", "may_grant", "office_add_user",
+    "office_disable_user", "office_reset_password",
 ]

@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engine import Clock, SystemClock, make_engine, require_schema, sessions
-from web import api, api_imports, pages, uploads
+from web import accounts, api, api_imports, pages, uploads
 from web.context import HERE, SESSION_TTL, AppState, SecurityHeaders, make_templates
 
 SECRET_ENV = "ROLLOUT_SECRET_KEY"
@@ -61,6 +61,13 @@ def routes() -> list[Route | Mount]:
         Route("/imports/{job:int}", uploads.show, methods=["GET"]),
         Route("/imports/{job:int}/confirm", uploads.confirm, methods=["POST"]),
         Route("/imports/{job:int}/problems.xlsx", uploads.problems, methods=["GET"]),
+        Route("/accounts", accounts.accounts, methods=["GET"]),
+        Route("/accounts", accounts.add, methods=["POST"]),
+        Route("/accounts/bulk", accounts.bulk, methods=["POST"]),
+        Route("/accounts/{username}/disable", accounts.disable, methods=["POST"]),
+        Route("/accounts/{username}/reset", accounts.reset, methods=["POST"]),
+        Route("/account/password", accounts.password_form, methods=["GET"]),
+        Route("/account/password", accounts.password, methods=["POST"]),
         Route("/api/me", api.me, methods=["GET"]),
         Route("/api/overview", api.overview, methods=["GET"]),
         Route("/api/overdue", api.overdue, methods=["GET"]),

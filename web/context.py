@@ -42,6 +42,7 @@ from engine import (
     TokenRefused,
     User,
     database_error,
+    manages_accounts,
     role_title,
     session_user,
     set_language,
@@ -122,6 +123,14 @@ class NotSignedIn(Exception):
     """No valid session: pages redirect to the login form, the API answers 401."""
 
 
+class MustChangePassword(Exception):
+    """The account's password was reset by an office: nothing but changing it until it is."""
+
+
+# What an account that must change its password may still reach.
+PASSWORD_PATHS = ("/account/password", "/logout")
+
+
 class BadRequest(RolloutError):
     """A query parameter outside what the pages accept (400, with the reason)."""
 
@@ -183,6 +192,7 @@ def make_templates() -> Jinja2Templates:
     env.globals["tr"] = tr
     env.globals["role_title"] = role_title
     env.globals["upload_kinds"] = upload_kinds  # the 导入数据 link, by the one rule in engine.access
+    env.globals["manages_accounts"] = manages_accounts  # the 账号管理 link, by engine.account_admin
     return Jinja2Templates(env=env)
 
 
@@ -209,6 +219,8 @@ def _current_user(request: Request, db: Session, clock: Clock) -> User:
     if user is None:  # ended (logout, new password, disabled), expired, or never issued by us
         request.session.clear()
         raise NotSignedIn
+    if user.must_change_password and request.url.path not in PASSWORD_PATHS:
+        raise MustChangePassword
     return user
 
 
@@ -315,6 +327,9 @@ def _run(handler: Handler, request: Request, form: dict[str, str], body: dict[st
         if unavailable is None:
             raise
         response = _error_response(request, state, unavailable, api=api, back=None)
+    except MustChangePassword:
+        message = tr("请先修改密码", "change your password first")
+        response = JSONResponse({"error": message}, 403) if api else RedirectResponse("/account/password", 303)
     except NotSignedIn:
         if api:
             response = JSONResponse({"error": tr("未登录或会话已过期", "not signed in or session expired")}, 401)

@@ -1,4 +1,5 @@
-"""uploads: import jobs (web and API uploads with their preview), API tokens of service accounts
+"""uploads: import jobs (web and API uploads with their preview), API tokens of service accounts,
+must_change_password on users (an office reset a password)
 
 Revision ID: 0009
 Revises: 0005
@@ -14,6 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('app_user', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('must_change_password', sa.Boolean(), server_default='0', nullable=False))
     op.create_table('api_token',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -84,3 +87,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_api_token_user_id'))
 
     op.drop_table('api_token')
+    with op.batch_alter_table('app_user', schema=None) as batch_op:
+        batch_op.drop_column('must_change_password')
