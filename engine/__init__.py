@@ -138,6 +138,7 @@ from engine.uploads import (
     Counts,
     UploadRefused,
     check_committable,
+    claim_commit,
     create_job,
     find_idempotent,
     job_for,
@@ -147,6 +148,7 @@ from engine.uploads import (
     record_commit,
     record_failure,
     record_preview,
+    release_commit,
 )
 
 __all__ = [
@@ -181,7 +183,7 @@ __all__ = [
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
     # uploads: files brought in through the web and the API
-    "AsOf", "Counts", "UploadRefused", "check_committable", "create_job", "find_idempotent", "job_for",
+    "AsOf", "Counts", "UploadRefused", "check_committable", "claim_commit", "release_commit", "create_job", "find_idempotent", "job_for",
     "latest_import", "list_jobs", "problem_rows", "record_commit", "record_failure", "record_preview",
     # service accounts and their API tokens
     "DEFAULT_TOKEN_DAYS", "RATE_LIMIT", "Throttled", "TokenInfo", "TokenRefused", "add_token", "is_service_account", "list_tokens",

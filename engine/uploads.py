@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.access import require_upload, school_clause_for
@@ -30,7 +30,7 @@ from engine.records import ImportJob
 from engine.text import clean_line
 
 READY, PROBLEMS, IMPORTED, FAILED = "ready", "problems", "imported", "failed"
-READING, UPLOADED = "reading", "uploaded"
+READING, UPLOADED, COMMITTING = "reading", "uploaded", "committing"
 MAX_FILENAME = 200
 
 
@@ -116,8 +116,27 @@ def record_preview(job: ImportJob, clock: Clock, *, encoding: str | None, column
 def check_committable(job: ImportJob) -> None:
     if job.state == IMPORTED:
         raise UploadRefused(tr("这个文件已经导入过了", "this file has already been imported"))
+    if job.state == COMMITTING:
+        raise UploadRefused(tr("这个文件正在导入", "this file is being imported"))
     if job.state != READY or job.problems:
         raise UploadRefused(tr("文件有问题，不能导入：请改正后重新上传", "the file has problems and cannot be imported: fix it and upload again"))
+
+
+def claim_commit(session: Session, job: ImportJob) -> None:
+    """Mark a previewed job as being committed (in the background), in one conditional UPDATE:
+    of two officers confirming at once, one wins and the other is told it is being imported."""
+    check_committable(job)
+    claimed = session.execute(update(ImportJob).where(ImportJob.id == job.id, ImportJob.state == READY)
+                              .values(state=COMMITTING).execution_options(synchronize_session=False))
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise UploadRefused(tr("这个文件正在导入", "this file is being imported"))
+    session.refresh(job)
+
+
+def release_commit(job: ImportJob) -> None:
+    """The background worker takes a claimed job back to ready, to commit it (check_committable)."""
+    if job.state == COMMITTING:
+        job.state = READY
 
 
 def record_commit(session: Session, clock: Clock, user: User, job: ImportJob, counts: Counts) -> None:

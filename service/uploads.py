@@ -193,7 +193,8 @@ def preview_upload(session: Session, clock: Clock, user: User, job: ImportJob, f
     return job
 
 
-def commit_upload(session: Session, clock: Clock, user: User, job: ImportJob, folder: Path) -> ImportJob:
+def commit_upload(session: Session, clock: Clock, user: User, job: ImportJob, folder: Path,
+                  progress: Callable[[int], None] | None = None) -> ImportJob:
     """Import a previewed file for real, all or nothing, and audit it. A file whose preview had
     problems, or which changed on disk since, is refused; problems the commit itself finds (the
     database moved since the preview) leave nothing written and the job marked failed."""
@@ -204,7 +205,7 @@ def commit_upload(session: Session, clock: Clock, user: User, job: ImportJob, fo
         raise UploadError(tr("已存的文件与预览时不一致：请重新上传", "the stored file differs from the one previewed: upload it again"))
     try:
         with session.begin_nested():
-            counts = _import(session, job, path, dry_run=False)
+            counts = _import(session, job, path, dry_run=False, progress=progress)
     except ImportFileError as exc:
         record_failure(job, clock, exc.problems)
         return job

@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engine import Clock, SystemClock, make_engine, require_schema, sessions
+from service import JobRunner
 from web import accounts, api, api_imports, pages, uploads
 from web.context import HERE, SESSION_TTL, AppState, SecurityHeaders, make_templates
 
@@ -99,8 +100,11 @@ def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = Fa
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
+        state.jobs.shutdown()  # type: ignore[union-attr]  # a running import finishes first
         engine.dispose()  # no pooled connection outlives the server
 
     app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan)
-    app.state.rollout = AppState(sessions(engine), clock or SystemClock(), make_templates(), upload_dir)
+    state = AppState(sessions(engine), clock or SystemClock(), make_templates(), upload_dir)
+    state.jobs = JobRunner(state.sessions, state.clock, state.upload_folder)
+    app.state.rollout = state
     return app

@@ -51,7 +51,7 @@ from engine import (
     transaction,
     upload_kinds,
 )
-from service import UploadTooLarge, upload_dir
+from service import JobRunner, UploadTooLarge, upload_dir
 
 SESSION_TTL = timedelta(hours=8)
 LANG_COOKIE = "rollout_lang"
@@ -78,6 +78,7 @@ class AppState:
     clock: Clock
     templates: Jinja2Templates
     uploads: Path | None = None  # the upload folder; None: service.uploads.upload_dir()
+    jobs: JobRunner | None = None  # the background worker of big uploads (create_app starts it)
 
     def upload_folder(self) -> Path:
         if self.uploads is None:
@@ -106,6 +107,8 @@ class Ctx:
     form: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(default_factory=dict)
     files: dict[str, Upload] = field(default_factory=dict)
+    # Run once the request's transaction has committed (handing a job to a background thread).
+    after_commit: list[Callable[[], object]] = field(default_factory=list)
 
     @property
     def session(self) -> dict[str, Any]:
@@ -322,6 +325,8 @@ def _run(handler: Handler, request: Request, form: dict[str, str], body: dict[st
                 _check_csrf(request, form, api)
             ctx = Ctx(request, db, state.clock, user, form, body, files or {})  # type: ignore[arg-type]
             response = handler(ctx)
+        for task in ctx.after_commit:
+            task()
     except DBAPIError as exc:
         unavailable = database_error(exc)
         if unavailable is None:

@@ -6,11 +6,24 @@ records, who sees them); who may upload what is ``engine.access.upload_kinds``/`
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from engine import Forbidden, create_job, job_for, list_jobs, tr, upload_kinds
+from engine import (
+    Forbidden,
+    ImportJob,
+    claim_commit,
+    create_job,
+    job_for,
+    list_jobs,
+    tr,
+    upload_kinds,
+)
+from engine.imports import estimate_rows
 from service import (
+    BACKGROUND_BYTES,
     DEFAULT_MAPPING,
     KIND_TITLES,
     check_mapping,
@@ -19,6 +32,7 @@ from service import (
     mapping_choices,
     preview_upload,
     problems_xlsx,
+    progress_of,
 )
 from web.context import AppState, Ctx, endpoint
 from web.data import _int
@@ -59,8 +73,18 @@ def upload(ctx: Ctx) -> Response:
     job = create_job(ctx.db, ctx.clock, ctx.user, kind=ctx.form.get("kind", ""), mapping=mapping,
                      filename=sent.filename, stored_name=sent.path.name, sha256=sent.sha256, size=sent.size)
     sent.keep = True
-    preview_upload(ctx.db, ctx.clock, ctx.user, job, sent.path.parent)
+    if sent.size > BACKGROUND_BYTES:  # read on the worker thread; the page shows how far it got
+        job.state, job.rows_expected, job.started_at = "reading", estimate_rows(sent.path), ctx.clock.now()
+        _later(ctx, job.id, commit=False)
+    else:
+        preview_upload(ctx.db, ctx.clock, ctx.user, job, sent.path.parent)
     return RedirectResponse(f"/imports/{job.id}", 303)
+
+
+def _later(ctx: Ctx, job_id: int, *, commit: bool) -> None:
+    runner, user_id = _state(ctx).jobs, ctx.user.id
+    assert runner is not None
+    ctx.after_commit.append(lambda: runner.submit(job_id, user_id, commit=commit))
 
 
 def _job_id(ctx: Ctx) -> int:
@@ -75,9 +99,23 @@ def show(ctx: Ctx) -> Response:
     gpage = max(1, _int(q.get("gpage"), 1))
     problems = job.problems[(page - 1) * PAGE:page * PAGE]
     groups = job.groups[(gpage - 1) * PAGE:gpage * PAGE]
-    return ctx.render("upload.html", job=job, problems=problems, page=page, more=page * PAGE < len(job.problems),
+    return ctx.render("upload.html", job=job, running=_running(job), problems=problems, page=page, more=page * PAGE < len(job.problems),
                       groups=groups, gpage=gpage, gmore=gpage * PAGE < len(job.groups), titles=_titles(),
                       header=(job.columns[0] if job.columns else {}))
+
+
+def _running(job: ImportJob) -> dict[str, object] | None:
+    """Rows read, share and time left of a job on the worker thread (None when it is not running)."""
+    if job.state not in ("reading", "committing"):
+        return None
+    seen = progress_of(job.id)
+    rows = seen.rows if seen else job.rows_read
+    expected = job.rows_expected or 0
+    share = min(99, int(100 * rows / expected)) if expected else None
+    left = None
+    if seen and rows and expected > rows:
+        left = int((time.monotonic() - seen.started) / rows * (expected - rows))
+    return {"rows": rows, "expected": expected, "share": share, "left": left}
 
 
 def _back_to_job(request: Request) -> str:
@@ -87,6 +125,11 @@ def _back_to_job(request: Request) -> str:
 @endpoint(back=_back_to_job)
 def confirm(ctx: Ctx) -> Response:
     job = job_for(ctx.db, ctx.user, _job_id(ctx))
+    if job.size > BACKGROUND_BYTES:
+        claim_commit(ctx.db, job)
+        job.started_at = ctx.clock.now()
+        _later(ctx, job.id, commit=True)
+        return RedirectResponse(f"/imports/{job.id}", 303)
     commit_upload(ctx.db, ctx.clock, ctx.user, job, _state(ctx).upload_folder())
     if job.state == "imported":
         text = tr(f"已导入 {job.filename}：新增 {job.inserted}，更新 {job.updated}，未变 {job.unchanged}",
