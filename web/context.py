@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.exc import DBAPIError
@@ -51,6 +52,7 @@ from engine import (
     transaction,
     upload_kinds,
 )
+from engine.audit import LOCAL_TZ
 from service import JobRunner, UploadTooLarge, upload_dir
 
 SESSION_TTL = timedelta(hours=8)
@@ -195,6 +197,7 @@ def make_templates() -> Jinja2Templates:
     env.globals["tr"] = tr
     env.globals["role_title"] = role_title
     env.globals["upload_kinds"] = upload_kinds  # the 导入数据 link, by the one rule in engine.access
+    env.globals["local_tz"] = ZoneInfo(LOCAL_TZ)  # times officials read, as the audit page shows them
     env.globals["manages_accounts"] = manages_accounts  # the 账号管理 link, by engine.account_admin
     return Jinja2Templates(env=env)
 

@@ -17,6 +17,7 @@ from engine import (
     claim_commit,
     create_job,
     job_for,
+    latest_import,
     list_jobs,
     tr,
     upload_kinds,
@@ -56,7 +57,7 @@ def form(ctx: Ctx) -> Response:
     if not kinds:
         raise Forbidden(tr("您的角色不能导入数据", "your role may not import data"))
     return ctx.render("uploads.html", kinds=kinds, mappings=sorted(mapping_choices()), default=DEFAULT_MAPPING,
-                      jobs=list_jobs(ctx.db, ctx.user), titles=_titles())
+                      jobs=list_jobs(ctx.db, ctx.user), titles=_titles(), as_of=latest_import(ctx.db, ctx.user))
 
 
 def _back_to_form(_request: Request) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from io import BytesIO
 from pathlib import Path
 
@@ -71,6 +72,7 @@ def test_gb18030_progress_previews_then_imports_and_is_audited(site: Site, folde
     assert "学校标识码" in page.text  # the header as understood
     assert EARLY[0] in page.text and EARLY[1] in page.text  # counts per school
     assert count(site, Teacher) == 0  # the preview wrote nothing
+    assert "尚未从网页导入" in client.get("/imports").text
     r = confirm(client, job)
     assert r.status_code == 303
     assert count(site, Teacher) == 6
@@ -82,6 +84,10 @@ def test_gb18030_progress_previews_then_imports_and_is_audited(site: Site, folde
         import hashlib
         assert hashlib.sha256(body).hexdigest() in (event.reason or "")
         assert event.gates[0]["file"] == "进度.csv" and event.gates[0]["inserted"] == 6
+    as_of = re.search(r'<p id="as-of">(.*?)</p>', client.get("/imports").text)
+    assert as_of and "2021-07-01 09:00 · 进度.csv · county" in as_of.group(1)  # 数据截至: when, file, who
+    province = re.search(r'<p id="as-of">(.*?)</p>', site.as_user("prov").get("/imports").text)
+    assert province and "尚未从网页导入" in province.group(1)  # a county's file is not the province's data
     # Confirming twice imports nothing again.
     r = confirm(client, job)
     assert r.status_code == 303
