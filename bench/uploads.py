@@ -55,11 +55,14 @@ def _free_port() -> int:
 def _child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Run a command; (wall seconds, peak RSS MB) of that child alone."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if status != 0:
-        raise RuntimeError(f"{cmd} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"{cmd} failed: {err.read().decode(errors='replace')}")
     return elapsed, usage.ru_maxrss / 1024
 
 
@@ -133,8 +136,8 @@ def _vmhwm(pid: int) -> float:
     return float("nan")
 
 
-def run(size: str) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="rollout-bench-uploads-"))
+def run(size: str, idle_seconds: float = 10.0, workdir: Path | None = None) -> dict[str, Any]:
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="rollout-bench-uploads-"))
     ds = generate(workdir, SIZES[size])
     rows = SIZES[size].teachers
     mb = ds.progress_csv.stat().st_size / 1024 / 1024
@@ -148,21 +151,24 @@ def run(size: str) -> dict[str, Any]:
                         "ROLLOUT_UPLOAD_DIR": str(workdir / "uploads")}
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", "web.asgi:app", "--port", str(port),
                                "--log-level", "warning"], env=env)
+    clients: list[httpx.Client] = []
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
             try:
-                httpx.get(base + "/login", timeout=2)
+                with httpx.Client(timeout=2) as probe:
+                    probe.get(base + "/login")
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
         uploader, reader = _login(base), _login(base)
+        clients += [uploader, reader]
         idle = Pages(reader)
         idle.start()
-        time.sleep(10)
+        time.sleep(idle_seconds)
         idle.stop.set()
         idle.join()
         busy = Pages(reader)
@@ -184,6 +190,8 @@ def run(size: str) -> dict[str, Any]:
         busy.join()
         server_mb = _vmhwm(server.pid)
     finally:
+        for client in clients:
+            client.close()
         server.terminate()
         server.wait(30)
     web_s = done - start
@@ -202,8 +210,9 @@ def run(size: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", default="small", choices=sorted(SIZES))
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of the idle latency baseline")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.size), ensure_ascii=False, indent=1))
+    print(json.dumps(run(args.size, args.idle), ensure_ascii=False, indent=1))
 
 
 if __name__ == "__main__":

@@ -105,6 +105,6 @@ def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = Fa
 
     app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan)
     state = AppState(sessions(engine), clock or SystemClock(), make_templates(), upload_dir)
-    state.jobs = JobRunner(state.sessions, state.clock, state.upload_folder)
+    state.jobs = JobRunner(db_url, state.sessions, state.clock, state.upload_folder)
     app.state.rollout = state
     return app

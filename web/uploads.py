@@ -7,6 +7,7 @@ records, who sees them); who may upload what is ``engine.access.upload_kinds``/`
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -100,22 +101,22 @@ def show(ctx: Ctx) -> Response:
     gpage = max(1, _int(q.get("gpage"), 1))
     problems = job.problems[(page - 1) * PAGE:page * PAGE]
     groups = job.groups[(gpage - 1) * PAGE:gpage * PAGE]
-    return ctx.render("upload.html", job=job, running=_running(job), problems=problems, page=page, more=page * PAGE < len(job.problems),
+    return ctx.render("upload.html", job=job, running=_running(job, _state(ctx).upload_folder()), problems=problems, page=page, more=page * PAGE < len(job.problems),
                       groups=groups, gpage=gpage, gmore=gpage * PAGE < len(job.groups), titles=_titles(),
                       header=(job.columns[0] if job.columns else {}))
 
 
-def _running(job: ImportJob) -> dict[str, object] | None:
+def _running(job: ImportJob, folder: Path) -> dict[str, object] | None:
     """Rows read, share and time left of a job on the worker thread (None when it is not running)."""
     if job.state not in ("reading", "committing"):
         return None
-    seen = progress_of(job.id)
+    seen = progress_of(folder, job)
     rows = seen.rows if seen else job.rows_read
     expected = job.rows_expected or 0
     share = min(99, int(100 * rows / expected)) if expected else None
     left = None
     if seen and rows and expected > rows:
-        left = int((time.monotonic() - seen.started) / rows * (expected - rows))
+        left = int((time.time() - seen.started) / rows * (expected - rows))
     return {"rows": rows, "expected": expected, "share": share, "left": left}
 
 

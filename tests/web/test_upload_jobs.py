@@ -27,6 +27,13 @@ def folder(tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.fixture
+def threads(site: Site) -> None:
+    """The worker as a thread, so a test can hold it mid-file (the default is a child process)."""
+    state = site.app.state.rollout
+    state.jobs = jobs_module.JobRunner("", state.sessions, state.clock, state.upload_folder, processes=False)
+
+
 def state_of(site: Site, job: int) -> str:
     with transaction(sessions(site.engine)) as s:
         row = s.get(ImportJob, job)
@@ -44,7 +51,7 @@ def wait(site: Site, job: int, *states: str) -> str:
     raise AssertionError(f"job {job} still {state_of(site, job)}")
 
 
-def test_a_big_file_is_read_and_imported_in_the_background(site: Site, folder: Path,
+def test_a_big_file_is_read_and_imported_in_the_background(site: Site, folder: Path, threads: None,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     gate = threading.Event()
     real = jobs_module.preview_upload
@@ -75,7 +82,8 @@ def test_a_big_file_is_read_and_imported_in_the_background(site: Site, folder: P
     assert again.status_code == 303 and "已经导入过了" in later.get(f"/imports/{job}").text
 
 
-def test_a_background_job_that_breaks_says_so(site: Site, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_background_job_that_breaks_says_so(site: Site, folder: Path, threads: None,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("disk on fire")
 
@@ -84,3 +92,15 @@ def test_a_background_job_that_breaks_says_so(site: Site, folder: Path, monkeypa
     job = job_id(upload(client, progress_csv(GOOD)))
     assert wait(site, job, "failed") == "failed"
     assert "内部错误" in client.get(f"/imports/{job}").text
+
+
+def test_the_default_worker_is_a_child_process(site: Site, folder: Path) -> None:
+    """As `rollout serve` runs it: the preview and the commit in a spawned process of their own."""
+    client = site.as_user("county")
+    job = job_id(upload(client, progress_csv(GOOD)))
+    assert wait(site, job, "ready", "problems", "failed") == "ready"
+    page = client.get(f"/imports/{job}")
+    client.post(f"/imports/{job}/confirm", data={"csrf": csrf_of(page.text)})
+    assert wait(site, job, "imported", "failed") == "imported"
+    assert count(site, Teacher) == 6
+    assert not any(p.suffix == ".progress" for p in folder.iterdir())  # the progress file is gone
