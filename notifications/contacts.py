@@ -82,8 +82,14 @@ def import_contacts(session: Session, path: str | Path, *, dry_run: bool = False
     seen: dict[tuple[str, str, str, str], int] = {}
     # A contact for a school or region nobody imported would never be notified: refuse it.
     school_query = select(School.code)
-    region_levels: dict[str, str] = {c: lv for c, lv in session.execute(select(Region.code, Region.level))}
-    if scope is not None:
+    region_levels: dict[str, str] = {}
+    parents: dict[str, str | None] = {}
+    for c, lv, parent in session.execute(select(Region.code, Region.level, Region.parent_code)):
+        region_levels[c], parents[c] = lv, parent
+    # 省直管县(市), 济源示范区: a county directly under its province is also a city-level unit (seed
+    # 002 addresses them beside the 省辖市), so its office may take the city-level escalations.
+    direct = {c for c, lv in region_levels.items() if lv == "county" and region_levels.get(parents[c] or "") == "province"}
+    if scope is not None:  # an uploader's file: only their own subtree exists for it
         school_query = school_query.where(school_clause_for(scope))
         inside = region_subtree(session, scope)
         region_levels = {c: lv for c, lv in region_levels.items() if c in inside}
@@ -107,7 +113,8 @@ def import_contacts(session: Session, path: str | Path, *, dry_run: bool = False
                 problems.add(number, cols["scope_code"], tr(f"学校 {code} 不存在：请先导入学校", f"unknown school {code}: import the schools first"))
             elif code and level and level != "school" and code not in region_levels and scope is not None:
                 problems.add(number, cols["scope_code"], out_of_scope("区划", "region", code))
-            elif code and level and level != "school" and region_levels.get(code) != level:
+            elif code and level and level != "school" and region_levels.get(code) != level \
+                    and not (level == "city" and code in direct):
                 problems.add(number, cols["scope_code"], tr(
                     f"没有{level}级区划 {code}" if code not in region_levels else f"区划 {code} 是 {region_levels[code]} 级，不是 {level} 级",
                     f"no {level} region {code}" if code not in region_levels else f"region {code} is a {region_levels[code]}, not a {level}"))

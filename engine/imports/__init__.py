@@ -7,7 +7,13 @@ import re-derives the stored status it moves, in the same transaction.
 """
 
 from engine.imports.annotate import problems_workbook
-from engine.imports.calendar import import_calendar_file, mark_provisional, seed_calendar
+from engine.imports.calendar import (
+    import_calendar_file,
+    mark_provisional,
+    seed_calendar,
+    seed_calendar_changes,
+)
+from engine.imports.entries import ExtensionRow, FactRow, read_extension_rows, read_fact_rows
 from engine.imports.mapping import ColumnMapping, load_mapping
 from engine.imports.progress import import_progress
 from engine.imports.regions import import_regions
@@ -29,7 +35,9 @@ __all__ = [
     "MAX_PROBLEMS", "ColumnMapping", "HeaderCallback", "ImportResult", "ProgressCallback",
     "estimate_rows", "file_encoding", "load_mapping", "open_table", "problems_workbook",
     "import_progress", "import_regions", "import_schools",
-    "import_calendar_file", "mark_provisional", "seed_calendar",
+    "import_calendar_file", "mark_provisional", "seed_calendar", "seed_calendar_changes",
+    # bulk entries' files, read and checked (applied by engine.import_facts / import_extensions)
+    "ExtensionRow", "FactRow", "read_extension_rows", "read_fact_rows",
     # for other importers built on the same rules (the contact list)
     "Problems", "check_code", "fold", "missing", "out_of_scope",
 ]

@@ -2,14 +2,14 @@
 must_change_password on users (an office reset a password)
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0009'
-down_revision = '0005'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
