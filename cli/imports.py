@@ -72,7 +72,9 @@ def _run(kind: str, as_json: bool, work: Callable[[], ImportResult]) -> None:
         ]
         click.echo(dump_json({"kind": kind, "source": exc.source, "accepted": False, "problems": problems}))
         click.get_current_context().exit(1)
-    emit({**asdict(result), "accepted": True}, as_json, lambda: summary(result))
+    # groups/dry_run are the upload preview's (engine.imports dry runs); a CLI import has neither.
+    shown = {k: v for k, v in asdict(result).items() if k not in ("groups", "dry_run")}
+    emit({**shown, "accepted": True}, as_json, lambda: summary(result))
 
 
 @contextmanager

@@ -13,11 +13,26 @@ from engine.access import (
     may_act,
     recordable_facts,
     region_scope,
+    region_subtree,
     require_fact_role,
+    require_upload,
     require_write,
     school_clause,
+    school_clause_for,
     school_for,
     scoped_views,
+    upload_kinds,
+)
+from engine.account_admin import (
+    Added,
+    bulk_add_users,
+    change_own_password,
+    managed_users,
+    manages_accounts,
+    may_grant,
+    office_add_user,
+    office_disable_user,
+    office_reset_password,
 )
 from engine.accounts import (
     ROLES,
@@ -114,6 +129,7 @@ from engine.plan_edit import PlanChange, PlanEdit, edit_plan
 from engine.projection import StateProblem, StateReport, verify_state
 from engine.rates import RateValue, rate_values
 from engine.rates import total as rate_total
+from engine.records import ApiToken, ImportJob
 from engine.run_deadline import override_deadline
 from engine.run_status import ensure_current
 from engine.runs import (
@@ -138,6 +154,37 @@ from engine.school_state import (
 )
 from engine.status import RunView, school_detail, status_table, stored_views
 from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
+from engine.tokens import (
+    DEFAULT_DAYS as DEFAULT_TOKEN_DAYS,
+)
+from engine.tokens import (
+    RATE_LIMIT,
+    Throttled,
+    TokenInfo,
+    TokenRefused,
+    add_token,
+    is_service_account,
+    list_tokens,
+    revoke_tokens,
+    token_user,
+)
+from engine.uploads import (
+    AsOf,
+    Counts,
+    UploadRefused,
+    check_committable,
+    claim_commit,
+    create_job,
+    find_idempotent,
+    job_for,
+    latest_import,
+    list_jobs,
+    problem_rows,
+    record_commit,
+    record_failure,
+    record_preview,
+    release_commit,
+)
 from engine.version_apply import MOVE_ROLES, apply_move
 from engine.version_move import preview_move
 from engine.version_rules import MovePreview, SchoolMove, move_workbook, parse_mapping
@@ -146,6 +193,7 @@ __all__ = [
     # access and accounts: who sees and does what
     "Forbidden", "audit_filter", "is_school_user", "may_act", "recordable_facts", "region_scope",
     "require_fact_role", "require_write", "school_clause", "school_for", "scoped_views",
+    "region_subtree", "require_upload", "school_clause_for", "upload_kinds",
     "ROLES", "LoginResult", "UserError", "add_user", "authenticate", "disable_user", "list_users", "set_password",
     "end_session", "session_user", "start_session",
     # time, storage, errors, language
@@ -158,7 +206,7 @@ __all__ = [
     "MAX_NAME", "MAX_NOTE", "MAX_REASON", "clean_line", "clean_text",
     # the persistent state
     "Batch", "Contact", "NoticeItem", "Notification", "Plan", "Region", "SchedulerState", "School",
-    "SchoolFact", "SchoolRun", "User", "WorkflowVersion",
+    "SchoolFact", "SchoolRun", "User", "WorkflowVersion", "ApiToken", "ImportJob",
     # the run rules
     "find_plan", "load_plan", "plan_summary",
     "SYSTEM", "Actor", "BulkResult", "Outcome", "advance_all_ready", "advance_auto", "find_run", "fire",
@@ -179,4 +227,13 @@ __all__ = [
     "PlanChange", "PlanEdit", "edit_plan", "override_deadline",
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
+    # uploads: files brought in through the web and the API
+    "AsOf", "Counts", "UploadRefused", "check_committable", "claim_commit", "release_commit", "create_job", "find_idempotent", "job_for",
+    "latest_import", "list_jobs", "problem_rows", "record_commit", "record_failure", "record_preview",
+    # service accounts and their API tokens
+    "DEFAULT_TOKEN_DAYS", "RATE_LIMIT", "Throttled", "TokenInfo", "TokenRefused", "add_token", "is_service_account", "list_tokens",
+    "revoke_tokens", "token_user",
+    # accounts an office manages for its subtree
+    "Added", "bulk_add_users", "change_own_password", "managed_users", "manages_accounts", "may_grant", "office_add_user",
+    "office_disable_user", "office_reset_password",
 ]

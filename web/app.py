@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,7 +24,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engine import Clock, SystemClock, make_engine, require_schema, sessions
-from web import api, errors, pages
+from service import JobRunner
+from web import accounts, api, api_imports, errors, pages, uploads
 from web.context import HERE, SESSION_TTL, AppState, SecurityHeaders, make_templates
 
 SECRET_ENV = "ROLLOUT_SECRET_KEY"
@@ -62,6 +64,18 @@ def routes() -> list[Route | Mount]:
         Route("/audit", pages.audit, methods=["GET"]),
         Route("/audit.csv", pages.audit_csv, methods=["GET"]),
         Route("/audit.xlsx", pages.audit_xlsx, methods=["GET"]),
+        Route("/imports", uploads.form, methods=["GET"]),
+        Route("/imports", uploads.upload, methods=["POST"]),
+        Route("/imports/{job:int}", uploads.show, methods=["GET"]),
+        Route("/imports/{job:int}/confirm", uploads.confirm, methods=["POST"]),
+        Route("/imports/{job:int}/problems.xlsx", uploads.problems, methods=["GET"]),
+        Route("/accounts", accounts.accounts, methods=["GET"]),
+        Route("/accounts", accounts.add, methods=["POST"]),
+        Route("/accounts/bulk", accounts.bulk, methods=["POST"]),
+        Route("/accounts/{username}/disable", accounts.disable, methods=["POST"]),
+        Route("/accounts/{username}/reset", accounts.reset, methods=["POST"]),
+        Route("/account/password", accounts.password_form, methods=["GET"]),
+        Route("/account/password", accounts.password, methods=["POST"]),
         Route("/api/me", api.me, methods=["GET"]),
         Route("/api/overview", api.overview, methods=["GET"]),
         Route("/api/overdue", api.overdue, methods=["GET"]),
@@ -73,6 +87,7 @@ def routes() -> list[Route | Mount]:
         Route("/api/schools/{code}/facts", api.record_fact, methods=["POST"]),
         Route("/api/extensions", api.extensions, methods=["GET"]),
         Route("/api/audit", api.audit, methods=["GET"]),
+        Route("/api/imports/{kind}", api_imports.import_kind, methods=["POST"]),
         Route("/api/audit.csv", api.audit_csv, methods=["GET"]),
         Route("/api/audit.xlsx", api.audit_xlsx, methods=["GET"]),
         Route("/api/openapi.json", _openapi, methods=["GET"], include_in_schema=False),
@@ -82,8 +97,9 @@ def routes() -> list[Route | Mount]:
 
 
 def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = False,
-               secret_key: str | None = None) -> Starlette:
-    """The dashboard over the database at ``db_url``; ``https_only`` marks the cookie Secure."""
+               secret_key: str | None = None, upload_dir: Path | None = None) -> Starlette:
+    """The dashboard over the database at ``db_url``; ``https_only`` marks the cookie Secure;
+    ``upload_dir`` is where uploads are kept (default: service.uploads.upload_dir())."""
     engine = make_engine(db_url)
     require_schema(engine)
     key = secret_key or os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
@@ -94,9 +110,12 @@ def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = Fa
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
+        state.jobs.shutdown()  # type: ignore[union-attr]  # a running import finishes first
         engine.dispose()  # no pooled connection outlives the server
 
     handlers = {404: errors.http_error, 405: errors.http_error, 500: errors.server_error}
     app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan, exception_handlers=handlers)
-    app.state.rollout = AppState(sessions(engine), clock or SystemClock(), make_templates())
+    state = AppState(sessions(engine), clock or SystemClock(), make_templates(), upload_dir)
+    state.jobs = JobRunner(db_url, state.sessions, state.clock, state.upload_folder)
+    app.state.rollout = state
     return app

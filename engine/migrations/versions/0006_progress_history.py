@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0006'
-down_revision = '0008'  # brief: '0005'; after 0007 and 0008 in main so there is one head
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
