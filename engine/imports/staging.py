@@ -100,7 +100,7 @@ class Problems:
 def dry_result(kind: str, source: str, total: int, groups: tuple[tuple[str, int, int, int], ...]) -> ImportResult:
     """The result of a dry run: totals summed from the per-group counts."""
     return ImportResult(kind, source, total, sum(g[1] for g in groups), sum(g[2] for g in groups),
-                        sum(g[3] for g in groups), groups, dry_run=True)
+                        sum(g[3] for g in groups), groups=groups, dry_run=True)
 
 
 def out_of_scope(what_zh: str, what_en: str, code: str) -> str:
