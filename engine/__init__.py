@@ -68,6 +68,7 @@ from engine.i18n import LANGUAGES, set_language, tr
 from engine.labels import (
     action_label,
     audit_triggers,
+    event_cells,
     event_label,
     fact_title,
     role_title,
@@ -135,7 +136,7 @@ __all__ = [
     # what officials read
     "RunView", "school_detail", "status_table", "stored_views",
     "StateProblem", "StateReport", "verify_state",
-    "action_label", "audit_triggers", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
+    "action_label", "audit_triggers", "event_cells", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
     "KINDS", "Digest", "due_digests", "record_notices",
     "bulletin_week", "office_contacts", "ranked_regions",
     # changing course mid-year: moving open runs to a new workflow version

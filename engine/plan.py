@@ -213,6 +213,10 @@ def _select(doc: SourceDoc, path: tuple[str | int, ...], selector: Any, schools:
     for key in selector:
         if key not in SELECTOR_KEYS:
             problems.append(doc.problem((*path, key), tr(f"未知的规则“{key}”", f"unknown rule '{key}'"), key=True))
+    for flag in ("pilot", "rest"):  # `pilot: false` selected every school (engine/plan.schema.json: only true)
+        if flag in selector and selector[flag] is not True:
+            problems.append(doc.problem((*path, flag), tr(f"{flag} 只能写 true", f"{flag} takes only true"), key=True))
+            return []
     free = [c for c in sorted(schools) if c not in taken]
     if "file" in selector:
         selector = {"codes": _codes_from_file(doc, (*path, "file"), str(selector["file"]), problems)}

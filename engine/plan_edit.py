@@ -102,6 +102,8 @@ def edit_plan(session: Session, path: str | Path, clock: Clock, *, reason: str |
     problems: list[Problem] = []
     data: dict[str, Any] = doc.data
     pinned = workflow_for_version(session, plan.workflow_version_id)
+    if "workflow_version" not in data and wf.id == pinned.id:  # "the latest" means the one the plan is on
+        version_id = plan.workflow_version_id
     if version_id != plan.workflow_version_id:
         problems.append(doc.problem(("workflow",), tr(
             f"计划按 {pinned.key} 运行，文件写的是 {wf.key}；更换流程版本请用 rollout workflow migrate",

@@ -161,7 +161,11 @@ def status_table(session: Session, clock: Clock, *, plan_code: str | None = None
     return wf, [rows[k] for k in sorted(rows)]
 
 
-def school_detail(session: Session, clock: Clock, school_code: str, plan_code: str | None = None) -> dict[str, Any]:
+def school_detail(session: Session, clock: Clock, school_code: str, plan_code: str | None = None,
+                  role: str | None = None) -> dict[str, Any]:
+    """One school's picture. With ``role``, ``allowed`` lists only the triggers that role may fire
+    here: offering the county office 特批完成 and then answering "无权执行" taught people to
+    distrust the list (issue 17, 6); without it, every trigger of the stage."""
     run = find_run(session, school_code, plan_code)
     plan = session.get(Plan, run.plan_id)
     assert plan is not None
@@ -186,6 +190,6 @@ def school_detail(session: Session, clock: Clock, school_code: str, plan_code: s
         "gates": [g.as_dict() | {"explanation": g.explain()} for g in view.gates],
         "blocked": view.blocked,
         "teachers": teacher_summary(session, school_code),
-        "allowed": sorted({t.trigger for t in wf.transitions_from(run.state)}),
+        "allowed": sorted({t.trigger for t in wf.transitions_from(run.state) if role is None or role in t.roles}),
         "history": [e.as_dict() for e in history],
     }
