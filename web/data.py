@@ -128,7 +128,8 @@ def overdue(session: Session, clock: Clock, user: User, *, stage: str | None = N
     order = {"school": (SchoolRun.school_code,),
              "county": (School.county_code, *by_days, SchoolRun.school_code)}.get(sort, (*by_days, SchoolRun.school_code))
     total = session.scalar(select(func.count()).select_from(SchoolRun).join(School, School.code == SchoolRun.school_code)
-                           .where(SchoolRun.plan_id == plan.id, school_clause(user), *where)) or 0
+                           .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), school_clause(user),
+                                  *where)) or 0
     views = scoped_views(session, clock, user, plan, *where, order=order, limit=page_size,
                          offset=(max(page, 1) - 1) * page_size)
     wf = workflow_for_version(session, plan.workflow_version_id)
