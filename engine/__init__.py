@@ -45,6 +45,7 @@ from engine.db import (
     upgrade,
 )
 from engine.deadline import local_date
+from engine.entries import EntryResult, decide_many, import_extensions, import_facts
 from engine.errors import (
     AuditError,
     DatabaseUnavailable,
@@ -61,7 +62,13 @@ from engine.errors import (
     WorkflowVersionConflict,
 )
 from engine.export import SheetColumn, neutralise, write_csv, xlsx_bytes
-from engine.extension import decide_extension, pending_requests, request_extension
+from engine.extension import (
+    ExtensionRequest,
+    decide_extension,
+    lapse_stale_requests,
+    pending_requests,
+    request_extension,
+)
 from engine.facts import set_fact
 from engine.gate import GateResult, failing
 from engine.i18n import LANGUAGES, set_language, tr
@@ -89,7 +96,7 @@ from engine.models import (
     User,
     WorkflowVersion,
 )
-from engine.notices import KINDS, Digest, due_digests, record_notices
+from engine.notices import KINDS, Digest, Notices, due_digests, due_notices, record_notices
 from engine.plan import find_plan, load_plan, plan_summary
 from engine.plan_edit import PlanChange, PlanEdit, edit_plan
 from engine.projection import StateProblem, StateReport, verify_state
@@ -131,13 +138,14 @@ __all__ = [
     # the run rules
     "find_plan", "load_plan", "plan_summary",
     "SYSTEM", "Actor", "BulkResult", "Outcome", "advance_all_ready", "advance_auto", "find_run", "fire",
-    "set_fact", "decide_extension", "pending_requests", "request_extension",
+    "set_fact", "ExtensionRequest", "decide_extension", "lapse_stale_requests", "pending_requests", "request_extension",
     "GateResult", "failing", "ensure_current",
+    "EntryResult", "decide_many", "import_extensions", "import_facts",
     # what officials read
     "RunView", "school_detail", "status_table", "stored_views",
     "StateProblem", "StateReport", "verify_state",
     "action_label", "audit_triggers", "event_cells", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
-    "KINDS", "Digest", "due_digests", "record_notices",
+    "KINDS", "Digest", "Notices", "due_digests", "due_notices", "record_notices",
     "bulletin_week", "office_contacts", "ranked_regions",
     # changing course mid-year: moving open runs to a new workflow version
     "MOVE_ROLES", "MoveRefused", "MovePreview", "SchoolMove", "apply_move", "move_workbook", "parse_mapping",

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit.query import EventRow, cells
 from engine.errors import NotFound
-from engine.extension import REFUSE, REQUEST
+from engine.extension import LAPSE, REFUSE, REQUEST
 from engine.i18n import tr
 from engine.plan_edit import BATCH_MOVE, PLAN_EDIT, WITHDRAW
 from engine.run_deadline import DEADLINE_OVERRIDE
@@ -37,6 +37,7 @@ EVENT_TITLES = {
     "start": Text("开始实施", "Started"),
     REQUEST: Text("申请延期", "Extension requested"),
     REFUSE: Text("驳回延期申请", "Extension refused"),
+    LAPSE: Text("延期申请失效", "Extension request lapsed"),
     MIGRATE: Text("更换流程版本", "Moved to a new workflow version"),
     PLAN_EDIT: Text("修改实施方案", "Plan edited"),
     WITHDRAW: Text("退出计划", "Withdrawn from the plan"),

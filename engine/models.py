@@ -93,6 +93,8 @@ class Plan(Base):
     timezone: Mapped[str] = mapped_column(String(60), default="Asia/Shanghai")
     final_deadline: Mapped[date | None] = mapped_column(Date)
     extension_cap: Mapped[date | None] = mapped_column(Date)
+    # The stages the final deadline cuts (plan key ``final_deadline_binds``); None: every stage.
+    final_deadline_stages: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
     source: Mapped[str] = mapped_column(Text)
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -194,6 +196,8 @@ class Teacher(Base):
     points_count: Mapped[int] = mapped_column(Integer, default=0)
     evidence_count: Mapped[int] = mapped_column(Integer, default=0)
     evidence_result: Mapped[str | None] = mapped_column(String(12))  # pass | excellent | fail
+    # teacher | management (seed 002 counts the 管理团队 members trained beside the teachers)
+    role: Mapped[str] = mapped_column(String(20), default="teacher", server_default="teacher")
 
 
 class AuditEvent(Base):

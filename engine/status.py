@@ -14,7 +14,7 @@ from engine.audit.query import list_events
 from engine.calendar.store import load_calendar
 from engine.calendar.workdays import WorkCalendar
 from engine.clock import Clock
-from engine.deadline import StageDue, days_overdue, local_date, stage_due
+from engine.deadline import StageDue, days_overdue, local_date, run_stage_due
 from engine.gate import GateResult, all_passed, judge_stage
 from engine.metrics import metric_values, runs_by_id, teacher_summary
 from engine.models import Batch, Plan, Region, RunDeadline, School, SchoolRun
@@ -70,8 +70,9 @@ def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None 
     if where is not None:
         q = q.where(where)
     rows = session.execute(q).all()
-    extra = {(d.run_id, d.stage): (d.due, d.kind) for d in session.scalars(
-        select(RunDeadline).where(RunDeadline.run_id.in_([r[0].id for r in rows])))}
+    extra: dict[int, dict[str, tuple[Any, str]]] = defaultdict(dict)
+    for d in session.scalars(select(RunDeadline).where(RunDeadline.run_id.in_([r[0].id for r in rows]))):
+        extra[d.run_id][d.stage] = (d.due, d.kind)
     out: list[RunView] = []
     by_version: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
@@ -82,9 +83,11 @@ def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None 
         for run, name, county, batch_start, deadlines in group:
             stage = wf.stage(run.state)
             started = run.started_at <= now
-            due = stage_due(stage, batch_start=batch_start, stage_entered=local_date(run.stage_entered_at, plan.timezone),
-                            batch_deadlines=deadlines or {}, run_deadline=extra.get((run.id, run.state)),
-                            final_deadline=plan.final_deadline, calendar=calendar) if started else None
+            due = run_stage_due(
+                wf, run.state, batch_start=batch_start, stage_entered=local_date(run.stage_entered_at, plan.timezone),
+                batch_deadlines=deadlines or {}, run_deadlines=extra.get(run.id, {}),
+                final_deadline=plan.final_deadline, final_stages=plan.final_deadline_stages,
+                extension_cap=plan.extension_cap, calendar=calendar) if started else None
             gates = judge_stage(wf, stage, values[run.id]) if started else []
             out.append(RunView(run.id, run.school_code, name, county, run.state, started, due,
                                days_overdue(due.due, today) if due else 0, gates))

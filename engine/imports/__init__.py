@@ -12,6 +12,7 @@ from engine.imports.calendar import (
     seed_calendar,
     seed_calendar_changes,
 )
+from engine.imports.entries import ExtensionRow, FactRow, read_extension_rows, read_fact_rows
 from engine.imports.mapping import ColumnMapping, load_mapping
 from engine.imports.progress import import_progress
 from engine.imports.regions import import_regions
@@ -32,6 +33,8 @@ __all__ = [
     "estimate_rows", "load_mapping", "open_table",
     "import_progress", "import_regions", "import_schools",
     "import_calendar_file", "mark_provisional", "seed_calendar", "seed_calendar_changes",
+    # bulk entries' files, read and checked (applied by engine.import_facts / import_extensions)
+    "ExtensionRow", "FactRow", "read_extension_rows", "read_fact_rows",
     # for other importers built on the same rules (the contact list)
     "Problems", "check_code", "fold", "missing",
 ]
