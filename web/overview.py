@@ -37,6 +37,7 @@ from engine import (
     tr,
 )
 from engine.calendar import load_calendar
+from engine.imports import latest_progress_import
 from engine.workflow import Workflow, workflow_for_version
 from web.plans import pick_plan, plan_choices
 
@@ -80,7 +81,7 @@ def header(session: Session, clock: Clock, plan: Plan) -> dict[str, Any]:
         left = cal.working_days_between(today, final) if final >= today else -cal.working_days_between(final, today)
     return {"plan_code": plan.code, "plan_title": plan.title, "final_deadline": final, "workdays_left": left,
             "days_left": (final - today).days if final else None, "today": today,
-            "generated_at": now, "data_as_of": None,
+            "generated_at": now, "data_as_of": _data_as_of(session, plan.timezone),
             "generated_at_local": now.astimezone(ZoneInfo(plan.timezone)).strftime("%Y-%m-%d %H:%M")}
 
 
@@ -161,3 +162,12 @@ def batch_progress(session: Session, user: User, plan_id: int, region: str | Non
     return [{"code": code, "title": title, "planned_share": share, "start": start, "schools": n,
              "deadlines": [(stage_title(wf, k), v) for k, v in (deadlines or {}).items()],
              "share": round(n / total, 3), "done": int(done or 0)} for code, title, share, start, deadlines, n, done in rows]
+
+
+def _data_as_of(session: Session, timezone: str) -> str | None:
+    """数据截至: the export date of the newest progress import, its file, and when it came in."""
+    found = latest_progress_import(session)
+    if found is None:
+        return None
+    at = found.imported_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+    return tr(f"{found.as_of}（{found.file_name}，{at} 导入）", f"{found.as_of} ({found.file_name}, imported {at})")

@@ -14,6 +14,7 @@ from engine.imports.calendar import (
     seed_calendar_changes,
 )
 from engine.imports.entries import ExtensionRow, FactRow, read_extension_rows, read_fact_rows
+from engine.imports.history import DataAsOf, latest_progress_import
 from engine.imports.mapping import ColumnMapping, load_mapping
 from engine.imports.progress import import_progress
 from engine.imports.regions import import_regions
@@ -34,7 +35,7 @@ from engine.imports.tabular import estimate_rows, file_encoding, open_table
 __all__ = [
     "MAX_PROBLEMS", "ColumnMapping", "HeaderCallback", "ImportResult", "ProgressCallback",
     "estimate_rows", "file_encoding", "load_mapping", "open_table", "problems_workbook",
-    "import_progress", "import_regions", "import_schools",
+    "import_progress", "import_regions", "import_schools", "DataAsOf", "latest_progress_import",
     "import_calendar_file", "mark_provisional", "seed_calendar", "seed_calendar_changes",
     # bulk entries' files, read and checked (applied by engine.import_facts / import_extensions)
     "ExtensionRow", "FactRow", "read_extension_rows", "read_fact_rows",

@@ -173,3 +173,22 @@ def record_import(
         )])
         session.flush()
     return import_id
+
+
+@dataclass(frozen=True)
+class DataAsOf:
+    """Where the progress figures every page counts came from: the export's date (截至), its file,
+    when it was imported and by whom — the 数据截至 line of the dashboard (issue 10)."""
+
+    as_of: date
+    file_name: str
+    imported_at: datetime
+    actor: str
+
+
+def latest_progress_import(session: Session) -> DataAsOf | None:
+    """The newest accepted progress import (CLI, web upload or API alike: all go through
+    ``import_progress``), or None before the first one."""
+    row = session.scalars(select(ProgressImport).order_by(ProgressImport.as_of.desc(), ProgressImport.id.desc())
+                          .limit(1)).first()
+    return None if row is None else DataAsOf(row.as_of, row.file_name, row.at, row.actor)

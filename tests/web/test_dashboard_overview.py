@@ -61,3 +61,27 @@ def test_county_rates_do_not_leak_other_counties(site: Site) -> None:
     assert totals["participation"] == (4, 4)  # 淄川区's two teachers are not the county's
     school = {r["id"]: (r["numerator"], r["denominator"]) for r in site.as_user("school").get("/api/overview").json()["rates"]}
     assert school["participation"] == (3, 3)
+
+
+def test_data_as_of_names_the_newest_progress_import(site: Site, tmp_path) -> None:
+    """数据截至 is the export date of the newest progress file, its name and when it came in — not
+    the page's time: an officer must see that the figures are as old as the last export."""
+    import csv
+    from datetime import date
+
+    from engine.clock import FixedClock
+    from engine.imports import import_progress
+
+    assert "未记录导入时间" in site.as_user("county").get("/").text  # nothing imported yet
+    rows = [["教师编号", "姓名", "学校标识码", "线上学时", "校本实践学时", "能力点", "提交作品数", "测评结果"],
+            ["T9001", "测试甲", EARLY[0], "25", "10", "1,2,3", "3", "合格"]]
+    for name, as_of, hours in (("周一导出.csv", date(2021, 6, 28), "25"), ("周三导出.csv", date(2021, 6, 30), "26")):
+        path = tmp_path / name
+        rows[1][3] = hours
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+        with transaction(sessions(site.engine)) as s:
+            import_progress(s, path, as_of=as_of, clock=FixedClock(site.clock.now()), actor="county")
+    page = site.as_user("county").get("/").text
+    assert "数据截至 2021-06-30（周三导出.csv，2021-07-01 09:00 导入）" in page
+    assert "周一导出.csv" not in page
