@@ -124,6 +124,7 @@ def school(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
     detail = data.school(ctx.db, ctx.clock, ctx.user, code, ctx.request.query_params.get("plan") or None)
     detail = school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code))
+    detail["forecast"] = school_page.forecast(ctx.db, ctx.clock, code, detail["plan"])
     return ctx.render("school.html", d=detail, may_act=may_act(ctx.user), facts=detail["facts"])
 
 

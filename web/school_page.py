@@ -28,6 +28,7 @@ from engine import (
     teachers_behind,
     tr,
 )
+from engine.forecast import DEFAULT_AT_RISK, school_forecast
 from engine.workflow import Workflow, workflow_for_version
 
 RESULT_WORDS = {"pass": ("合格", "pass"), "excellent": ("优秀", "excellent"), "fail": ("不合格", "fail")}
@@ -160,3 +161,20 @@ def extension_queue(session: Session, user: User, plan: Plan) -> list[dict[str, 
              "stage_title": stage_title(wf, p.stage), "due": p.due, "reason": p.reason,
              "requested_by": names.get(p.requested_by, p.requested_by), "may_decide": may_decide(wf, p.stage, user)}
             for p in pending if p.school_code in visible]
+
+
+def forecast(session: Session, clock: Clock, code: str, plan_code: str) -> dict[str, Any] | None:
+    """预警 for the school page (issue 11): the chance of missing the stage's due date and the
+    final deadline, when its gates should pass, and the teachers most at risk — or why there is
+    no forecast yet (too little import history), never a guess."""
+    found = school_forecast(session, clock, code, plan_code)
+    if found is None:
+        return None
+    def pct(p: float | None) -> str:
+        return "—" if p is None else f"{p:.0%}"
+    return {"status": found.status, "reason": found.reason, "p_miss_due": pct(found.p_miss_due),
+            "p_miss_final": pct(found.p_miss_final), "eta_p50": found.eta_p50, "eta_p90": found.eta_p90,
+            "eta_beyond": found.eta_beyond, "high": (found.p_miss_due or 0) >= DEFAULT_AT_RISK,
+            "teachers": [{"platform_id": t.platform_id, "name": t.name, "shortfall": t.shortfall,
+                          "pace": t.pace, "needed_pace": t.needed_pace, "p_late": pct(t.p_late)}
+                         for t in found.teachers[:20]]}

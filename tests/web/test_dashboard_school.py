@@ -116,3 +116,33 @@ def test_extension_queue_decided_in_place_only_by_offices(site: Site) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/extensions"
     after = county.get("/extensions").text
     assert "已批准延期" in after and "没有待审批的延期申请" in after
+
+
+def test_school_page_shows_the_early_warning_and_the_teachers_at_risk(site: Site, tmp_path) -> None:
+    """预警 on the school page (issue 11): with three exports of history, the slow teacher of
+    tests/engine/forecast/scenario.py makes a miss likely and is named with the hours short;
+    before any history the page says there is no forecast yet rather than guessing."""
+    from datetime import date, datetime
+
+    from engine.db import sessions, transaction
+    from engine.facts import set_fact
+    from engine.imports import import_progress
+    from engine.runs import fire
+    from tests.conftest import SHANGHAI
+    from tests.engine.builders import COUNTY_OFFICER, EARLY
+    from tests.engine.forecast.scenario import export, slow_teacher_hours
+
+    factory = sessions(site.engine)
+    with transaction(factory) as s:
+        for name, value in (("plan_filed", 1.0), ("team_members", 4.0)):
+            set_fact(s, site.clock, school_code=EARLY[0], name=name, value=value, actor=COUNTY_OFFICER)
+        fire(s, site.clock, school_code=EARLY[0], trigger="advance", actor=COUNTY_OFFICER)
+    before = site.as_user("county").get(f"/schools/{EARLY[0]}").text
+    assert "<h2>预警</h2>" in before and "暂无预测" in before and "<strong>" not in before.split("<h2>预警</h2>")[1].split("<h2>")[0]
+    for week, day in enumerate((date(2021, 7, 5), date(2021, 7, 19), date(2021, 8, 2))):
+        site.clock.set(datetime(day.year, day.month, day.day, 18, tzinfo=SHANGHAI))
+        import_progress(site.engine, export(tmp_path / f"e{week}.csv", slow_teacher_hours(week)), as_of=day, clock=site.clock)
+    page = site.as_user("county").get(f"/schools/{EARLY[0]}").text
+    assert "<h2>预警</h2>" in page
+    assert "错过本阶段截止日期的可能性 <strong>100%</strong>" in page
+    assert f"<td>T{EARLY[0]}09</td>" in page  # the slow teacher, by platform id
