@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import (
+    Clock,
     Contact,
     NoticeItem,
     Notification,
