@@ -13,11 +13,26 @@ from engine.access import (
     may_act,
     recordable_facts,
     region_scope,
+    region_subtree,
     require_fact_role,
+    require_upload,
     require_write,
     school_clause,
+    school_clause_for,
     school_for,
     scoped_views,
+    upload_kinds,
+)
+from engine.account_admin import (
+    Added,
+    bulk_add_users,
+    change_own_password,
+    managed_users,
+    manages_accounts,
+    may_grant,
+    office_add_user,
+    office_disable_user,
+    office_reset_password,
 )
 from engine.accounts import (
     ROLES,
@@ -32,7 +47,7 @@ from engine.accounts import (
     set_password,
     start_session,
 )
-from engine.bulletin import bulletin_week, office_contacts, ranked_regions
+from engine.bulletin import bulletin_week, office_contacts, rank_rows, ranked_regions
 from engine.clock import Clock, FixedClock, SystemClock, as_utc, parse_timestamp
 from engine.db import (
     DEFAULT_URL,
@@ -82,6 +97,7 @@ from engine.labels import (
     stage_title,
     trigger_title,
 )
+from engine.metrics import teachers_behind
 from engine.models import (
     Batch,
     Contact,
@@ -96,10 +112,24 @@ from engine.models import (
     User,
     WorkflowVersion,
 )
-from engine.notices import KINDS, Digest, Notices, due_digests, due_notices, record_notices
+from engine.notices import (
+    KINDS,
+    Digest,
+    Notices,
+    Warnings,
+    due_digests,
+    due_notices,
+    due_warnings,
+    record_notices,
+    record_rearmed,
+    warning_outcomes,
+)
 from engine.plan import find_plan, load_plan, plan_summary
 from engine.plan_edit import PlanChange, PlanEdit, edit_plan
 from engine.projection import StateProblem, StateReport, verify_state
+from engine.rates import RateValue, rate_values
+from engine.rates import total as rate_total
+from engine.records import ApiToken, ImportJob
 from engine.run_deadline import override_deadline
 from engine.run_status import ensure_current
 from engine.runs import (
@@ -112,8 +142,49 @@ from engine.runs import (
     find_run,
     fire,
 )
+from engine.school_state import (
+    STATE_HELP,
+    STATE_TITLES,
+    STATES,
+    run_state,
+    school_state,
+    stage_horizon,
+    state_case,
+    state_title,
+)
 from engine.status import RunView, school_detail, status_table, stored_views
 from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
+from engine.tokens import (
+    DEFAULT_DAYS as DEFAULT_TOKEN_DAYS,
+)
+from engine.tokens import (
+    RATE_LIMIT,
+    Throttled,
+    TokenInfo,
+    TokenRefused,
+    add_token,
+    is_service_account,
+    list_tokens,
+    revoke_tokens,
+    token_user,
+)
+from engine.uploads import (
+    AsOf,
+    Counts,
+    UploadRefused,
+    check_committable,
+    claim_commit,
+    create_job,
+    find_idempotent,
+    job_for,
+    latest_import,
+    list_jobs,
+    problem_rows,
+    record_commit,
+    record_failure,
+    record_preview,
+    release_commit,
+)
 from engine.version_apply import MOVE_ROLES, apply_move
 from engine.version_move import preview_move
 from engine.version_rules import MovePreview, SchoolMove, move_workbook, parse_mapping
@@ -122,6 +193,7 @@ __all__ = [
     # access and accounts: who sees and does what
     "Forbidden", "audit_filter", "is_school_user", "may_act", "recordable_facts", "region_scope",
     "require_fact_role", "require_write", "school_clause", "school_for", "scoped_views",
+    "region_subtree", "require_upload", "school_clause_for", "upload_kinds",
     "ROLES", "LoginResult", "UserError", "add_user", "authenticate", "disable_user", "list_users", "set_password",
     "end_session", "session_user", "start_session",
     # time, storage, errors, language
@@ -134,23 +206,34 @@ __all__ = [
     "MAX_NAME", "MAX_NOTE", "MAX_REASON", "clean_line", "clean_text",
     # the persistent state
     "Batch", "Contact", "NoticeItem", "Notification", "Plan", "Region", "SchedulerState", "School",
-    "SchoolFact", "SchoolRun", "User", "WorkflowVersion",
+    "SchoolFact", "SchoolRun", "User", "WorkflowVersion", "ApiToken", "ImportJob",
     # the run rules
     "find_plan", "load_plan", "plan_summary",
     "SYSTEM", "Actor", "BulkResult", "Outcome", "advance_all_ready", "advance_auto", "find_run", "fire",
     "set_fact", "ExtensionRequest", "decide_extension", "lapse_stale_requests", "pending_requests", "request_extension",
-    "GateResult", "failing", "ensure_current",
+    "GateResult", "failing", "ensure_current", "RateValue", "rate_total", "rate_values", "teachers_behind",
     "EntryResult", "decide_many", "import_extensions", "import_facts",
     # what officials read
     "RunView", "school_detail", "status_table", "stored_views",
+    "STATES", "STATE_HELP", "STATE_TITLES", "run_state", "school_state", "stage_horizon", "state_case", "state_title",
     "StateProblem", "StateReport", "verify_state",
     "action_label", "audit_triggers", "event_cells", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
     "KINDS", "Digest", "Notices", "due_digests", "due_notices", "record_notices",
-    "bulletin_week", "office_contacts", "ranked_regions",
+    "Warnings", "due_warnings", "record_rearmed", "warning_outcomes",
+    "bulletin_week", "office_contacts", "rank_rows", "ranked_regions",
     # changing course mid-year: moving open runs to a new workflow version
     "MOVE_ROLES", "MoveRefused", "MovePreview", "SchoolMove", "apply_move", "move_workbook", "parse_mapping",
     "preview_move",
     "PlanChange", "PlanEdit", "edit_plan", "override_deadline",
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
+    # uploads: files brought in through the web and the API
+    "AsOf", "Counts", "UploadRefused", "check_committable", "claim_commit", "release_commit", "create_job", "find_idempotent", "job_for",
+    "latest_import", "list_jobs", "problem_rows", "record_commit", "record_failure", "record_preview",
+    # service accounts and their API tokens
+    "DEFAULT_TOKEN_DAYS", "RATE_LIMIT", "Throttled", "TokenInfo", "TokenRefused", "add_token", "is_service_account", "list_tokens",
+    "revoke_tokens", "token_user",
+    # accounts an office manages for its subtree
+    "Added", "bulk_add_users", "change_own_password", "managed_users", "manages_accounts", "may_grant", "office_add_user",
+    "office_disable_user", "office_reset_password",
 ]

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import NotFound, RolloutError
 from engine.facts import role_refusal
 from engine.i18n import tr
-from engine.models import Plan, School, User
+from engine.models import Plan, Region, School, User
 from engine.status import RunView, stored_views
 from engine.workflow.model import Metric, Workflow
 
@@ -90,8 +90,52 @@ def school_clause(user: User) -> ColumnElement[bool]:
     """A WHERE clause over ``School`` restricting a query to the user's schools."""
     if is_school_user(user):
         return School.code == user.scope_code
-    code = user.scope_code
-    return or_(School.county_code == code, School.city_code == code, School.province_code == code)
+    return school_clause_for(user.scope_code)
+
+
+def school_clause_for(region: str) -> ColumnElement[bool]:
+    """A WHERE clause over ``School``: the schools of a region's subtree (county, city or province)."""
+    return or_(School.county_code == region, School.city_code == region, School.province_code == region)
+
+
+def region_subtree(session: Session, region: str) -> set[str]:
+    """The region's code and every region below it in the stored tree."""
+    children: dict[str | None, list[str]] = {}
+    for code, parent in session.execute(select(Region.code, Region.parent_code)):
+        children.setdefault(parent, []).append(code)
+    found, todo = {region}, [region]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+# Who may bring data in through the web or the API, in one place. Offices load their own subtree;
+# a school admin and a supervisor load nothing (a supervisor is read-only, a school's data comes
+# from its county). A kind another importer adds later (facts, extensions) goes in here too.
+UPLOAD_KINDS = ("progress", "schools", "contacts")
+UPLOAD_ROLES: dict[str, frozenset[str]] = {
+    "progress": frozenset({"province_office", "city_office", "county_office"}),
+    "schools": frozenset({"province_office", "city_office", "county_office"}),
+    "contacts": frozenset({"province_office", "city_office", "county_office"}),
+}
+
+
+def upload_kinds(user: User) -> list[str]:
+    """The kinds of file the user may import, in display order (empty: no 导入数据 page)."""
+    return [kind for kind in UPLOAD_KINDS if user.role in UPLOAD_ROLES[kind]]
+
+
+def require_upload(user: User, kind: str) -> str:
+    """The region a user's import is confined to (their scope); Forbidden when they may not
+    import files of ``kind``. Rows outside that region are problems of the file, never written."""
+    if kind not in UPLOAD_ROLES:
+        raise NotFound(tr(f"没有导入类型 {kind}", f"no import kind {kind}"))
+    if user.role not in UPLOAD_ROLES[kind]:
+        raise Forbidden(tr("您的角色不能导入数据", "your role may not import data"))
+    return user.scope_code
 
 
 def scoped_views(session: Session, clock: Clock, user: User, plan: Plan, *where: ColumnElement[bool],

@@ -24,6 +24,7 @@ from engine.models import AuditEvent, Plan, SchoolRun
 from engine.plan import find_plan
 from engine.runs import SYSTEM, Actor, Outcome, find_run, fire, stale_message
 from engine.text import MAX_REASON, clean_text
+from engine.workflow.model import Workflow
 from engine.workflow.versions import workflow_for_version
 
 REQUEST, REFUSE, LAPSE = "extension_request", "extension_refuse", "extension_lapse"
@@ -108,9 +109,10 @@ def decide_extension(session: Session, clock: Clock, *, school_code: str, approv
     wf = workflow_for_version(session, run.workflow_version_id)
     extend = next((t for t in wf.transitions_from(run.state) if t.kind == "extend"), None)
     if extend is None or pending.stale:
+        was, now = _titles(wf, pending.stage), _titles(wf, run.state)
         raise TransitionRefused(tr(
-            f"该申请已失效：学校已离开申请延期的“{pending.stage}”阶段（现为“{run.state}”）；如仍需延期，请重新申请",
-            f"the request has lapsed: the school has left stage '{pending.stage}' it was for (now '{run.state}'); "
+            f"该申请已失效：学校已离开申请延期的“{was[0]}”阶段（现为“{now[0]}”）；如仍需延期，请重新申请",
+            f"the request has lapsed: the school has left stage '{was[1]}' it was for (now '{now[1]}'); "
             "request again if an extension is still needed"))
     if actor.role not in extend.roles:
         raise TransitionRefused(tr(f"角色 {actor.role} 无权审批延期（允许：{'、'.join(extend.roles)}）",
@@ -157,3 +159,10 @@ def lapse_stale_requests(session: Session, clock: Clock, plan_code: str | None =
             _lapse(session, run, clock, request, workflow_for_version(session, run.workflow_version_id).key)
             lapsed.append(request)
     return lapsed
+
+
+def _titles(wf: Workflow, stage: str) -> tuple[str, str]:
+    """A stage's (zh, en) title for a message; its id when this version has no such stage (a
+    request made before a version move renamed it). Officials read titles, not ids (issue 10)."""
+    found = next((s for s in wf.stages if s.id == stage), None)
+    return (found.title.zh, found.title.en) if found else (stage, stage)

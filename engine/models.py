@@ -198,6 +198,37 @@ class Teacher(Base):
     evidence_result: Mapped[str | None] = mapped_column(String(12))  # pass | excellent | fail
     # teacher | management (seed 002 counts the 管理团队 members trained beside the teachers)
     role: Mapped[str] = mapped_column(String(20), default="teacher", server_default="teacher")
+    left_on: Mapped[date | None] = mapped_column(Date)  # a --full export stopped listing them: gates stop counting them
+
+
+class ProgressImport(Base):
+    """One accepted progress file (provenance), also on the ``import:progress`` audit chain."""
+    __tablename__ = "progress_import"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    as_of: Mapped[date] = mapped_column(Date, index=True)  # the export's date, not the import's
+    file_name: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    mapping: Mapped[str] = mapped_column(String(300))
+    actor: Mapped[str] = mapped_column(String(100))
+    full: Mapped[bool] = mapped_column(Boolean, default=False)
+    total: Mapped[int] = mapped_column(Integer)
+    inserted: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    unchanged: Mapped[int] = mapped_column(Integer)
+    left_school: Mapped[int] = mapped_column(Integer, default=0)  # marked left by a --full import (rows rejected: always 0, all or nothing)
+
+class TeacherProgress(Base):
+    """A teacher's figures as of one import (its ``as_of``), stored only when they changed (history, not copies): narrow rows keyed (teacher, import), sized for 1,000,000 teachers × 40 imports."""
+    __tablename__ = "teacher_progress"
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("teacher.id"), primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("progress_import.id"), primary_key=True, index=True)
+    online_hours: Mapped[float] = mapped_column(Float)
+    practice_hours: Mapped[float] = mapped_column(Float)
+    points_count: Mapped[int] = mapped_column(Integer)
+    evidence_count: Mapped[int] = mapped_column(Integer)
+    evidence_result: Mapped[str | None] = mapped_column(String(12))
+    left_school: Mapped[bool] = mapped_column(Boolean, default=False)  # this row marks the leaving
 
 
 class AuditEvent(Base):
@@ -343,6 +374,7 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # set by an office's reset
 
 
 class LoginThrottle(Base):
@@ -366,3 +398,4 @@ class WebSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+

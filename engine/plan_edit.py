@@ -102,6 +102,8 @@ def edit_plan(session: Session, path: str | Path, clock: Clock, *, reason: str |
     problems: list[Problem] = []
     data: dict[str, Any] = doc.data
     pinned = workflow_for_version(session, plan.workflow_version_id)
+    if "workflow_version" not in data and wf.id == pinned.id:  # "the latest" means the one the plan is on
+        version_id = plan.workflow_version_id
     if version_id != plan.workflow_version_id:
         problems.append(doc.problem(("workflow",), tr(
             f"计划按 {pinned.key} 运行，文件写的是 {wf.key}；更换流程版本请用 rollout workflow migrate",
@@ -241,6 +243,8 @@ def _apply(session: Session, plan: Plan, spec: PlanSpec, text: str, edit: PlanEd
         elif c.kind == "school_removed":
             run = runs[c.subject]
             run.withdrawn_at, run.updated_at = now, now
+            # Nothing is due from a school that left: no reminder, no overdue count (refresh skips it).
+            run.due_date, run.due_source, run.blocked, run.failing = None, None, False, None
             drafts.append(EventDraft(chain=run_chain(run.id), at=now, actor=actor.name, role=actor.role, trigger=WITHDRAW,
                                      plan_id=plan.id, run_id=run.id, school_code=c.subject, from_state=run.state,
                                      to_state=run.state, reason=reason, workflow_version=wf_key))

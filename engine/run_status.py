@@ -8,7 +8,7 @@ transaction as that change:
 - a transition, extension or override (``runs.fire``, ``runs.advance_all_ready``);
 - a school fact (``facts.set_fact``);
 - teachers' progress (``import_progress``);
-- a plan load (new runs);
+- a plan load (new runs) or edit (engine/plan_edit.py; a withdrawn run is no longer derived);
 - the working-day calendar (due dates counted in working days move).
 
 Decisions never trust the stored verdict: ``fire`` judges gates afresh and ``advance_all_ready``
@@ -51,7 +51,7 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
                Batch.start, Batch.deadlines, Plan.final_deadline, Plan.timezone, Plan.extension_cap,
                Plan.final_deadline_stages)
         .join(Batch, Batch.id == SchoolRun.batch_id).join(Plan, Plan.id == SchoolRun.plan_id)
-        .where(where).order_by(SchoolRun.id)).all()
+        .where(where, SchoolRun.withdrawn_at.is_(None)).order_by(SchoolRun.id)).all()
     if not rows:
         return 0
     gates = gates or not all(r.derived_ok for r in rows)

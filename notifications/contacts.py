@@ -16,8 +16,16 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import Contact, Region, School, clean_line, tr
-from engine.imports import Problems, check_code, fold, missing, open_table
+from engine import Contact, Region, School, clean_line, region_subtree, school_clause_for, tr
+from engine.imports import (
+    HeaderCallback,
+    Problems,
+    check_code,
+    fold,
+    missing,
+    open_table,
+    out_of_scope,
+)
 from notifications.channels import CHANNEL_NAMES
 
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -47,6 +55,9 @@ class ContactImportResult:
     inserted: int
     updated: int
     unchanged: int
+    # Per scope code (inserted, updated, unchanged), filled by a dry run (the upload preview).
+    groups: tuple[tuple[str, int, int, int], ...] = ()
+    dry_run: bool = False
 
 
 def _check_address(channel: str, address: str) -> str | None:
@@ -59,13 +70,18 @@ def _check_address(channel: str, address: str) -> str | None:
     return None
 
 
-def import_contacts(session: Session, path: str | Path) -> ContactImportResult:
-    """Validate the whole file, then upsert in the caller's transaction; raises ImportFileError."""
-    problems = Problems(str(path))
+def import_contacts(session: Session, path: str | Path, *, dry_run: bool = False, scope: str | None = None,
+                    source: str | None = None, on_header: HeaderCallback | None = None) -> ContactImportResult:
+    """Validate the whole file, then upsert in the caller's transaction; raises ImportFileError.
+
+    ``dry_run`` counts what would change per scope code and writes nothing (the upload preview);
+    ``scope`` (a region code) makes a contact for a school or region outside it a problem of its
+    row (the same words as a code that does not exist); ``source`` names the file in problems."""
+    problems = Problems(source or str(path))
     rows: list[tuple[int, dict[str, str | None]]] = []
     seen: dict[tuple[str, str, str, str], int] = {}
     # A contact for a school or region nobody imported would never be notified: refuse it.
-    school_codes = set(session.scalars(select(School.code)))
+    school_query = select(School.code)
     region_levels: dict[str, str] = {}
     parents: dict[str, str | None] = {}
     for c, lv, parent in session.execute(select(Region.code, Region.level, Region.parent_code)):
@@ -73,8 +89,15 @@ def import_contacts(session: Session, path: str | Path) -> ContactImportResult:
     # 省直管县(市), 济源示范区: a county directly under its province is also a city-level unit (seed
     # 002 addresses them beside the 省辖市), so its office may take the city-level escalations.
     direct = {c for c, lv in region_levels.items() if lv == "county" and region_levels.get(parents[c] or "") == "province"}
+    if scope is not None:  # an uploader's file: only their own subtree exists for it
+        school_query = school_query.where(school_clause_for(scope))
+        inside = region_subtree(session, scope)
+        region_levels = {c: lv for c, lv in region_levels.items() if c in inside}
+    school_codes = set(session.scalars(school_query))
     with open_table(path, FIELDS, REQUIRED, problems.source) as table:
         cols = table.columns
+        if on_header:
+            on_header(table.header_row, cols)
         for number, raw in table:
             row: dict[str, str | None] = {}
             level = LEVELS.get(fold(raw.get("level", "")).casefold())
@@ -84,8 +107,12 @@ def import_contacts(session: Session, path: str | Path) -> ContactImportResult:
             code, err = check_code(raw.get("scope_code", ""), digits, "地区或学校代码", "scope code")
             if err:
                 problems.add(number, cols["scope_code"], err)
+            elif code and level == "school" and code not in school_codes and scope is not None:
+                problems.add(number, cols["scope_code"], out_of_scope("学校", "school", code))
             elif code and level == "school" and code not in school_codes:
                 problems.add(number, cols["scope_code"], tr(f"学校 {code} 不存在：请先导入学校", f"unknown school {code}: import the schools first"))
+            elif code and level and level != "school" and code not in region_levels and scope is not None:
+                problems.add(number, cols["scope_code"], out_of_scope("区划", "region", code))
             elif code and level and level != "school" and region_levels.get(code) != level \
                     and not (level == "city" and code in direct):
                 problems.add(number, cols["scope_code"], tr(
@@ -121,9 +148,15 @@ def import_contacts(session: Session, path: str | Path) -> ContactImportResult:
     problems.raise_if_any()
     existing = {(c.scope_code, c.level, c.channel, c.address): c for c in session.scalars(select(Contact))}
     inserted = updated = 0
+    groups: dict[str, list[int]] = {}
     for _, row in rows:
         key = (str(row["scope_code"]), str(row["level"]), str(row["channel"]), str(row["address"]))
         contact = existing.get(key)
+        if dry_run:
+            change = 0 if contact is None else 1 if (contact.name, contact.secret_ref, contact.lang, contact.active) != (
+                row["name"], row["secret_ref"], row["lang"], True) else 2
+            groups.setdefault(key[0], [0, 0, 0])[change] += 1
+            continue
         if contact is None:
             session.add(Contact(scope_code=key[0], level=key[1], channel=key[2], address=key[3],
                                 name=row["name"], secret_ref=row["secret_ref"], lang=row["lang"], active=True))
@@ -132,5 +165,9 @@ def import_contacts(session: Session, path: str | Path) -> ContactImportResult:
             contact.name, contact.secret_ref = str(row["name"]), row["secret_ref"]
             contact.lang, contact.active = str(row["lang"]), True
             updated += 1
+    if dry_run:
+        counted = tuple((code, ins, upd, same) for code, (ins, upd, same) in sorted(groups.items()))
+        return ContactImportResult(problems.source, len(rows), sum(g[1] for g in counted), sum(g[2] for g in counted),
+                                   sum(g[3] for g in counted), counted, dry_run=True)
     session.flush()
-    return ContactImportResult(str(path), len(rows), inserted, updated, len(rows) - inserted - updated)
+    return ContactImportResult(problems.source, len(rows), inserted, updated, len(rows) - inserted - updated)

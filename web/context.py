@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.exc import DBAPIError
@@ -38,14 +39,21 @@ from engine import (
     NotFound,
     RolloutError,
     StaleStateError,
+    Throttled,
+    TokenRefused,
     User,
     database_error,
+    manages_accounts,
     role_title,
     session_user,
     set_language,
+    token_user,
     tr,
     transaction,
+    upload_kinds,
 )
+from engine.audit import LOCAL_TZ
+from service import JobRunner, UploadTooLarge, upload_dir
 
 SESSION_TTL = timedelta(hours=8)
 LANG_COOKIE = "rollout_lang"
@@ -71,6 +79,25 @@ class AppState:
     sessions: sessionmaker[Session]
     clock: Clock
     templates: Jinja2Templates
+    uploads: Path | None = None  # the upload folder; None: service.uploads.upload_dir()
+    jobs: JobRunner | None = None  # the background worker of big uploads (create_app starts it)
+
+    def upload_folder(self) -> Path:
+        if self.uploads is None:
+            self.uploads = upload_dir()
+        return self.uploads
+
+
+@dataclass
+class Upload:
+    """A file part of a multipart POST, already on disk in the upload folder with its SHA-256.
+    Deleted after the handler unless the handler sets ``keep`` (it recorded a job for it)."""
+
+    filename: str
+    path: Path
+    size: int
+    sha256: str
+    keep: bool = False
 
 
 @dataclass
@@ -81,6 +108,9 @@ class Ctx:
     user: User  # for public handlers (login) a placeholder is never read
     form: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Upload] = field(default_factory=dict)
+    # Run once the request's transaction has committed (handing a job to a background thread).
+    after_commit: list[Callable[[], object]] = field(default_factory=list)
 
     @property
     def session(self) -> dict[str, Any]:
@@ -96,6 +126,14 @@ class Ctx:
 
 class NotSignedIn(Exception):
     """No valid session: pages redirect to the login form, the API answers 401."""
+
+
+class MustChangePassword(Exception):
+    """The account's password was reset by an office: nothing but changing it until it is."""
+
+
+# What an account that must change its password may still reach.
+PASSWORD_PATHS = ("/account/password", "/logout")
 
 
 class BadRequest(RolloutError):
@@ -158,6 +196,9 @@ def make_templates() -> Jinja2Templates:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
     env.globals["tr"] = tr
     env.globals["role_title"] = role_title
+    env.globals["upload_kinds"] = upload_kinds  # the 导入数据 link, by the one rule in engine.access
+    env.globals["local_tz"] = ZoneInfo(LOCAL_TZ)  # times officials read, as the audit page shows them
+    env.globals["manages_accounts"] = manages_accounts  # the 账号管理 link, by engine.account_admin
     return Jinja2Templates(env=env)
 
 
@@ -184,10 +225,12 @@ def _current_user(request: Request, db: Session, clock: Clock) -> User:
     if user is None:  # ended (logout, new password, disabled), expired, or never issued by us
         request.session.clear()
         raise NotSignedIn
+    if user.must_change_password and request.url.path not in PASSWORD_PATHS:
+        raise MustChangePassword
     return user
 
 
-def _language(request: Request) -> str:
+def language(request: Request) -> str:
     lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
     return lang if lang in LANGUAGES else "zh"
 
@@ -201,6 +244,12 @@ def _status(exc: RolloutError) -> int:
         return 409
     if isinstance(exc, DatabaseUnavailable):
         return 503
+    if isinstance(exc, TokenRefused):
+        return 401
+    if isinstance(exc, Throttled):
+        return 429
+    if isinstance(exc, UploadTooLarge):
+        return 413
     return 400
 
 
@@ -229,7 +278,7 @@ def _error_response(request: Request, state: AppState, exc: RolloutError, *, api
         request.session["flash"] = {"kind": "error", "text": str(exc)}
         return RedirectResponse(back(request), 303)
     return state.templates.TemplateResponse(request, "error.html", {
-        "user": None, "csrf": "", "flash": None, "path": request.url.path, "message": str(exc),
+        "user": None, "nav": True, "csrf": "", "flash": None, "path": request.url.path, "message": str(exc),
         "status": status}, status_code=status)
 
 
@@ -250,24 +299,45 @@ async def _read_body(request: Request) -> bytes | None:
     return body
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, if the request has one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _token_user_id(state: AppState, token: str) -> int:
+    """Checked and counted in a transaction of its own, committed before the request's: a request
+    that then fails still counts against the token's throttle."""
+    with transaction(state.sessions) as db:
+        return token_user(db, state.clock, token).id
+
+
 def _run(handler: Handler, request: Request, form: dict[str, str], body: dict[str, Any], *, api: bool,
-         public: bool, back: Callable[[Request], str] | None) -> Response:
-    lang = _language(request)
+         public: bool, back: Callable[[Request], str] | None, files: dict[str, Upload] | None = None,
+         tokens: bool = False) -> Response:
+    lang = language(request)
     set_language(lang)
     state: AppState = request.app.state.rollout
     try:
         check_query(request)
+        token = bearer_token(request) if tokens else None
+        token_id = _token_user_id(state, token) if token else None
         with transaction(state.sessions) as db:
-            user = None if public else _current_user(request, db, state.clock)
-            if request.method == "POST":
+            user = db.get(User, token_id) if token_id else None if public else _current_user(request, db, state.clock)
+            if request.method == "POST" and token_id is None:  # a bearer token is no cookie: nothing to forge
                 _check_csrf(request, form, api)
-            ctx = Ctx(request, db, state.clock, user, form, body)  # type: ignore[arg-type]
+            ctx = Ctx(request, db, state.clock, user, form, body, files or {})  # type: ignore[arg-type]
             response = handler(ctx)
+        for task in ctx.after_commit:
+            task()
     except DBAPIError as exc:
         unavailable = database_error(exc)
         if unavailable is None:
             raise
         response = _error_response(request, state, unavailable, api=api, back=None)
+    except MustChangePassword:
+        message = tr("请先修改密码", "change your password first")
+        response = JSONResponse({"error": message}, 403) if api else RedirectResponse("/account/password", 303)
     except NotSignedIn:
         if api:
             response = JSONResponse({"error": tr("未登录或会话已过期", "not signed in or session expired")}, 401)
@@ -282,12 +352,12 @@ def _run(handler: Handler, request: Request, form: dict[str, str], body: dict[st
 
 def endpoint(*, api: bool = False, public: bool = False,
              back: Callable[[Request], str] | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Turn a handler into a Starlette endpoint with every check applied."""
+    """Turn a handler into a Starlette endpoint with every check applied (uploads: web/multipart.py)."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
         async def asgi(request: Request) -> Response:
-            set_language(_language(request))
+            set_language(language(request))
             form: dict[str, str] = {}
             body: dict[str, Any] = {}
             if request.method == "POST":
@@ -310,3 +380,4 @@ def endpoint(*, api: bool = False, public: bool = False,
         return asgi
 
     return wrap
+

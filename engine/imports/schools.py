@@ -9,22 +9,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, not_, or_, select
 from sqlalchemy.orm import Session
 
 from engine.i18n import tr
 from engine.imports.mapping import ColumnMapping, resolve_mapping
 from engine.imports.staging import (
     BOOL_WORDS,
+    HeaderCallback,
     ImportResult,
     Problems,
     ProgressCallback,
     Staging,
     check_code,
     connection_for,
+    dry_result,
     duplicate,
     fold,
     missing,
+    out_of_scope,
     parse_bool,
 )
 from engine.imports.tabular import open_table
@@ -81,16 +84,29 @@ def import_schools(
     path: str | Path,
     mapping: ColumnMapping | str | Path | None = None,
     progress: ProgressCallback | None = None,
+    *,
+    dry_run: bool = False,
+    scope: str | None = None,
+    source: str | None = None,
+    on_header: HeaderCallback | None = None,
 ) -> ImportResult:
     """Validate every row against the region tree, then upsert by school code (学校标识码);
-    raises ImportFileError and writes nothing if any row is wrong."""
+    raises ImportFileError and writes nothing if any row is wrong.
+
+    ``dry_run`` returns what would change per county without writing (the upload preview);
+    ``scope`` (a region code) makes a county outside that region, or a school code another
+    region already holds, a problem of its row; ``source`` names the file in problems."""
     mapping = resolve_mapping(mapping)
-    source = str(path)
+    source = source or str(path)
     problems = Problems(source)
     first_seen: dict[str, int] = {}
     total = 0
     with connection_for(session) as conn:
         tree = _region_tree(conn)
+        foreign: set[str] = set()  # schools held by another region than the uploader's
+        if scope is not None:
+            foreign = set(conn.scalars(select(School.code).where(not_(or_(
+                School.county_code == scope, School.city_code == scope, School.province_code == scope)))))
         staging = Staging(
             conn,
             School,
@@ -99,6 +115,8 @@ def import_schools(
         )
         with open_table(path, mapping["schools"], REQUIRED, source) as table:
             cols = table.columns
+            if on_header:
+                on_header(table.header_row, cols)
             for number, cells in table:
                 total += 1
                 if progress and total % 10_000 == 0:
@@ -110,6 +128,8 @@ def import_schools(
                     problems.add(number, cols["code"], duplicate(str(code), first_seen[str(code)]))
                 elif code is not None:
                     first_seen[code] = number
+                    if code in foreign:
+                        problems.add(number, cols["code"], out_of_scope("学校", "school", code))
                 name = clean_line(cells["name"], "", 10**6)  # control characters and escapes go
                 if not name:
                     problems.add(number, cols["name"], missing("学校名称", "school name"))
@@ -126,6 +146,8 @@ def import_schools(
                     problems.add(number, cols["county_code"], tr(
                         f"{county} 不是县级区划：学校应挂在县/区下", f"{county} is not a county-level region: a school belongs to a county or district"
                     ))
+                elif scope is not None and scope != county and scope not in ancestors(str(county), tree):
+                    problems.add(number, cols["county_code"], out_of_scope("县区", "county", str(county)))
                 kind = parse_kind(cells["kind"])
                 if kind is None:
                     raw = cells["kind"]
@@ -154,5 +176,7 @@ def import_schools(
         if problems:
             staging.drop()
         problems.raise_if_any()
+        if dry_run:
+            return dry_result("schools", source, total, staging.count("county_code"))
         inserted, updated, unchanged = staging.merge()
     return ImportResult("schools", source, total, inserted, updated, unchanged)

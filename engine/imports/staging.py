@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Column as SAColumn
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 MAX_PROBLEMS = 1000
 CHUNK_ROWS = 10_000
 ProgressCallback = Callable[[int], None]
+# Told where the header row is and which column each field was found in, once the header is found
+# (the upload preview shows the file's header as understood, even when later rows are bad).
+HeaderCallback = Callable[[int, dict[str, Column]], None]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,19 @@ class ImportResult:
     inserted: int
     updated: int
     unchanged: int
+    # Progress imports only (issue 11): teachers marked left by --full, the provenance record
+    # (None when the file changed nothing and was imported before), the file's SHA-256, its
+    # as-of date, and the earlier import of the same bytes, if any.
+    rejected: int = 0
+    left: int = 0
+    import_id: int | None = None
+    sha256: str | None = None
+    as_of: date | None = None
+    same_as: int | None = None
+    # Per school (progress), county (schools) or scope code (contacts): (inserted, updated,
+    # unchanged). Filled by a dry run (the upload preview), empty otherwise.
+    groups: tuple[tuple[str, int, int, int], ...] = ()
+    dry_run: bool = False
 
 
 class Problems:
@@ -78,6 +95,19 @@ class Problems:
                 f"{self.unlisted} more problem(s) not listed (only the first {self.limit} are shown)",
             )))
         raise ImportFileError(self.source, problems)
+
+
+def dry_result(kind: str, source: str, total: int, groups: tuple[tuple[str, int, int, int], ...]) -> ImportResult:
+    """The result of a dry run: totals summed from the per-group counts."""
+    return ImportResult(kind, source, total, sum(g[1] for g in groups), sum(g[2] for g in groups),
+                        sum(g[3] for g in groups), groups=groups, dry_run=True)
+
+
+def out_of_scope(what_zh: str, what_en: str, code: str) -> str:
+    """One message for a code that does not exist and one outside the uploader's region, so a
+    county officer's file cannot learn which codes belong to another county (engine/access.py)."""
+    return tr(f"{what_zh} {code} 不存在或不在您的管辖范围内：这一行不会导入",
+              f"{what_en} {code} does not exist or is outside your region: this row is not imported")
 
 
 @contextmanager
@@ -251,6 +281,28 @@ class Staging:
             inserted, updated = self._merge_sqlite()
         self.drop()
         return inserted, updated, self.rows - inserted - updated
+
+    def count(self, group: str) -> tuple[tuple[str, int, int, int], ...]:
+        """What ``merge`` would do, per value of the staged column ``group``, without doing it:
+        (group, inserted, updated, unchanged) sorted by group; the staging table is dropped.
+
+        The preview of an upload (and ``?dry_run=1`` of the API) is the real import stopped
+        here: the same parsing, checks and staging, then this count instead of the merge.
+        """
+        self.flush()
+        target, stage, key = self.target.name, self.name, self.key
+        values = self._values()
+        op = "IS DISTINCT FROM" if self.postgres else "IS NOT"
+        differs = " OR ".join(f"t.{c} {op} s.{c}" for c in values) or "1 = 0"
+        rows = self.conn.execute(text(
+            f"SELECT s.{group}, "
+            f"SUM(CASE WHEN t.{key} IS NULL THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN t.{key} IS NOT NULL AND ({differs}) THEN 1 ELSE 0 END), "
+            f"COUNT(*) FROM {stage} AS s LEFT JOIN {target} AS t ON t.{key} = s.{key} "
+            f"GROUP BY s.{group} ORDER BY s.{group}"
+        )).all()
+        self.drop()
+        return tuple((str(g), int(i), int(u), int(n) - int(i) - int(u)) for g, i, u, n in rows)
 
     def _insert_all(self) -> int:
         """Into an empty table every staged row is new: a plain INSERT … SELECT, without the

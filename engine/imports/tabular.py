@@ -354,3 +354,22 @@ def estimate_rows(path: str | Path) -> int | None:
         return max(0, lines - 1)
     except OSError:
         return None
+
+
+def file_encoding(path: str | Path) -> str:
+    """How a file is read, for the upload preview: 'xlsx', or the CSV text encoding found."""
+    path = Path(path)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return "xlsx"
+    return detect_encoding(path)
+
+
+def raw_rows(path: str | Path, source: str | None = None) -> Iterator[list[str]]:
+    """Every row of the file as its cells' texts, header and title rows included (for the
+    problems workbook, which shows the clerk's own rows beside their problems)."""
+    rows, handle = _raw_rows(Path(path), source or str(path))
+    try:
+        yield from rows
+    finally:
+        if handle is not None:
+            handle.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import engine.records  # noqa: F401  (its tables are part of the metadata)
 from engine.migrations_filter import include_name
 from engine.models import Base
 

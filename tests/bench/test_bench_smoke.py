@@ -39,3 +39,14 @@ def test_whole_kit_runs_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "PostgreSQL not run" in doc
     plans = doc.split("Query plans of the hot queries on SQLite", 1)[1]
     assert "ix_school_run_plan_due" in plans  # the stored-status index serves the status, overdue and sweep queries
+
+
+def test_upload_benchmark_runs_end_to_end(tmp_path: Path) -> None:
+    """bench/uploads.py at tiny size: the CLI import and the web upload → preview → confirm both
+    finish and the other pages were requested meanwhile (the numbers are in docs/benchmarks.md)."""
+    from bench.uploads import run
+
+    result = run("tiny", idle_seconds=0.5, workdir=tmp_path)
+    assert result["rows"] == SIZES["tiny"].teachers
+    assert result["cli_s"] > 0 and result["web_s"] > 0 and result["web_peak_mb"] > 0
+    assert result["busy_requests"] >= 1

@@ -101,7 +101,7 @@ def test_a_removed_school_is_withdrawn_with_its_history_and_cannot_rejoin(
     assert [(c.kind, c.subject) for c in edit.changes] == [("school_removed", EARLY[1])]
     with transaction(plan) as s:
         run = run_of(s, EARLY[1])
-        assert run.withdrawn_at is not None
+        assert run.withdrawn_at is not None and run.due_date is None and not run.blocked
         trail = s.scalars(select(AuditEvent).where(AuditEvent.school_code == EARLY[1]).order_by(AuditEvent.seq)).all()
         assert len(trail) == before + 1 and trail[-1].trigger == WITHDRAW
         _, rows = status_table(s, clock, plan_code="yiyuan-2021")

@@ -1,0 +1,222 @@
+"""Uploads as an office makes them in the browser (or a platform through the API): store, preview, commit.
+
+Every kind goes through its one engine importer — progress and schools from ``engine.imports``,
+contacts from ``notifications`` — first as a dry run (the preview: the same parsing, checks and
+staging, counts per school instead of the merge), then, once confirmed, for real. That is why this
+composition sits in the service layer: the contact importer lives above the engine.
+
+Files are stored in the upload folder (``ROLLOUT_UPLOAD_DIR``, else ``rollout-uploads`` in the
+system's temporary folder) under a random name, never the clerk's, and at most ``MAX_UPLOAD``
+bytes: a province's million-row progress export is about 60 MB.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine import (
+    Clock,
+    Counts,
+    ImportFileError,
+    ImportJob,
+    RolloutError,
+    User,
+    check_committable,
+    record_commit,
+    record_failure,
+    record_preview,
+    require_upload,
+    tr,
+)
+from engine.imports import (
+    file_encoding,
+    import_progress,
+    import_schools,
+    load_mapping,
+    problems_workbook,
+)
+from engine.workflow import WORKFLOWS_DIR
+from notifications import import_contacts
+
+UPLOAD_DIR_ENV = "ROLLOUT_UPLOAD_DIR"
+MAPPINGS_ENV = "ROLLOUT_MAPPINGS"  # a folder of an office's own mapping files (*.yaml)
+MAX_UPLOAD = 100 * 1024 * 1024
+SUFFIXES = (".csv", ".txt", ".xlsx")
+SHIPPED_MAPPINGS = WORKFLOWS_DIR.parent / "mappings"
+DEFAULT_MAPPING = "provincial-platform"
+KIND_TITLES = {"progress": ("教师学习进度（平台导出）", "teachers' progress (platform export)"),
+               "schools": ("学校名单", "school list"), "contacts": ("通知联系人", "notification contacts")}
+
+
+class UploadError(RolloutError):
+    """An upload refused before any importer read it (type, size, unknown mapping, file changed)."""
+
+
+class UploadTooLarge(UploadError):
+    """Over MAX_UPLOAD (the web answers 413)."""
+
+
+def upload_dir() -> Path:
+    folder = Path(os.environ.get(UPLOAD_DIR_ENV) or Path(tempfile.gettempdir()) / "rollout-uploads")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def mapping_choices() -> dict[str, Path]:
+    """Mapping files by name: the shipped ones, then an office's own (``ROLLOUT_MAPPINGS``), which
+    may replace a shipped one of the same name. Only names are chosen in a form, never paths."""
+    found: dict[str, Path] = {}
+    folders = [SHIPPED_MAPPINGS]
+    if os.environ.get(MAPPINGS_ENV):
+        folders.append(Path(os.environ[MAPPINGS_ENV]))
+    for folder in folders:
+        if folder.is_dir():
+            found.update({p.stem: p for p in sorted(folder.glob("*.yaml"))})
+    return found
+
+
+def _mapping(name: str) -> Any:
+    choices = mapping_choices()
+    if name not in choices:
+        raise UploadError(tr(f"没有列名映射“{name[:60]}”", f"no column mapping '{name[:60]}'"))
+    # The shipped default is the base every office mapping is laid over (engine.imports.mapping).
+    return load_mapping(None if name == DEFAULT_MAPPING else choices[name])
+
+
+def check_mapping(name: str) -> None:
+    if name not in mapping_choices():
+        raise UploadError(tr(f"没有列名映射“{name[:60]}”", f"no column mapping '{name[:60]}'"))
+
+
+def check_upload(filename: str, size: int) -> None:
+    """Refuse a file by its name's type or its size, before it is read."""
+    if size == 0:
+        raise UploadError(tr("请选择要上传的文件", "choose a file to upload"))
+    if Path(filename).suffix.lower() not in SUFFIXES:
+        raise UploadError(tr("只能上传 CSV 或 XLSX 文件（.csv / .xlsx）", "only CSV or XLSX files (.csv / .xlsx) can be uploaded"))
+    if size > MAX_UPLOAD:
+        raise UploadTooLarge(tr(f"文件太大（最多 {MAX_UPLOAD // 1024 // 1024} MB）",
+                                f"file too large (at most {MAX_UPLOAD // 1024 // 1024} MB)"))
+
+
+def stored_name(filename: str) -> str:
+    """A random name in the upload folder, keeping the type the importers read it by."""
+    suffix = Path(filename).suffix.lower()
+    return f"{secrets.token_hex(16)}{'.csv' if suffix == '.txt' else suffix}"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def rows_from_json(raw: Path, out: Path) -> int:
+    """An API client's JSON rows (``{"rows": [{header: value, …}, …]}`` or a bare list) as a CSV
+    the importers read like any export: the first row's keys are the header (rollout's field names
+    or the mapping's Chinese headers). Row ``i`` of the list is row ``i + 2`` of the CSV, which is
+    the row number problems name. The CSV is the importers' input, not a file people open, so it
+    is written as sent (engine/export.py would add apostrophes to values such as ``-1``)."""
+    try:
+        data = json.loads(raw.read_bytes())
+    except (ValueError, RecursionError) as exc:
+        raise UploadError(tr("请求内容不是有效的 JSON", "the request body is not valid JSON")) from exc
+    rows = data.get("rows") if isinstance(data, dict) else data
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise UploadError(tr('JSON 应为 {"rows": [{列名: 值, …}, …]}，且至少一行',
+                             'the JSON must be {"rows": [{header: value, …}, …]} with at least one row'))
+    header = [str(k) for k in rows[0]]
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for index, row in enumerate(rows):
+            cells = []
+            for key in header:
+                value = row.get(key)
+                if value is not None and not isinstance(value, str | int | float | bool):
+                    raise UploadError(tr(f"第 {index} 行（rows[{index}]）的“{key[:40]}”不是文字或数字",
+                                         f"rows[{index}] '{key[:40]}' is not text or a number"))
+                cells.append("" if value is None else str(value))
+            extra = [k for k in row if k not in header]
+            if extra:
+                raise UploadError(tr(f"rows[{index}] 有第一行没有的列：{str(extra[0])[:40]}",
+                                     f"rows[{index}] has a key the first row lacks: {str(extra[0])[:40]}"))
+            writer.writerow(cells)
+    return len(rows)
+
+
+def _import(session: Session, job: ImportJob, path: Path, *, dry_run: bool, clock: Clock, user: User,
+            on_header: Callable[[int, dict[str, Any]], None] | None = None,
+            progress: Callable[[int], None] | None = None) -> Counts:
+    """The job's kind through its one importer, confined to the job's region. A progress file is
+    recorded in the import history (issue 11) under the clerk's file name and the uploader."""
+    common: dict[str, Any] = {"dry_run": dry_run, "scope": job.scope_code, "source": job.filename, "on_header": on_header}
+    if job.kind == "contacts":
+        r: Any = import_contacts(session, path, **common)
+    elif job.kind == "schools":
+        r = import_schools(session, path, _mapping(job.mapping), progress, **common)
+    else:
+        r = import_progress(session, path, _mapping(job.mapping), progress, **common, clock=clock,
+                            actor=user.username, file_name=job.filename, mapping_name=job.mapping or None)
+    return Counts(r.total, r.inserted, r.updated, r.unchanged, tuple(r.groups))
+
+
+def preview_upload(session: Session, clock: Clock, user: User, job: ImportJob, folder: Path,
+            progress: Callable[[int], None] | None = None) -> ImportJob:
+    """Read the stored file as a dry run and record what it would do, or every problem it has."""
+    require_upload(user, job.kind)
+    path = folder / job.stored_name
+    header: dict[str, Any] = {"header_row": None, "fields": []}
+
+    def seen(row: int, columns: dict[str, Any]) -> None:
+        header["header_row"] = row
+        header["fields"] = [{"field": c.field, "header": c.header, "column": c.index} for c in columns.values()]
+
+    encoding: str | None = None
+    try:
+        encoding = file_encoding(path)
+        counts = _import(session, job, path, dry_run=True, clock=clock, user=user, on_header=seen, progress=progress)
+    except ImportFileError as exc:
+        record_preview(job, clock, encoding=encoding, columns=[header], counts=None, problems=exc.problems)
+        return job
+    record_preview(job, clock, encoding=encoding, columns=[header], counts=counts, problems=[])
+    return job
+
+
+def commit_upload(session: Session, clock: Clock, user: User, job: ImportJob, folder: Path,
+                  progress: Callable[[int], None] | None = None) -> ImportJob:
+    """Import a previewed file for real, all or nothing, and audit it. A file whose preview had
+    problems, or which changed on disk since, is refused; problems the commit itself finds (the
+    database moved since the preview) leave nothing written and the job marked failed."""
+    require_upload(user, job.kind)
+    check_committable(job)
+    path = folder / job.stored_name
+    if not path.is_file() or sha256_of(path) != job.sha256:
+        raise UploadError(tr("已存的文件与预览时不一致：请重新上传", "the stored file differs from the one previewed: upload it again"))
+    try:
+        with session.begin_nested():
+            counts = _import(session, job, path, dry_run=False, clock=clock, user=user, progress=progress)
+    except ImportFileError as exc:
+        record_failure(job, clock, exc.problems)
+        return job
+    record_commit(session, clock, user, job, counts)
+    return job
+
+
+def problems_xlsx(job: ImportJob, folder: Path) -> bytes:
+    """The preview's problems beside the clerk's own rows (engine.imports.problems_workbook)."""
+    header_row = job.columns[0].get("header_row") if job.columns else None
+    title = tr(f"{job.filename} 的问题（共 {len(job.problems)} 条）", f"problems of {job.filename} ({len(job.problems)})")
+    return problems_workbook(folder / job.stored_name, job.problems, header_row=header_row, title=title)
