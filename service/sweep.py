@@ -121,7 +121,7 @@ def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None, 
     year, week, period = bulletin_week(clock, plan)
     names = dict(session.execute(select(Region.code, Region.name)).all())
     queued = 0
-    for contact in office_contacts(session):
+    for contact in office_contacts(session, plan):
         context = {"office": {"name": contact.name, "level": contact.level}, "plan_title": plan.title,
                    "period": period, "rows": ranked_regions(session, clock, plan, contact.scope_code)}
         xlsx = bulletin_workbook(context)
