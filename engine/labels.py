@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.extension import LAPSE, REFUSE, REQUEST
 from engine.i18n import tr
+from engine.imports.contractors import ASSIGN
 from engine.workflow.model import PREVIOUS, Text, Transition, Workflow
 
 # Web users' roles (engine.accounts.ROLES), for pages that have no workflow at hand (the header).
@@ -30,6 +31,7 @@ EVENT_TITLES = {
     REQUEST: Text("申请延期", "Extension requested"),
     REFUSE: Text("驳回延期申请", "Extension refused"),
     LAPSE: Text("延期申请失效", "Extension request lapsed"),
+    ASSIGN: Text("分配承训单位", "Contractor assigned"),
 }
 FACT_PREFIX = "fact:"
 

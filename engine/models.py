@@ -137,6 +137,8 @@ class SchoolRun(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Optimistic lock: every write (transition, fact, extension) bumps it.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # 承训单位 training this school in this plan (seed 002 attachment 2); engine/imports/contractors.py
+    contractor: Mapped[str | None] = mapped_column(String(100), index=True)
     # Derived status, stored so that a province's status table or overdue list is one indexed
     # query instead of a gate evaluation over a million teachers. engine/run_status.py recomputes
     # these in the same transaction as every change they depend on (transition, fact, progress

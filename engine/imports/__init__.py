@@ -7,6 +7,7 @@ import re-derives the stored status it moves, in the same transaction.
 """
 
 from engine.imports.calendar import import_calendar_file, mark_provisional, seed_calendar
+from engine.imports.contractors import ContractorResult, import_contractors
 from engine.imports.entries import ExtensionRow, FactRow, read_extension_rows, read_fact_rows
 from engine.imports.mapping import ColumnMapping, load_mapping
 from engine.imports.progress import import_progress
@@ -30,6 +31,7 @@ __all__ = [
     "import_calendar_file", "mark_provisional", "seed_calendar",
     # bulk entries' files, read and checked (applied by engine.import_facts / import_extensions)
     "ExtensionRow", "FactRow", "read_extension_rows", "read_fact_rows",
+    "ContractorResult", "import_contractors",
     # for other importers built on the same rules (the contact list)
     "Problems", "check_code", "fold", "missing",
 ]

@@ -48,8 +48,15 @@ def test_bulk_entry_from_the_command_line(db_url: str, tmp_path) -> None:
     assert got.exit_code == 0, got.output
     got = run(db_url, "extension", "approve", "--all", "--region", GONGYI, "--reason", "同意", *office)
     assert got.exit_code == 0 and "2 项" in got.output, got.output
+    assign = write_csv(tmp_path / "分配.csv", ["学校标识码", "承训单位"], [[c, "承训单位甲" if i % 2 else "承训单位乙"]
+                                                                        for i, c in enumerate(SCHOOLS)])
+    got = run(db_url, "contractors", "import", str(assign), *office)
+    assert got.exit_code == 0 and "承训单位甲 5 所" in got.output, got.output
+    got = run(db_url, "extension", "refuse", "--all", "--contractor", "承训单位甲", "--reason", "材料不全", *office)
+    pending_of_a = sum(1 for i, c in enumerate(SCHOOLS) if i % 2 and not c.startswith(GONGYI))
+    assert got.exit_code == 0 and f"{pending_of_a} 项" in got.output, got.output
     got = run(db_url, "extension", "refuse", "--all", "--reason", "不予延期", *office)
-    assert got.exit_code == 0 and f"{len(SCHOOLS) - 2} 项" in got.output, got.output
+    assert got.exit_code == 0 and f"{len(SCHOOLS) - 2 - pending_of_a} 项" in got.output, got.output
     assert run(db_url, "extension", "approve", "--reason", "x", *office).exit_code == 2  # neither a code nor --all
     engine = make_engine(db_url)
     try:
