@@ -134,7 +134,7 @@ class StatusRow:
 
 
 def status_table(session: Session, clock: Clock, *, plan_code: str | None = None,
-                 region: str | None = None) -> tuple[Workflow, list[StatusRow]]:
+                 region: str | None = None, people: bool = False) -> tuple[Workflow, list[StatusRow]]:
     """Schools per child region × stage, with blocked and overdue counts: one GROUP BY over the
     stored status (a province of 50,000 schools in one indexed pass)."""
     plan = find_plan(session, plan_code)
@@ -162,14 +162,17 @@ def status_table(session: Session, clock: Clock, *, plan_code: str | None = None
         row.stages[state] = row.stages.get(state, 0) + (n_started or 0)
         row.blocked += n_blocked or 0
         row.overdue += n_overdue or 0
-    # People per region and role: one GROUP BY over the teachers of the plan's schools (an index
-    # walk by school), so status --json can say how many teachers and team members a region has.
-    people = (select(column, Teacher.role, func.count()).join(School, School.code == Teacher.school_code)
+    if not people:
+        return wf, [rows[k] for k in sorted(rows)]
+    # People per region and role (``people=True``, what `rollout status` shows): one GROUP BY over
+    # the teachers of the plan's schools. Off by default: it aggregates teacher rows, which the
+    # stored status exists to avoid for the dashboard, the bulletins and the sweep.
+    counted = (select(column, Teacher.role, func.count()).join(School, School.code == Teacher.school_code)
               .where(Teacher.school_code.in_(select(SchoolRun.school_code).where(SchoolRun.plan_id == plan.id)))
               .group_by(column, Teacher.role))
     if region:
-        people = people.where(_region_clause(region))
-    for code, role, n in session.execute(people):
+        counted = counted.where(_region_clause(region))
+    for code, role, n in session.execute(counted):
         found = rows.get(code or "?")
         if found is not None:
             if role == "management":

@@ -35,6 +35,12 @@ def test_bulk_entry_from_the_command_line(db_url: str, tmp_path) -> None:
     assert "记录 20" in got.output
     assert "未变 20" in run(db_url, "facts", "import", str(facts), *office).output  # idempotent
     assert run(db_url, "sweep").exit_code == 0  # the gates the file opened: all in registration now
+    people = [[f"T{c}{i}", f"教师{i}", c, "0", "0", "", "", "", "管理团队" if i == 0 else ""] for c in SCHOOLS for i in range(3)]
+    progress = write_csv(tmp_path / "学员.csv", ["教师编号", "姓名", "学校标识码", "线上学时", "校本实践学时", "能力点",
+                                                "提交作品数", "测评结果", "人员类型"], people)
+    assert run(db_url, "progress", "import", str(progress)).exit_code == 0
+    status = json.loads(run(db_url, "status", "--json").output)  # issue 14 item 10: the teacher count
+    assert sum(r["teachers"] for r in status) == 2 * len(SCHOOLS) and sum(r["management"] for r in status) == len(SCHOOLS)
 
     bad = write_csv(tmp_path / "坏.csv", ["学校标识码", "事实项", "值"], [[SCHOOLS[0], "registration_rate", "2"]])
     refused = run(db_url, "facts", "import", str(bad), *office, "--json")

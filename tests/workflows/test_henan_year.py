@@ -195,7 +195,7 @@ def test_a_henan_year(factory: sessionmaker[Session], clock: FixedClock, tmp_pat
 
     with transaction(factory) as s:
         # the province's view: five city-level units, the two direct counties among them
-        _, rows = status_table(s, clock, region=PROVINCE)
+        _, rows = status_table(s, clock, region=PROVINCE, people=True)
         by_unit = {r.region_code: r for r in rows}
         assert set(by_unit) == set(UNIT.values())
         assert all((r.teachers, r.management) == (r.schools * 3, r.schools) for r in rows)
