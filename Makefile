@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench fuzz clean
+.PHONY: demo test lint bench fuzz stateful mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,5 +38,18 @@ FUZZ_EXAMPLES ?= 1000
 fuzz: $(STAMP)
 	ROLLOUT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/engine/test_fuzz.py -q -p no:cacheprovider --timeout=3600 $(PYTEST_ARGS)
 
+# The stateful test with its exploratory profile (new random sequences, longer, shrunk on failure):
+# several minutes; CI runs the fixed derandomised profile.
+stateful: $(STAMP)
+	ROLLOUT_STATEFUL_PROFILE=explore $(PY) -m pytest tests/engine/test_engine_stateful.py -q -p no:cacheprovider --timeout=3600 $(PYTEST_ARGS)
+
+# Mutation testing of the rule modules (mutmut 3): each module in its own scratch copy under
+# build/mutate/ with only the tests that cover it; MUTATE_MODULES="deadline gate" for some of them.
+# About an hour on 2 cores for all of them; not part of CI. Scores: docs/testing.md.
+MUTATE_MODULES ?=
+MUTATE_CHILDREN ?= 2
+mutate: $(STAMP)
+	$(PY) tools/mutate.py --max-children $(MUTATE_CHILDREN) $(MUTATE_MODULES)
+
 clean:
-	rm -rf $(VENV) rollout-demo.db* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build/mutate rollout-demo.db* .pytest_cache .mypy_cache .ruff_cache

@@ -50,6 +50,7 @@ from engine.errors import (
     AuditError,
     DatabaseUnavailable,
     ImportFileError,
+    MoveRefused,
     NotFound,
     PlanFileError,
     Problem,
@@ -74,6 +75,7 @@ from engine.i18n import LANGUAGES, set_language, tr
 from engine.labels import (
     action_label,
     audit_triggers,
+    event_cells,
     event_label,
     fact_title,
     role_title,
@@ -96,7 +98,9 @@ from engine.models import (
 )
 from engine.notices import KINDS, Digest, Notices, due_digests, due_notices, record_notices
 from engine.plan import find_plan, load_plan, plan_summary
+from engine.plan_edit import PlanChange, PlanEdit, edit_plan
 from engine.projection import StateProblem, StateReport, verify_state
+from engine.run_deadline import override_deadline
 from engine.run_status import ensure_current
 from engine.runs import (
     SYSTEM,
@@ -110,6 +114,9 @@ from engine.runs import (
 )
 from engine.status import RunView, school_detail, status_table, stored_views
 from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
+from engine.version_apply import MOVE_ROLES, apply_move
+from engine.version_move import preview_move
+from engine.version_rules import MovePreview, SchoolMove, move_workbook, parse_mapping
 
 __all__ = [
     # access and accounts: who sees and does what
@@ -137,9 +144,13 @@ __all__ = [
     # what officials read
     "RunView", "school_detail", "status_table", "stored_views",
     "StateProblem", "StateReport", "verify_state",
-    "action_label", "audit_triggers", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
+    "action_label", "audit_triggers", "event_cells", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
     "KINDS", "Digest", "Notices", "due_digests", "due_notices", "record_notices",
     "bulletin_week", "office_contacts", "ranked_regions",
+    # changing course mid-year: moving open runs to a new workflow version
+    "MOVE_ROLES", "MoveRefused", "MovePreview", "SchoolMove", "apply_move", "move_workbook", "parse_mapping",
+    "preview_move",
+    "PlanChange", "PlanEdit", "edit_plan", "override_deadline",
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
 ]

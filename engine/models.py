@@ -149,6 +149,9 @@ class SchoolRun(Base):
     blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     failing: Mapped[Any] = mapped_column(JSON, nullable=True)  # the current stage's failing gates (GateResult dicts)
     derived_ok: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set when a plan edit removed the school (closed, merged): the run and its history stay,
+    # lists, counts and transitions leave it out (engine/plan_edit.py, migration 0008).
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -26,6 +26,7 @@ from engine.models import Contact, NoticeItem, Plan, Region, School, SchoolRun
 from engine.reminder import DueItem, due_items
 from engine.status import RunView, stored_views
 from engine.workflow.model import ESCALATION_LEVELS, Workflow
+from engine.workflow.versions import workflow_for_version
 
 KINDS = ("reminder", "overdue", "escalation")
 _CONTACT = (Contact.id, Contact.scope_code, Contact.level, Contact.name, Contact.channel, Contact.address,
@@ -65,6 +66,13 @@ def _schools(session: Session, codes: set[str]) -> dict[str, tuple[str, str | No
     return out
 
 
+def _other_versions(session: Session, plan: Plan) -> dict[int, int]:
+    """Run id → workflow version, for the plan's runs pinned to another version than the plan's."""
+    return dict(session.execute(select(SchoolRun.id, SchoolRun.workflow_version_id).where(
+        SchoolRun.plan_id == plan.id, SchoolRun.workflow_version_id != plan.workflow_version_id,
+        SchoolRun.due_date.is_not(None))).all())
+
+
 def _existing(session: Session, keys: list[str]) -> set[str]:
     found: set[str] = set()
     for i in range(0, len(keys), 1000):
@@ -91,12 +99,21 @@ def due_notices(session: Session, clock: Clock, plan: Plan, wf: Workflow) -> Not
     """``due_digests`` with the items that reach no one."""
     now = clock.now()
     today = local_date(now, plan.timezone)
+    # Runs moved to another workflow version than the plan's (a region's version move,
+    # engine/version_apply.py) are reminded by the rules of the version they are on.
+    other = _other_versions(session, plan)
+    wfs = {version_id: workflow_for_version(session, version_id) for version_id in set(other.values())}
     # Only runs due within the longest reminder lead time (or past due) can have an item today.
-    horizon = today + timedelta(days=max((b for s in wf.stages if s.remind for b in s.remind.before_days), default=0))
+    horizon = today + timedelta(days=max((b for w in (wf, *wfs.values()) for s in w.stages if s.remind
+                                          for b in s.remind.before_days), default=0))
+
+    def pinned(view: RunView) -> Workflow:
+        return wfs[other[view.run_id]] if view.run_id in other else wf
+
     due: list[tuple[RunView, DueItem]] = [
         (view, item) for view in stored_views(session, clock, plan, SchoolRun.due_date <= horizon,
                                               SchoolRun.started_at <= now) if view.due is not None
-        for item in due_items(view.run_id, view.state, view.due.due, wf.stage(view.state).remind, today)]
+        for item in due_items(view.run_id, view.state, view.due.due, pinned(view).stage(view.state).remind, today)]
     if not due:
         return Notices([], [])
     schools = _schools(session, {view.school_code for view, _ in due})
@@ -135,7 +152,7 @@ def due_notices(session: Session, clock: Clock, plan: Plan, wf: Workflow) -> Not
             "recipient": {"name": contact.name, "level": contact.level,
                           "region_name": names.get(contact.scope_code, contact.scope_code)},
             "rerouted": sum(item.key in rerouted for _, item, _ in fresh),
-            "items": [_item_context(item, view, wf, names, schools) | {"rerouted_from": rerouted.get(item.key)}
+            "items": [_item_context(item, view, pinned(view), names, schools) | {"rerouted_from": rerouted.get(item.key)}
                       for _, item, view in fresh],
         }
         digest = hashlib.sha256("\n".join(sorted(k for k, _, _ in fresh)).encode()).hexdigest()[:24]

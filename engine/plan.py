@@ -232,6 +232,10 @@ def _select(doc: SourceDoc, path: tuple[str | int, ...], selector: Any, schools:
     for key in selector:
         if key not in SELECTOR_KEYS:
             problems.append(doc.problem((*path, key), tr(f"未知的规则“{key}”", f"unknown rule '{key}'"), key=True))
+    for flag in ("pilot", "rest"):  # `pilot: false` selected every school (engine/plan.schema.json: only true)
+        if flag in selector and selector[flag] is not True:
+            problems.append(doc.problem((*path, flag), tr(f"{flag} 只能写 true", f"{flag} takes only true"), key=True))
+            return []
     free = [c for c in sorted(schools) if c not in taken]
     if "file" in selector:
         selector = {"codes": _codes_from_file(doc, (*path, "file"), str(selector["file"]), problems)}
@@ -279,7 +283,7 @@ def load_plan(session: Session, path: str | Path, clock: Clock, *, actor: str = 
     text = _read_plan(path)
     spec, wf, version_id = parse_plan(session, text, str(path))
     if session.scalar(select(Plan.id).where(Plan.code == spec.code)) is not None:
-        raise PlanFileError(str(path), [Problem(str(path), tr(f"计划 {spec.code} 已存在；修改请用新的计划编号", f"plan {spec.code} already exists; use a new plan code for a changed plan"), 1, 1, "plan")])
+        raise PlanFileError(str(path), [Problem(str(path), tr(f"计划 {spec.code} 已存在；修改已载入的计划请用 rollout plan edit", f"plan {spec.code} already exists; change a loaded plan with rollout plan edit"), 1, 1, "plan")])
     now = clock.now()
     plan = Plan(code=spec.code, title=spec.title, workflow_version_id=version_id, year=spec.year,
                 timezone=spec.timezone, final_deadline=spec.final_deadline, extension_cap=spec.extension_cap,

@@ -64,7 +64,7 @@ def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None 
     today = local_date(now, plan.timezone)
     q = (select(SchoolRun, School.name, School.county_code, Batch.start, Batch.deadlines)
          .join(School, School.code == SchoolRun.school_code).join(Batch, Batch.id == SchoolRun.batch_id)
-         .where(SchoolRun.plan_id == plan.id))
+         .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None)))
     if region:
         q = q.where(_region_clause(region))
     if where is not None:
@@ -106,7 +106,8 @@ def stored_views(session: Session, clock: Clock, plan: Plan, *where: ColumnEleme
     q = (select(SchoolRun.id, SchoolRun.school_code, School.name, School.county_code, SchoolRun.state,
                 SchoolRun.started_at, SchoolRun.due_date, SchoolRun.due_provisional, SchoolRun.due_source,
                 SchoolRun.failing)
-         .join(School, School.code == SchoolRun.school_code).where(SchoolRun.plan_id == plan.id, *where))
+         .join(School, School.code == SchoolRun.school_code)
+         .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), *where))
     if region:
         q = q.where(_region_clause(region))
     q = q.order_by(*(order if order is not None else (SchoolRun.id,))).limit(limit).offset(offset)
@@ -149,7 +150,7 @@ def status_table(session: Session, clock: Clock, *, plan_code: str | None = None
                 func.sum(case((started & SchoolRun.blocked, 1), else_=0)),
                 func.sum(case((started & (SchoolRun.due_date < today), 1), else_=0)))
          .join(School, School.code == SchoolRun.school_code)
-         .where(SchoolRun.plan_id == plan.id).group_by(column, SchoolRun.state))
+         .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None)).group_by(column, SchoolRun.state))
     if region:
         q = q.where(_region_clause(region))
     names = dict(session.execute(select(Region.code, Region.name)).all())
@@ -182,7 +183,11 @@ def status_table(session: Session, clock: Clock, *, plan_code: str | None = None
     return wf, [rows[k] for k in sorted(rows)]
 
 
-def school_detail(session: Session, clock: Clock, school_code: str, plan_code: str | None = None) -> dict[str, Any]:
+def school_detail(session: Session, clock: Clock, school_code: str, plan_code: str | None = None,
+                  role: str | None = None) -> dict[str, Any]:
+    """One school's picture. With ``role``, ``allowed`` lists only the triggers that role may fire
+    here: offering the county office 特批完成 and then answering "无权执行" taught people to
+    distrust the list (issue 17, 6); without it, every trigger of the stage."""
     run = find_run(session, school_code, plan_code)
     plan = session.get(Plan, run.plan_id)
     assert plan is not None
@@ -207,6 +212,6 @@ def school_detail(session: Session, clock: Clock, school_code: str, plan_code: s
         "gates": [g.as_dict() | {"explanation": g.explain()} for g in view.gates],
         "blocked": view.blocked,
         "teachers": teacher_summary(session, school_code),
-        "allowed": sorted({t.trigger for t in wf.transitions_from(run.state)}),
+        "allowed": sorted({t.trigger for t in wf.transitions_from(run.state) if role is None or role in t.roles}),
         "history": [e.as_dict() for e in history],
     }

@@ -6,7 +6,12 @@ bad row listed; and the working-day calendar (chinesecalendar or the State Counc
 import re-derives the stored status it moves, in the same transaction.
 """
 
-from engine.imports.calendar import import_calendar_file, mark_provisional, seed_calendar
+from engine.imports.calendar import (
+    import_calendar_file,
+    mark_provisional,
+    seed_calendar,
+    seed_calendar_changes,
+)
 from engine.imports.contractors import ContractorResult, import_contractors
 from engine.imports.entries import ExtensionRow, FactRow, read_extension_rows, read_fact_rows
 from engine.imports.mapping import ColumnMapping, load_mapping
@@ -28,7 +33,7 @@ __all__ = [
     "MAX_PROBLEMS", "ColumnMapping", "ImportResult", "ProgressCallback",
     "estimate_rows", "load_mapping", "open_table",
     "import_progress", "import_regions", "import_schools",
-    "import_calendar_file", "mark_provisional", "seed_calendar",
+    "import_calendar_file", "mark_provisional", "seed_calendar", "seed_calendar_changes",
     # bulk entries' files, read and checked (applied by engine.import_facts / import_extensions)
     "ExtensionRow", "FactRow", "read_extension_rows", "read_fact_rows",
     "ContractorResult", "import_contractors",

@@ -87,6 +87,62 @@ def test_local_date_uses_the_plan_zone() -> None:
     assert local_date(at, "Asia/Shanghai") == date(2021, 10, 1)
 
 
+def test_due_rule_counts_from_its_own_anchor() -> None:
+    """`after_stage_entry` counts from the day the school entered the stage, `after_batch_start`
+    from the day its batch started (docs/workflow-files.md "Due dates"): a school that entered
+    planning weeks after its batch began gets its 30 days from entry, not from the batch start."""
+    from dataclasses import replace
+
+    from engine.workflow.model import DueRule
+
+    batch_start, entered = date(2021, 9, 1), date(2021, 10, 11)
+
+    def due_of(rule: DueRule) -> date:
+        stage = replace(PLANNING, due=rule)
+        got = stage_due(stage, batch_start=batch_start, stage_entered=entered, batch_deadlines={},
+                        run_deadline=None, final_deadline=FINAL, calendar=MON_FRI)
+        assert got is not None and got.source == "workflow"
+        return got.due
+
+    assert due_of(DueRule("after_stage_entry", amount=30)) == date(2021, 11, 10)  # entry + 30 days
+    assert due_of(DueRule("after_batch_start", amount=90)) == date(2021, 11, 30)  # batch start + 90 days
+    # 2021-10-11 is a Monday: 10 working days later is Monday 2021-10-25; from the batch start
+    # (Wednesday 09-01) it would be Wednesday 09-15.
+    assert due_of(DueRule("after_stage_entry", amount=10, working_days=True)) == date(2021, 10, 25)
+    assert due_of(DueRule("after_batch_start", amount=10, working_days=True)) == date(2021, 9, 15)
+
+
+def test_only_working_day_counts_are_provisional() -> None:
+    """"Provisional" warns that a date was counted Monday–Friday because the year's official
+    calendar is missing; a fixed date (workflow, batch, extension or the final deadline) does not
+    depend on the calendar and is never provisional, even in such a year."""
+    unknown_year = WorkCalendar({}, set())
+    assert due(calendar=unknown_year).provisional  # counted in working days
+    fixed = [due(PILOT, calendar=unknown_year), due(batch={"planning": "2021-10-15"}, calendar=unknown_year),
+             due(run=(date(2021, 11, 1), "extension"), calendar=unknown_year),
+             due(final=date(2021, 10, 1), calendar=unknown_year)]
+    assert [(d.source, d.provisional) for d in fixed] == [
+        ("workflow", False), ("batch", False), ("extension", False), ("final", False)]
+
+
+def test_a_stage_without_a_rule_is_due_by_the_final_deadline() -> None:
+    """001: every teacher completes by 2022年11月30日: a stage with no due rule of its own still has
+    the plan's final deadline; only without a final deadline has it no date at all."""
+    from dataclasses import replace
+
+    open_ended = replace(PLANNING, due=None)
+    got = due(open_ended)
+    assert (got.due, got.source, got.provisional) == (FINAL, "final", False)
+    assert maybe_due(open_ended, final=None) is None
+    assert due(open_ended, batch={"planning": "2021-10-15"}).source == "batch"  # a batch date still wins
+
+
+def test_a_rule_landing_on_the_final_deadline_is_not_capped() -> None:
+    """Capped means moved earlier: a workflow date equal to the final deadline is the workflow's."""
+    got = due(PILOT, final=date(2021, 12, 31))
+    assert (got.due, got.source) == (date(2021, 12, 31), "workflow")
+
+
 # -- issue 14: what an extension covers, which stages the final deadline binds ------------------
 from engine.deadline import Cover, extension_cover  # noqa: E402
 from engine.workflow.loader import load_workflow_file  # noqa: E402

@@ -55,6 +55,38 @@ def test_refusals(plan: sessionmaker[Session], clock: FixedClock) -> None:
             decide_extension(s, clock, school_code=SCHOOL, approve=True, reason="ok", actor=SCHOOL_ADMIN)
 
 
+def test_only_a_role_that_may_extend_decides_either_way(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """002: the executive office decides an extension request. A refusal is a decision too: a school
+    admin may not refuse (and so silently withdraw) a request any more than approve it."""
+    with transaction(plan) as s:
+        request_extension(s, clock, school_code=SCHOOL, due=date(2021, 10, 31), reason="校舍改造", actor=SCHOOL_ADMIN)
+        before = len(events_of(s, SCHOOL))
+        with pytest.raises(TransitionRefused, match="无权审批"):
+            decide_extension(s, clock, school_code=SCHOOL, approve=False, reason="撤回", actor=SCHOOL_ADMIN)
+        assert len(events_of(s, SCHOOL)) == before
+        assert [r.school_code for r in pending_requests(s)] == [SCHOOL]  # still waiting for the office
+
+
+def test_no_decision_once_the_school_left_the_requested_stage(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """A request asks for more time in one stage; once the school has moved on (here: advanced from
+    planning to online study) approving it would move the new stage's date, refusing it would record
+    a decision about a stage the school is no longer in. Both are refused."""
+    from engine.facts import set_fact
+    from engine.runs import fire
+
+    with transaction(plan) as s:
+        request_extension(s, clock, school_code=SCHOOL, due=date(2021, 10, 31), reason="校舍改造", actor=SCHOOL_ADMIN)
+        set_fact(s, clock, school_code=SCHOOL, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+        set_fact(s, clock, school_code=SCHOOL, name="team_members", value=4, actor=COUNTY_OFFICER)
+        fire(s, clock, school_code=SCHOOL, trigger="advance", actor=COUNTY_OFFICER)
+        due = school_detail(s, clock, SCHOOL)["due"]
+        for approve in (True, False):
+            with pytest.raises(TransitionRefused, match="已不在申请延期的阶段"):
+                decide_extension(s, clock, school_code=SCHOOL, approve=approve, reason="同意", actor=COUNTY_OFFICER)
+        assert school_detail(s, clock, SCHOOL)["due"] == due
+        assert events_of(s, SCHOOL)[-1].trigger == "advance"
+
+
 def _leave_stage(s: Session, clock: FixedClock) -> None:
     from engine.runs import fire
     from tests.engine.builders import PROVINCE_OFFICER

@@ -96,3 +96,16 @@ def test_one_full_pass_gives_the_same_values(plan: sessionmaker[Session], monkey
 def run_of_id(factory: sessionmaker[Session], code: str) -> int:
     with factory() as s:
         return run_of(s, code).id
+
+
+def test_exactly_25_hours_meets_the_25_hour_requirement(plan: sessionmaker[Session]) -> None:
+    """001: 每位教师学习内容不少于 25 学时 — "not less than 25": a teacher at exactly 25 online and 25
+    practice hours has met both, in the school page's counts and in the gates' shares alike."""
+    with transaction(plan) as s:
+        add_teachers(s, EARLY[0], 1, online=25, practice=25)
+        add_teachers(s, EARLY[0], 1, online=24.9, practice=24.99, start=1)
+        assert teacher_summary(s, EARLY[0]) == {"teachers": 2, "online_below_25h": 1, "practice_below_25h": 1,
+                                                "points_below_3": 0, "evidence_missing": 0}
+        run = run_of(s, EARLY[0])
+        values = values_for_run(s, workflow_for_version(s, run.workflow_version_id), run)
+    assert values["online_25h_share"] == 0.5 and values["practice_25h_share"] == 0.5

@@ -209,6 +209,35 @@ def test_a_missing_school_list_file_is_reported(factory, clock, tmp_path) -> Non
             load_plan(s, write_plan(tmp_path, data), clock)
 
 
+def _problems_of(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path, data: dict) -> list:
+    with transaction(factory) as s:
+        seed(s, clock)
+    with pytest.raises(PlanFileError) as info, transaction(factory) as s:
+        load_plan(s, write_plan(tmp_path, data), clock)
+    with transaction(factory) as s:
+        assert _count(s, Plan) == _count(s, SchoolRun) == 0  # refused whole
+    return info.value.problems
+
+
+def test_extension_cap_before_the_final_deadline_is_refused(factory: sessionmaker[Session], clock: FixedClock,
+                                                            tmp_path: Path) -> None:
+    """002: an extension ends by the cap (2021年12月31日前), which is *later* than the normal deadline;
+    a cap before the final deadline would make every extension shorten the time instead."""
+    problems = _problems_of(factory, clock, tmp_path, plan_data(final_deadline="2022-11-30", extension_cap="2022-11-29"))
+    assert [(p.field, p.line) for p in problems] == [("extension_cap", 11)]  # the line of extension_cap in the file
+    assert "延期上限早于最终截止日期" in problems[0].message
+
+
+def test_a_school_in_two_batches_is_refused(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    """One run per school per plan: a school listed in two batches would have two start dates."""
+    data = plan_data()
+    data["batches"][2]["schools"] = {"codes": [LATE[0], EARLY[0]]}
+    data["batches"].append({"id": "b4", "start": "2021-10-01", "schools": {"rest": True}})
+    problems = _problems_of(factory, clock, tmp_path, data)
+    assert len(problems) == 1 and problems[0].field == "batches[2].schools.codes[1]"
+    assert f"学校 {EARLY[0]} 已在批次 b2 中" in problems[0].message
+
+
 def test_final_deadline_binds_only_the_stages_named(factory: sessionmaker[Session], clock: FixedClock,
                                                     tmp_path: Path) -> None:
     """Issue 14 bug 3: the final deadline cuts the named stages; the others keep their own rule."""

@@ -47,3 +47,25 @@ def test_repeat_interval_gives_new_keys_only_every_seven_days() -> None:
 def test_without_a_rule_an_overdue_school_is_still_told() -> None:
     items = due_items(3, "planning", DUE, None, DUE + timedelta(days=2))
     assert [(i.kind, i.level) for i in items] == [("overdue", "school")]
+
+
+def _first_days(level: str, last: int = 75) -> list[int]:
+    """The overdue days on which a new item for ``level`` first appears (a new key = a new message)."""
+    seen: set[str] = set()
+    days = []
+    for d in range(0, last + 1):
+        new = {k for k in keys(DUE + timedelta(days=d)) if f":{level}:" in k} - seen
+        if new:
+            days.append(d)
+        seen |= new
+    return days
+
+
+def test_each_level_repeats_every_seven_days_from_its_own_escalation_day() -> None:
+    """`repeat_days: 7` (docs/workflow-files.md "Reminders"): while overdue a level is told again
+    every 7 days counted from the day it was first told — the city on overdue days 30, 37, 44 …,
+    the province on 60, 67, 74 — not on the due date's 7-day grid (35, 42 …)."""
+    assert _first_days("school") == [1, 7, 14, 21, 28, 35, 42, 49, 56, 63, 70]
+    assert _first_days("county") == [7, 14, 21, 28, 35, 42, 49, 56, 63, 70]
+    assert _first_days("city") == [30, 37, 44, 51, 58, 65, 72]
+    assert _first_days("province") == [60, 67, 74]

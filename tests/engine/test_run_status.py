@@ -120,3 +120,17 @@ def test_sweep_candidates_come_from_the_stored_verdict(plan: sessionmaker[Sessio
         assert advance_all_ready(s, clock, actor=system, auto_only=True, candidates_only=True).advanced == 0
         assert advance_all_ready(s, clock, actor=system, auto_only=True).advanced == 1
         _agree(s, clock)
+
+
+def test_a_calendar_change_judges_runs_never_derived(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """A calendar change recomputes only due dates — except on runs never derived (a database
+    upgraded from before the stored status), whose gate verdict it stores too: otherwise their
+    ``derived_ok`` would say "current" while ``blocked``/``failing`` still held the upgrade's blanks."""
+    with transaction(plan) as s:
+        s.execute(update(SchoolRun).values(derived_ok=False, blocked=False, failing=None, due_date=None))
+        seed_calendar(s, [2021], clock)
+        runs = {r.school_code: r for r in s.scalars(select(SchoolRun))}
+        assert all(r.derived_ok for r in runs.values())
+        early = runs[EARLY[0]]
+        assert early.blocked and sorted(g["gate"] for g in early.failing or []) == ["plan_filed", "team_formed"]
+        _agree(s, clock)

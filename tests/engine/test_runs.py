@@ -115,17 +115,20 @@ def test_role_refused(plan: sessionmaker[Session], clock: FixedClock) -> None:
     assert "county_office" in message
 
 
-@pytest.mark.parametrize("trigger,actor", [("return_for_rework", COUNTY_OFFICER), ("suspend", COUNTY_OFFICER),
-                                           ("override", CITY_OFFICER)])
+@pytest.mark.parametrize("trigger,actor,destination", [("return_for_rework", COUNTY_OFFICER, "planning"),
+                                                       ("suspend", COUNTY_OFFICER, "suspended"),
+                                                       ("override", CITY_OFFICER, "done")])
 @pytest.mark.parametrize("reason", [None, "", "   "])
 def test_reason_required(plan: sessionmaker[Session], clock: FixedClock, trigger: str, actor: Any,
-                         reason: str | None) -> None:
+                         destination: str, reason: str | None) -> None:
     _planning_done(plan, clock)
     _fire(plan, clock)  # online_study: return_for_rework is allowed from here
     message = _refused(plan, lambda: _fire(plan, clock, trigger=trigger, actor=actor, reason=reason))
     assert "理由" in message
     out = _fire(plan, clock, trigger=trigger, actor=actor, reason="县级抽查发现问题")
-    assert out.to_state != "online_study"
+    # from online study: rework goes back one stage, suspend parks it, override finishes it
+    assert (out.from_state, out.to_state) == ("online_study", destination)
+    assert _state(plan)[:2] == (destination, "online_study" if trigger in ("return_for_rework", "suspend") else None)
 
 
 def test_override_records_the_gates_it_overrode(plan: sessionmaker[Session], clock: FixedClock) -> None:
@@ -150,7 +153,8 @@ def test_suspend_and_resume_return_to_previous_stage(plan: sessionmaker[Session]
     assert out.to_state == "suspended"
     assert _state(plan)[:2] == ("suspended", "online_study")
     message = _refused(plan, lambda: _fire(plan, clock))
-    assert "advance" in message or "推进" in message or "不能执行" in message
+    # A suspended school can only be resumed: the refusal names the stage, the trigger and the way out.
+    assert message == f"学校 {SCHOOL} 处于“暂停”阶段，不能执行“advance”；可执行：恢复推进（resume）"
     clock.advance(timedelta(days=3))
     out = _fire(plan, clock, trigger="resume", actor=CITY_OFFICER)
     assert (out.from_state, out.to_state) == ("suspended", "online_study")
@@ -295,3 +299,36 @@ def test_advance_all_ready_respects_roles(plan: sessionmaker[Session], clock: Fi
         result = advance_all_ready(s, clock, actor=SCHOOL_ADMIN)
     assert result.advanced == 0
     assert _state(plan, SCHOOL)[0] == "planning"
+
+
+def test_system_actor_may_fire_only_auto_advances(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """The sweep acts as ``system`` and may take only the ``auto: true`` advances the workflow
+    names; anything else (suspend, override, return, the pilot's manual advance) needs a person
+    with the role, even typed as ``--role system`` on the command line."""
+    system = runs_module.Actor(runs_module.SYSTEM, runs_module.SYSTEM)
+    _planning_done(plan, clock)
+    with transaction(plan) as s:
+        set_fact(s, clock, school_code=PILOT, name="pilot_summary_filed", value=1, actor=COUNTY_OFFICER)
+    for trigger, code in (("suspend", SCHOOL), ("override", SCHOOL), ("advance", PILOT)):
+        message = _refused(plan, lambda t=trigger, c=code: _fire(plan, clock, code=c, trigger=t, actor=system,
+                                                                   reason="系统"), code=code)
+        assert "system" in message, trigger
+    assert _fire(plan, clock, actor=system).to_state == "online_study"  # planning → online_study is auto
+    message = _refused(plan, lambda: _fire(plan, clock, trigger="return_for_rework", actor=system, reason="系统"))
+    assert "system" in message
+
+
+def test_advance_auto_takes_every_stage_already_finished(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """A school whose next stage's gates already pass is not left a day in a stage it has finished:
+    one sweep's ``advance_auto`` moves it through every auto advance whose gates pass, and stops at
+    the first stage whose gates do not (practice: no evidence yet)."""
+    _planning_done(plan, clock)
+    with transaction(plan) as s:
+        add_teachers(s, SCHOOL, 3, evidence=0, result=None)  # online study done, practice evidence missing
+    with transaction(plan) as s:
+        assert runs_module.advance_auto(s, clock) == 2
+    assert _state(plan)[0] == "practice"
+    with transaction(plan) as s:
+        assert [(e.trigger, e.from_state, e.to_state, e.actor) for e in events_of(s, SCHOOL)[-2:]] == [
+            ("advance", "planning", "online_study", "system"), ("advance", "online_study", "practice", "system")]
+        assert runs_module.advance_auto(s, clock) == 0

@@ -112,6 +112,8 @@ def test_outage_then_recovery_delivers_each_once(db: Engine, clock: FixedClock, 
     assert statuses(db) == {"sent": 3}
     assert delivered_markers(robot_port, 3) == Counter({0: 1, 1: 1, 2: 1})
     assert robot_port.state.bad_signatures == 0
+    # `notify list` showed the outage's error beside a message later sent (issue 17, 19)
+    assert [(r.last_error, r.attempts > 0) for r in rows(db) if r.attempts] and all(r.last_error is None for r in rows(db))
 
 
 def test_timeouts_500s_and_rate_limit_codes_end_in_one_delivery_each(
@@ -216,3 +218,28 @@ def test_full_window_defers_the_rest_across_passes(db: Engine, clock: FixedClock
     stamps = sorted(int(r.query["timestamp"]) for r in robot.state.accepted)
     assert all(later - earlier >= 60_000 for earlier, later in zip(stamps, stamps[2:], strict=False))
     assert passes[0].deferred == 11 and passes[1].claimed == 0
+
+
+def test_a_dispatcher_whose_claim_was_taken_over_does_not_mark_the_row(db: Engine, clock: FixedClock) -> None:
+    """Only the holder of a claim marks a row. A dispatcher stuck in a send past its claim (10
+    minutes) has lost the row to the one that took it over; when its send finally returns it must
+    not overwrite the taker's mark (who sent it, when) nor count the row as its own delivery."""
+    queue(db, clock, 1, channel="file", address="/unused")
+    taker = CrashingChannel(ok=100)
+    outcome: dict[str, Any] = {}
+
+    class Stuck:
+        def __init__(self) -> None:
+            self.keys: list[str] = []
+
+        def send(self, msg: OutgoingMessage) -> None:
+            self.keys.append(msg.key)
+            clock.advance(timedelta(minutes=11))  # the claim expires while this send hangs
+            outcome["taker"] = dispatch(db, clock, worker_id="taker", channels={"file": taker})
+
+    stuck = Stuck()
+    slow = dispatch(db, clock, worker_id="slow", channels={"file": stuck})
+    assert outcome["taker"].sent == 1 and slow.sent == 0 and slow.claimed == 1
+    (row,) = rows(db)
+    assert row.status == "sent" and row.claimed_by is not None and row.claimed_by.startswith("taker:")
+    assert stuck.keys == taker.keys == ["m:0"]  # the unavoidable repeat, documented in the module

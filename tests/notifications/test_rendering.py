@@ -43,9 +43,17 @@ def digest(**changes: Any) -> dict[str, Any]:
 def test_every_builtin_template_renders(kind: str, lang: str, fmt: str) -> None:
     ctx = BULLETIN if kind == "bulletin" else digest(kind=kind)
     out = render(kind, lang, fmt, ctx)
-    assert ("沂源县" in out) or ("提升工程2.0" in out)
+    assert ctx["plan_title"] in out  # every message says which programme it is about
     if fmt == "subject":
         assert "\n" not in out
+        # a digest's subject counts its schools; a bulletin's names the office that issues it
+        expected = ctx["office"]["name"] if kind == "bulletin" else {"zh": "2 所学校", "en": "2 school(s)"}[lang]
+        assert expected in out
+        return
+    # a body names whom it addresses and every school (digest) or region (bulletin) it lists
+    who = ctx["office"]["name"] if kind == "bulletin" else ctx["recipient"]["name"]
+    listed = [r["region_name"] for r in ctx["rows"]] if kind == "bulletin" else [i["school_name"] for i in ctx["items"]]
+    assert who in out and all(name in out for name in listed), out
 
 
 def test_digest_text_content() -> None:

@@ -191,3 +191,20 @@ def test_office_templates_are_used_by_the_sweep_the_bulletins_and_the_cli(factor
     clock.set(_at(DUE + timedelta(days=8)))
     runaway = CliRunner().invoke(main, ["--db", db_url, "--now", "2021-10-08T09:00", "sweep", "--templates", str(office)])
     assert runaway.exit_code == 1 and "digest.zh.md.j2" in runaway.output  # a clean error, within seconds
+
+
+def test_one_sweep_passes_every_auto_gate_already_met(factory, clock, tmp_path) -> None:
+    """A school that has finished planning *and* online study moves two stages in one sweep (and is
+    no longer alerted for planning): the sweep never leaves it a day in a stage it has finished."""
+    from engine.runs import find_run
+    from tests.engine.builders import add_teachers
+
+    _setup(factory, clock, tmp_path)
+    clock.set(_at(DUE + timedelta(days=2)))
+    with factory() as session, session.begin():
+        set_fact(session, clock, school_code=SCHOOL, name="team_members", value=4, actor=COUNTY_OFFICER)
+        set_fact(session, clock, school_code=SCHOOL, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+        add_teachers(session, SCHOOL, 2, evidence=0, result=None)  # online study done, practice not
+        result = run_sweep(session, clock)
+        assert result.advanced == 2 and find_run(session, SCHOOL).state == "practice"
+        assert result.items["overdue"] == 0 and result.items["escalation"] == 0

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 import pytest
 
 import web.data as web_data
 from engine.db import sessions, transaction
 from engine.facts import set_fact
-from tests.engine.builders import COUNTY_OFFICER, EARLY, events_of
+from engine.runs import fire
+from tests.conftest import SHANGHAI
+from tests.engine.builders import COUNTY_OFFICER, EARLY, LATE, OTHER, PILOT, events_of
 from tests.web.conftest import Site
 
 SCHOOL = EARLY[0]
@@ -101,13 +105,22 @@ def test_batch_progress_against_the_plan(site: Site) -> None:
 
 
 def test_overdue_sorts(site: Site) -> None:
+    """On 2021-10-20 the early batch (due 09-30) is 20 days overdue, the rest (30 working days
+    from 09-01: 10-13) 7 days, the pilot (due 12-31) not at all, and the other county's school,
+    extended to 10-15, 5 days: every sort gives a different order."""
+    with transaction(sessions(site.engine)) as s:
+        fire(s, site.clock, school_code=OTHER, trigger="extend", actor=COUNTY_OFFICER, reason="校舍改造",
+             due=date(2021, 10, 15))
+    site.clock.set(datetime(2021, 10, 20, 9, 0, tzinfo=SHANGHAI))
     client = site.as_user("city")
-    by_school = [r["school_code"] for r in client.get("/api/overdue?sort=school").json()]
-    assert by_school == sorted(by_school)
-    by_county = [r["county_code"] for r in client.get("/api/overdue?sort=county").json()]
-    assert by_county == sorted(by_county)
-    days = [r["days_overdue"] for r in client.get("/api/overdue").json()]
-    assert days == sorted(days, reverse=True)
+
+    def listed(query: str) -> list[tuple[str, int]]:
+        return [(r["school_code"], r["days_overdue"]) for r in client.get(f"/api/overdue{query}").json()]
+
+    yiyuan = [(EARLY[0], 20), (EARLY[1], 20), (LATE[0], 7), (LATE[1], 7), (PILOT, 0)]
+    assert listed("") == [*yiyuan[:4], (OTHER, 5), (PILOT, 0)]  # most overdue first
+    assert listed("?sort=school") == sorted([*yiyuan, (OTHER, 5)])
+    assert listed("?sort=county") == [(OTHER, 5), *yiyuan]  # 淄川区 370302, then 沂源县 370323
 
 
 def test_overdue_pages(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:

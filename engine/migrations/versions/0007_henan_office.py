@@ -1,4 +1,4 @@
-"""henan office (issue 14): which stages a plan's final deadline binds; a teacher's role; a school's contractor
+"""henan office (issue 14): which stages a plan's final deadline binds; a teacher's role
 
 Revision ID: 0007
 Revises: 0005
@@ -18,15 +18,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('final_deadline_stages', sa.JSON(), nullable=True))
     with op.batch_alter_table('teacher', schema=None) as batch_op:
         batch_op.add_column(sa.Column('role', sa.String(length=20), server_default='teacher', nullable=False))
-    with op.batch_alter_table('school_run', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('contractor', sa.String(length=100), nullable=True))
-        batch_op.create_index(batch_op.f('ix_school_run_contractor'), ['contractor'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('school_run', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_school_run_contractor'))
-        batch_op.drop_column('contractor')
     with op.batch_alter_table('teacher', schema=None) as batch_op:
         batch_op.drop_column('role')
     with op.batch_alter_table('plan', schema=None) as batch_op:

@@ -192,3 +192,28 @@ def test_unreadable_files_give_clear_errors(
     incomplete.write_text(json.dumps({"format": "rollout-audit-checkpoint/1", "heads": []}), encoding="utf-8")
     with factory() as s, pytest.raises(AuditError, match="signature"):
         verify_checkpoint(s, incomplete, public)
+
+
+def test_heads_that_disagree_with_the_signed_root_are_detected(
+    factory: sessionmaker[Session], keys: tuple[Path, Path], tmp_path: Path, clock: FixedClock
+) -> None:
+    """The Merkle root is what gets mailed out and compared by hand; a validly signed file whose
+    heads do not hash to its root (a faulty or dishonest signer dropped a chain after computing the
+    root) proves nothing about the dropped chain and is reported, not accepted."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+
+    from engine.audit.checkpoint import _signed_part
+
+    private, public = keys
+    append(factory, "run:1", 2)
+    append(factory, "run:2", 1)
+    with factory() as s:
+        signed = make_checkpoint(s, private, clock)
+    trimmed = dict(signed, heads=[h for h in signed["heads"] if h["chain"] != "run:2"])
+    key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+    trimmed["signature"] = base64.b64encode(key.sign(_signed_part(trimmed))).decode("ascii")  # type: ignore[union-attr]
+    path = tmp_path / "trimmed.json"
+    write_checkpoint(path, trimmed)
+    assert check(factory, path, public) == [("root_mismatch", None, None)]
