@@ -109,7 +109,7 @@ def decide_extension(session: Session, clock: Clock, *, school_code: str, approv
     extend = next((t for t in wf.transitions_from(run.state) if t.kind == "extend"), None)
     if extend is None or pending.stale:
         raise TransitionRefused(tr(
-            f"该申请已失效：学校已离开申请延期的“{pending.stage}”阶段（现为“{run.state}”）；如仍需延期，请重新申请",
+            f"学校已不在申请延期的阶段（申请时为“{pending.stage}”，现为“{run.state}”），该申请已失效；如仍需延期，请重新申请",
             f"the request has lapsed: the school has left stage '{pending.stage}' it was for (now '{run.state}'); "
             "request again if an extension is still needed"))
     if actor.role not in extend.roles:

@@ -36,7 +36,6 @@ def test_assignment_is_audited_idempotent_and_scopes_one_decision(factory, clock
         again = import_contractors(s, clock, path, actor="王玥", role="province_office")
         assert (again.changed, again.unchanged) == (0, 10)
         assert len(s.scalars(select(AuditEvent).where(AuditEvent.trigger == "contractor_assign")).all()) == 10
-        assert verify_chains(s).ok and verify_state(s).ok
         # into registration, then every school asks; one decision for contractor A's four
         import_facts(s, clock, write_csv(tmp_path / "f.csv", ["学校标识码", "事实项", "值"],
                                          [[c, f, "1"] for c in SCHOOLS for f in ("contractor_assigned", "selection_rate")]),
@@ -49,6 +48,8 @@ def test_assignment_is_audited_idempotent_and_scopes_one_decision(factory, clock
         with pytest.raises(NotFound, match="没有分配学校"):
             decide_many(s, clock, approve=True, reason="同意", actor=OFFICE, contractor="无此单位")
         assert {c for c, in s.execute(select(SchoolRun.contractor))} == {A, B}
+    with transaction(factory) as s:  # its own session: verify_state streams with a server-side cursor on PostgreSQL
+        assert verify_chains(s).ok and verify_state(s).ok
 
 
 def test_a_bad_assignment_file_is_refused_whole(factory, clock, tmp_path) -> None:
