@@ -46,20 +46,36 @@ def _county(engine: Engine) -> str:
         return str(session.scalar(select(School.county_code).order_by(School.county_code).limit(1)))
 
 
-def page_timer(path: str, scope: str, clock_at: datetime, mark: Callable[[float], None]) -> Callable[[Engine, Dataset], int]:
-    """An op that GETs ``path`` as an officer of ``scope`` ('province' or 'county'); returns schools in scope."""
+def first_school(engine: Engine) -> str:
+    """The first school of the first county (the school page's benchmark: ~20 teachers)."""
+    with sessions(engine)() as session:
+        return str(session.scalar(select(School.code).where(School.county_code == _county(engine))
+                                  .order_by(School.code).limit(1)))
+
+
+def first_city(engine: Engine) -> str:
+    with sessions(engine)() as session:
+        return str(session.scalar(select(School.city_code).order_by(School.city_code).limit(1)))
+
+
+def page_timer(path: str | Callable[[Engine], str], scope: str, clock_at: datetime,
+               mark: Callable[[float], None]) -> Callable[[Engine, Dataset], int]:
+    """An op that GETs ``path`` as an officer of ``scope`` ('province' or 'county'); returns schools in scope.
+
+    ``path`` may be a function of the database (a school's page, a city's download)."""
 
     def op(engine: Engine, ds: Dataset) -> int:
         clock = FixedClock(clock_at)
         code = "410000" if scope == "province" else _county(engine)
         role = "province_office" if scope == "province" else "county_office"
+        url = path if isinstance(path, str) else path(engine)
         with _signed_in(engine, clock, role, code) as client:
-            client.get(path)  # warm: template compile and the first connection are paid once per process
+            client.get(url)  # warm: template compile and the first connection are paid once per process
             t0 = time.perf_counter()
-            r = client.get(path)
+            r = client.get(url)
             mark(time.perf_counter() - t0)
             if r.status_code != 200:
-                raise AssertionError(f"{path}: {r.status_code}")
+                raise AssertionError(f"{url}: {r.status_code}")
         with sessions(engine)() as session:
             column = School.province_code if scope == "province" else School.county_code
             return len(session.scalars(select(School.code).where(column == code)).all())

@@ -6,10 +6,12 @@ clerk can fix the file in one go; ``--json`` prints the same as JSON for scripts
 
 from __future__ import annotations
 
+import getpass
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +45,19 @@ mapping_option = click.option(
 
 def summary(result: ImportResult) -> str:
     kind_zh, kind_en = KIND_NAMES_ZH[result.kind], KIND_NAMES_EN[result.kind]
-    return tr(
+    text = tr(
         f"{kind_zh}导入完成：共 {result.total} 行，新增 {result.inserted}，更新 {result.updated}，未变 {result.unchanged}（{result.source}）",
         f"Imported {kind_en}: {result.total} rows, {result.inserted} inserted, {result.updated} updated, {result.unchanged} unchanged ({result.source})",
     )
+    if result.left:
+        text += tr(f"；{result.left} 名教师不在完整导出中，已标记为离校", f"; {result.left} teacher(s) absent from the full export marked as left")
+    if result.import_id is not None:
+        text += tr(f"\n已记录为第 {result.import_id} 次进度导入（截至 {result.as_of}，SHA-256 {result.sha256}）",
+                   f"\nrecorded as progress import #{result.import_id} (as of {result.as_of}, SHA-256 {result.sha256})")
+    elif result.same_as is not None:
+        text += tr(f"\n与第 {result.same_as} 次导入的文件完全相同，未作任何更改，不再记录",
+                   f"\nthe same file as progress import #{result.same_as}: nothing changed, not recorded again")
+    return text
 
 
 def _run(kind: str, as_json: bool, work: Callable[[], ImportResult]) -> None:
@@ -177,15 +188,27 @@ def progress(ctx: click.Context) -> None:
 @progress.command("import")
 @file_argument
 @mapping_option
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="The date the platform exported the file (default: today by the clock).")
+@click.option("--full", is_flag=True, default=False,
+              help="The file lists every teacher: mark teachers it omits as left the school (audited).")
+@click.option("--actor", envvar="ROLLOUT_ACTOR", default=None,
+              help="Your name for the audit trail (default: the login name). Env: ROLLOUT_ACTOR.")
 @json_option
 @pass_app
-def progress_import(app: App, path: Path, mapping: Path | None, as_json: bool) -> None:
-    """Import a platform export of teachers' progress (all or nothing; safe to run again)."""
+def progress_import(app: App, path: Path, mapping: Path | None, as_of: datetime | None, full: bool,
+                    actor: str | None, as_json: bool) -> None:
+    """Import a platform export of teachers' progress (all or nothing; safe to run again).
+
+    Each import that changes something keeps the teachers' changed figures as of --as-of and is
+    recorded in the audit trail with the file's SHA-256."""
 
     def work() -> ImportResult:
         columns = load_mapping(mapping)
         with _progress_bar(path) as advance:
-            return import_progress(app.engine, path, columns, progress=advance)
+            return import_progress(app.engine, path, columns, progress=advance, as_of=as_of.date() if as_of else None,
+                                   full=full, actor=actor or getpass.getuser(), clock=app.clock,
+                                   mapping_name=str(mapping) if mapping else None)
 
     _run("progress", as_json, work)
 

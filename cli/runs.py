@@ -21,6 +21,7 @@ from engine import (
     school_detail,
     set_fact,
     stage_title,
+    state_title,
     status_table,
     tr,
     trigger_title,
@@ -80,7 +81,7 @@ def plan_show(app: App, plan_code: str | None, as_json: bool) -> None:
 @json_option
 @pass_app
 def status(app: App, plan_code: str | None, region: str | None, as_json: bool) -> None:
-    """学校分布：地区 × 阶段，受阻、逾期 / schools per region × stage, blocked, overdue."""
+    """学校分布：地区 × 阶段，逾期、即将到期、可推进 / schools per region × stage, overdue, due soon, ready."""
     with app.transaction() as session:
         wf, rows = status_table(session, app.clock, plan_code=plan_code, region=region, people=True)
     emit([r.__dict__ for r in rows], as_json, lambda: render_status(wf, rows))
@@ -89,9 +90,10 @@ def status(app: App, plan_code: str | None, region: str | None, as_json: bool) -
 def render_status(wf: Any, rows: list[Any]) -> str:
     stages = [s for s in wf.stages if not s.hold or any(r.stages.get(s.id) for r in rows)]
     headers = [tr("地区", "region"), tr("学校", "schools"), tr("未开始", "not started")]
-    headers += [str(s.title) for s in stages] + [tr("受阻", "blocked"), tr("逾期", "overdue")]
+    shown = ("overdue", "due_soon", "ready")  # engine.school_state: the states an office acts on
+    headers += [str(s.title) for s in stages] + [state_title(k) for k in shown]
     body = [[f"{r.region_name}({r.region_code})", r.schools, r.not_started, *[r.stages.get(s.id, 0) for s in stages],
-             r.blocked, r.overdue] for r in rows]
+             *[r.states.get(k, 0) for k in shown]] for r in rows]
     totals = [tr("合计", "total"), *[sum(int(b[i]) for b in body) for i in range(1, len(headers))]]
     return table(headers, [*body, totals]) if len(body) > 1 else table(headers, body)
 
@@ -183,7 +185,7 @@ def advance(app: App, code: str | None, all_ready: bool, region: str | None, pla
             r = advance_all_ready(session, app.clock, actor=who, plan_code=plan_code, region=region)
             wf = workflow_for_version(session, find_plan(session, plan_code).workflow_version_id)
         emit(r.as_dict(), as_json, lambda: tr(
-            f"已推进 {r.advanced} 所学校，受阻 {r.blocked} 所，未开始 {r.not_started} 所", f"advanced {r.advanced} schools, {r.blocked} blocked, {r.not_started} not started")
+            f"已推进 {r.advanced} 所学校，条件未满足 {r.blocked} 所，未开始 {r.not_started} 所", f"advanced {r.advanced} schools, {r.blocked} with conditions not met, {r.not_started} not started")
             + "".join(f"\n  {stage_title(wf, a)} → {stage_title(wf, b)}: {n}" for (a, b), n in sorted(r.moves.items())))
         return
     assert code is not None

@@ -29,8 +29,8 @@ def sweep(app: App, plan_code: str | None, templates: Path | None, as_json: bool
     with app.transaction() as session:
         r = run_sweep(session, app.clock, plan_code, templates=templates)
     emit(r.as_dict(), as_json, lambda: tr(
-        f"自动推进 {r.advanced} 所；提醒 {r.items['reminder']} 项，逾期 {r.items['overdue']} 项，督办 {r.items['escalation']} 项；入队消息 {r.messages} 条",
-        f"advanced {r.advanced}; {r.items['reminder']} reminders, {r.items['overdue']} overdue, {r.items['escalation']} escalations; {r.messages} messages queued")
+        f"自动推进 {r.advanced} 所；提醒 {r.items['reminder']} 项，逾期 {r.items['overdue']} 项，督办 {r.items['escalation']} 项，预警 {r.items['warning']} 项；入队消息 {r.messages} 条",
+        f"advanced {r.advanced}; {r.items['reminder']} reminders, {r.items['overdue']} overdue, {r.items['escalation']} escalations, {r.items['warning']} early warnings; {r.messages} messages queued")
         + _report(r))
 
 

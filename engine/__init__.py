@@ -32,7 +32,7 @@ from engine.accounts import (
     set_password,
     start_session,
 )
-from engine.bulletin import bulletin_week, office_contacts, ranked_regions
+from engine.bulletin import bulletin_week, office_contacts, rank_rows, ranked_regions
 from engine.clock import Clock, FixedClock, SystemClock, as_utc, parse_timestamp
 from engine.db import (
     DEFAULT_URL,
@@ -82,6 +82,7 @@ from engine.labels import (
     stage_title,
     trigger_title,
 )
+from engine.metrics import teachers_behind
 from engine.models import (
     Batch,
     Contact,
@@ -96,10 +97,23 @@ from engine.models import (
     User,
     WorkflowVersion,
 )
-from engine.notices import KINDS, Digest, Notices, due_digests, due_notices, record_notices
+from engine.notices import (
+    KINDS,
+    Digest,
+    Notices,
+    Warnings,
+    due_digests,
+    due_notices,
+    due_warnings,
+    record_notices,
+    record_rearmed,
+    warning_outcomes,
+)
 from engine.plan import find_plan, load_plan, plan_summary
 from engine.plan_edit import PlanChange, PlanEdit, edit_plan
 from engine.projection import StateProblem, StateReport, verify_state
+from engine.rates import RateValue, rate_values
+from engine.rates import total as rate_total
 from engine.run_deadline import override_deadline
 from engine.run_status import ensure_current
 from engine.runs import (
@@ -111,6 +125,16 @@ from engine.runs import (
     advance_auto,
     find_run,
     fire,
+)
+from engine.school_state import (
+    STATE_HELP,
+    STATE_TITLES,
+    STATES,
+    run_state,
+    school_state,
+    stage_horizon,
+    state_case,
+    state_title,
 )
 from engine.status import RunView, school_detail, status_table, stored_views
 from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
@@ -139,14 +163,16 @@ __all__ = [
     "find_plan", "load_plan", "plan_summary",
     "SYSTEM", "Actor", "BulkResult", "Outcome", "advance_all_ready", "advance_auto", "find_run", "fire",
     "set_fact", "ExtensionRequest", "decide_extension", "lapse_stale_requests", "pending_requests", "request_extension",
-    "GateResult", "failing", "ensure_current",
+    "GateResult", "failing", "ensure_current", "RateValue", "rate_total", "rate_values", "teachers_behind",
     "EntryResult", "decide_many", "import_extensions", "import_facts",
     # what officials read
     "RunView", "school_detail", "status_table", "stored_views",
+    "STATES", "STATE_HELP", "STATE_TITLES", "run_state", "school_state", "stage_horizon", "state_case", "state_title",
     "StateProblem", "StateReport", "verify_state",
     "action_label", "audit_triggers", "event_cells", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
     "KINDS", "Digest", "Notices", "due_digests", "due_notices", "record_notices",
-    "bulletin_week", "office_contacts", "ranked_regions",
+    "Warnings", "due_warnings", "record_rearmed", "warning_outcomes",
+    "bulletin_week", "office_contacts", "rank_rows", "ranked_regions",
     # changing course mid-year: moving open runs to a new workflow version
     "MOVE_ROLES", "MoveRefused", "MovePreview", "SchoolMove", "apply_move", "move_workbook", "parse_mapping",
     "preview_move",

@@ -18,7 +18,8 @@ from engine.clock import Clock
 from engine.deadline import local_date
 from engine.i18n import tr
 from engine.models import Contact, Plan, School, SchoolRun
-from engine.status import status_table
+from engine.status import StatusRow, status_table
+from engine.workflow.model import Workflow
 
 OFFICE_LEVELS = ("province", "city", "county")
 
@@ -26,6 +27,12 @@ OFFICE_LEVELS = ("province", "city", "county")
 def ranked_regions(session: Session, clock: Clock, plan: Plan, region: str) -> list[dict[str, Any]]:
     """The child regions of ``region`` with schools, done and overdue counts and shares, and rank."""
     wf, rows = status_table(session, clock, plan_code=plan.code, region=region)
+    return rank_rows(wf, rows)
+
+
+def rank_rows(wf: Workflow, rows: list[StatusRow]) -> list[dict[str, Any]]:
+    """The ranking of ``ranked_regions`` over status rows a caller already has (the dashboard's
+    overview reads the status table once for its states and its ranking)."""
     done_stage = [s.id for s in wf.stages if s.terminal]
     table: list[dict[str, Any]] = []
     for r in rows:

@@ -46,6 +46,11 @@ def _condition(cond: Condition) -> ColumnElement[bool]:
     }[cond.op]
 
 
+def condition_clause(cond: Condition) -> ColumnElement[bool]:
+    """A teacher condition as SQL over ``teacher`` (engine.rates counts with the same tests)."""
+    return _condition(cond)
+
+
 def _matching(metric: Metric) -> ColumnElement[Any]:
     if not metric.where:
         return func.count()
@@ -66,7 +71,9 @@ def teacher_metric_query(wf: Workflow, runs: Select, *, scan_all: bool = False) 
     key: Any = func.coalesce(Teacher.school_code, "") if scan_all else Teacher.school_code
     cols = [key.label("school_code"), func.count().label("n")]
     cols += [_matching(m).label(f"m{i}") for i, m in enumerate(metrics)]
-    query = select(*cols).group_by(key)
+    # Teachers a full export no longer lists have left the school: "every teacher" means those
+    # still there (issue 11, ``progress import --full``).
+    query = select(*cols).where(Teacher.left_on.is_(None)).group_by(key)
     if not scan_all:
         sub = runs.subquery()
         query = query.where(Teacher.school_code.in_(select(sub.c.school_code)))
@@ -160,7 +167,7 @@ def teacher_summary(session: Session, school_code: str) -> dict[str, int]:
             func.sum(case((Teacher.practice_hours < 25, 1), else_=0)),
             func.sum(case((Teacher.points_count < 3, 1), else_=0)),
             func.sum(case((Teacher.evidence_count < Teacher.points_count, 1), else_=literal(0))),
-        ).where(Teacher.school_code == school_code)
+        ).where(Teacher.school_code == school_code, Teacher.left_on.is_(None))
     ).one()
     return {
         "teachers": row[0] or 0,
@@ -169,3 +176,26 @@ def teacher_summary(session: Session, school_code: str) -> dict[str, int]:
         "points_below_3": row[3] or 0,
         "evidence_missing": row[4] or 0,
     }
+
+
+def teachers_behind(session: Session, wf: Workflow, stage_id: str, school_code: str) -> list[dict[str, Any]]:
+    """The school's teachers who hold back a gate of ``stage_id``: for each gate over a teacher
+    share, the teachers its metric does not count (a null result counts as not met). Each row
+    names the teacher (platform id, name), their progress, and the gates they hold back, so the
+    school knows whom to chase — "实践不足25学时 15" says how many, not who."""
+    gates = [(g, wf.metrics[g.metric]) for g in wf.stage(stage_id).gates
+             if wf.metrics[g.metric].kind == "share_of_teachers"]
+    if not gates:
+        return []
+    flags = [case((and_(*(_condition(c) for c in m.where)), 0), else_=1) for _g, m in gates]
+    q = (select(Teacher.platform_id, Teacher.name, Teacher.online_hours, Teacher.practice_hours, Teacher.points,
+                Teacher.points_count, Teacher.evidence_count, Teacher.evidence_result, *flags)
+         .where(Teacher.school_code == school_code).order_by(Teacher.platform_id))
+    out: list[dict[str, Any]] = []
+    for row in session.execute(q):
+        held = [g.id for (g, _m), flag in zip(gates, row[8:], strict=True) if flag]
+        if held:
+            out.append({"platform_id": row[0], "name": row[1], "online_hours": row[2], "practice_hours": row[3],
+                        "points": row[4], "points_count": row[5], "evidence_count": row[6],
+                        "evidence_result": row[7], "gates": held})
+    return out

@@ -93,8 +93,7 @@ class Plan(Base):
     timezone: Mapped[str] = mapped_column(String(60), default="Asia/Shanghai")
     final_deadline: Mapped[date | None] = mapped_column(Date)
     extension_cap: Mapped[date | None] = mapped_column(Date)
-    # The stages the final deadline cuts (plan key ``final_deadline_binds``); None: every stage.
-    final_deadline_stages: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    final_deadline_stages: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # final_deadline_binds; None: all
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
     source: Mapped[str] = mapped_column(Text)
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -137,8 +136,7 @@ class SchoolRun(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Optimistic lock: every write (transition, fact, extension) bumps it.
     version: Mapped[int] = mapped_column(Integer, default=1)
-    # 承训单位 training this school in this plan (seed 002 attachment 2); engine/imports/contractors.py
-    contractor: Mapped[str | None] = mapped_column(String(100), index=True)
+    contractor: Mapped[str | None] = mapped_column(String(100), index=True)  # 承训单位 (seed 002), imports/contractors
     # Derived status, stored so that a province's status table or overdue list is one indexed
     # query instead of a gate evaluation over a million teachers. engine/run_status.py recomputes
     # these in the same transaction as every change they depend on (transition, fact, progress
@@ -198,8 +196,38 @@ class Teacher(Base):
     points_count: Mapped[int] = mapped_column(Integer, default=0)
     evidence_count: Mapped[int] = mapped_column(Integer, default=0)
     evidence_result: Mapped[str | None] = mapped_column(String(12))  # pass | excellent | fail
-    # teacher | management (seed 002 counts the 管理团队 members trained beside the teachers)
-    role: Mapped[str] = mapped_column(String(20), default="teacher", server_default="teacher")
+    role: Mapped[str] = mapped_column(String(20), default="teacher", server_default="teacher")  # teacher | management (002)
+    left_on: Mapped[date | None] = mapped_column(Date)  # a --full export stopped listing them: gates stop counting them
+
+
+class ProgressImport(Base):
+    """One accepted progress file (provenance), also on the ``import:progress`` audit chain."""
+    __tablename__ = "progress_import"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    as_of: Mapped[date] = mapped_column(Date, index=True)  # the export's date, not the import's
+    file_name: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    mapping: Mapped[str] = mapped_column(String(300))
+    actor: Mapped[str] = mapped_column(String(100))
+    full: Mapped[bool] = mapped_column(Boolean, default=False)
+    total: Mapped[int] = mapped_column(Integer)
+    inserted: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    unchanged: Mapped[int] = mapped_column(Integer)
+    left_school: Mapped[int] = mapped_column(Integer, default=0)  # marked left by a --full import (rows rejected: always 0, all or nothing)
+
+class TeacherProgress(Base):
+    """A teacher's figures as of one import (its ``as_of``), stored only when they changed (history, not copies): narrow rows keyed (teacher, import), sized for 1,000,000 teachers × 40 imports."""
+    __tablename__ = "teacher_progress"
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("teacher.id"), primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("progress_import.id"), primary_key=True, index=True)
+    online_hours: Mapped[float] = mapped_column(Float)
+    practice_hours: Mapped[float] = mapped_column(Float)
+    points_count: Mapped[int] = mapped_column(Integer)
+    evidence_count: Mapped[int] = mapped_column(Integer)
+    evidence_result: Mapped[str | None] = mapped_column(String(12))
+    left_school: Mapped[bool] = mapped_column(Boolean, default=False)  # this row marks the leaving
 
 
 class AuditEvent(Base):

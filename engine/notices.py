@@ -13,22 +13,24 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.deadline import local_date
-from engine.models import Contact, NoticeItem, Plan, Region, School, SchoolRun
+from engine.forecast import SchoolForecast, forecast_plan
+from engine.models import AuditEvent, Contact, NoticeItem, Plan, Region, School, SchoolRun
 from engine.reminder import DueItem, due_items
 from engine.status import RunView, stored_views
 from engine.workflow.model import ESCALATION_LEVELS, Workflow
 from engine.workflow.versions import workflow_for_version
 
-KINDS = ("reminder", "overdue", "escalation")
+KINDS = ("reminder", "overdue", "escalation", "warning")
+WARNING_LEVELS = ("school", "county")  # who hears a 预警: the school and its responsible body
 _CONTACT = (Contact.id, Contact.scope_code, Contact.level, Contact.name, Contact.channel, Contact.address,
             Contact.secret_ref, Contact.lang)
 
@@ -191,3 +193,135 @@ def record_notices(session: Session, digests: list[Digest], queued: dict[str, in
                 "level": item.level, "created_at": now} for d in digests for k, item, view in d.items]
     if records:
         session.execute(insert(NoticeItem), records)
+
+
+# --------------------------------------------------------------------------- early warning (预警)
+
+
+@dataclass(frozen=True)
+class Warnings:
+    """What the sweep's early warning found: digests to queue, and the runs whose risk fell back
+    below the threshold (their dedupe record re-arms the warning for a later crossing)."""
+
+    digests: list[Digest]
+    rearmed: list[dict[str, Any]]
+
+
+def _crossings(session: Session, run_ids: list[int]) -> dict[str, tuple[int, int]]:
+    """Per warning base (run, stage, due): the last crossing warned and the last one re-armed."""
+    out: dict[str, tuple[int, int]] = {}
+    for i in range(0, len(run_ids), 1000):
+        for key, kind in session.execute(select(NoticeItem.dedupe_key, NoticeItem.kind).where(
+                and_(NoticeItem.run_id.in_(run_ids[i:i + 1000]), NoticeItem.kind.in_(("warning", "warning_clear"))))):
+            parts = key.split(":")  # warn[-clear]:run:<id>:<stage>:<due>:n<k>[:c<contact>]
+            base, n = ":".join(parts[1:5]), int(parts[5][1:])
+            warned, cleared = out.get(base, (0, 0))
+            out[base] = (max(warned, n), cleared) if kind == "warning" else (warned, max(cleared, n))
+    return out
+
+
+def due_warnings(session: Session, clock: Clock, plan: Plan, wf: Workflow,
+                 forecasts: list[SchoolForecast] | None = None) -> Warnings:
+    """预警 digests for runs whose stage sets ``remind.warn_at_risk`` and whose forecast probability
+    of missing the due date (still ahead) has crossed it since the last warning.
+
+    Level-triggered like the reminders: whether a run is above the threshold depends only on
+    today's forecast (seeded, so a second sweep today agrees), and each crossing has its own
+    number, so a run is warned once while it stays above, again only after it fell below (which
+    ``rearmed`` records) and rose again, and once — not once per missed day — after an outage."""
+    stages = {s.id: s.remind.warn_at_risk for s in wf.stages if s.remind and s.remind.warn_at_risk}
+    if not stages:
+        return Warnings([], [])
+    now = clock.now()
+    today = local_date(now, plan.timezone)
+    if forecasts is None:
+        _, forecasts = forecast_plan(session, clock, plan.code)
+    candidates = [f for f in forecasts if f.stage in stages and f.due_date is not None and f.due_date >= today
+                  and f.p_miss_due is not None]
+    state = _crossings(session, [f.run_id for f in candidates])
+    views = {v.run_id: v for v in stored_views(session, clock, plan, SchoolRun.id.in_([f.run_id for f in candidates]))} \
+        if candidates else {}
+    rearmed: list[dict[str, Any]] = []
+    due: list[tuple[RunView, DueItem, SchoolForecast]] = []
+    for f in candidates:
+        assert f.due_date is not None and f.p_miss_due is not None
+        base = f"run:{f.run_id}:{f.stage}:{f.due_date.isoformat()}"
+        warned, cleared = state.get(base, (0, 0))
+        above = f.p_miss_due >= stages[f.stage]
+        if above and warned == cleared and f.run_id in views:
+            for level in WARNING_LEVELS:
+                item = DueItem(f"warn:{base}:n{warned + 1}", "warning", level, (f.due_date - today).days, None)
+                due.append((views[f.run_id], item, f))
+        elif not above and warned > cleared:
+            rearmed.append({"dedupe_key": f"warn-clear:{base}:n{warned}", "notification_id": None, "run_id": f.run_id,
+                            "kind": "warning_clear", "level": "school", "created_at": now})
+    return Warnings(_warning_digests(session, now, plan, wf, due), rearmed)
+
+
+def _warning_digests(session: Session, now: Any, plan: Plan, wf: Workflow,
+                     due: list[tuple[RunView, DueItem, SchoolForecast]]) -> list[Digest]:
+    if not due:
+        return []
+    schools = _schools(session, {view.school_code for view, _, _ in due})
+    names = dict(session.execute(select(Region.code, Region.name)).all())
+
+    def scope(view: RunView, level: str) -> str:
+        county, city, prov = schools[view.school_code]
+        return {"school": view.school_code, "county": county, "city": city, "province": prov}[level] or ""
+
+    contacts = _contacts(session, {scope(view, item.level) for view, item, _ in due})
+    by_id = {c.id: c for group in contacts.values() for c in group}
+    pending: dict[int, list[tuple[str, DueItem, RunView, SchoolForecast]]] = defaultdict(list)
+    for view, item, f in due:
+        for contact in contacts.get((scope(view, item.level), item.level), []):
+            pending[contact.id].append((f"{item.key}:c{contact.id}", item, view, f))
+    local_now = now.astimezone(ZoneInfo(plan.timezone)).strftime("%Y-%m-%d %H:%M")
+    digests = []
+    for contact_id, group in sorted(pending.items()):
+        contact = by_id[contact_id]
+        group.sort(key=lambda x: (-(x[3].p_miss_due or 0), x[2].school_code))
+        items = []
+        for _, item, view, f in group:
+            context = _item_context(item, view, wf, names, schools)
+            context |= {"p_miss_due": round(f.p_miss_due or 0, 2), "eta_p50": f.eta_p50.isoformat() if f.eta_p50 else None,
+                        "teachers_at_risk": f.teachers_at_risk,
+                        "teachers": [{"name": t.name, "shortfall": t.shortfall, "needed_pace": t.needed_pace}
+                                     for t in f.teachers[:5]]}
+            items.append(context)
+        context = {"kind": "warning", "plan_title": plan.title, "now": local_now,
+                   "recipient": {"name": contact.name, "level": contact.level,
+                                 "region_name": names.get(contact.scope_code, contact.scope_code)},
+                   "items": items}
+        digest = hashlib.sha256("\n".join(sorted(k for k, _, _, _ in group)).encode()).hexdigest()[:24]
+        digests.append(Digest("warning", contact, [(k, item, view) for k, item, view, _ in group], context,
+                              f"warning:c{contact.id}:{digest}"))
+    return digests
+
+
+def record_rearmed(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Store that these runs fell back below their warning threshold (no message goes out)."""
+    if rows:
+        session.execute(insert(NoticeItem), rows)
+
+
+def warning_outcomes(session: Session, clock: Clock, plan: Plan) -> tuple[int, int, int]:
+    """(runs warned, of those how many then missed the due date they were warned about, how many
+    of those are still open — due date not reached yet): the demo's "was the warning right"."""
+    warned: dict[tuple[int, str], date] = {}
+    for key in session.scalars(select(NoticeItem.dedupe_key).where(NoticeItem.kind == "warning")):
+        _, _, run_id, stage, due, *_ = key.split(":")
+        warned.setdefault((int(run_id), stage), date.fromisoformat(due))
+    if not warned:
+        return 0, 0, 0
+    today = local_date(clock.now(), plan.timezone)
+    left: dict[tuple[int, str], date] = {}
+    for moved_run, moved_from, at in session.execute(
+            select(AuditEvent.run_id, AuditEvent.from_state, AuditEvent.at)
+            .where(AuditEvent.run_id.in_({r for r, _ in warned}), AuditEvent.to_state != AuditEvent.from_state)
+            .order_by(AuditEvent.seq)):
+        found = (int(moved_run or 0), str(moved_from))
+        if found in warned and found not in left:
+            left[found] = local_date(at, plan.timezone)
+    missed = sum(1 for k, due in warned.items() if (left[k] > due if k in left else today > due))
+    pending = sum(1 for k, due in warned.items() if k not in left and today <= due)
+    return len(warned), missed, pending

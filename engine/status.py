@@ -21,6 +21,7 @@ from engine.models import Batch, Plan, Region, RunDeadline, School, SchoolRun, T
 from engine.plan import find_plan
 from engine.run_status import ensure_current
 from engine.runs import find_run
+from engine.school_state import OVERDUE, STATES, run_state, state_case
 from engine.workflow.model import Workflow
 from engine.workflow.versions import workflow_for_version
 
@@ -132,6 +133,8 @@ class StatusRow:
     overdue: int = 0
     teachers: int = 0  # teacher records of the region's schools in the plan (role teacher)
     management: int = 0  # management-team members (role management; seed 002 counts 1,260 of them)
+    # engine.school_state: schools per state; the values add up to ``schools``.
+    states: dict[str, int] = field(default_factory=dict)
 
 
 def status_table(session: Session, clock: Clock, *, plan_code: str | None = None,
@@ -145,22 +148,29 @@ def status_table(session: Session, clock: Clock, *, plan_code: str | None = None
     now = clock.now()
     today = local_date(now, plan.timezone)
     started = SchoolRun.started_at <= now
-    q = (select(column, SchoolRun.state, func.count(),
-                func.sum(case((started, 1), else_=0)),
-                func.sum(case((started & SchoolRun.blocked, 1), else_=0)),
-                func.sum(case((started & (SchoolRun.due_date < today), 1), else_=0)))
-         .join(School, School.code == SchoolRun.school_code)
-         .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None)).group_by(column, SchoolRun.state))
+    # The state is computed in a subquery and grouped outside: PostgreSQL does not match a GROUP BY
+    # expression whose bound parameters (today, now) are sent separately from the SELECT's.
+    inner = (select(column.label("region"), SchoolRun.state.label("stage"),
+                    state_case(wf, now, today).label("school_state"),
+                    case((started, 1), else_=0).label("started"),
+                    case((started & SchoolRun.blocked, 1), else_=0).label("blocked"))
+             .join(School, School.code == SchoolRun.school_code).where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None)))
     if region:
-        q = q.where(_region_clause(region))
+        inner = inner.where(_region_clause(region))
+    sub = inner.subquery()
+    q = (select(sub.c.region, sub.c.stage, sub.c.school_state, func.count(), func.sum(sub.c.started),
+                func.sum(sub.c.blocked), func.sum(case((sub.c.school_state == OVERDUE, 1), else_=0)))
+         .group_by(sub.c.region, sub.c.stage, sub.c.school_state))
     names = dict(session.execute(select(Region.code, Region.name)).all())
     rows: dict[str, StatusRow] = {}
-    for code, state, n, n_started, n_blocked, n_overdue in session.execute(q):
+    for code, stage_id, school_state, n, n_started, n_blocked, n_overdue in session.execute(q):
         code = code or "?"
-        row = rows.setdefault(code, StatusRow(code, names.get(code, code), stages={s.id: 0 for s in wf.stages}))
+        row = rows.setdefault(code, StatusRow(code, names.get(code, code), stages={s.id: 0 for s in wf.stages},
+                                              states=dict.fromkeys(STATES, 0)))
+        row.states[school_state] += n
         row.schools += n
         row.not_started += n - (n_started or 0)
-        row.stages[state] = row.stages.get(state, 0) + (n_started or 0)
+        row.stages[stage_id] = row.stages.get(stage_id, 0) + (n_started or 0)
         row.blocked += n_blocked or 0
         row.overdue += n_overdue or 0
     if not people:
@@ -211,6 +221,8 @@ def school_detail(session: Session, clock: Clock, school_code: str, plan_code: s
                                                "days_overdue": view.days_overdue},
         "gates": [g.as_dict() | {"explanation": g.explain()} for g in view.gates],
         "blocked": view.blocked,
+        "school_state": run_state(wf, run.state, started=view.started, blocked=view.blocked,
+                                  due=view.due.due if view.due else None, today=today),
         "teachers": teacher_summary(session, school_code),
         "allowed": sorted({t.trigger for t in wf.transitions_from(run.state) if role is None or role in t.roles}),
         "history": [e.as_dict() for e in history],

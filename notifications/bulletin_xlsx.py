@@ -30,9 +30,11 @@ def bulletin_workbook(context: dict[str, Any]) -> bytes:
     rows: list[dict[str, Any]] = list(context["rows"])
     stages = _stages(rows)
     title = f"{context['plan_title']}推进情况通报（{context['period']}，{context['office']['name']}）"
-    headers = HEADERS + [f"{stage}（所）" for stage in stages]
+    warned = any("at_risk" in row for row in rows)  # the forecast's schools at risk (issue 11)
+    headers = HEADERS + (["预警学校（所）"] if warned else []) + [f"{stage}（所）" for stage in stages]
     columns = [SheetColumn(h, width=WIDTHS.get(h, max(10, len(h) * 2 + 2)), number_format=FORMATS.get(h)) for h in headers]
     table = ([row["rank"], str(row["region_code"]), row["region_name"], row["schools"], row["done"],
               float(row["done_share"]), row["overdue"], float(row["overdue_share"]),
+              *([row.get("at_risk", 0)] if warned else []),
               *[row.get("stage_counts", {}).get(stage, 0) for stage in stages]] for row in rows)
     return xlsx_bytes("通报", columns, table, title=[title])

@@ -1,7 +1,8 @@
 """The daily sweep and the weekly bulletins: the engine decides what is due, this queues the messages.
 
 A sweep auto-advances what is ready (``engine.runs.advance_auto``), then renders every digest
-``engine.notices`` finds due and queues it with its dedupe records in the caller's transaction, so
+``engine.notices`` finds due — reminders, overdue alerts, escalations and early warnings (预警,
+from the forecast, where a stage's ``remind`` sets ``warn_at_risk``) — and queues it with its dedupe records in the caller's transaction, so
 a message and the record that it was sent commit together or not at all. Bulletins (通报) rank the
 regions below each office (``engine.bulletin``) and go out once per ISO week with an XLSX.
 """
@@ -23,12 +24,15 @@ from engine import (
     advance_auto,
     bulletin_week,
     due_notices,
+    due_warnings,
     find_plan,
     lapse_stale_requests,
     office_contacts,
     ranked_regions,
     record_notices,
+    record_rearmed,
 )
+from engine.forecast import forecast_plan, schools_at_risk
 from engine.workflow import workflow_for_version
 from notifications import bulletin_workbook, enqueue_many, outgoing, render
 
@@ -58,7 +62,9 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None, temp
     if lapsed:
         result.messages += _tell_lapsed(session, plan, wf, lapsed, now, templates)
     notices = due_notices(session, clock, plan, wf)
-    digests = notices.digests
+    warnings = due_warnings(session, clock, plan, wf)  # 预警: only if a stage sets warn_at_risk
+    record_rearmed(session, warnings.rearmed)
+    digests = notices.digests + warnings.digests
     # Reported in the result (and so in `rollout sweep` and the scheduler's status): nothing due is
     # dropped silently when a level has no contact.
     result.unrouted = [{"level": lv, "kind": kind, "school": school} for lv, kind, school in notices.unrouted]
@@ -120,13 +126,32 @@ def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None, 
     now = clock.now()
     year, week, period = bulletin_week(clock, plan)
     names = dict(session.execute(select(Region.code, Region.name)).all())
+    contacts = office_contacts(session, plan)
+    risk = _at_risk(session, clock, plan) if contacts else None
     queued = 0
-    for contact in office_contacts(session, plan):
+    for contact in contacts:
+        rows = ranked_regions(session, clock, plan, contact.scope_code)
+        if risk is not None:  # the workflow warns early: the bulletin counts the schools at risk too
+            threshold, forecasts = risk
+            counts = {r.code: r.at_risk for r in schools_at_risk(
+                session, clock, plan.code, region=contact.scope_code, threshold=threshold, forecasts=forecasts)}
+            for row in rows:
+                row["at_risk"] = counts.get(row["region_code"], 0)
         context = {"office": {"name": contact.name, "level": contact.level}, "plan_title": plan.title,
-                   "period": period, "rows": ranked_regions(session, clock, plan, contact.scope_code)}
+                   "period": period, "rows": rows}
         xlsx = bulletin_workbook(context)
         key = f"bulletin:c{contact.id}:{year}-W{week:02d}"
         queued += len(enqueue_many(session, [_rendered(
             "bulletin", contact, context, key, now,
             (f"通报-{names.get(contact.scope_code, contact.scope_code)}-{year}W{week:02d}.xlsx", xlsx), templates)]))
     return queued
+
+
+def _at_risk(session: Session, clock: Clock, plan: Any) -> tuple[float, list[Any]] | None:
+    """The plan's forecasts and the lowest ``warn_at_risk`` of its workflow, or None when it sets none."""
+    wf = workflow_for_version(session, plan.workflow_version_id)
+    levels = [s.remind.warn_at_risk for s in wf.stages if s.remind and s.remind.warn_at_risk]
+    if not levels:
+        return None
+    _, forecasts = forecast_plan(session, clock, plan.code)
+    return min(levels), forecasts

@@ -20,9 +20,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS = ROOT / ".importlinter"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
-PUBLIC = ["engine", "engine.workflow", "engine.audit", "engine.imports", "engine.calendar",
+PUBLIC = ["engine", "engine.workflow", "engine.audit", "engine.imports", "engine.calendar", "engine.forecast",
           "notifications", "service", "web"]
-PARTS = ["engine.workflow", "engine.audit", "engine.imports", "engine.calendar"]
+PARTS = ["engine.workflow", "engine.audit", "engine.imports", "engine.calendar", "engine.forecast"]
 MAX_LINES = 400
 
 

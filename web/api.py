@@ -10,8 +10,10 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.schemas import SchemaGenerator
 
-from web import data
+from web import data, lists, school_page
+from web import overview as overview_data
 from web.context import Ctx, csrf_token, endpoint, json_response
+from web.plans import pick_plan
 
 schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "rollout", "version": "1"}})
 
@@ -30,32 +32,57 @@ def me(ctx: Ctx) -> Response:
 @endpoint(api=True)
 def overview(ctx: Ctx) -> Response:
     """
+    parameters:
+      - {name: plan, in: query, schema: {type: string}, description: "plan code; default the newest plan covering the user's region"}
+      - {name: region, in: query, schema: {type: string}, description: "a region inside the user's scope (drill down)"}
     responses:
-      200: {description: "Child regions × stages of the user's region, with blocked and overdue counts"}
+      200: {description: "Header (plan title, final deadline, working days left), school states (counts add up to the schools), child regions ranked as in the weekly bulletin with rates (numerator/denominator), stages and batches"}
+      404: {description: "No such plan or region in the user's scope"}
     """
-    return json_response(data.overview(ctx.db, ctx.clock, ctx.user))
+    q = ctx.request.query_params
+    return json_response(overview_data.overview(ctx.db, ctx.clock, ctx.user, plan_code=q.get("plan") or None,
+                                                region=q.get("region") or None))
+
+
+def _list(ctx: Ctx, default_state: str | None) -> Response:
+    q = ctx.request.query_params
+    plan = pick_plan(ctx.db, ctx.user, q.get("plan") or None)
+    rows, total = lists.school_list(ctx.db, ctx.clock, ctx.user, plan, lists.filters_from(q, default_state),
+                                    page=max(1, data._int(q.get("page"), 1)))
+    response = json_response(rows)
+    response.headers["X-Total-Count"] = str(total)
+    return response
+
+
+_LIST_PARAMS = """
+    parameters:
+      - {name: plan, in: query, schema: {type: string}}
+      - {name: state, in: query, schema: {type: string, enum: [overdue, due_soon, ready, in_progress, not_started, suspended, done]}}
+      - {name: stage, in: query, schema: {type: string}}
+      - {name: gate, in: query, schema: {type: string}, description: "failing gate id"}
+      - {name: min_days, in: query, schema: {type: integer}}
+      - {name: region, in: query, schema: {type: string}, description: "county, city or province code"}
+      - {name: sort, in: query, schema: {type: string, enum: [days, due, school, county, stage]}}
+      - {name: page, in: query, schema: {type: integer, minimum: 1}, description: "100 schools a page"}
+"""
 
 
 @endpoint(api=True)
 def overdue(ctx: Ctx) -> Response:
-    """
-    parameters:
-      - {name: stage, in: query, schema: {type: string}}
-      - {name: min_days, in: query, schema: {type: integer}}
-      - {name: region, in: query, schema: {type: string}, description: "county code"}
-      - {name: sort, in: query, schema: {type: string, enum: [days, school, county]}}
-      - {name: page, in: query, schema: {type: integer, minimum: 1}, description: "100 schools a page"}
-    responses:
-      200:
-        description: "One page of overdue or blocked schools, most days overdue first, with failing gates; the header X-Total-Count says how many in all"
-    """
-    q = ctx.request.query_params
-    rows, total = data.overdue(ctx.db, ctx.clock, ctx.user, stage=q.get("stage") or None,
-                               min_days=data._int(q.get("min_days"), 0), region=q.get("region") or None,
-                               sort=q.get("sort") or "days", page=max(1, data._int(q.get("page"), 1)))
-    response = json_response(rows)
-    response.headers["X-Total-Count"] = str(total)
-    return response
+    return _list(ctx, "overdue")
+
+
+@endpoint(api=True)
+def school_list(ctx: Ctx) -> Response:
+    return _list(ctx, None)
+
+
+overdue.__doc__ = _LIST_PARAMS + """    responses:
+      200: {description: "One page of overdue schools (state=overdue unless another state is given), most days overdue first, with failing gates; X-Total-Count says how many in all"}
+"""
+school_list.__doc__ = _LIST_PARAMS + """    responses:
+      200: {description: "One page of the schools in scope matching the filters, each with its state; X-Total-Count says how many in all"}
+"""
 
 
 @endpoint(api=True)
@@ -64,10 +91,26 @@ def school(ctx: Ctx) -> Response:
     parameters:
       - {name: code, in: path, required: true, schema: {type: string}}
     responses:
-      200: {description: "Stage, due date, gates explained, teachers summary, history, allowed actions"}
+      - {name: plan, in: query, schema: {type: string}}
+    responses:
+      200: {description: "Stage, state, due date in words, gates explained, the teachers holding a gate back by name (holdouts), stage timeline, reminders sent (notices), teachers summary, history, allowed actions, facts the current gates need first"}
       404: {description: "No such school in the user's scope"}
     """
-    return json_response(data.school(ctx.db, ctx.clock, ctx.user, ctx.request.path_params["code"]))
+    code = ctx.request.path_params["code"]
+    detail = data.school(ctx.db, ctx.clock, ctx.user, code, ctx.request.query_params.get("plan") or None)
+    return json_response(school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code)))
+
+
+@endpoint(api=True)
+def extensions(ctx: Ctx) -> Response:
+    """
+    parameters:
+      - {name: plan, in: query, schema: {type: string}}
+    responses:
+      200: {description: "Pending extension requests in the user's scope, each with may_decide for this user"}
+    """
+    plan = pick_plan(ctx.db, ctx.user, ctx.request.query_params.get("plan") or None)
+    return json_response(school_page.extension_queue(ctx.db, ctx.user, plan))
 
 
 @endpoint(api=True)
@@ -179,10 +222,12 @@ def audit(ctx: Ctx) -> Response:
       - {name: until, in: query, schema: {type: string, format: date}}
       - {name: page, in: query, schema: {type: integer}}
     responses:
-      200: {description: "Audit events in scope, oldest first, 50 a page (ids, with trigger_title, from_title, to_title and role_title beside them), and the chain verification result"}
+      200: {description: "Audit events in scope, newest first, 50 a page (ids, with trigger_title, from_title, to_title, role_title and actor_name beside them), the total, and the chain verification result in words"}
     """
-    rows, more = data.audit_events(ctx.db, ctx.user, dict(ctx.request.query_params))
+    params = dict(ctx.request.query_params)
+    rows, more = data.audit_events(ctx.db, ctx.user, params)
     return json_response({"events": data.labelled_events(ctx.db, rows), "more": more,
+                          "total": data.audit_total(ctx.db, ctx.user, params),
                           "chains": data.chain_check(ctx.db, ctx.user)})
 
 

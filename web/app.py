@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -22,7 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engine import Clock, SystemClock, make_engine, require_schema, sessions
-from web import api, pages
+from web import api, errors, pages
 from web.context import HERE, SESSION_TTL, AppState, SecurityHeaders, make_templates
 
 SECRET_ENV = "ROLLOUT_SECRET_KEY"
@@ -47,22 +48,30 @@ def routes() -> list[Route | Mount]:
         Route("/login", pages.login, methods=["POST"]),
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/", pages.overview, methods=["GET"]),
+        Route("/regions.{kind:str}", pages.regions_file, methods=["GET"]),
         Route("/overdue", pages.overdue, methods=["GET"]),
+        Route("/overdue.{kind:str}", pages.overdue_file, methods=["GET"]),
+        Route("/schools", pages.school_list, methods=["GET"]),
+        Route("/schools.{kind:str}", pages.school_list_file, methods=["GET"]),
         Route("/schools/{code}", pages.school, methods=["GET"]),
+        Route("/schools/{code}/teachers.{kind:str}", pages.school_teachers_file, methods=["GET"]),
         Route("/schools/{code}/actions/{trigger}", pages.action, methods=["POST"]),
         Route("/schools/{code}/extension/{decision}", pages.extension, methods=["POST"]),
         Route("/schools/{code}/facts", pages.record_fact, methods=["POST"]),
+        Route("/extensions", pages.extensions, methods=["GET"]),
         Route("/audit", pages.audit, methods=["GET"]),
         Route("/audit.csv", pages.audit_csv, methods=["GET"]),
         Route("/audit.xlsx", pages.audit_xlsx, methods=["GET"]),
         Route("/api/me", api.me, methods=["GET"]),
         Route("/api/overview", api.overview, methods=["GET"]),
         Route("/api/overdue", api.overdue, methods=["GET"]),
+        Route("/api/schools", api.school_list, methods=["GET"]),
         Route("/api/schools/{code}", api.school, methods=["GET"]),
         Route("/api/schools/{code}/actions/{trigger}", api.action, methods=["POST"]),
         Route("/api/schools/{code}/extension/{decision}", api.extension, methods=["POST"]),
         Route("/api/schools/{code}/facts", api.facts, methods=["GET"]),
         Route("/api/schools/{code}/facts", api.record_fact, methods=["POST"]),
+        Route("/api/extensions", api.extensions, methods=["GET"]),
         Route("/api/audit", api.audit, methods=["GET"]),
         Route("/api/audit.csv", api.audit_csv, methods=["GET"]),
         Route("/api/audit.xlsx", api.audit_xlsx, methods=["GET"]),
@@ -78,7 +87,8 @@ def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = Fa
     engine = make_engine(db_url)
     require_schema(engine)
     key = secret_key or os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
-    middleware = [Middleware(SecurityHeaders), Middleware(SessionMiddleware, secret_key=key, session_cookie="rollout_session",
+    # Pages and lists are text that compresses ~10× (a province's list, the API's JSON).
+    middleware = [Middleware(GZipMiddleware, minimum_size=1000), Middleware(SecurityHeaders), Middleware(SessionMiddleware, secret_key=key, session_cookie="rollout_session",
                              max_age=int(SESSION_TTL.total_seconds()), same_site="strict", https_only=https_only)]
 
     @asynccontextmanager
@@ -86,6 +96,7 @@ def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = Fa
         yield
         engine.dispose()  # no pooled connection outlives the server
 
-    app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan)
+    handlers = {404: errors.http_error, 405: errors.http_error, 500: errors.server_error}
+    app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan, exception_handlers=handlers)
     app.state.rollout = AppState(sessions(engine), clock or SystemClock(), make_templates())
     return app

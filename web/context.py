@@ -187,7 +187,7 @@ def _current_user(request: Request, db: Session, clock: Clock) -> User:
     return user
 
 
-def _language(request: Request) -> str:
+def language(request: Request) -> str:
     lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
     return lang if lang in LANGUAGES else "zh"
 
@@ -229,7 +229,7 @@ def _error_response(request: Request, state: AppState, exc: RolloutError, *, api
         request.session["flash"] = {"kind": "error", "text": str(exc)}
         return RedirectResponse(back(request), 303)
     return state.templates.TemplateResponse(request, "error.html", {
-        "user": None, "csrf": "", "flash": None, "path": request.url.path, "message": str(exc),
+        "user": None, "nav": True, "csrf": "", "flash": None, "path": request.url.path, "message": str(exc),
         "status": status}, status_code=status)
 
 
@@ -252,7 +252,7 @@ async def _read_body(request: Request) -> bytes | None:
 
 def _run(handler: Handler, request: Request, form: dict[str, str], body: dict[str, Any], *, api: bool,
          public: bool, back: Callable[[Request], str] | None) -> Response:
-    lang = _language(request)
+    lang = language(request)
     set_language(lang)
     state: AppState = request.app.state.rollout
     try:
@@ -287,7 +287,7 @@ def endpoint(*, api: bool = False, public: bool = False,
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
         async def asgi(request: Request) -> Response:
-            set_language(_language(request))
+            set_language(language(request))
             form: dict[str, str] = {}
             body: dict[str, Any] = {}
             if request.method == "POST":

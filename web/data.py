@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import io
 import math
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import (
     Actor,
-    Batch,
     Clock,
     Outcome,
     Plan,
@@ -29,25 +28,18 @@ from engine import (
     decide_extension,
     event_label,
     fact_title,
-    failing,
-    find_plan,
     find_run,
     fire,
-    is_school_user,
-    local_date,
     pending_requests,
     recordable_facts,
-    region_scope,
     request_extension,
     require_fact_role,
     require_write,
     school_clause,
     school_detail,
     school_for,
-    scoped_views,
     set_fact,
     stage_title,
-    status_table,
     tr,
     trigger_title,
     xlsx_bytes,
@@ -56,6 +48,7 @@ from engine.audit import (
     LOCAL_TZ,
     EventRow,
     cells,
+    count_events,
     export_csv,
     headers,
     list_events,
@@ -63,6 +56,7 @@ from engine.audit import (
     verify_chains,
 )
 from engine.workflow import workflow_for_version
+from web.plans import pick_plan
 
 PAGE_SIZE = 50
 OVERDUE_PAGE = 100
@@ -72,79 +66,13 @@ class BadInput(RolloutError):
     """A query parameter or form field the user can correct."""
 
 
-def overview(session: Session, clock: Clock, user: User) -> dict[str, Any]:
-    """Child regions × stages for the user's region (a school admin: their own school's row)."""
-    plan = find_plan(session, None)
-    wf = workflow_for_version(session, plan.workflow_version_id)
-    if is_school_user(user):
-        views = scoped_views(session, clock, user, plan)
-        rows: list[dict[str, Any]] = [{"region_code": v.school_code, "region_name": v.school_name, "schools": 1,
-                 "not_started": int(not v.started), "stages": {s.id: int(v.started and v.state == s.id) for s in wf.stages},
-                 "blocked": int(v.blocked), "overdue": int(v.days_overdue > 0)} for v in views]
-    else:
-        _wf, status = status_table(session, clock, plan_code=plan.code, region=region_scope(user))
-        rows = [vars(r) for r in status]
-    totals = {"schools": sum(r["schools"] for r in rows), "overdue": sum(r["overdue"] for r in rows),
-              "blocked": sum(r["blocked"] for r in rows), "not_started": sum(r["not_started"] for r in rows)}
-    stages = [{"id": s.id, "title": str(s.title), "count": sum(r["stages"].get(s.id, 0) for r in rows)}
-              for s in wf.stages]
-    return {"plan": plan.code, "stages": stages, "rows": rows, "totals": totals,
-            "batches": batch_progress(session, user, plan.id)}
-
-
-def batch_progress(session: Session, user: User, plan_id: int) -> list[dict[str, Any]]:
-    """Each batch's planned share (e.g. 20/40/40) against its schools in scope and how many are done."""
-    q = (select(Batch.code, Batch.title, Batch.share, Batch.start, func.count(SchoolRun.id),
-                func.sum(case((SchoolRun.state == "done", 1), else_=0)))
-         .join(SchoolRun, SchoolRun.batch_id == Batch.id).join(School, School.code == SchoolRun.school_code)
-         .where(Batch.plan_id == plan_id, school_clause(user))
-         .group_by(Batch.id, Batch.code, Batch.title, Batch.share, Batch.start).order_by(Batch.start, Batch.code))
-    rows = session.execute(q).all()
-    total = sum(r[4] for r in rows) or 1
-    return [{"code": code, "title": title, "planned_share": share, "start": start, "schools": n,
-             "share": round(n / total, 3), "done": int(done or 0)} for code, title, share, start, n, done in rows]
-
-
-def overdue(session: Session, clock: Clock, user: User, *, stage: str | None = None,
-            min_days: int = 0, region: str | None = None, sort: str = "days", page: int = 1,
-            page_size: int | None = None) -> tuple[list[dict[str, Any]], int]:
-    """One page of the overdue or blocked runs in scope, most days overdue first, each with its
-    failing gates explained; and how many there are in all. Filtered, sorted and paged in SQL on
-    the stored status, so a province's list costs the same as a county's."""
-    plan = find_plan(session, None)
-    page_size = page_size or OVERDUE_PAGE
-    now = clock.now()
-    today = local_date(now, plan.timezone)
-    late = SchoolRun.due_date < today
-    where = [SchoolRun.started_at <= now, late | SchoolRun.blocked]
-    if stage:
-        where.append(SchoolRun.state == stage)
-    if min_days > 0:
-        where.append(SchoolRun.due_date <= today - timedelta(days=min_days))
-    if region:
-        where.append(School.county_code == region)
-    # Not overdue (no date, or not yet due) sorts after every overdue run, like 0 days overdue.
-    by_days = (case((late, 0), else_=1), SchoolRun.due_date)
-    order = {"school": (SchoolRun.school_code,),
-             "county": (School.county_code, *by_days, SchoolRun.school_code)}.get(sort, (*by_days, SchoolRun.school_code))
-    total = session.scalar(select(func.count()).select_from(SchoolRun).join(School, School.code == SchoolRun.school_code)
-                           .where(SchoolRun.plan_id == plan.id, school_clause(user), *where)) or 0
-    views = scoped_views(session, clock, user, plan, *where, order=order, limit=page_size,
-                         offset=(max(page, 1) - 1) * page_size)
-    wf = workflow_for_version(session, plan.workflow_version_id)
-    rows = [{"school_code": v.school_code, "school_name": v.school_name, "county_code": v.county_code,
-             "state": v.state, "stage_title": stage_title(wf, v.state), "due": v.due.due if v.due else None, "days_overdue": v.days_overdue,
-             "blocked": v.blocked, "failing": [g.explain() for g in failing(v.gates)]} for v in views]
-    return rows, total
-
-
-def school(session: Session, clock: Clock, user: User, code: str) -> dict[str, Any]:
+def school(session: Session, clock: Clock, user: User, code: str, plan_code: str | None = None) -> dict[str, Any]:
     """One school's picture (engine.status.school_detail), with the words for its ids added: the
-    actions it offers now, its history's triggers, stages and roles."""
+    actions it offers now, its history's triggers, stages and roles (display names for actors)."""
     school_for(session, user, code)
-    detail = school_detail(session, clock, code)
-    wf = workflow_for_version(session, find_run(session, code, None).workflow_version_id)
-    pending = next((p for p in pending_requests(session) if p.school_code == code), None)
+    detail = school_detail(session, clock, code, plan_code)
+    wf = workflow_for_version(session, find_run(session, code, detail["plan"]).workflow_version_id)
+    pending = next((p for p in pending_requests(session, detail["plan"]) if p.school_code == code), None)
     detail["pending_extension"] = None if pending is None else {
         "stage": pending.stage, "stage_title": stage_title(wf, pending.stage), "due": pending.due,
         "reason": pending.reason, "requested_by": pending.requested_by}
@@ -152,19 +80,29 @@ def school(session: Session, clock: Clock, user: User, code: str) -> dict[str, A
     detail["actions"] = [action_label(wf, t, detail["state"]) for t in detail["allowed"]
                          if user.role in getattr(wf.transition_for(t, detail["state"]), "roles", ())]
     detail["previous_title"] = stage_title(wf, detail["previous_state"])
-    detail["history"] = [event_label(wf, e) for e in detail["history"]]
+    detail["history"] = with_display_names(session, [event_label(wf, e) for e in detail["history"]])
     return detail
 
 
-def stages(session: Session) -> list[dict[str, str]]:
-    """The current plan's stages in workflow order, with their titles (a filter's choices)."""
-    wf = workflow_for_version(session, find_plan(session, None).workflow_version_id)
+def with_display_names(session: Session, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each event's ``actor_name``: the web user's display name, the system in words, else the name
+    the CLI recorded."""
+    names = dict(session.execute(select(User.username, User.display_name)
+                                 .where(User.username.in_({e["actor"] for e in events}))).all()) if events else {}
+    for e in events:
+        e["actor_name"] = tr("系统（自动）", "system (automatic)") if e["actor"] == "system" else names.get(e["actor"]) or e["actor"]
+    return events
+
+
+def stages(session: Session, user: User, plan_code: str | None = None) -> list[dict[str, str]]:
+    """The plan's stages in workflow order, with their titles (a filter's choices)."""
+    wf = workflow_for_version(session, pick_plan(session, user, plan_code).workflow_version_id)
     return [{"id": s.id, "title": str(s.title)} for s in wf.stages]
 
 
-def triggers(session: Session) -> list[dict[str, str]]:
-    """Every trigger the current plan's audit trail can hold, with its words (a filter's choices)."""
-    wf = workflow_for_version(session, find_plan(session, None).workflow_version_id)
+def triggers(session: Session, user: User, plan_code: str | None = None) -> list[dict[str, str]]:
+    """Every trigger the plan's audit trail can hold, with its words (a filter's choices)."""
+    wf = workflow_for_version(session, pick_plan(session, user, plan_code).workflow_version_id)
     return [{"id": t, "title": trigger_title(wf, t)} for t in audit_triggers(wf)]
 
 
@@ -300,8 +238,17 @@ def audit_events(session: Session, user: User, params: dict[str, str], *, paged:
     if not paged:
         return list_events(session, **kwargs), False
     page = max(1, _int(params.get("page"), 1))
-    rows = list_events(session, **kwargs, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    rows = list_events(session, **kwargs, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, newest_first=True)
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def audit_total(session: Session, user: User, params: dict[str, str]) -> int:
+    """How many events the audit page's filters match in the user's scope (its page count)."""
+    kwargs: dict[str, Any] = {k: params[k] for k in ("school", "actor", "trigger") if params.get(k)}
+    kwargs["since"] = _local_start(parse_date(params.get("since"), "since"))
+    until = parse_date(params.get("until"), "until")
+    kwargs["until"] = _local_start(date.fromordinal(until.toordinal() + 1)) if until else None
+    return count_events(session, **(kwargs | audit_filter(user)))
 
 
 def labelled_events(session: Session, rows: list[EventRow]) -> list[dict[str, Any]]:
@@ -318,7 +265,7 @@ def labelled_events(session: Session, rows: list[EventRow]) -> list[dict[str, An
         version = by_run.get(r.run_id) if r.run_id is not None else by_plan.get(r.plan_id) if r.plan_id else None
         wf = workflow_for_version(session, version) if version is not None else None
         out.append(event_label(wf, r.as_dict()))
-    return out
+    return with_display_names(session, out)
 
 
 def _int(value: str | None, default: int) -> int:
@@ -347,5 +294,11 @@ def chain_check(session: Session, user: User) -> dict[str, Any]:
     ids = session.scalars(select(SchoolRun.id).join(School, School.code == SchoolRun.school_code)
                           .where(school_clause(user))).all()
     report = verify_chains(session, chains=[run_chain(i) for i in ids])
-    return {"ok": report.ok, "chains": report.chains, "events": report.events,
+    if report.ok:
+        words = tr(f"审计记录完整：{len(ids)} 所学校的 {report.events} 条记录均未被改动",
+                   f"the audit trail is intact: {report.events} events of {len(ids)} schools unaltered")
+    else:
+        words = tr(f"发现 {len(report.problems)} 处审计记录异常，请联系系统管理员核查",
+                   f"{len(report.problems)} problems found in the audit trail: ask the administrator to check")
+    return {"ok": report.ok, "chains": report.chains, "events": report.events, "schools": len(ids), "words": words,
             "problems": [vars(p) for p in report.problems]}

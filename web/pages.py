@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import secrets
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from engine import authenticate, end_session, may_act, start_session, tr
-from web import data
+from engine import authenticate, end_session, may_act, start_session, state_title, tr
+from engine.audit import LOCAL_TZ
+from engine.workflow import workflow_for_version
+from web import data, downloads, lists, school_page
+from web import overview as overview_data
 from web.context import Ctx, client_address, endpoint
+from web.plans import pick_plan
 
 
 @endpoint(public=True)
@@ -39,30 +44,102 @@ def logout(ctx: Ctx) -> Response:
 
 @endpoint()
 def overview(ctx: Ctx) -> Response:
-    return ctx.render("overview.html", data=data.overview(ctx.db, ctx.clock, ctx.user))
+    q = ctx.request.query_params
+    d = overview_data.overview(ctx.db, ctx.clock, ctx.user, plan_code=q.get("plan") or None,
+                               region=q.get("region") or None)
+    school_rows: list[dict[str, object]] = []
+    if d["level"] == "county":
+        plan = pick_plan(ctx.db, ctx.user, d["plan"])
+        school_rows, _total = lists.school_list(ctx.db, ctx.clock, ctx.user, plan, lists.Filters(region=d["region"]),
+                                                page_size=None)
+    return ctx.render("overview.html", data=d, school_rows=school_rows)
+
+
+def _list_page(ctx: Ctx, default_state: str | None, path: str) -> Response:
+    q = ctx.request.query_params
+    plan = pick_plan(ctx.db, ctx.user, q.get("plan") or None)
+    f = lists.filters_from(q, default_state)
+    page = max(1, data._int(q.get("page"), 1))
+    rows, total = lists.school_list(ctx.db, ctx.clock, ctx.user, plan, f, page=page)
+    wf = workflow_for_version(ctx.db, plan.workflow_version_id)
+    query = urlencode(f.query() | ({"plan": q["plan"]} if q.get("plan") else {}) | ({"state": ""} if "state" in q and not f.state else {}))
+    return ctx.render("overdue.html", rows=rows, f=f, page=page, total=total, pages=max(1, -(-total // lists.LIST_PAGE)),
+                      more=page * lists.LIST_PAGE < total, query=query, list_path=path,
+                      stages=[{"id": s.id, "title": str(s.title)} for s in wf.stages],
+                      states=lists.state_choices(), gates=lists.gate_choices(wf))
 
 
 @endpoint()
 def overdue(ctx: Ctx) -> Response:
+    return _list_page(ctx, "overdue", "/overdue")
+
+
+@endpoint()
+def school_list(ctx: Ctx) -> Response:
+    return _list_page(ctx, None, "/schools")
+
+
+def _list_file(ctx: Ctx, default_state: str | None) -> Response:
+    downloads.check_kind(ctx.request.path_params["kind"])
     q = ctx.request.query_params
-    stage = q.get("stage") or None
-    region = q.get("region") or None
-    min_days = data._int(q.get("min_days"), 0)
-    sort = q.get("sort") or "days"
-    page = max(1, data._int(q.get("page"), 1))
-    rows, total = data.overdue(ctx.db, ctx.clock, ctx.user, stage=stage, min_days=min_days, region=region,
-                               sort=sort, page=page)
-    query = urlencode({"stage": stage or "", "region": region or "", "min_days": min_days, "sort": sort})
-    return ctx.render("overdue.html", rows=rows, stage=stage or "", min_days=min_days, region=region or "", sort=sort,
-                      page=page, total=total, more=page * data.OVERDUE_PAGE < total, query=query,
-                      stages=data.stages(ctx.db))
+    plan = pick_plan(ctx.db, ctx.user, q.get("plan") or None)
+    f = lists.filters_from(q, default_state)
+    rows, _total = lists.school_list(ctx.db, ctx.clock, ctx.user, plan, f, page_size=None)
+    what = state_title(f.state) if f.state else tr("学校清单", "Schools")
+    region = f.region or ctx.user.scope_code
+    title = downloads.title_lines(plan, what, overview_data.region_name(ctx.db, region), ctx.clock.now())
+    return downloads.file_response(ctx.request.path_params["kind"], f"{what}-{region}", what,
+                                   downloads.list_columns(), downloads.list_cells(rows), title)
+
+
+@endpoint()
+def regions_file(ctx: Ctx) -> Response:
+    """The region table of the overview, as the office sends it up (same rows, same ranking)."""
+    kind = ctx.request.path_params["kind"]
+    downloads.check_kind(kind)
+    q = ctx.request.query_params
+    d = overview_data.overview(ctx.db, ctx.clock, ctx.user, plan_code=q.get("plan") or None,
+                               region=q.get("region") or None)
+    plan = pick_plan(ctx.db, ctx.user, d["plan"])
+    what = tr("下级地区进度与排名", "Regions: progress and rank")
+    region = d["region"] or ctx.user.scope_code
+    title = downloads.title_lines(plan, what, overview_data.region_name(ctx.db, region), ctx.clock.now())
+    ids = [r["id"] for r in d["rates"]]
+    return downloads.file_response(kind, f"{what}-{region}", what, downloads.region_columns([r["title"] for r in d["rates"]]),
+                                   downloads.region_cells(d["rows"], ids), title)
+
+
+@endpoint()
+def overdue_file(ctx: Ctx) -> Response:
+    return _list_file(ctx, "overdue")
+
+
+@endpoint()
+def school_list_file(ctx: Ctx) -> Response:
+    return _list_file(ctx, None)
 
 
 @endpoint()
 def school(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
-    detail = data.school(ctx.db, ctx.clock, ctx.user, code)
-    return ctx.render("school.html", d=detail, may_act=may_act(ctx.user), facts=data.facts(ctx.db, ctx.user, code))
+    detail = data.school(ctx.db, ctx.clock, ctx.user, code, ctx.request.query_params.get("plan") or None)
+    detail = school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code))
+    return ctx.render("school.html", d=detail, may_act=may_act(ctx.user), facts=detail["facts"])
+
+
+@endpoint()
+def school_teachers_file(ctx: Ctx) -> Response:
+    """The teachers holding the school back, for the school to chase them."""
+    kind = ctx.request.path_params["kind"]
+    downloads.check_kind(kind)
+    code = ctx.request.path_params["code"]
+    detail = data.school(ctx.db, ctx.clock, ctx.user, code, ctx.request.query_params.get("plan") or None)
+    detail = school_page.enrich(ctx.db, ctx.user, code, detail, [])
+    plan = pick_plan(ctx.db, ctx.user, detail["plan"])
+    what = tr(f"未达标教师（{detail['stage_title']}）", f"Teachers holding back ({detail['stage_title']})")
+    title = downloads.title_lines(plan, what, f"{detail['school']['name']}（{code}）", ctx.clock.now())
+    return downloads.file_response(kind, f"{what}-{code}", tr("未达标教师", "Teachers"), school_page.holdout_columns(),
+                                   school_page.holdout_cells(detail["holdouts"]), title)
 
 
 def _back_to_school(request: Request) -> str:
@@ -78,13 +155,25 @@ def action(ctx: Ctx) -> Response:
     return RedirectResponse(f"/schools/{code}", 303)
 
 
-@endpoint(back=_back_to_school)
+def _back_from_extension(request: Request) -> str:
+    # Decided from the queue: back to the queue (a fixed path, never a URL taken from the form).
+    return "/extensions" if request.query_params.get("from") == "queue" else _back_to_school(request)
+
+
+@endpoint(back=_back_from_extension)
 def extension(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
     text = data.extension(ctx.db, ctx.clock, ctx.user, code, ctx.request.path_params["decision"],
                           reason=ctx.form.get("reason"), due=ctx.form.get("due"))
-    ctx.session["flash"] = {"kind": "ok", "text": text}
-    return RedirectResponse(f"/schools/{code}", 303)
+    ctx.session["flash"] = {"kind": "ok", "text": f"{text}（{code}）"}
+    return RedirectResponse(_back_from_extension(ctx.request), 303)
+
+
+@endpoint()
+def extensions(ctx: Ctx) -> Response:
+    """Pending extension requests in the user's scope, decided in place."""
+    plan = pick_plan(ctx.db, ctx.user, ctx.request.query_params.get("plan") or None)
+    return ctx.render("extensions.html", rows=school_page.extension_queue(ctx.db, ctx.user, plan), plan=plan)
 
 
 @endpoint(back=_back_to_school)
@@ -104,8 +193,11 @@ def audit(ctx: Ctx) -> Response:
     rows, more = data.audit_events(ctx.db, ctx.user, params)
     page = max(1, data._int(params.get("page"), 1))
     query = urlencode({k: v for k, v in params.items() if k != "page" and v})
+    total = data.audit_total(ctx.db, ctx.user, params)
+    local = ctx.clock.now().astimezone(ZoneInfo(LOCAL_TZ)).strftime("%Y-%m-%d %H:%M")
     return ctx.render("audit.html", rows=data.labelled_events(ctx.db, rows), more=more, page=page, params=params,
-                      query=query, chains=data.chain_check(ctx.db, ctx.user), triggers=data.triggers(ctx.db))
+                      query=query, chains=data.chain_check(ctx.db, ctx.user), triggers=data.triggers(ctx.db, ctx.user),
+                      total=total, pages=max(1, -(-total // data.PAGE_SIZE)), checked_at=local)
 
 
 @endpoint()

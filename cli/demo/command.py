@@ -71,6 +71,11 @@ def demo(app: App, seed: int, n_schools: int, n_teachers: int, workdir: str) -> 
         f"已送达消息：提醒 {m.get('reminder', 0)} 条、逾期 {m.get('overdue', 0)} 条、督办 {m.get('escalation', 0)} 条、通报 {m.get('bulletin', 0)} 份，写入 {report.outbox_dir}",
         f"notifications: {report.items['reminder']} reminder items, {report.items['overdue']} overdue, {report.items['escalation']} escalations; "
         f"delivered {m.get('reminder', 0)} reminder, {m.get('overdue', 0)} overdue, {m.get('escalation', 0)} escalation messages and {m.get('bulletin', 0)} bulletins to {report.outbox_dir}"))
+    click.echo(tr(
+        f"预警：{report.warned} 个学校环节曾在截止日前被预警，其中 {report.warned_missed} 个随后确实逾期"
+        f"（{report.warned_pending} 个尚未到截止日）；预警消息 {m.get('warning', 0)} 条",
+        f"early warnings: {report.warned} school stage(s) warned before their due date, {report.warned_missed} of them then missed it "
+        f"({report.warned_pending} not yet due); {m.get('warning', 0)} warning messages"))
     if report.verify.ok:
         click.echo(tr(f"审计校验通过：{report.verify.chains} 条链，{report.verify.events} 条记录", f"audit verify OK: {report.verify.chains} chains, {report.verify.events} events"))
     else:

@@ -20,20 +20,25 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import (
+    KINDS as NOTICE_KINDS,
+)
+from engine import (
     Actor,
     FixedClock,
     Notification,
     School,
     SchoolRun,
+    find_plan,
     fire,
     load_plan,
     sessions,
     set_fact,
     transaction,
+    warning_outcomes,
 )
 from engine.audit import VerifyReport, verify_chains
 from engine.imports import import_progress, import_regions, import_schools, seed_calendar
-from engine.workflow import load_workflow_file, register_workflow, shipped_workflow_paths
+from engine.workflow import load_workflow_text, register_workflow, shipped_workflow_paths
 from notifications import dispatch, import_contacts
 from service import run_bulletins, run_sweep
 
@@ -68,7 +73,10 @@ class DemoReport:
     teachers: int
     advanced: int = 0
     returned: int = 0
-    items: dict[str, int] = field(default_factory=lambda: {"reminder": 0, "overdue": 0, "escalation": 0})
+    items: dict[str, int] = field(default_factory=lambda: dict.fromkeys(NOTICE_KINDS, 0))
+    warned: int = 0  # school runs warned early (预警), how many then missed, how many not due yet
+    warned_missed: int = 0
+    warned_pending: int = 0
     messages: dict[str, int] = field(default_factory=dict)  # notifications delivered, per kind
     outbox_dir: Path | None = None
     events: int = 0
@@ -154,7 +162,9 @@ def run_demo(engine: Engine, workdir: Path, *, seed: int = 2021, n_schools: int 
         import_regions(session, regions)
         import_schools(session, school_file)
         seed_calendar(session, [2021, 2022], clock)
-        register_workflow(session, load_workflow_file(wf_path), wf_path.read_text(encoding="utf-8"), clock)
+        # The county warns early (issue 11): 预警 when a school is 70 % likely to miss a due date.
+        text = wf_path.read_text(encoding="utf-8").replace("      repeat_days: 7\n", "      repeat_days: 7\n      warn_at_risk: 0.7\n", 1)
+        register_workflow(session, load_workflow_text(text, wf_path.name), text, clock)
     outbox = report.outbox_dir = workdir / "outbox"
     contacts = write_csv(workdir / "contacts.csv", ["地区或学校代码", "级别", "名称", "渠道", "地址"],
                          [[s.code, "school", f"{s.name}管理员", "file", str(outbox)] for s in schools]
@@ -173,7 +183,7 @@ def run_demo(engine: Engine, workdir: Path, *, seed: int = 2021, n_schools: int 
     while phase < len(PHASES):
         day = min(day + timedelta(days=14), PHASES[phase][0])
         clock.set(at(day))
-        _progress(factory, workdir, schools, day, rng)
+        _progress(factory, workdir, schools, day, rng, clock)
         _office_work(factory, clock, schools, day, county, school_admin, report, rng)
         with transaction(factory) as session:  # what the scheduler does: sweep, bulletins, dispatch
             swept = run_sweep(session, clock)
@@ -193,15 +203,16 @@ def run_demo(engine: Engine, workdir: Path, *, seed: int = 2021, n_schools: int 
         report.verify = verify_chains(session)
         report.events = report.verify.events
         report.blocked_example = _blocked_example(session)
+        report.warned, report.warned_missed, report.warned_pending = warning_outcomes(session, clock, find_plan(session, None))
     return report
 
 
 def _progress(factory: sessionmaker[Session], workdir: Path, schools: list[DemoSchool], day: date,
-              rng: random.Random) -> None:
+              rng: random.Random, clock: FixedClock) -> None:
     header = ["教师编号", "姓名", "学校标识码", "网络研修学时", "校本实践学时", "所选能力点", "提交作品数", "测评结果"]
     path = write_csv(workdir / "progress.csv", header, progress_rows(schools, day, rng))
     with transaction(factory) as session:
-        import_progress(session, path)
+        import_progress(session, path, as_of=day, clock=clock, actor="省平台导出")
 
 
 def _office_work(factory: sessionmaker[Session], clock: FixedClock, schools: list[DemoSchool], day: date,

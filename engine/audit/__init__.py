@@ -27,6 +27,7 @@ from engine.audit.query import (
     LOCAL_TZ,
     EventRow,
     cells,
+    count_events,
     export_csv,
     export_json,
     headers,
@@ -39,5 +40,5 @@ __all__ = [
     "ChainProblem", "VerifyReport", "verify_chains",
     "CheckpointProblem", "CheckpointReport", "generate_key", "make_checkpoint", "read_checkpoint",
     "verify_checkpoint", "write_checkpoint",
-    "LOCAL_TZ", "EventRow", "cells", "export_csv", "export_json", "headers", "list_events",
+    "LOCAL_TZ", "EventRow", "cells", "export_csv", "export_json", "headers", "count_events", "list_events",
 ]

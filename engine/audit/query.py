@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.audit.chain import AUDIT
@@ -67,8 +67,10 @@ def list_events(
     until: datetime | None = None,
     limit: int | None = None,
     offset: int = 0,
+    newest_first: bool = False,
 ) -> list[EventRow]:
-    """Events oldest first. ``since`` is inclusive, ``until`` exclusive.
+    """Events oldest first (``newest_first``: the other way, as a page shows them). ``since`` is
+    inclusive, ``until`` exclusive.
 
     ``region`` is a 6-digit division code and matches its whole subtree (a province finds its
     cities' and counties' schools). Plan-level events have no school, so a school or region filter
@@ -91,7 +93,8 @@ def list_events(
         stmt = stmt.where(AUDIT.c.at >= since)
     if until is not None:
         stmt = stmt.where(AUDIT.c.at < until)
-    stmt = stmt.order_by(AUDIT.c.at, AUDIT.c.id).offset(offset)
+    order = (AUDIT.c.at.desc(), AUDIT.c.id.desc()) if newest_first else (AUDIT.c.at, AUDIT.c.id)
+    stmt = stmt.order_by(*order).offset(offset)
     if limit is not None:
         stmt = stmt.limit(limit)
     return [
@@ -103,6 +106,24 @@ def list_events(
         )
         for r in session.execute(stmt)
     ]
+
+
+def count_events(session: Session, **filters: Any) -> int:
+    """How many events ``list_events`` with the same filters returns (a page's total)."""
+    sub = select(AUDIT.c.id).outerjoin(School, School.code == AUDIT.c.school_code)
+    if filters.get("school") is not None:
+        sub = sub.where(AUDIT.c.school_code == filters["school"])
+    if filters.get("region") is not None:
+        region = filters["region"]
+        sub = sub.where(or_(School.county_code == region, School.city_code == region, School.province_code == region))
+    for key in ("actor", "trigger"):
+        if filters.get(key) is not None:
+            sub = sub.where(getattr(AUDIT.c, key) == filters[key])
+    if filters.get("since") is not None:
+        sub = sub.where(AUDIT.c.at >= filters["since"])
+    if filters.get("until") is not None:
+        sub = sub.where(AUDIT.c.at < filters["until"])
+    return session.scalar(select(func.count()).select_from(sub.subquery())) or 0
 
 
 def headers() -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import cast
@@ -21,7 +22,18 @@ from typing import cast
 from sqlalchemy import Engine, select, true
 from sqlalchemy.orm import Session
 
+from engine.clock import Clock, SystemClock
+from engine.deadline import local_date
 from engine.i18n import language, tr
+from engine.imports.history import (
+    check_as_of,
+    drop_temporary,
+    earlier_import,
+    file_sha256,
+    merge_teachers,
+    record_import,
+    write_history,
+)
 from engine.imports.mapping import ColumnMapping, resolve_mapping
 from engine.imports.staging import (
     ImportResult,
@@ -44,6 +56,7 @@ MAX_HOURS = 1000.0  # far above the programme's 50 hours: anything more is a typ
 POINTS = range(1, 31)  # 001 attachment 3: the 30 micro-capability points
 MAX_POINTS = 3
 PROGRESS_EVERY = 10_000
+LOCAL_TZ = "Asia/Shanghai"  # the default "today" of an export, as plans default to it
 RESULTS = {
     "合格": "pass", "通过": "pass", "pass": "pass", "passed": "pass",
     # A four-grade scale (优秀/良好/合格/不合格) is common; 良好 is a pass that is not 优秀.
@@ -287,14 +300,38 @@ def import_progress(
     path: str | Path,
     mapping: ColumnMapping | str | Path | None = None,
     progress: ProgressCallback | None = None,
+    *,
+    as_of: date | None = None,
+    full: bool = False,
+    actor: str = "system",
+    clock: Clock | None = None,
+    file_name: str | None = None,
+    mapping_name: str | None = None,
 ) -> ImportResult:
     """Validate the whole file, then upsert by platform id; raises ImportFileError listing every
-    bad row and writes nothing if any row is wrong. ``progress(rows)`` is called as rows pass."""
+    bad row and writes nothing if any row is wrong. ``progress(rows)`` is called as rows pass.
+
+    Every accepted file that changes something is recorded (``engine.imports.history``): the
+    figures it changed as of ``as_of`` (the export's date; default today by ``clock``), and an
+    audit event naming the file, its SHA-256, the mapping and ``actor``. The same bytes imported
+    again change nothing and are not recorded again: the result's ``same_as`` names the earlier
+    import. ``full`` means the file lists every teacher, so teachers it omits are marked as left
+    the school (gates stop counting them); without it nothing is removed. ``file_name`` is the
+    name to record when ``path`` is a temporary copy (a web upload); ``mapping_name`` the mapping's
+    name when ``mapping`` is already loaded."""
+    clock = clock or SystemClock()
+    now = clock.now()
+    as_of = as_of or local_date(now, LOCAL_TZ)
+    if mapping_name is None and isinstance(mapping, str | Path):
+        mapping_name = Path(mapping).name
     mapping = resolve_mapping(mapping)
     source = str(path)
+    name = file_name or Path(path).name
     problems = Problems(source)
     total = 0
+    sha = file_sha256(path)
     with connection_for(session_or_engine) as conn:
+        check_as_of(conn, source, as_of)
         schools = set(conn.scalars(select(School.code)))
         staging = Staging(conn, Teacher, "platform_id", [
             "name", "school_code", "online_hours", "practice_hours",
@@ -307,7 +344,22 @@ def import_progress(
         if problems:
             staging.drop()
         problems.raise_if_any()
-        inserted, updated, unchanged = staging.merge()
-        if inserted or updated:  # gates read teachers' progress: every run's verdict may move
+        same_as = earlier_import(conn, sha)
+        counts = merge_teachers(conn, staging, as_of, full)
+        changed = bool(counts.inserted or counts.updated or counts.left)
+        import_id = None
+        if changed or same_as is None:  # the same bytes again, changing nothing, are no new fact
+            import_id = record_import(
+                conn, at=now, as_of=as_of, file_name=name, sha256=sha,
+                mapping=mapping_name or "built-in", actor=actor, full=full,
+                total=total, counts=counts,
+            )
+            write_history(conn, counts, import_id)
+        else:
+            drop_temporary(conn)
+        if changed:  # gates read teachers' progress: every run's verdict may move
             refresh_connection(conn, true())
-    return ImportResult("progress", source, total, inserted, updated, unchanged)
+    return ImportResult(
+        "progress", source, total, counts.inserted, counts.updated, counts.unchanged,
+        left=counts.left, import_id=import_id, sha256=sha, as_of=as_of, same_as=same_as,
+    )

@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Column as SAColumn
@@ -42,6 +43,15 @@ class ImportResult:
     inserted: int
     updated: int
     unchanged: int
+    # Progress imports only (issue 11): teachers marked left by --full, the provenance record
+    # (None when the file changed nothing and was imported before), the file's SHA-256, its
+    # as-of date, and the earlier import of the same bytes, if any.
+    rejected: int = 0
+    left: int = 0
+    import_id: int | None = None
+    sha256: str | None = None
+    as_of: date | None = None
+    same_as: int | None = None
 
 
 class Problems:

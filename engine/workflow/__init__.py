@@ -21,7 +21,9 @@ from engine.workflow.model import (
     EscalationStep,
     Gate,
     Metric,
+    Rate,
     ReminderRule,
+    SchoolCondition,
     Stage,
     Text,
     Transition,
@@ -36,7 +38,7 @@ from engine.workflow.versions import (
 )
 
 __all__ = [
-    "PREVIOUS", "Condition", "DueRule", "EscalationStep", "Gate", "Metric", "ReminderRule", "Stage", "Text",
+    "PREVIOUS", "Condition", "DueRule", "EscalationStep", "Gate", "Metric", "Rate", "ReminderRule", "SchoolCondition", "Stage", "Text",
     "Transition", "Workflow",
     "content_hash", "load_workflow_file", "load_workflow_text", "read_source", "validate_files",
     "WORKFLOWS_DIR", "find_workflow", "register_workflow", "shipped_workflow_paths", "workflow_for_version",

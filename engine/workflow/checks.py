@@ -129,6 +129,7 @@ class Checker:
     def run(self) -> list[Problem]:
         self.check_stages()
         self.check_metrics()
+        self.check_rates()
         self.check_roots()
         self.check_transitions()
         self.check_graph()
@@ -222,6 +223,30 @@ class Checker:
                     self.add(path, "比例类指标必须有 where 条件（否则恒为 100%）", "a share metric needs where conditions (otherwise it is always 100%)", key=True)
             for c, cond in _items(metric.get("where")):
                 self.check_condition((*path, "where", c), cond)
+
+    def check_rates(self) -> None:
+        """A rate over teachers tests teacher fields; one over schools tests facts a fact metric
+        names and stages that exist (the schema cannot see across the file)."""
+        facts = {m.get("fact") for m in self.metrics.values() if isinstance(m, dict) and m.get("kind") == "fact"}
+        stages = {s.get("id") for s in self.stages}
+        for rid, rate in _dict(self.data.get("rates")).items():
+            if not isinstance(rate, dict):
+                continue
+            over = rate.get("over")
+            for part in ("numerator", "denominator"):
+                for c, cond in _items(rate.get(part)):
+                    path: tuple[str | int, ...] = ("rates", rid, part, c)
+                    if "field" in cond:
+                        if over == "schools":
+                            self.add(path, "按学校统计的比率不能用教师字段条件；请用 fact 或 stage 条件", "a rate over schools cannot test a teacher field: use a fact or stage condition", key=True)
+                        self.check_condition(path, cond)
+                    elif over == "teachers":
+                        self.add(path, "按教师统计的比率只能用教师字段条件（field/op/value）", "a rate over teachers can only test teacher fields (field/op/value)", key=True)
+                    elif "fact" in cond and cond["fact"] not in facts:
+                        self.add((*path, "fact"), f"比率引用了没有 fact 类指标的事实 {cond['fact']}", f"rate refers to fact {cond['fact']} that no fact metric names")
+                    for s, stage in enumerate(_list(cond.get("stage"))):
+                        if isinstance(stage, str) and stage not in stages:
+                            self.add((*path, "stage", s), f"比率引用了未定义的阶段 {stage}", f"rate refers to undefined stage {stage}")
 
     def check_fact_roles(self, path: tuple[str | int, ...], metric: dict[str, Any]) -> None:
         if "roles" not in metric:

@@ -25,7 +25,9 @@ from engine.workflow.model import (
     EscalationStep,
     Gate,
     Metric,
+    Rate,
     ReminderRule,
+    SchoolCondition,
     Stage,
     Text,
     Transition,
@@ -36,16 +38,20 @@ from engine.yaml_source import MAX_YAML_CHARS, SourceDoc, read_yaml
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
 # The keys each builder below reads; a test checks they equal the schema's properties.
-TOP_KEYS = ("workflow", "version", "title", "description", "initial", "entry_stages", "roles", "metrics", "stages", "transitions")
+TOP_KEYS = ("workflow", "version", "title", "description", "initial", "entry_stages", "roles", "metrics", "rates", "stages",
+            "transitions")
 TEXT_KEYS = ("zh", "en")
 METRIC_KEYS = ("title", "kind", "where", "fact", "unit", "range", "roles", "before_stage")
 DEFAULT_RANGE = {"share": (0.0, 1.0)}  # else FACT_RANGE
 FACT_RANGE = (0.0, 1_000_000.0)
 CONDITION_KEYS = ("field", "op", "value")
+RATE_KEYS = ("title", "description", "over", "numerator", "denominator")
+FACT_CONDITION_KEYS = ("fact", "op", "value")
+STAGE_CONDITION_KEYS = ("stage",)
 STAGE_KEYS = ("id", "title", "gates", "due", "remind", "terminal", "hold")
 GATE_KEYS = ("id", "title", "metric", "op", "value", "source")
 DUE_KEYS = ("after_stage_entry", "after_batch_start", "date")
-REMIND_KEYS = ("before_days", "repeat_days", "escalate")
+REMIND_KEYS = ("before_days", "repeat_days", "escalate", "warn_at_risk")
 ESCALATION_KEYS = ("after_days", "to")
 TRANSITION_KEYS = ("trigger", "kind", "title", "from", "to", "roles", "auto", "reason", "covers")
 
@@ -176,6 +182,21 @@ def _metric(mid: str, m: dict[str, Any], default_roles: tuple[str, ...]) -> Metr
                   roles=roles, low=float(low), high=float(high), before_stage=m.get("before_stage", "refuse"))
 
 
+def _condition(c: dict[str, Any]) -> Condition | SchoolCondition:
+    if "field" in c:
+        return Condition(c["field"], c["op"], tuple(c["value"]) if isinstance(c["value"], list) else float(c["value"]))
+    if "fact" in c:
+        return SchoolCondition(fact=c["fact"], op=c["op"], value=float(c["value"]))
+    return SchoolCondition(stages=tuple(c["stage"]))
+
+
+def _rate(rid: str, r: dict[str, Any]) -> Rate:
+    return Rate(id=rid, title=_text(r["title"]), over=r["over"],
+                numerator=tuple(_condition(c) for c in r["numerator"]),
+                denominator=tuple(_condition(c) for c in r.get("denominator", [])),
+                description=_text(r["description"]) if "description" in r else None)
+
+
 def _stage(s: dict[str, Any]) -> Stage:
     gates = tuple(
         Gate(g["id"], _text(g["title"]), g["metric"], g["op"], float(g["value"]), g.get("source"))
@@ -188,6 +209,7 @@ def _stage(s: dict[str, Any]) -> Stage:
             before_days=tuple(r.get("before_days", ())),
             escalate=tuple(EscalationStep(e["after_days"], e["to"]) for e in r.get("escalate", ())),
             repeat_days=r.get("repeat_days"),
+            warn_at_risk=float(r["warn_at_risk"]) if "warn_at_risk" in r else None,
         )
     return Stage(
         id=s["id"],
@@ -230,6 +252,7 @@ def _workflow(data: dict[str, Any], source: str) -> Workflow:
         content_hash=content_hash(data),
         description=data.get("description", ""),
         entry_stages=tuple(data.get("entry_stages", ())),
+        rates={k: _rate(k, v) for k, v in data.get("rates", {}).items()},
     )
 
 

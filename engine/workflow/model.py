@@ -54,6 +54,34 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class SchoolCondition:
+    """A test on one school of a rate over schools: a recorded fact (``fact op value``; a fact
+    never recorded fails the test) or the school's current stage (``stages``)."""
+
+    fact: str | None = None
+    op: str = ">="
+    value: float = 0.0
+    stages: tuple[str, ...] = ()
+
+
+RATE_OVER = ("teachers", "schools")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A named rate officials publish (参训率, 合格率, 选送率 …): of the teachers (or schools) in
+    scope meeting every ``denominator`` condition (none: all of them), the share also meeting
+    every ``numerator`` condition."""
+
+    id: str
+    title: Text
+    over: str  # one of RATE_OVER
+    numerator: tuple[Condition | SchoolCondition, ...]
+    denominator: tuple[Condition | SchoolCondition, ...] = ()
+    description: Text | None = None
+
+
+@dataclass(frozen=True)
 class Metric:
     """A per-school number computed in SQL: a share or count of teachers, or a school fact."""
 
@@ -109,6 +137,9 @@ class ReminderRule:
     before_days: tuple[int, ...] = ()  # reminders this many days before the due date
     escalate: tuple[EscalationStep, ...] = ()
     repeat_days: int | None = None  # re-send an unresolved overdue item every N days
+    # Early warning (issue 11): warn before the due date once the forecast's probability of
+    # missing it reaches this (once per crossing; engine.notices.due_warnings).
+    warn_at_risk: float | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +184,8 @@ class Workflow:
     description: str = ""
     # Stages besides ``initial`` where a plan's batch may start (e.g. pilot schools start at pilot).
     entry_stages: tuple[str, ...] = ()
+    # Named rates for reports and the dashboard (file order); they never decide a school's path.
+    rates: dict[str, Rate] = field(default_factory=dict)
     _by_id: dict[str, Stage] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

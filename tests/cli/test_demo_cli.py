@@ -26,7 +26,9 @@ def test_demo_replays_the_year_and_verifies(db_url: str, tmp_path: Path) -> None
     delivered = re.search(r"已送达消息：提醒 (\d+) 条、逾期 (\d+) 条、督办 (\d+) 条、通报 (\d+) 份", out)
     assert delivered is not None and int(delivered.group(4)) > 0
     sent_files = list((tmp_path / "files" / "outbox").iterdir())
-    assert len(sent_files) == sum(int(n) for n in delivered.groups())
+    warned = re.search(r"预警：(\d+) 个学校环节曾在截止日前被预警，其中 (\d+) 个随后确实逾期（(\d+) 个尚未到截止日）；预警消息 (\d+) 条", out)
+    assert warned is not None and int(warned.group(2)) <= int(warned.group(1))
+    assert len(sent_files) == sum(int(n) for n in delivered.groups()) + int(warned.group(4))
 
 
 def test_demo_is_deterministic_and_refuses_a_used_database(tmp_path: Path) -> None:

@@ -57,8 +57,11 @@ def test_import_all_three_and_reimport(db_url: str, tmp_path: Path) -> None:
     again = run(db_url, "progress", "import", str(progress), "--json")
     assert again.exit_code == 0
     data = json.loads(again.stdout)
+    # The same bytes again: nothing recorded, and it says which import had them.
+    assert data.pop("import_id") is None and data.pop("same_as") == 1 and len(data.pop("sha256")) == 64
     assert data == {"kind": "progress", "source": str(progress), "total": 2, "inserted": 0,
-                    "updated": 0, "unchanged": 2, "accepted": True}
+                    "updated": 0, "unchanged": 2, "rejected": 0, "left": 0, "as_of": data["as_of"],
+                    "accepted": True}
 
 
 def test_rejected_file_prints_every_problem_and_exits_1(db_url: str, tmp_path: Path) -> None:

@@ -102,6 +102,10 @@ def test_status_table_and_json(loaded: str) -> None:
     assert by[COUNTY]["schools"] == 5 and by[COUNTY]["stages"]["planning"] == 4 and by[COUNTY]["stages"]["pilot"] == 1
     # on 12-15: EARLY's batch date 2021-09-30 and LATE's 30 working days after 09-01 have passed
     assert by[COUNTY]["overdue"] == 4 and by[COUNTY]["blocked"] == 5
+    # engine.school_state: the 4 late schools are 逾期; the pilot, due 12-31, is 16 days out: 进行中
+    assert by[COUNTY]["states"]["overdue"] == 4 and by[COUNTY]["states"]["in_progress"] == 1
+    assert sum(by[COUNTY]["states"].values()) == 5
+    assert "即将到期" in out and "受阻" not in out
 
 
 def test_school_show_explains_gates(loaded: str) -> None:

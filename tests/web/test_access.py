@@ -60,11 +60,12 @@ def test_school_admin_sees_only_their_school(site: Site) -> None:
     assert client.get(f"/schools/{EARLY[0]}").status_code == 200
     assert client.get(f"/schools/{EARLY[1]}").status_code == 404
     assert client.get(f"/api/schools/{EARLY[1]}").status_code == 404
-    # Their school is blocked (planning: no plan filed, no team), so it is on the list; no other is.
-    assert [r["school_code"] for r in client.get("/api/overdue").json()] == [EARLY[0]]
-    assert [r["school_code"] for r in site.as_user("county").get("/api/overdue").json()].count(EARLY[1]) == 1
-    rows = client.get("/api/overview").json()["rows"]
-    assert [r["region_code"] for r in rows] == [EARLY[0]]
+    # Their school only, on every list; no other
+    assert [r["school_code"] for r in client.get("/api/schools").json()] == [EARLY[0]]
+    assert client.get("/api/overdue").json() == []  # on 07-01 nothing is late yet
+    assert [r["school_code"] for r in site.as_user("county").get("/api/schools").json()].count(EARLY[1]) == 1
+    schools = client.get("/api/overview").json()["schools"]
+    assert [s["code"] for s in schools] == [EARLY[0]]
 
 
 @pytest.mark.parametrize("trigger", ["advance", "return_for_rework", "extend", "suspend"])

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import pytest
 
-import web.data as web_data
+import web.lists as lists
 from engine.db import sessions, transaction
 from engine.facts import set_fact
 from engine.runs import fire
@@ -29,13 +29,14 @@ def test_api_data(site: Site) -> None:
     assert me["role"] == "county_office" and me["scope"] == "370323" and me["csrf"]
     overview = client.get("/api/overview").json()
     assert overview["plan"] == "yiyuan-2021" and overview["totals"]["schools"] == 5
-    assert [r["region_code"] for r in overview["rows"]] == ["370323"]
-    overdue = client.get("/api/overdue").json()
+    assert overview["level"] == "county" and [c["code"] for c in overview["crumbs"]] == ["370323"]
+    assert sum(s["count"] for s in overview["states"]) == 5  # every school in exactly one state
+    overdue = client.get("/api/schools").json()
     assert SCHOOL in {r["school_code"] for r in overdue}
     assert all(r["failing"] for r in overdue if r["blocked"])
     detail = client.get(f"/api/schools/{SCHOOL}").json()
     assert detail["state"] == "planning" and "return_for_rework" not in detail["allowed"]
-    assert client.get("/api/overdue?stage=pilot").json() == [r for r in overdue if r["state"] == "pilot"]
+    assert client.get("/api/schools?stage=pilot").json() == [r for r in overdue if r["state"] == "pilot"]
 
 
 def test_api_action_through_the_engine(site: Site) -> None:
@@ -87,9 +88,15 @@ def test_audit_pagination_and_date_filters(site: Site) -> None:
                         headers={"X-CSRF-Token": token})
         assert r.status_code == 200
     first = client.get("/api/audit").json()
-    assert len(first["events"]) == 50 and first["more"] is True
+    assert len(first["events"]) == 50 and first["more"] is True and first["total"] == 56
+    assert first["events"][0]["reason"] == "r49"  # newest first
+    ids = [e["id"] for e in first["events"]]
+    assert ids == sorted(ids, reverse=True)
     second = client.get("/api/audit?page=2").json()
-    assert second["more"] is False and second["events"][0]["id"] > first["events"][-1]["id"]
+    assert second["more"] is False and second["events"][0]["id"] < first["events"][-1]["id"]
+    assert first["events"][0]["actor_name"] == "用户city"  # the display name, not the username
+    page = client.get("/audit?page=2").text
+    assert "第 2 / 2 页" in page and "共 56 条" in page and "审计记录完整" in page
     assert client.get("/api/audit?since=2021-07-02").json()["events"] == []
     assert len(client.get("/api/audit?until=2021-07-01&actor=city").json()["events"]) == 50
     assert client.get("/api/audit?since=not-a-date").status_code == 400
@@ -115,7 +122,7 @@ def test_overdue_sorts(site: Site) -> None:
     client = site.as_user("city")
 
     def listed(query: str) -> list[tuple[str, int]]:
-        return [(r["school_code"], r["days_overdue"]) for r in client.get(f"/api/overdue{query}").json()]
+        return [(r["school_code"], r["days_overdue"]) for r in client.get(f"/api/schools{query}").json()]
 
     yiyuan = [(EARLY[0], 20), (EARLY[1], 20), (LATE[0], 7), (LATE[1], 7), (PILOT, 0)]
     assert listed("") == [*yiyuan[:4], (OTHER, 5), (PILOT, 0)]  # most overdue first
@@ -126,13 +133,13 @@ def test_overdue_sorts(site: Site) -> None:
 def test_overdue_pages(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     """A province's list is paged in SQL: pages are disjoint, cover everything, and the total is told."""
     client = site.as_user("city")
-    everything = client.get("/api/overdue?sort=school")
+    everything = client.get("/api/schools?sort=school")
     total = int(everything.headers["X-Total-Count"])
     assert total == len(everything.json()) >= 3
-    monkeypatch.setattr(web_data, "OVERDUE_PAGE", 2)
-    pages = [client.get(f"/api/overdue?sort=school&page={p}") for p in (1, 2, 3, 4)]
+    monkeypatch.setattr(lists, "LIST_PAGE", 2)
+    pages = [client.get(f"/api/schools?sort=school&page={p}") for p in (1, 2, 3, 4)]
     assert [len(p.json()) for p in pages][:2] == [2, 2 if total >= 4 else total - 2]
     assert all(p.headers["X-Total-Count"] == str(total) for p in pages)
     assert [r for p in pages for r in p.json()] == everything.json()
-    html = client.get("/overdue?page=1").text
+    html = client.get("/schools?page=1").text
     assert "page=2" in html and f"共 {total} 所" in html

@@ -92,21 +92,23 @@ def test_action_message_history_and_audit_in_words(site: Site) -> None:
 
 def test_overdue_and_overview_show_stage_titles(site: Site) -> None:
     client = site.as_user("county")
-    page = client.get("/overdue").text
+    page = client.get("/schools").text
     row = re.search(rf'<tr><td><a href="/schools/{SCHOOL}">.*?</tr>', page, re.S)
     assert row and "制定规划" in row.group(0) and "planning" not in visible(row.group(0))
     assert '<option value="planning" >制定规划</option>' in page  # the stage filter, in words
-    assert "Planning" in visible(client.get("/overdue?lang=en").text)
+    assert "Planning" in visible(client.get("/schools?lang=en").text)
     overview = client.get("/?lang=zh").text
-    blocked = re.search(r'受阻: <a href="([^"]+)">\d+</a>', overview)
-    assert blocked and blocked.group(1) == "/overdue"  # the blocked count leads to the blocked list
+    # each state of the legend leads to its own list
+    links = re.findall(r'<a href="(/schools\?state=[a-z_]+)[^"]*"><strong>([^<]+)</strong>', overview)
+    assert [t for _h, t in links] == ["逾期", "即将到期", "可推进", "进行中", "未开始", "暂停", "已完成"]
+    assert len({h for h, _t in links}) == 7 and "受阻" not in overview
     assert "县级项目办" in visible(overview)  # the header names the role in words
     assert_no_ids(overview)
 
 
 def test_api_keeps_ids_and_adds_titles(site: Site) -> None:
     client = site.as_user("county")
-    row = next(r for r in client.get("/api/overdue").json() if r["school_code"] == SCHOOL)
+    row = next(r for r in client.get("/api/schools").json() if r["school_code"] == SCHOOL)
     assert (row["state"], row["stage_title"]) == ("planning", "制定规划")
     detail = client.get(f"/api/schools/{SCHOOL}?lang=en").json()
     assert detail["allowed"] == ["advance", "extend", "override", "suspend"]

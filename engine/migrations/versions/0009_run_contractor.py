@@ -1,7 +1,7 @@
 """school_run.contractor: the contractor (承训单位) training a school in a plan (issue 14, seed 002)
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0006
 
 Filled by `rollout contractors import` (engine/imports/contractors.py); NULL for every existing run.
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0009'
-down_revision = '0008'
+down_revision = '0006'  # after 0006 (progress history), the head on main when this was written
 branch_labels = None
 depends_on = None
 

@@ -372,7 +372,9 @@ def _object_schemas(node: dict[str, Any], seen: set[int] | None = None) -> Itera
 def test_schema_is_valid_and_closed_everywhere() -> None:
     Draft202012Validator.check_schema(schema())
     objects = list(_object_schemas(schema()))
-    assert len(objects) == 10  # top, text, metric, condition, stage, gate, due, remind, escalation, transition
+    # top, text, metric, condition, rate, fact_condition, stage_condition, stage, gate, due, remind,
+    # escalation, transition
+    assert len(objects) == 13
     for node in objects:
         assert node.get("additionalProperties") is False, sorted(node["properties"])
 
@@ -384,6 +386,9 @@ def test_loader_reads_exactly_the_schema_keys() -> None:
         "text": (defs["text"], loader.TEXT_KEYS),
         "metric": (defs["metric"], loader.METRIC_KEYS),
         "condition": (defs["condition"], loader.CONDITION_KEYS),
+        "rate": (defs["rate"], loader.RATE_KEYS),
+        "fact_condition": (defs["fact_condition"], loader.FACT_CONDITION_KEYS),
+        "stage_condition": (defs["stage_condition"], loader.STAGE_CONDITION_KEYS),
         "stage": (defs["stage"], loader.STAGE_KEYS),
         "gate": (defs["gate"], loader.GATE_KEYS),
         "due": (defs["due"], loader.DUE_KEYS),
@@ -397,6 +402,8 @@ def test_loader_reads_exactly_the_schema_keys() -> None:
         assert set(node["properties"]) == set(keys), name
     # the enums the schema allows are the ones the dataclasses module names
     assert defs["metric"]["properties"]["kind"]["enum"] == list(wfmod.METRIC_KINDS)
+    assert defs["rate"]["properties"]["over"]["enum"] == list(wfmod.RATE_OVER)
+    assert defs["fact_condition"]["properties"]["op"]["enum"] == list(wfmod.NUMERIC_OPS)
     assert defs["condition"]["properties"]["field"]["enum"] == list(wfmod.TEACHER_FIELDS)
     assert defs["gate"]["properties"]["op"]["enum"] == list(wfmod.NUMERIC_OPS)
     assert defs["transition"]["properties"]["kind"]["enum"] == list(wfmod.TRANSITION_KINDS)
@@ -416,6 +423,11 @@ roles:
 metrics:
   m: {title: {zh: m, en: M}, kind: share_of_teachers, unit: "%", where: [{field: evidence_result, op: in, value: [pass, excellent]}]}
   f: {title: {zh: f, en: F}, kind: fact, fact: f_fact, roles: [office], range: [1, 9], before_stage: wait}
+rates:
+  r: {title: {zh: r, en: R}, description: {zh: 说明, en: About}, over: teachers,
+      numerator: [{field: online_hours, op: ">=", value: 25}], denominator: [{field: practice_hours, op: ">", value: 0}]}
+  s: {title: {zh: s, en: S}, over: schools, numerator: [{fact: f_fact, op: ">=", value: 1}], denominator: [{stage: [a, z]}]}
+  t: {title: {zh: t, en: T}, over: schools, numerator: [{stage: [z]}], denominator: [{fact: f_fact, op: ">", value: 0}]}
 stages:
   - id: p
     title: {zh: p, en: P}
@@ -425,7 +437,7 @@ stages:
     title: {zh: a, en: A}
     gates: [{id: g, title: {zh: g, en: G}, metric: m, op: ">=", value: 0.5}]
     due: {date: 2022-11-30}
-    remind: {before_days: [2], repeat_days: 3, escalate: [{after_days: 1, to: city}]}
+    remind: {before_days: [2], repeat_days: 3, warn_at_risk: 0.7, escalate: [{after_days: 1, to: city}]}
   - {id: b, title: {zh: b, en: B}, due: {after_stage_entry: 3 working days}}
   - {id: z, title: {zh: z, en: Z}, terminal: true}
   - {id: h, title: {zh: h, en: H}, hold: true}
@@ -463,10 +475,41 @@ def _data_paths(data: Any, prefix: str = "", ids: bool = False) -> Iterator[str]
                 yield from _data_paths(value, prefix)
                 continue
             yield _join(prefix, key)
-            yield from _data_paths(value, _join(prefix, key), ids=_join(prefix, key) in ("roles", "metrics"))
+            yield from _data_paths(value, _join(prefix, key), ids=_join(prefix, key) in ("roles", "metrics", "rates"))
     elif isinstance(data, list):
         for item in data:
             yield from _data_paths(item, prefix)
+
+
+RATES = """\
+rates:
+  ok: {title: {zh: r, en: R}, over: teachers, numerator: [{field: online_hours, op: ">=", value: 25}]}
+"""
+
+
+@pytest.mark.parametrize(("rate", "message"), [
+    ('{title: {zh: r, en: R}, over: schools, numerator: [{field: online_hours, op: ">=", value: 25}]}',
+     "a rate over schools cannot test a teacher field"),
+    ('{title: {zh: r, en: R}, over: teachers, numerator: [{fact: filed, op: ">=", value: 1}]}',
+     "a rate over teachers can only test teacher fields"),
+    ('{title: {zh: r, en: R}, over: schools, numerator: [{fact: nothing, op: ">=", value: 1}]}',
+     "rate refers to fact nothing that no fact metric names"),
+    ('{title: {zh: r, en: R}, over: schools, numerator: [{stage: [nowhere]}]}',
+     "rate refers to undefined stage nowhere"),
+    ('{title: {zh: r, en: R}, over: schools, numerator: []}', "numerator"),
+    ('{title: {zh: r, en: R}, over: districts, numerator: [{stage: [start]}]}', "over"),
+])
+def test_bad_rates_are_located_problems(rate: str, message: str) -> None:
+    text = mutate("stages:\n", f"rates:\n  bad: {rate}\nstages:\n")
+    found = only(text)
+    assert message in str(found), str(found)
+    assert found.line == pos(text, "bad:")[0]
+
+
+def test_rates_load_in_file_order() -> None:
+    wf = load_workflow_text(mutate("stages:\n", RATES + "stages:\n"), "demo.yaml")
+    assert list(wf.rates) == ["ok"] and wf.rates["ok"].over == "teachers"
+    assert load_workflow_text(BASE, "demo.yaml").rates == {}
 
 
 def test_every_schema_key_reaches_the_dataclasses() -> None:
@@ -482,9 +525,15 @@ def test_every_schema_key_reaches_the_dataclasses() -> None:
     assert wf.metrics["f"].fact == "f_fact" and wf.metrics["f"].roles == ("office",)
     assert (wf.metrics["f"].low, wf.metrics["f"].high) == (1, 9)
     assert wf.metrics["f"].before_stage == "wait" and wf.early_rule("f_fact") == "wait" and wf.fact_stage("f_fact") == "p"
+    r, s = wf.rates["r"], wf.rates["s"]
+    assert (r.over, r.numerator[0].field, r.denominator[0].op, r.description) == (
+        "teachers", "online_hours", ">", wfmod.Text("说明", "About"))
+    assert s.numerator == (wfmod.SchoolCondition(fact="f_fact", op=">=", value=1.0),)
+    assert s.denominator == (wfmod.SchoolCondition(stages=("a", "z")),)
     p, a = wf.stage("p"), wf.stage("a")
     assert p.gates[0].source == "001 试点" and p.due == DueRule("after_batch_start", amount=5)
     assert a.remind is not None and a.remind.repeat_days == 3 and a.remind.before_days == (2,)
+    assert a.remind.warn_at_risk == 0.7
     assert wf.stage("z").terminal and wf.stage("h").hold
     go = wf.transitions[0]
     assert (go.title.en, go.sources, go.auto, go.reason_required) == ("Go", ("p", "a", "b"), True, True)
@@ -560,3 +609,9 @@ def test_role_conditions_take_only_roles() -> None:
         bad = FULL.replace("{field: evidence_result, op: in, value: [pass, excellent]}", where)
         with pytest.raises(WorkflowFileError, match=words):
             load_workflow_text(bad, "full.yaml")
+
+
+@pytest.mark.parametrize("value", ["1.5", "0", "high"])
+def test_warn_at_risk_must_be_a_probability(value: str) -> None:
+    with pytest.raises(WorkflowFileError, match="warn_at_risk"):
+        load_workflow_text(FULL.replace("warn_at_risk: 0.7", f"warn_at_risk: {value}"), "x.yaml")

@@ -1,0 +1,180 @@
+"""Reading a forecast's plain inputs from the database: the open runs, their teachers' history over
+the window, today's metric values, and how long the plan's schools stayed in each stage.
+
+Only what was known on the clock's day is read (imports as of that day or before, audit events up
+to that instant), so a forecast made with ``--now`` in a replayed year sees what an office would
+have seen then. The stored status supplies due dates (``engine.run_status``); gates are judged on
+live metric values (one GROUP BY for all runs, ``engine.metrics``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from engine.calendar import WorkCalendar
+from engine.deadline import local_date
+from engine.forecast.durations import StageDurations
+from engine.forecast.pace import TeacherHistory, working_day_index
+from engine.forecast.school import RunInput
+from engine.metrics import metric_values, runs_by_id
+from engine.models import (
+    AuditEvent,
+    Plan,
+    ProgressImport,
+    School,
+    SchoolRun,
+    Teacher,
+    TeacherProgress,
+)
+from engine.workflow.model import Workflow
+
+FIELDS = ("online_hours", "practice_hours", "points_count", "evidence_count")
+CHUNK = 5_000  # ids per IN (...) list
+
+
+@dataclass(frozen=True)
+class OpenRun:
+    run_id: int
+    school_code: str
+    state: str
+    entered: date
+    due: date | None
+    county_code: str
+    city_code: str | None
+
+
+def open_runs(session: Session, plan: Plan, wf: Workflow, now: datetime, *, region: str | None = None,
+              school: str | None = None) -> list[OpenRun]:
+    """Runs of the plan that have started and are neither finished nor parked."""
+    q = (select(SchoolRun.id, SchoolRun.school_code, SchoolRun.state, SchoolRun.stage_entered_at,
+                SchoolRun.due_date, School.county_code, School.city_code)
+         .join(School, School.code == SchoolRun.school_code)
+         .where(SchoolRun.plan_id == plan.id, SchoolRun.started_at <= now))
+    if region:
+        q = q.where((School.county_code == region) | (School.city_code == region) | (School.province_code == region))
+    if school:
+        q = q.where(SchoolRun.school_code == school)
+    out = []
+    for run_id, code, state, entered, due, county, city in session.execute(q.order_by(SchoolRun.id)):
+        if not wf.has_stage(state) or wf.stage(state).terminal or wf.stage(state).hold:
+            continue
+        out.append(OpenRun(run_id, code, state, local_date(entered, plan.timezone), due, county, city))
+    return out
+
+
+def observation_dates(session: Session, today: date, window: int, calendar: WorkCalendar) -> list[tuple[int, date]]:
+    """(import id, as-of) of the imports a window of ``window`` working days ending today reads:
+    those inside it and the one just before (imports sharing an as-of date: the latest)."""
+    rows = session.execute(select(ProgressImport.id, ProgressImport.as_of)
+                           .where(ProgressImport.as_of <= today).order_by(ProgressImport.id)).all()
+    by_day: dict[date, int] = {}
+    for import_id, as_of in rows:
+        by_day[as_of] = import_id
+    days = sorted(by_day)
+    start = calendar.add_working_days(today, -window).due if window else today
+    inside = [i for i, d in enumerate(days) if d >= start]
+    first = max(0, (inside[0] if inside else len(days)) - 1)
+    return [(by_day[d], d) for d in days[first:]]
+
+
+def teacher_histories(session: Session, schools: Iterable[str], observations: list[tuple[int, date]],
+                      today: date, calendar: WorkCalendar) -> tuple[dict[str, TeacherHistory], dict[str, tuple[str, ...]]]:
+    """Per school, its present teachers' figures at each observation (forward-filled), and names."""
+    codes = sorted(set(schools))
+    teachers: dict[int, tuple[str, int]] = {}
+    ids: dict[str, list[str]] = defaultdict(list)
+    names: dict[str, list[str]] = defaultdict(list)
+    for start in range(0, len(codes), CHUNK):
+        for tid, pid, name, code in session.execute(
+            select(Teacher.id, Teacher.platform_id, Teacher.name, Teacher.school_code)
+            .where(Teacher.school_code.in_(codes[start:start + CHUNK]), Teacher.left_on.is_(None))
+            .order_by(Teacher.school_code, Teacher.platform_id)
+        ):
+            teachers[tid] = (code, len(ids[code]))
+            ids[code].append(pid)
+            names[code].append(name)
+    k = len(observations)
+    values = {code: {f: np.full((len(ids[code]), k), np.nan) for f in FIELDS} for code in ids}
+    if k:
+        column = {import_id: j for j, (import_id, _) in enumerate(observations)}
+        first = observations[0][0]
+        latest = (select(TeacherProgress.teacher_id, func.max(TeacherProgress.import_id).label("m"))
+                  .where(TeacherProgress.import_id <= first).group_by(TeacherProgress.teacher_id).subquery())
+        cols: list[Any] = [TeacherProgress.teacher_id, TeacherProgress.import_id,
+                           *(getattr(TeacherProgress, f) for f in FIELDS)]
+        base = select(*cols).join(latest, and_(latest.c.teacher_id == TeacherProgress.teacher_id,
+                                               latest.c.m == TeacherProgress.import_id))
+        inside = select(*cols).where(TeacherProgress.import_id.in_([i for i, _ in observations[1:]]))
+        rows: list[tuple[Any, ...]] = [tuple(r) for r in session.execute(base)]
+        if k > 1:
+            rows += [tuple(r) for r in session.execute(inside)]
+        rows.sort(key=lambda r: r[1])
+        for row in rows:
+            tid, import_id, figures = row[0], row[1], row[2:]
+            found = teachers.get(tid)
+            if found is None:
+                continue
+            code, t = found
+            j = column.get(import_id, 0)
+            for f, v in zip(FIELDS, figures, strict=True):
+                values[code][f][t, j:] = v  # forward-filled: unchanged until the next change
+    days = working_day_index(calendar, today, [d for _, d in observations])
+    return (
+        {code: TeacherHistory(tuple(ids[code]), days, values[code]) for code in ids},
+        {code: tuple(n) for code, n in names.items()},
+    )
+
+
+def stage_durations(session: Session, plan: Plan, wf: Workflow, now: datetime, today: date,
+                    calendar: WorkCalendar) -> dict[str, StageDurations]:
+    """Working days each run of the plan spent in each stage it left by an advance (finished), and
+    so far in the stage it is in (ongoing): the Kaplan–Meier inputs for fact gates and later stages."""
+    rows = session.execute(
+        select(AuditEvent.run_id, AuditEvent.at, AuditEvent.trigger, AuditEvent.from_state, AuditEvent.to_state)
+        .where(AuditEvent.plan_id == plan.id, AuditEvent.run_id.is_not(None), AuditEvent.at <= now,
+               AuditEvent.to_state.is_not(None))
+        .order_by(AuditEvent.run_id, AuditEvent.seq)
+    ).all()
+    finished: dict[str, list[int]] = defaultdict(list)
+    entered: dict[int, tuple[str, date]] = {}
+    for run_id, at, trigger, source, dest in rows:
+        if run_id is None or dest is None:
+            continue
+        day = local_date(at, plan.timezone)
+        was = entered.get(run_id)
+        if was is not None and dest == was[0]:
+            continue  # a fact or an extension: the run stays where it was
+        step = wf.transition_for(trigger, source) if source else None
+        if was is not None and source == was[0] and step is not None and step.kind == "advance":
+            finished[source].append(calendar.working_days_between(was[1], day))
+        entered[run_id] = (dest, day)
+    ongoing: dict[str, list[int]] = defaultdict(list)
+    for stage, day in entered.values():
+        if wf.has_stage(stage) and not wf.stage(stage).terminal:
+            ongoing[stage].append(calendar.working_days_between(day, today))
+    return {s.id: StageDurations(tuple(finished[s.id]), tuple(ongoing[s.id])) for s in wf.stages}
+
+
+def run_inputs(session: Session, plan: Plan, wf: Workflow, runs: list[OpenRun], today: date,
+               calendar: WorkCalendar, window: int) -> list[RunInput]:
+    """Every open run's ``RunInput``: one metrics query, one teachers query, two history queries."""
+    if not runs:
+        return []
+    values = metric_values(session, wf, runs_by_id([r.run_id for r in runs]))
+    observations = observation_dates(session, today, window, calendar)
+    histories, names = teacher_histories(session, [r.school_code for r in runs], observations, today, calendar)
+    empty = TeacherHistory((), np.zeros(0, dtype=np.int64), {f: np.zeros((0, 0)) for f in FIELDS})
+    return [
+        RunInput(r.run_id, r.school_code, r.state, today, r.due, plan.final_deadline,
+                 calendar.working_days_between(r.entered, today), histories.get(r.school_code, empty),
+                 values[r.run_id], names.get(r.school_code, ()))
+        for r in runs
+    ]

@@ -1,0 +1,203 @@
+"""Teachers' pace and when a school's teacher gates pass: a seeded, vectorised Monte Carlo (numpy).
+
+Plain arrays in, plain arrays out; no database. A teacher's figures are observed at each progress
+import (``engine.imports.history``). Between two observations ``k`` working days apart a gain ``g``
+is ``k`` daily gains of ``g / k`` (the official calendar decides ``k``: a holiday week between two
+exports is not a week of idleness). A teacher's pace is the mean of those daily gains, and its
+uncertainty is resampled with the Bayesian bootstrap (Rubin 1981): each sample weighs the daily
+gains by Dirichlet(1, …, 1) weights, which for gains grouped by interval is a Dirichlet over the
+intervals with their day counts as parameters — one ``standard_gamma`` call for every teacher and
+sample at once.
+
+A teacher crosses a gate's conditions (``online_hours >= 25`` …) after ``ceil(shortfall / pace)``
+working days (never at pace 0); a school's share-of-teachers gate passes on the day its k-th
+teacher crosses, ``k = ceil(required share × teachers)`` — one ``np.partition`` per sample.
+Teachers without a pace of their own (one observation only) borrow a random school-mate's
+pace in each sample; a school where nobody has two observations has no history, and the caller
+says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.calendar import WorkCalendar
+from engine.workflow.model import Condition, Metric
+
+NEVER = np.inf  # a crossing that does not happen at the observed pace
+MODELLED_OPS = (">=", ">")  # progress only grows: other conditions cannot be projected
+Floats = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class TeacherHistory:
+    """One school's teachers observed at its imports: ``values[field]`` is (teachers × observations),
+    NaN before a teacher first appears; ``days[j]`` is observation j's working-day index (today = 0,
+    earlier days negative)."""
+
+    teacher_ids: tuple[str, ...]
+    days: NDArray[np.int64]
+    values: Mapping[str, Floats]
+
+    @property
+    def teachers(self) -> int:
+        return len(self.teacher_ids)
+
+    def current(self, field: str) -> Floats:
+        """Each teacher's latest observed figure (NaN if never observed)."""
+        v = self.field(field)
+        if v.shape[1] == 0:
+            return np.full(self.teachers, np.nan)
+        return v[:, -1]
+
+    def field(self, field: str) -> Floats:
+        if field == "total_hours":
+            return self.values["online_hours"] + self.values["practice_hours"]
+        return self.values[field]
+
+
+def working_day_index(calendar: WorkCalendar, today: date, dates: Sequence[date]) -> NDArray[np.int64]:
+    """Each date as working days relative to ``today`` (negative before it), on the official calendar."""
+    return np.array([calendar.working_days_between(today, d) for d in dates], dtype=np.int64)
+
+
+def interval_rates(history: TeacherHistory, field: str) -> tuple[Floats, Floats]:
+    """(rates, days), each teachers × intervals: gain per working day of each interval between
+    consecutive observations, and its length in working days (0 where the interval is unknown)."""
+    v = history.field(field)
+    if v.shape[1] < 2:
+        return np.zeros((history.teachers, 0)), np.zeros((history.teachers, 0))
+    gaps = np.diff(history.days).astype(np.float64)
+    gains = np.diff(v, axis=1)
+    known = ~np.isnan(gains) & (gaps > 0)[None, :]
+    days = np.where(known, gaps[None, :], 0.0)
+    rates = np.where(known, np.maximum(np.nan_to_num(gains), 0.0) / np.where(gaps > 0, gaps, 1.0)[None, :], 0.0)
+    return rates, days
+
+
+def sample_paces(rates: Floats, days: Floats, samples: int, rng: np.random.Generator,
+                 prior_days: float = 0.0) -> Floats:
+    """Bayesian-bootstrap paces, samples × teachers; NaN for a teacher with no interval.
+
+    ``prior_days`` > 0 adds, for every teacher, that many pseudo-days at a random school-mate's
+    mean pace (drawn per sample): a teacher who stalled for the whole window is not certain never
+    to resume, as schools' histories show (a stall, a holiday, a rush before the deadline)."""
+    teachers, intervals = rates.shape
+    if intervals == 0:
+        return np.full((samples, teachers), np.nan)
+    total = np.zeros((samples, teachers))
+    weighted = np.zeros((samples, teachers))
+    for j in range(intervals):  # one scalar-shape draw per interval: numpy's fast path
+        lengths = days[:, j]
+        length = float(lengths.max())
+        if length <= 0:
+            continue
+        w = rng.standard_gamma(length, size=(samples, teachers)) * (lengths > 0)[None, :]
+        total += w
+        weighted += w * rates[None, :, j]
+    observed = days.sum(axis=1)
+    known = np.flatnonzero(observed > 0)
+    if prior_days > 0 and known.size:
+        means = (rates * days).sum(axis=1)[known] / observed[known]
+        prior = means[rng.integers(0, known.size, size=(samples, teachers))]
+        w0 = rng.standard_gamma(prior_days, size=(samples, teachers))
+        weighted, total = weighted + w0 * prior, total + w0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        paces = weighted / total
+    paces[:, observed == 0] = np.nan
+    return paces
+
+
+def borrow_missing(paces: Floats, rng: np.random.Generator) -> tuple[Floats, int]:
+    """Teachers without a pace take a random school-mate's in each sample; how many borrowed."""
+    missing = np.isnan(paces[0]) if paces.size else np.zeros(0, dtype=bool)
+    have = np.flatnonzero(~missing)
+    if not missing.any() or have.size == 0:
+        return paces, int(missing.sum())
+    picks = rng.integers(0, have.size, size=(paces.shape[0], int(missing.sum())))
+    paces = paces.copy()
+    paces[:, missing] = paces[:, have][np.arange(paces.shape[0])[:, None], picks]
+    return paces, int(missing.sum())
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """When each teacher meets a metric's conditions: samples × teachers working days (0 = already,
+    inf = not at this pace), plus what the teachers-at-risk list shows."""
+
+    days: Floats
+    shortfall: Floats  # per teacher, in the metric's first unmet condition's unit (0 when met)
+    field: Sequence[str]  # that condition's field per teacher ("" when met)
+    pace: Floats  # the teacher's own mean pace on that field in the window (NaN when unknown)
+    borrowed: int
+    modelled: bool  # False: a condition progress cannot project (e.g. evidence_result in …)
+    paced: bool  # some teacher short of a condition has an observed pace on its field
+
+
+def teacher_crossing(metric: Metric, history: TeacherHistory, samples: int, rng: np.random.Generator,
+                     prior_days: float = 0.0) -> Crossing:
+    """Working days until each teacher meets every condition of ``metric``, per sample."""
+    n = history.teachers
+    days = np.zeros((samples, n))
+    shortfall = np.zeros(n)
+    worst_field = [""] * n
+    pace_shown = np.full(n, np.nan)
+    borrowed = 0
+    modelled = paced = True
+    for cond in metric.where:
+        if not isinstance(cond.value, int | float) or cond.op not in MODELLED_OPS:
+            modelled = modelled and _all_met(cond, history)
+            continue
+        have = np.nan_to_num(history.current(cond.field), nan=0.0)
+        need = float(cond.value) + (1e-9 if cond.op == ">" else 0.0)
+        short = np.maximum(need - have, 0.0)
+        if not short.any():
+            continue
+        rates, gaps = interval_rates(history, cond.field)
+        paced = paced and bool((gaps.sum(axis=1) > 0).any())
+        paces, lent = borrow_missing(sample_paces(rates, gaps, samples, rng, prior_days), rng)
+        borrowed = max(borrowed, lent)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wait = np.where(short[None, :] > 0, np.ceil(short[None, :] / paces), 0.0)
+        wait = np.where(np.isnan(wait) | (paces <= 0) & (short[None, :] > 0), NEVER, wait)
+        for t in np.flatnonzero(short > shortfall):
+            worst_field[t] = cond.field
+        with np.errstate(invalid="ignore", divide="ignore"):
+            own = np.where(gaps.sum(axis=1) > 0, (rates * gaps).sum(axis=1) / gaps.sum(axis=1), np.nan)
+        pace_shown = np.where(short > shortfall, own, pace_shown)
+        shortfall = np.maximum(shortfall, short)
+        days = np.maximum(days, wait)
+    return Crossing(days, shortfall, tuple(worst_field), pace_shown, borrowed, modelled, paced)
+
+
+def _all_met(cond: Condition, history: TeacherHistory) -> bool:
+    """A condition that cannot be projected only matters if some teacher does not meet it yet."""
+    if cond.field == "evidence_result" or not isinstance(cond.value, int | float):
+        return False
+    have = history.current(cond.field)
+    ops = {"<=": np.less_equal, "<": np.less, "==": np.equal, "!=": np.not_equal}
+    return bool(ops[cond.op](np.nan_to_num(have), float(cond.value)).all())
+
+
+def needed_teachers(kind: str, op: str, value: float, teachers: int) -> int:
+    """How many teachers must cross for the gate to pass (share × teachers, or a count)."""
+    target = value * teachers if kind == "share_of_teachers" else value
+    if op == ">":
+        return math.floor(target + 1e-9) + 1
+    return math.ceil(target - 1e-9)
+
+
+def gate_eta(crossing: Crossing, needed: int) -> Floats:
+    """Per sample, the working day the needed-th teacher crosses (inf if fewer ever do)."""
+    samples, teachers = crossing.days.shape
+    if needed <= 0:
+        return np.zeros(samples)
+    if needed > teachers:
+        return np.full(samples, NEVER)
+    return np.partition(crossing.days, needed - 1, axis=1)[:, needed - 1]

@@ -1,0 +1,231 @@
+"""One school run's forecast, as a pure function of plain data: will it miss its current stage's
+due date, will it miss the plan's final deadline, when will its current gates pass (P50/P90), and
+which teachers are why.
+
+The current stage's teacher gates come from the teachers' pace (``engine.forecast.pace``), its
+fact gates and every later stage from how long other schools of the plan took
+(``engine.forecast.durations``). Everything is counted in working days on the official calendar
+(调休 included), so a holiday between now and the due date is time nobody studies. A school with
+fewer than two observations, or a stage nobody has finished yet, gets ``status = "no_history"``
+and a reason, never a number. The same inputs and seed always give the same numbers (each run
+draws from its own seeded generator, so a school's forecast does not depend on which other
+schools were forecast with it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from engine.calendar import WorkCalendar
+from engine.forecast.durations import StageDurations, remaining_days
+from engine.forecast.pace import TeacherHistory, gate_eta, needed_teachers, teacher_crossing
+from engine.gate import judge
+from engine.i18n import tr
+from engine.workflow.model import Stage, Workflow
+
+SAMPLES = 500  # the backtest's setting (docs/forecast.md); --samples for more
+WINDOW = 20  # working days of recent pace (four weeks)
+PRIOR_DAYS = 10.0  # pseudo-days at a school-mate's pace mixed into each teacher's (pace.sample_paces)
+AT_RISK = 0.5  # a teacher is "at risk" when more likely late than not
+SHOWN_TEACHERS = 10
+
+
+@dataclass(frozen=True)
+class Settings:
+    samples: int = SAMPLES
+    seed: int = 0
+    window: int = WINDOW
+    prior_days: float = PRIOR_DAYS
+
+
+DEFAULT_SETTINGS = Settings()
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """What the forecast of one run reads. ``history.days`` are working-day indices (today = 0)."""
+
+    run_id: int
+    school_code: str
+    stage: str
+    today: date
+    due: date | None
+    final: date | None
+    elapsed: int  # working days since the run entered its stage
+    history: TeacherHistory
+    values: Mapping[str, float | None]  # today's metric values (facts included), as gates see them
+    names: tuple[str, ...] = ()  # teachers' names, parallel to history.teacher_ids
+
+
+@dataclass(frozen=True)
+class TeacherRisk:
+    platform_id: str
+    name: str
+    gate: str
+    field: str
+    shortfall: float
+    pace: float | None  # the teacher's own mean pace per working day in the window (None: unknown)
+    needed_pace: float | None  # per working day until the due date (None: no working day left)
+    p_late: float
+
+
+@dataclass
+class SchoolForecast:
+    run_id: int
+    school_code: str
+    stage: str
+    status: str  # ok | passed | no_history
+    due_date: date | None
+    final_deadline: date | None
+    p_miss_due: float | None = None
+    p_miss_final: float | None = None
+    eta_p50: date | None = None
+    eta_p90: date | None = None
+    eta_beyond: bool = False  # P90 (or P50) never comes at the observed pace
+    teachers_at_risk: int = 0
+    teachers: list[TeacherRisk] = field(default_factory=list)
+    reason: str | None = None
+    explain: dict[str, Any] = field(default_factory=dict)
+
+
+def windowed(history: TeacherHistory, window: int) -> TeacherHistory:
+    """The observations of the last ``window`` working days, plus the one just before them (so
+    the first interval of the window is known)."""
+    inside = np.flatnonzero(history.days >= -window)
+    if inside.size == 0:
+        keep = np.arange(max(0, history.days.size - 1), history.days.size)
+    else:
+        keep = np.arange(max(0, int(inside[0]) - 1), history.days.size)
+    return TeacherHistory(history.teacher_ids, history.days[keep], {f: v[:, keep] for f, v in history.values.items()})
+
+
+def next_stages(wf: Workflow, stage: str) -> list[Stage]:
+    """The stages after ``stage`` on the way forward (advance transitions), terminal excluded."""
+    out: list[Stage] = []
+    seen = {stage}
+    current = stage
+    while True:
+        step = next((t for t in wf.transitions_from(current) if t.kind == "advance"), None)
+        if step is None or step.dest is None or not wf.has_stage(step.dest) or step.dest in seen:
+            return out
+        nxt = wf.stage(step.dest)
+        if nxt.terminal:
+            return out
+        out.append(nxt)
+        seen.add(nxt.id)
+        current = nxt.id
+
+
+def forecast_run(
+    run: RunInput, wf: Workflow, calendar: WorkCalendar, durations: Mapping[str, StageDurations],
+    settings: Settings = DEFAULT_SETTINGS,
+) -> SchoolForecast:
+    """The forecast of one open run (see the module docstring)."""
+    result = SchoolForecast(run.run_id, run.school_code, run.stage, "ok", run.due, run.final)
+    rng = np.random.default_rng([settings.seed, run.run_id])
+    stage = wf.stage(run.stage)
+    history = windowed(run.history, settings.window)
+    explain: dict[str, Any] = {
+        "today": run.today, "window_working_days": settings.window, "samples": settings.samples,
+        "seed": settings.seed, "prior_days": settings.prior_days, "teachers": history.teachers,
+        "observations": [int(d) for d in history.days], "gates": [],
+    }
+    result.explain = explain
+    eta = np.zeros(settings.samples)
+    horizon = calendar.working_days_between(run.today, run.due) if run.due else None
+    crossings = []
+    for gate in stage.gates:
+        metric = wf.metrics[gate.metric]
+        verdict = judge(gate, metric, run.values.get(gate.metric))
+        info: dict[str, Any] = {"gate": gate.id, "passed": verdict.passed}
+        explain["gates"].append(info)
+        if verdict.passed:
+            continue
+        if metric.kind == "fact" or not metric.where:
+            stay = durations.get(stage.id, StageDurations(()))
+            info |= {"method": "kaplan_meier", "finished": len(stay.finished), "ongoing": len(stay.ongoing)}
+            if not stay.enough:
+                return _no_history(result, tr(
+                    f"阶段“{stage.title.zh}”完成的学校不足 {3} 所，无法估计“{gate.title.zh}”何时达成",
+                    f"fewer than 3 schools have finished stage '{stage.title.en}': no basis for when '{gate.title.en}' is met"))
+            eta = np.maximum(eta, remaining_days(stay, run.elapsed, settings.samples, rng))
+            continue
+        crossing = teacher_crossing(metric, history, settings.samples, rng, settings.prior_days) if history.days.size >= 2 else None
+        if crossing is None or not crossing.paced:
+            return _no_history(result, tr(
+                "该校只有不到两次进度导入，尚无学习进度的历史，无法预测",
+                "fewer than two progress imports of this school: no pace yet, no forecast"))
+        if not crossing.modelled:
+            return _no_history(result, tr(f"“{gate.title.zh}”的条件无法按进度推算", f"'{gate.title.en}' cannot be projected from pace"))
+        need = needed_teachers(metric.kind, gate.op, gate.value, history.teachers)
+        gate_days = gate_eta(crossing, need)
+        info |= {"method": "pace_monte_carlo", "needed_teachers": need, "borrowed_pace": crossing.borrowed,
+                 "p_pass_by_due": float(np.mean(gate_days <= horizon)) if horizon is not None else None}
+        crossings.append((gate, crossing))
+        eta = np.maximum(eta, gate_days)
+    if not explain["gates"] or all(g["passed"] for g in explain["gates"]):
+        result.status = "passed"
+        result.p_miss_due = 0.0 if run.due else None
+    if horizon is not None and result.status == "ok":
+        result.p_miss_due = float(np.mean(eta > horizon))
+    _etas(result, eta, run.today, calendar)
+    _final(result, run, wf, calendar, durations, eta, settings, rng)
+    if horizon is not None:
+        _teachers(result, run, crossings, horizon)
+    return result
+
+
+def _no_history(result: SchoolForecast, reason: str) -> SchoolForecast:
+    result.status, result.reason = "no_history", reason
+    return result
+
+
+def _etas(result: SchoolForecast, eta: np.ndarray, today: date, calendar: WorkCalendar) -> None:
+    p50, p90 = np.quantile(eta, [0.5, 0.9], method="inverted_cdf")  # no interpolation with inf
+    for name, q in (("eta_p50", p50), ("eta_p90", p90)):
+        if math.isinf(q):
+            result.eta_beyond = True
+            continue
+        setattr(result, name, calendar.add_working_days(today, int(math.ceil(q))).due)
+
+
+def _final(result: SchoolForecast, run: RunInput, wf: Workflow, calendar: WorkCalendar,
+           durations: Mapping[str, StageDurations], eta: np.ndarray, settings: Settings,
+           rng: np.random.Generator) -> None:
+    if run.final is None:
+        return
+    total = eta.copy()
+    for later in next_stages(wf, run.stage):
+        stay = durations.get(later.id, StageDurations(()))
+        if not stay.enough:
+            result.explain["final"] = tr(f"阶段“{later.title.zh}”完成的学校不足 3 所", f"fewer than 3 schools finished '{later.title.en}'")
+            return
+        total = total + remaining_days(stay, 0, settings.samples, rng)
+    result.p_miss_final = float(np.mean(total > calendar.working_days_between(run.today, run.final)))
+
+
+def _teachers(result: SchoolForecast, run: RunInput, crossings: list[Any], horizon: int) -> None:
+    risks: dict[int, TeacherRisk] = {}
+    for gate, crossing in crossings:
+        late = np.mean(crossing.days > horizon, axis=0)
+        for t in map(int, np.flatnonzero(crossing.shortfall > 0)):
+            p = float(late[t])
+            if t in risks and risks[t].p_late >= p:
+                continue
+            pace = float(crossing.pace[t])
+            risks[t] = TeacherRisk(
+                platform_id=run.history.teacher_ids[t], name=run.names[t] if run.names else "",
+                gate=gate.id, field=crossing.field[t], shortfall=round(float(crossing.shortfall[t]), 2),
+                pace=None if math.isnan(pace) else round(pace, 3),
+                needed_pace=round(float(crossing.shortfall[t]) / horizon, 3) if horizon > 0 else None, p_late=p,
+            )
+    ranked = sorted(risks.values(), key=lambda r: (-r.p_late, -r.shortfall, r.platform_id))
+    result.teachers_at_risk = sum(r.p_late >= AT_RISK for r in ranked)
+    result.teachers = [r for r in ranked if r.p_late >= AT_RISK][:SHOWN_TEACHERS]
+

@@ -1,0 +1,175 @@
+"""Progress history and provenance: what each import changed, as of which date, from which file.
+
+Issue 11: an early warning needs each teacher's pace, so every accepted progress file keeps what
+it changed (``teacher_progress``, one narrow row per changed teacher — never copies of unchanged
+rows) under one ``progress_import`` row naming the file, its SHA-256, the export's as-of date, the
+mapping and who imported it; the same facts go on the ``import:progress`` audit chain, so a
+supervisor can see which file made a gate pass.
+
+The merge here replaces ``Staging.merge`` for teachers: one join of the staged file against the
+table finds the new and changed rows (the same single pass the plain merge made), and the UPDATE,
+INSERT and history INSERT then touch only those. A re-import of an unchanged file therefore costs
+what it did before the history existed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from engine.audit import EventDraft, append_events
+from engine.errors import ImportFileError, Problem
+from engine.i18n import tr
+from engine.imports.staging import Staging
+from engine.models import ProgressImport
+
+CHAIN = "import:progress"
+TRIGGER = "progress_import"
+VALUES = (
+    "name", "school_code", "online_hours", "practice_hours",
+    "points", "points_count", "evidence_count", "evidence_result", "role",
+)
+# What the history keeps: the figures gates and forecasts read (not names, not the point list).
+TRACKED = ("online_hours", "practice_hours", "points_count", "evidence_count", "evidence_result")
+_CHANGED = "rollout_changed_teacher"
+_LEAVING = "rollout_leaving_teacher"
+
+
+@dataclass(frozen=True)
+class Counts:
+    inserted: int
+    updated: int
+    unchanged: int
+    left: int
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_as_of(conn: Connection, source: str, as_of: date) -> None:
+    """History is kept in order: an export dated before the latest import's would rewrite the past."""
+    latest = conn.scalar(select(func.max(ProgressImport.as_of)))
+    if latest is not None and as_of < latest:
+        raise ImportFileError(source, [Problem(source, tr(
+            f"导出日期 {as_of} 早于上一次导入的 {latest}：历史按日期顺序保存，请检查 --as-of",
+            f"as-of {as_of} is before the latest import's {latest}: history is kept in date order; check --as-of",
+        ))])
+
+
+def earlier_import(conn: Connection, sha256: str) -> int | None:
+    """The first accepted import of a file with these exact bytes, if any."""
+    return conn.scalar(select(func.min(ProgressImport.id)).where(ProgressImport.sha256 == sha256))
+
+
+def merge_teachers(conn: Connection, staging: Staging, as_of: date, full: bool) -> Counts:
+    """Apply the staged file to ``teacher``; returns what changed.
+
+    The history cannot be written before the import row exists (it is keyed by it) and the import
+    row should not exist for a file that changed nothing, so the changed rows stay in a temporary
+    table until ``write_history`` (or ``drop_temporary``) is called.
+    """
+    staging.flush()
+    pg = staging.postgres
+    stage = staging.name
+    if pg:
+        conn.execute(text(f"ANALYZE {stage}"))
+    distinct = "IS DISTINCT FROM" if pg else "IS NOT"
+    differs = " OR ".join(f"t.{c} {distinct} s.{c}" for c in VALUES)
+    temp = "CREATE TEMPORARY TABLE {} " + ("ON COMMIT DROP " if pg else "") + "AS "
+    conn.execute(text(f"DROP TABLE IF EXISTS {_CHANGED}"))
+    conn.execute(text(
+        temp.format(_CHANGED) + f"SELECT s.*, t.id AS tid FROM {stage} AS s "
+        f"LEFT JOIN teacher AS t ON t.platform_id = s.platform_id "
+        f"WHERE t.id IS NULL OR t.left_on IS NOT NULL OR {differs}"
+    ))
+    changed = int(conn.scalar(text(f"SELECT count(*) FROM {_CHANGED}")) or 0)
+    inserted = updated = 0
+    if changed:
+        sets = ", ".join(f"{c} = c.{c}" for c in VALUES)
+        updated = int(conn.execute(text(
+            f"UPDATE teacher SET {sets}, left_on = NULL FROM {_CHANGED} AS c WHERE teacher.id = c.tid"
+        )).rowcount)
+        names = ", ".join(("platform_id", *VALUES))
+        inserted = int(conn.execute(text(
+            f"INSERT INTO teacher ({names}) SELECT {names} FROM {_CHANGED} WHERE tid IS NULL"
+        )).rowcount)
+    left = 0
+    conn.execute(text(f"DROP TABLE IF EXISTS {_LEAVING}"))
+    if full:
+        conn.execute(text(
+            temp.format(_LEAVING) + f"SELECT t.id AS tid FROM teacher AS t WHERE t.left_on IS NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE s.platform_id = t.platform_id)"
+        ))
+        left = int(conn.execute(text(
+            f"UPDATE teacher SET left_on = :as_of WHERE id IN (SELECT tid FROM {_LEAVING})"
+        ), {"as_of": as_of}).rowcount)
+    total = staging.rows
+    staging.drop()
+    return Counts(inserted, updated, total - inserted - updated, left)
+
+
+def write_history(conn: Connection, counts: Counts, import_id: int) -> None:
+    """The changed and the leaving teachers' figures under ``import_id`` (after ``merge_teachers``)."""
+    cols = ", ".join(TRACKED)
+    params = {"import_id": import_id}
+    head = f"INSERT INTO teacher_progress (teacher_id, import_id, {cols}, left_school) "
+    if conn.execute(text("SELECT 1 FROM teacher_progress LIMIT 1")).first() is None:
+        # The first import with history (a new database, or the first after migration 0006):
+        # every present teacher's figures are the baseline later changes are measured from.
+        conn.execute(text(
+            head + f"SELECT t.id, :import_id, {', '.join('t.' + c for c in TRACKED)}, :flag "
+            f"FROM teacher AS t WHERE t.left_on IS NULL"
+        ), {**params, "flag": False})
+    elif counts.inserted or counts.updated:
+        conn.execute(text(
+            head + f"SELECT t.id, :import_id, {', '.join('c.' + c for c in TRACKED)}, :flag "
+            f"FROM {_CHANGED} AS c JOIN teacher AS t ON t.platform_id = c.platform_id"
+        ), {**params, "flag": False})
+    if counts.left:
+        conn.execute(text(
+            head + f"SELECT t.id, :import_id, {', '.join('t.' + c for c in TRACKED)}, :flag "
+            f"FROM teacher AS t WHERE t.id IN (SELECT tid FROM {_LEAVING})"
+        ), {**params, "flag": True})
+    drop_temporary(conn)
+
+
+def drop_temporary(conn: Connection) -> None:
+    conn.execute(text(f"DROP TABLE IF EXISTS {_CHANGED}"))
+    conn.execute(text(f"DROP TABLE IF EXISTS {_LEAVING}"))
+
+
+def record_import(
+    conn: Connection, *, at: datetime, as_of: date, file_name: str, sha256: str, mapping: str,
+    actor: str, full: bool, total: int, counts: Counts,
+) -> int:
+    """The import's provenance row and its audit event, in the import's transaction."""
+    row = {
+        "at": at, "as_of": as_of, "file_name": file_name[:300], "sha256": sha256, "mapping": mapping[:300],
+        "actor": actor[:100], "full": full, "total": total, "inserted": counts.inserted,
+        "updated": counts.updated, "unchanged": counts.unchanged, "left_school": counts.left,
+    }
+    import_id = int(conn.execute(insert(ProgressImport).returning(ProgressImport.id), row).scalar_one())
+    # Rows rejected: always 0 for an accepted file (all or nothing); recorded so the event says so.
+    details = {k: v for k, v in row.items() if k not in ("at", "actor")} | {"import_id": import_id, "rejected": 0}
+    reason = tr(
+        f"导入教师学习进度 {file_name}（截至 {as_of}）：新增 {counts.inserted}，更新 {counts.updated}，"
+        f"未变 {counts.unchanged}，离校 {counts.left}",
+        f"progress import {file_name} (as of {as_of}): {counts.inserted} inserted, {counts.updated} updated, "
+        f"{counts.unchanged} unchanged, {counts.left} left",
+    )
+    with Session(bind=conn) as session:
+        append_events(session, [EventDraft(
+            chain=CHAIN, at=at, actor=actor, role="import", trigger=TRIGGER, reason=reason, gates=[details],
+        )])
+        session.flush()
+    return import_id

@@ -1,0 +1,153 @@
+"""The forecast on constructed cases (issue 11): a school surely late, surely on time, one slow
+teacher, a holiday in the window, no history yet, fact gates from other schools' durations."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from engine.calendar import WorkCalendar
+from engine.calendar.workdays import seed_from_chinesecalendar
+from engine.forecast import RunInput, Settings, StageDurations, TeacherHistory, forecast_run
+from engine.forecast.pace import working_day_index
+from tests.engine.builders import shipped_workflow
+
+WF = shipped_workflow()
+PLAIN = WorkCalendar({}, set())  # Monday–Friday
+TODAY = date(2022, 3, 1)  # a Tuesday
+FAST = Settings(samples=400, seed=7)
+
+
+def online(rows: list[list[float]], days: list[int], points: float = 3) -> TeacherHistory:
+    """Teachers' online hours at each observation (working-day indices, today = 0)."""
+    values = np.array(rows, dtype=float)
+    return TeacherHistory(
+        tuple(f"T{i}" for i in range(len(rows))), np.array(days),
+        {"online_hours": values, "practice_hours": np.zeros_like(values),
+         "points_count": np.full_like(values, points), "evidence_count": np.zeros_like(values)},
+    )
+
+
+def run(history: TeacherHistory, due: date, *, stage: str = "online_study", values: dict | None = None,
+        today: date = TODAY, final: date | None = None, elapsed: int = 10) -> RunInput:
+    current = history.current("online_hours")
+    share = float(np.mean(current >= 25)) if history.teachers else None
+    return RunInput(1, "3703230001", stage, today, due, final, elapsed, history,
+                    values if values is not None else {"online_25h_share": share, "points_chosen_share": 1.0},
+                    tuple(f"教师{i}" for i in range(history.teachers)))
+
+
+def test_surely_late() -> None:
+    slow = online([[5, 6, 7], [8, 8.5, 9], [10, 10, 10.5]], [-20, -10, 0])  # ≤ 0.1 h a day, 15+ h short
+    f = forecast_run(run(slow, date(2022, 3, 29)), WF, PLAIN, {}, FAST)
+    assert f.status == "ok" and f.p_miss_due == 1.0
+    assert f.teachers_at_risk == 3 and f.eta_beyond is False and f.eta_p50 is not None
+    assert f.eta_p50 > date(2022, 3, 29)
+
+
+def test_surely_on_time() -> None:
+    quick = online([[10, 15, 20], [12, 17, 22]], [-10, -5, 0])  # 1 h a working day, 3–5 h short
+    f = forecast_run(run(quick, date(2022, 4, 29)), WF, PLAIN, {}, FAST)
+    assert f.p_miss_due == 0.0 and f.teachers_at_risk == 0 and f.teachers == []
+    assert f.eta_p50 == date(2022, 3, 8)  # the slower teacher needs 5 working days: Tue + 5 = next Tue
+    assert f.explain["gates"][0]["method"] == "pace_monte_carlo" and f.explain["samples"] == 400
+
+
+def test_one_slow_teacher_holds_the_school_back_and_is_named() -> None:
+    rows = [[20, 25, 30]] * 9 + [[2, 3, 4]]  # nine done, one at 0.1 h a day and 21 h short
+    f = forecast_run(run(online(rows, [-20, -10, 0]), date(2022, 3, 29)), WF, PLAIN, {}, FAST)
+    assert f.p_miss_due == 1.0 and f.teachers_at_risk == 1
+    (risk,) = f.teachers
+    assert (risk.platform_id, risk.name, risk.gate, risk.field) == ("T9", "教师9", "online_25h", "online_hours")
+    assert risk.shortfall == 21.0 and risk.pace == 0.1 and risk.p_late == 1.0
+    assert risk.needed_pace == round(21 / 20, 3)  # 20 working days to 2022-03-29
+
+
+def test_a_holiday_ahead_is_time_nobody_studies() -> None:
+    exceptions, official = seed_from_chinesecalendar([2022])
+    official_calendar = WorkCalendar(exceptions, official)
+    today, due = date(2022, 9, 28), date(2022, 10, 8)  # 国庆 1–7 October; Sat 8th and Sun 9th are 调休 working days
+    steady = online([[10, 15, 20]], [-10, -5, 0])  # 1 h a working day, 5 h short: 5 working days
+    plain = forecast_run(run(steady, due, today=today), WF, PLAIN, {}, FAST)
+    holiday = forecast_run(run(steady, due, today=today), WF, official_calendar, {}, FAST)
+    assert plain.p_miss_due == 0.0  # Monday–Friday: 7 working days left
+    assert holiday.p_miss_due == 1.0  # officially: 29th, 30th and the 8th
+    assert holiday.eta_p50 == date(2022, 10, 10)  # 29th, 30th, 8th, 9th, 10th
+
+
+def test_a_holiday_in_the_window_is_not_idleness() -> None:
+    exceptions, official = seed_from_chinesecalendar([2022])
+    cal = WorkCalendar(exceptions, official)
+    # Exports on 30 Sep and 14 Oct: 10 weekdays apart, but only 6 working days (8th and 9th worked).
+    days = working_day_index(cal, date(2022, 10, 14), [date(2022, 9, 30), date(2022, 10, 14)])
+    assert list(days) == [-7, 0] and list(working_day_index(PLAIN, date(2022, 10, 14), [date(2022, 9, 30)])) == [-10]
+
+
+def test_no_history_says_so_instead_of_guessing() -> None:
+    once = online([[10], [12]], [0])
+    f = forecast_run(run(once, date(2022, 3, 29)), WF, PLAIN, {}, FAST)
+    assert f.status == "no_history" and f.p_miss_due is None and f.eta_p50 is None
+    assert "两次" in (f.reason or "")
+
+
+def test_deterministic_for_a_seed() -> None:
+    noisy = online([[5, 9, 10, 16], [6, 6, 12, 13]], [-15, -10, -5, 0])
+    a = forecast_run(run(noisy, date(2022, 3, 31)), WF, PLAIN, {}, FAST)
+    b = forecast_run(run(noisy, date(2022, 3, 31)), WF, PLAIN, {}, FAST)
+    assert 0.0 < a.p_miss_due < 1.0 and (a.p_miss_due, a.eta_p50, a.eta_p90) == (b.p_miss_due, b.eta_p50, b.eta_p90)
+
+
+def test_a_new_teacher_borrows_a_school_mates_pace() -> None:
+    h = online([[10, 15, 20], [np.nan, np.nan, 20]], [-10, -5, 0])
+    f = forecast_run(run(h, date(2022, 4, 29)), WF, PLAIN, {}, FAST)
+    assert f.p_miss_due == 0.0 and f.explain["gates"][0]["borrowed_pace"] == 1
+
+
+def test_fact_gates_from_how_long_other_schools_took() -> None:
+    stays = {"planning": StageDurations((10, 12, 15, 20), ongoing=(3,))}
+    values = {"plan_filed": None, "team_members": 5.0}
+    h = online([[0, 0]], [-5, 0])
+    roomy = forecast_run(run(h, date(2022, 4, 29), stage="planning", values=values, elapsed=5), WF, PLAIN, stays, FAST)
+    tight = forecast_run(run(h, date(2022, 3, 3), stage="planning", values=values, elapsed=5), WF, PLAIN, stays, FAST)
+    assert roomy.p_miss_due == 0.0 and tight.p_miss_due == 1.0  # 5–15 days left vs 2
+    assert roomy.explain["gates"][0] == {"gate": "plan_filed", "passed": False, "method": "kaplan_meier", "finished": 4, "ongoing": 1}
+    nobody = forecast_run(run(h, date(2022, 4, 29), stage="planning", values=values, elapsed=5), WF, PLAIN, {}, FAST)
+    assert nobody.status == "no_history" and nobody.p_miss_due is None
+
+
+def test_final_deadline_adds_the_later_stages() -> None:
+    quick = online([[10, 15, 20]], [-10, -5, 0])  # online study done in 5 working days
+    later = {"practice": StageDurations((40, 45, 50)), "assessment": StageDurations((10, 10, 12)),
+             "supervision": StageDurations((5, 6, 8))}
+    ok = forecast_run(run(quick, date(2022, 4, 29), final=date(2022, 8, 31)), WF, PLAIN, later, FAST)
+    short = forecast_run(run(quick, date(2022, 4, 29), final=date(2022, 5, 13)), WF, PLAIN, later, FAST)
+    assert ok.p_miss_final == 0.0 and short.p_miss_final == 1.0
+    unknown = forecast_run(run(quick, date(2022, 4, 29), final=date(2022, 8, 31)), WF, PLAIN, {}, FAST)
+    assert unknown.p_miss_final is None and "practice" in unknown.explain["final"].lower() + "practice"
+
+
+def test_passed_gates_need_no_forecast() -> None:
+    done = online([[25, 30], [26, 27]], [-5, 0])
+    f = forecast_run(run(done, date(2022, 3, 29)), WF, PLAIN, {}, FAST)
+    assert (f.status, f.p_miss_due, f.eta_p50) == ("passed", 0.0, TODAY)
+
+
+@pytest.mark.parametrize("elapsed, expect", [(0, 0.0), (25, 1.0)])
+def test_a_stay_longer_than_every_finished_one_is_beyond_what_was_seen(elapsed: int, expect: float) -> None:
+    stays = {"planning": StageDurations((10, 12, 15))}
+    values = {"plan_filed": None, "team_members": 5.0}
+    f = forecast_run(run(online([[0, 0]], [-5, 0]), date(2022, 4, 29), stage="planning", values=values, elapsed=elapsed),
+                     WF, PLAIN, stays, FAST)
+    assert f.p_miss_due == expect and f.eta_beyond is (expect == 1.0)
+
+
+def test_a_stalled_teacher_may_resume_at_a_school_mates_pace() -> None:
+    rows = [[10, 15, 20]] * 4 + [[12, 12, 12]]  # four at 1 h a day, one stalled for the whole window
+    h = online(rows, [-10, -5, 0])
+    certain = forecast_run(run(h, date(2022, 5, 31)), WF, PLAIN, {}, Settings(samples=400, seed=7, prior_days=0))
+    hopeful = forecast_run(run(h, date(2022, 5, 31)), WF, PLAIN, {}, Settings(samples=400, seed=7, prior_days=10))
+    assert certain.p_miss_due == 1.0 and certain.eta_beyond  # pace 0: never, without the prior
+    assert hopeful.p_miss_due is not None and hopeful.p_miss_due < 0.5 and hopeful.eta_p50 is not None
+    assert hopeful.teachers == [] and certain.teachers[0].pace == 0.0

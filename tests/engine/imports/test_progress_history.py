@@ -1,0 +1,165 @@
+"""Progress history and provenance (issue 11): changes kept per teacher with their as-of date, each
+import an audit event with the file's SHA-256, the same file twice recorded once, ``full`` exports
+marking absent teachers as left."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from engine.audit import verify_chains
+from engine.clock import FixedClock
+from engine.errors import ImportFileError
+from engine.imports.progress import import_progress
+from engine.metrics import teacher_summary
+from engine.models import AuditEvent, ProgressImport, Region, School, Teacher, TeacherProgress
+from tests.engine.imports.test_progress import GOOD, write_csv
+
+CLOCK = FixedClock(datetime(2022, 3, 1, 2, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def schools(db: Engine) -> Engine:
+    """The two schools of ``GOOD`` under their county."""
+    with Session(db) as session, session.begin():
+        session.add_all([
+            Region(code="370000", name="山东省", level="province", parent_code=None),
+            Region(code="370300", name="淄博市", level="city", parent_code="370000"),
+            Region(code="370323", name="沂源县", level="county", parent_code="370300"),
+        ])
+        session.flush()
+        for n in (1, 2):
+            session.add(School(code=f"370323000{n}", name=f"沂源县第{n}小学", county_code="370323",
+                               city_code="370300", province_code="370000", kind="primary"))
+    return db
+
+
+def history(db: Engine) -> list[tuple[str, date, float, float, bool]]:
+    with Session(db) as s:
+        rows = s.execute(
+            select(Teacher.platform_id, ProgressImport.as_of, TeacherProgress.online_hours,
+                   TeacherProgress.practice_hours, TeacherProgress.left_school)
+            .join(Teacher, Teacher.id == TeacherProgress.teacher_id)
+            .join(ProgressImport, ProgressImport.id == TeacherProgress.import_id)
+            .order_by(ProgressImport.as_of, Teacher.platform_id)
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def imports(db: Engine) -> list[ProgressImport]:
+    with Session(db) as s:
+        rows = list(s.scalars(select(ProgressImport).order_by(ProgressImport.id)))
+        s.expunge_all()
+        return rows
+
+
+def events(db: Engine) -> list[AuditEvent]:
+    with Session(db) as s:
+        rows = list(s.scalars(select(AuditEvent).where(AuditEvent.chain == "import:progress").order_by(AuditEvent.seq)))
+        s.expunge_all()
+        return rows
+
+
+def later(rows: list[list[str]], **online: str) -> list[list[str]]:
+    out = [r[:] for r in rows]
+    for r in out[1:]:
+        if r[0] in online:
+            r[3] = online[r[0]]
+    return out
+
+
+def test_first_import_records_every_teacher_and_an_audit_event(schools: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "export-0301.csv", GOOD)
+    result = import_progress(schools, path, as_of=date(2022, 3, 1), actor="王科长", clock=CLOCK)
+    assert result.import_id == 1 and result.same_as is None
+    assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert history(schools) == [
+        ("T0001", date(2022, 3, 1), 25.0, 30.5, False),
+        ("T0002", date(2022, 3, 1), 12.0, 0.0, False),
+        ("T0003", date(2022, 3, 1), 26.0, 25.0, False),
+    ]
+    (row,) = imports(schools)
+    assert (row.file_name, row.sha256, row.as_of, row.actor, row.mapping) == (
+        "export-0301.csv", result.sha256, date(2022, 3, 1), "王科长", "built-in")
+    assert (row.total, row.inserted, row.updated, row.unchanged, row.left_school) == (3, 3, 0, 0, 0)
+    (event,) = events(schools)
+    assert (event.actor, event.trigger, event.seq) == ("王科长", "progress_import", 1)
+    assert event.gates[0]["sha256"] == result.sha256 and event.gates[0]["import_id"] == 1
+    assert event.gates[0]["as_of"] == "2022-03-01" and event.gates[0]["inserted"] == 3
+    assert event.gates[0]["rejected"] == 0  # all or nothing: an accepted file rejected no row
+    with Session(schools) as s:
+        assert verify_chains(s).ok
+
+
+def test_only_changes_are_stored_with_their_as_of(schools: Engine, tmp_path: Path) -> None:
+    import_progress(schools, write_csv(tmp_path / "a.csv", GOOD), as_of=date(2022, 3, 1), clock=CLOCK)
+    second = import_progress(schools, write_csv(tmp_path / "b.csv", later(GOOD, T0002="20")),
+                             as_of=date(2022, 3, 15), clock=CLOCK)
+    assert (second.updated, second.unchanged, second.import_id) == (1, 2, 2)
+    assert history(schools)[3:] == [("T0002", date(2022, 3, 15), 20.0, 0.0, False)]
+    # A new export in which nothing moved is still an observation: recorded, no history rows.
+    third = import_progress(schools, write_csv(tmp_path / "c.csv", later(GOOD, T0002="20"), "utf-8-sig"),
+                            as_of=date(2022, 3, 29), clock=CLOCK)
+    assert (third.updated, third.import_id) == (0, 3)
+    assert len(history(schools)) == 4
+
+
+def test_the_same_file_again_is_a_no_op_and_says_so(schools: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "a.csv", GOOD)
+    import_progress(schools, path, as_of=date(2022, 3, 1), clock=CLOCK)
+    again = import_progress(schools, path, as_of=date(2022, 3, 8), clock=CLOCK)
+    assert (again.import_id, again.same_as, again.unchanged) == (None, 1, 3)
+    assert len(imports(schools)) == 1 and len(events(schools)) == 1 and len(history(schools)) == 3
+
+
+def test_an_earlier_as_of_is_refused_and_writes_nothing(schools: Engine, tmp_path: Path) -> None:
+    import_progress(schools, write_csv(tmp_path / "a.csv", GOOD), as_of=date(2022, 3, 15), clock=CLOCK)
+    with pytest.raises(ImportFileError, match="2022-03-01"):
+        import_progress(schools, write_csv(tmp_path / "b.csv", later(GOOD, T0002="20")),
+                        as_of=date(2022, 3, 1), clock=CLOCK)
+    assert len(imports(schools)) == 1 and len(history(schools)) == 3
+
+
+def test_a_rejected_file_records_nothing(schools: Engine, tmp_path: Path) -> None:
+    import_progress(schools, write_csv(tmp_path / "a.csv", GOOD), as_of=date(2022, 3, 1), clock=CLOCK)
+    bad = later(GOOD, T0002="-5")
+    with pytest.raises(ImportFileError):
+        import_progress(schools, write_csv(tmp_path / "b.csv", bad), as_of=date(2022, 3, 8), clock=CLOCK)
+    assert len(imports(schools)) == 1 and len(events(schools)) == 1 and len(history(schools)) == 3
+
+
+def test_full_export_marks_absent_teachers_left_and_they_stop_counting(schools: Engine, tmp_path: Path) -> None:
+    import_progress(schools, write_csv(tmp_path / "a.csv", GOOD), as_of=date(2022, 3, 1), clock=CLOCK)
+    without_t2 = [r for r in GOOD if r[0] != "T0002"]
+    partial = import_progress(schools, write_csv(tmp_path / "b.csv", without_t2), as_of=date(2022, 3, 8), clock=CLOCK)
+    assert partial.left == 0  # without --full nothing is removed
+    full = import_progress(schools, write_csv(tmp_path / "b2.csv", without_t2 + [["T0009", "新", "3703230002", "0", "0", "", "", ""]]),
+                           as_of=date(2022, 3, 15), full=True, clock=CLOCK)
+    assert (full.left, full.inserted) == (1, 1)
+    with Session(schools) as s:
+        assert s.scalar(select(Teacher.left_on).where(Teacher.platform_id == "T0002")) == date(2022, 3, 15)
+        assert s.scalar(select(func.count()).select_from(Teacher).where(Teacher.left_on.is_(None))) == 3
+    assert ("T0002", date(2022, 3, 15), 12.0, 0.0, True) in history(schools)
+    assert imports(schools)[-1].left_school == 1 and events(schools)[-1].gates[0]["left_school"] == 1
+    # Listed again later: back at school, and the history says so.
+    back = import_progress(schools, write_csv(tmp_path / "c.csv", GOOD), as_of=date(2022, 3, 22), clock=CLOCK)
+    assert back.updated == 1
+    with Session(schools) as s:
+        assert s.scalar(select(Teacher.left_on).where(Teacher.platform_id == "T0002")) is None
+    assert history(schools)[-1] == ("T0002", date(2022, 3, 22), 12.0, 0.0, False)
+
+
+def test_a_left_teacher_no_longer_holds_back_an_every_teacher_metric(schools: Engine, tmp_path: Path) -> None:
+    import_progress(schools, write_csv(tmp_path / "a.csv", GOOD), as_of=date(2022, 3, 1), clock=CLOCK)
+    with Session(schools) as s:
+        assert teacher_summary(s, "3703230001")["online_below_25h"] == 1  # 李四, 12 h
+    import_progress(schools, write_csv(tmp_path / "b.csv", [r for r in GOOD if r[0] != "T0002"]),
+                    as_of=date(2022, 3, 8), full=True, clock=CLOCK)
+    with Session(schools) as s:
+        summary = teacher_summary(s, "3703230001")
+    assert (summary["teachers"], summary["online_below_25h"]) == (1, 0)

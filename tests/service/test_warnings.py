@@ -1,0 +1,112 @@
+"""Early-warning notices (预警, issue 11): the sweep warns a school and its county once its
+forecast crosses ``warn_at_risk`` before the due date — once per crossing, not daily, once after an
+outage, again only after the school fell below and rose back."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.clock import FixedClock
+from engine.imports.progress import import_progress
+from engine.models import Contact, NoticeItem, Notification
+from service import run_bulletins, run_sweep
+from tests.conftest import SHANGHAI
+from tests.engine.builders import COUNTY, EARLY
+from tests.engine.forecast.scenario import export, slow_teacher_hours, studying_school
+
+
+@pytest.fixture
+def warned(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> sessionmaker[Session]:
+    studying_school(factory, clock, tmp_path, warn=0.7)
+    with factory() as s, s.begin():
+        for scope, level in ((EARLY[0], "school"), (COUNTY, "county")):
+            s.add(Contact(scope_code=scope, level=level, name=f"{level}联系人", channel="file",
+                          address=str(tmp_path / "outbox"), lang="zh", active=True))
+    return factory
+
+
+def sweep(factory: sessionmaker[Session], clock: FixedClock, day: date) -> dict[str, int]:
+    clock.set(datetime(day.year, day.month, day.day, 20, tzinfo=SHANGHAI))
+    with factory() as s, s.begin():
+        return run_sweep(s, clock).items
+
+
+def warnings(factory: sessionmaker[Session]) -> list[tuple[str, str]]:
+    with factory() as s:
+        rows = s.execute(select(Contact.level, Notification.body_text).join(Contact, Contact.id == Notification.contact_id)
+                         .where(Notification.kind == "warning").order_by(Notification.id))
+        return [(level, body) for level, body in rows]
+
+
+def reimport(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path, day: date, hours: dict[str, float]) -> None:
+    clock.set(datetime(day.year, day.month, day.day, 18, tzinfo=SHANGHAI))
+    import_progress(factory.kw["bind"], export(tmp_path / f"x{day}.csv", hours), as_of=day, clock=clock)
+
+
+def test_a_crossing_warns_the_school_and_county_once(warned: sessionmaker[Session], clock: FixedClock) -> None:
+    assert sweep(warned, clock, date(2021, 8, 2))["warning"] == 2
+    sent = warnings(warned)
+    assert [level for level, _ in sent] == ["school", "county"]
+    assert "预警" in sent[0][1] and "逾期概率：100%" in sent[0][1] and "教师09 差 23" in sent[0][1]
+    assert sweep(warned, clock, date(2021, 8, 2))["warning"] == 0  # the same day again
+    assert sweep(warned, clock, date(2021, 8, 3))["warning"] == 0  # still above: no daily repeat
+    assert len(warnings(warned)) == 2
+
+
+def test_after_an_outage_one_warning_not_one_per_day(warned: sessionmaker[Session], clock: FixedClock) -> None:
+    assert sweep(warned, clock, date(2021, 8, 12))["warning"] == 2  # ten days without a sweep
+    assert sweep(warned, clock, date(2021, 8, 13))["warning"] == 0
+    assert len(warnings(warned)) == 2
+
+
+def test_falling_below_rearms_and_a_new_crossing_warns_again(warned: sessionmaker[Session], clock: FixedClock,
+                                                               tmp_path: Path) -> None:
+    sweep(warned, clock, date(2021, 8, 2))
+    caught_up = slow_teacher_hours(3) | {f"T{EARLY[0]}09": 20.0}  # the slow teacher rushed: 1.85 h a day
+    reimport(warned, clock, tmp_path, date(2021, 8, 16), caught_up)
+    assert sweep(warned, clock, date(2021, 8, 16))["warning"] == 0
+    with warned() as s:
+        kinds = Counter(s.scalars(select(NoticeItem.kind)))
+    assert kinds["warning_clear"] == 1 and kinds["warning"] == 2
+    stalled = caught_up  # then all ten stop studying for a month
+    reimport(warned, clock, tmp_path, date(2021, 8, 30), stalled)
+    reimport(warned, clock, tmp_path, date(2021, 9, 13), stalled)
+    assert sweep(warned, clock, date(2021, 9, 13))["warning"] == 2
+    assert len(warnings(warned)) == 4
+
+
+def test_no_threshold_no_warning(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    studying_school(factory, clock, tmp_path)  # the shipped workflow sets no warn_at_risk
+    assert sweep(factory, clock, date(2021, 8, 2))["warning"] == 0
+
+
+def test_the_weekly_bulletin_counts_schools_at_risk(warned: sessionmaker[Session], clock: FixedClock) -> None:
+    from engine.models import Region
+
+    with warned() as s, s.begin():
+        s.add(Contact(scope_code=s.scalar(select(Region.code).where(Region.level == "city")), level="city",
+                      name="淄博市项目办", channel="file", address="outbox", lang="zh", active=True))
+    clock.set(datetime(2021, 8, 2, 20, tzinfo=SHANGHAI))
+    with warned() as s, s.begin():
+        assert run_bulletins(s, clock) == 2  # the county's and the city's
+    with warned() as s:
+        bodies = dict(s.execute(select(Contact.level, Notification.body_text).join(Contact, Contact.id == Notification.contact_id)
+                                .where(Notification.kind == "bulletin")).all())
+    assert "沂源县（370323）" in bodies["city"] and "预警（可能逾期）1 所" in bodies["city"]
+
+
+def test_warning_outcomes_count_the_warned_runs_that_then_missed(warned: sessionmaker[Session], clock: FixedClock) -> None:
+    from engine import find_plan, warning_outcomes
+
+    sweep(warned, clock, date(2021, 8, 2))
+    with warned() as s:
+        plan = find_plan(s, None)
+        assert warning_outcomes(s, clock, plan) == (1, 0, 1)  # warned, the due date (2021-11-04) ahead
+        clock.set(datetime(2021, 11, 10, 9, tzinfo=SHANGHAI))
+        assert warning_outcomes(s, clock, plan) == (1, 1, 0)  # still in online study after it: missed

@@ -1,0 +1,37 @@
+"""Which plan a page shows: several run side by side (the 2.0 programme and the Henan contractor
+project; one plan a year in Jiangsu), so the user picks one (``?plan=``), and the default is the
+newest plan that has schools in the user's scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import NotFound, Plan, School, SchoolRun, User, school_clause, tr
+
+
+def plans_for(session: Session, user: User) -> list[Plan]:
+    """The plans with at least one school the user may see, newest first (year, then load time)."""
+    ids = select(SchoolRun.plan_id).join(School, School.code == SchoolRun.school_code).where(school_clause(user))
+    return list(session.scalars(select(Plan).where(Plan.id.in_(ids.distinct()))
+                                .order_by(Plan.year.desc(), Plan.loaded_at.desc(), Plan.id.desc())))
+
+
+def pick_plan(session: Session, user: User, code: str | None) -> Plan:
+    """The plan named by ``code`` if the user's scope is in it, else the newest in scope."""
+    plans = plans_for(session, user)
+    if not plans:
+        raise NotFound(tr("您的范围内还没有实施方案", "no plan covers your schools yet"))
+    if not code:
+        return plans[0]
+    chosen = next((p for p in plans if p.code == code), None)
+    if chosen is None:
+        raise NotFound(tr(f"没有计划 {code}", f"no plan {code}"))
+    return chosen
+
+
+def plan_choices(session: Session, user: User, current: Plan) -> list[dict[str, Any]]:
+    """The picker's options (only shown when there is more than one)."""
+    return [{"code": p.code, "title": p.title, "selected": p.id == current.id} for p in plans_for(session, user)]
