@@ -59,14 +59,15 @@ def _decide(approve: bool) -> Any:
     @click.option("--all", "every", is_flag=True, help="Every pending request of the plan (with --region: of that region).")
     @click.option("--region", default=None, help="With --all: only schools in this county/city/province code.")
     @click.option("--schools", "schools_file", type=click.File(encoding="utf-8-sig"), default=None,
-                  help="With --all: only the school codes listed in this file, one a line (a contractor's schools).")
+                  help="With --all: only the school codes listed in this file, one a line.")
+    @click.option("--contractor", default=None, help="With --all: only this contractor's schools (rollout contractors import).")
     @plan_option
     @actor_options
     @pass_app
     def decide(app: App, code: str | None, reason: str, every: bool, region: str | None, schools_file: Any,
-               plan_code: str | None, actor: str | None, role: str) -> None:
+               contractor: str | None, plan_code: str | None, actor: str | None, role: str) -> None:
         word_zh, word_en = ("批准", "approved") if approve else ("驳回", "refused")
-        if every == bool(code) or ((region or schools_file) and not every):
+        if every == bool(code) or ((region or schools_file or contractor) and not every):
             raise click.UsageError(tr("请给出一个学校代码，或用 --all（可加 --region/--schools）",
                                       "give one school code, or --all (optionally with --region/--schools)"))
         with app.transaction() as session:
@@ -77,7 +78,7 @@ def _decide(approve: bool) -> Any:
                 return
             wanted = [line.strip() for line in schools_file if line.strip()] if schools_file else None
             done = decide_many(session, app.clock, approve=approve, reason=reason, actor=_actor(actor, role),
-                               plan_code=plan_code, region=region, schools=wanted)
+                               plan_code=plan_code, region=region, schools=wanted, contractor=contractor)
         click.echo(tr(f"已{word_zh} {len(done)} 项延期申请", f"{word_en} {len(done)} extension request(s)"))
 
     return decide

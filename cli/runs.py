@@ -83,7 +83,7 @@ def plan_show(app: App, plan_code: str | None, as_json: bool) -> None:
 def status(app: App, plan_code: str | None, region: str | None, as_json: bool) -> None:
     """学校分布：地区 × 阶段，逾期、即将到期、可推进 / schools per region × stage, overdue, due soon, ready."""
     with app.transaction() as session:
-        wf, rows = status_table(session, app.clock, plan_code=plan_code, region=region)
+        wf, rows = status_table(session, app.clock, plan_code=plan_code, region=region, people=True)
     emit([r.__dict__ for r in rows], as_json, lambda: render_status(wf, rows))
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from engine.clock import Clock
 from engine.deadline import local_date
 from engine.i18n import tr
-from engine.models import Contact, Plan
+from engine.models import Contact, Plan, School, SchoolRun
 from engine.status import StatusRow, status_table
 from engine.workflow.model import Workflow
 
@@ -47,10 +47,22 @@ def rank_rows(wf: Workflow, rows: list[StatusRow]) -> list[dict[str, Any]]:
     return table
 
 
-def office_contacts(session: Session) -> list[Contact]:
-    """The offices a bulletin goes to (province, city, county contacts), in a stable order."""
-    return list(session.scalars(select(Contact).where(Contact.active, Contact.level.in_(OFFICE_LEVELS))
-                                .order_by(Contact.id)))
+def office_contacts(session: Session, plan: Plan | None = None) -> list[Contact]:
+    """The offices a bulletin goes to (province, city, county contacts), in a stable order.
+
+    With ``plan``, only offices with at least one of the plan's schools in their region: a plan
+    for one county (西峡县) sent 30 of its 33 bulletins to offices with nothing in it (issue 14).
+    """
+    contacts = list(session.scalars(select(Contact).where(Contact.active, Contact.level.in_(OFFICE_LEVELS))
+                                    .order_by(Contact.id)))
+    if plan is None:
+        return contacts
+    covered: set[str] = set()
+    for county, city, province in session.execute(
+            select(School.county_code, School.city_code, School.province_code).distinct()
+            .join(SchoolRun, SchoolRun.school_code == School.code).where(SchoolRun.plan_id == plan.id)):
+        covered.update(c for c in (county, city, province) if c)
+    return [c for c in contacts if c.scope_code in covered]
 
 
 def bulletin_week(clock: Clock, plan: Plan) -> tuple[int, int, str]:

@@ -25,7 +25,7 @@ from engine.extension import ExtensionRequest, decide_extension, pending_request
 from engine.facts import set_fact
 from engine.i18n import tr
 from engine.imports.entries import read_extension_rows, read_fact_rows
-from engine.models import AuditEvent, School
+from engine.models import AuditEvent, School, SchoolRun
 from engine.plan import find_plan
 from engine.runs import Actor, find_run
 from engine.workflow.model import Workflow
@@ -153,10 +153,17 @@ def import_extensions(session: Session, clock: Clock, path: str | Path, *, actor
 
 def decide_many(session: Session, clock: Clock, *, approve: bool, reason: str, actor: Actor,
                 plan_code: str | None = None, region: str | None = None,
-                schools: list[str] | None = None) -> list[ExtensionRequest]:
-    """One decision for every pending request of the plan, of a region (county/city/province code)
-    or of a list of schools (a contractor's): each its own audit event, all or none."""
+                schools: list[str] | None = None, contractor: str | None = None) -> list[ExtensionRequest]:
+    """One decision for every pending request of the plan, of a region (county/city/province code),
+    of a list of schools or of one contractor's schools (002: the contractor asks for its project):
+    each its own audit event, all or none."""
     pending = pending_requests(session, plan_code)
+    if contractor is not None:
+        theirs = set(session.scalars(select(SchoolRun.school_code).where(
+            SchoolRun.plan_id == find_plan(session, plan_code).id, SchoolRun.contractor == contractor)))
+        if not theirs:
+            raise NotFound(tr(f"承训单位“{contractor}”没有分配学校", f"contractor '{contractor}' has no schools assigned"))
+        pending = [p for p in pending if p.school_code in theirs]
     if region is not None:
         inside = set(session.scalars(select(School.code).where(
             (School.county_code == region) | (School.city_code == region) | (School.province_code == region))))

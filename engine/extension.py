@@ -111,7 +111,7 @@ def decide_extension(session: Session, clock: Clock, *, school_code: str, approv
     if extend is None or pending.stale:
         was, now = _titles(wf, pending.stage), _titles(wf, run.state)
         raise TransitionRefused(tr(
-            f"该申请已失效：学校已离开申请延期的“{was[0]}”阶段（现为“{now[0]}”）；如仍需延期，请重新申请",
+            f"学校已不在申请延期的阶段（申请时为“{was[0]}”，现为“{now[0]}”），该申请已失效；如仍需延期，请重新申请",
             f"the request has lapsed: the school has left stage '{was[1]}' it was for (now '{now[1]}'); "
             "request again if an extension is still needed"))
     if actor.role not in extend.roles:

@@ -18,6 +18,7 @@ from engine.audit.query import EventRow, cells
 from engine.errors import NotFound
 from engine.extension import LAPSE, REFUSE, REQUEST
 from engine.i18n import tr
+from engine.imports.contractors import ASSIGN
 from engine.plan_edit import BATCH_MOVE, PLAN_EDIT, WITHDRAW
 from engine.run_deadline import DEADLINE_OVERRIDE
 from engine.version_rules import MIGRATE, MIGRATE_PLAN
@@ -38,6 +39,7 @@ EVENT_TITLES = {
     REQUEST: Text("申请延期", "Extension requested"),
     REFUSE: Text("驳回延期申请", "Extension refused"),
     LAPSE: Text("延期申请失效", "Extension request lapsed"),
+    ASSIGN: Text("分配承训单位", "Contractor assigned"),
     MIGRATE: Text("更换流程版本", "Moved to a new workflow version"),
     PLAN_EDIT: Text("修改实施方案", "Plan edited"),
     WITHDRAW: Text("退出计划", "Withdrawn from the plan"),

@@ -26,6 +26,7 @@ _COLUMNS: dict[str, Any] = {
     "points_count": Teacher.points_count,
     "evidence_count": Teacher.evidence_count,
     "evidence_result": Teacher.evidence_result,
+    "role": Teacher.role,
 }
 
 

@@ -93,8 +93,7 @@ class Plan(Base):
     timezone: Mapped[str] = mapped_column(String(60), default="Asia/Shanghai")
     final_deadline: Mapped[date | None] = mapped_column(Date)
     extension_cap: Mapped[date | None] = mapped_column(Date)
-    # The stages the final deadline cuts (plan key ``final_deadline_binds``); None: every stage.
-    final_deadline_stages: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    final_deadline_stages: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # final_deadline_binds; None: all
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
     source: Mapped[str] = mapped_column(Text)
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -137,6 +136,7 @@ class SchoolRun(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Optimistic lock: every write (transition, fact, extension) bumps it.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    contractor: Mapped[str | None] = mapped_column(String(100), index=True)  # 承训单位 (seed 002), imports/contractors
     # Derived status, stored so that a province's status table or overdue list is one indexed
     # query instead of a gate evaluation over a million teachers. engine/run_status.py recomputes
     # these in the same transaction as every change they depend on (transition, fact, progress
@@ -196,8 +196,7 @@ class Teacher(Base):
     points_count: Mapped[int] = mapped_column(Integer, default=0)
     evidence_count: Mapped[int] = mapped_column(Integer, default=0)
     evidence_result: Mapped[str | None] = mapped_column(String(12))  # pass | excellent | fail
-    # teacher | management (seed 002 counts the 管理团队 members trained beside the teachers)
-    role: Mapped[str] = mapped_column(String(20), default="teacher", server_default="teacher")
+    role: Mapped[str] = mapped_column(String(20), default="teacher", server_default="teacher")  # teacher | management (002)
     left_on: Mapped[date | None] = mapped_column(Date)  # a --full export stopped listing them: gates stop counting them
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from engine.audit.chain import AUDIT
 from engine.extension import LAPSE, REFUSE, REQUEST
 from engine.i18n import tr
+from engine.imports.contractors import ASSIGN
 from engine.models import Batch, Plan, RunDeadline, SchoolFact, SchoolRun, WorkflowVersion
 from engine.plan import local_midnight_utc
 from engine.plan_edit import BATCH_MOVE, PLAN_EDIT, WITHDRAW
@@ -43,7 +44,7 @@ from engine.workflow.model import Workflow
 from engine.workflow.versions import workflow_for_version
 
 _NEW_DUE = re.compile(r"(?:新截止日期|new due date) (\d{4}-\d{2}-\d{2})")
-_NOT_TRANSITIONS = {"start", REQUEST, REFUSE, LAPSE}
+_NOT_TRANSITIONS = {"start", REQUEST, REFUSE, LAPSE, ASSIGN}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from engine.clock import Clock
 from engine.deadline import StageDue, days_overdue, local_date, run_stage_due
 from engine.gate import GateResult, all_passed, judge_stage
 from engine.metrics import metric_values, runs_by_id, teacher_summary
-from engine.models import Batch, Plan, Region, RunDeadline, School, SchoolRun
+from engine.models import Batch, Plan, Region, RunDeadline, School, SchoolRun, Teacher
 from engine.plan import find_plan
 from engine.run_status import ensure_current
 from engine.runs import find_run
@@ -131,12 +131,14 @@ class StatusRow:
     stages: dict[str, int] = field(default_factory=dict)
     blocked: int = 0
     overdue: int = 0
+    teachers: int = 0  # teacher records of the region's schools in the plan (role teacher)
+    management: int = 0  # management-team members (role management; seed 002 counts 1,260 of them)
     # engine.school_state: schools per state; the values add up to ``schools``.
     states: dict[str, int] = field(default_factory=dict)
 
 
 def status_table(session: Session, clock: Clock, *, plan_code: str | None = None,
-                 region: str | None = None) -> tuple[Workflow, list[StatusRow]]:
+                 region: str | None = None, people: bool = False) -> tuple[Workflow, list[StatusRow]]:
     """Schools per child region × stage, with blocked and overdue counts: one GROUP BY over the
     stored status (a province of 50,000 schools in one indexed pass)."""
     plan = find_plan(session, plan_code)
@@ -171,6 +173,23 @@ def status_table(session: Session, clock: Clock, *, plan_code: str | None = None
         row.stages[stage_id] = row.stages.get(stage_id, 0) + (n_started or 0)
         row.blocked += n_blocked or 0
         row.overdue += n_overdue or 0
+    if not people:
+        return wf, [rows[k] for k in sorted(rows)]
+    # People per region and role (``people=True``, what `rollout status` shows): one GROUP BY over
+    # the teachers of the plan's schools. Off by default: it aggregates teacher rows, which the
+    # stored status exists to avoid for the dashboard, the bulletins and the sweep.
+    counted = (select(column, Teacher.role, func.count()).join(School, School.code == Teacher.school_code)
+              .where(Teacher.school_code.in_(select(SchoolRun.school_code).where(SchoolRun.plan_id == plan.id)))
+              .group_by(column, Teacher.role))
+    if region:
+        counted = counted.where(_region_clause(region))
+    for code, role, n in session.execute(counted):
+        found = rows.get(code or "?")
+        if found is not None:
+            if role == "management":
+                found.management += n
+            else:
+                found.teachers += n
     return wf, [rows[k] for k in sorted(rows)]
 
 

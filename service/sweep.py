@@ -126,7 +126,7 @@ def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None, 
     now = clock.now()
     year, week, period = bulletin_week(clock, plan)
     names = dict(session.execute(select(Region.code, Region.name)).all())
-    contacts = office_contacts(session)
+    contacts = office_contacts(session, plan)
     risk = _at_risk(session, clock, plan) if contacts else None
     queued = 0
     for contact in contacts:

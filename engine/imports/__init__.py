@@ -13,6 +13,7 @@ from engine.imports.calendar import (
     seed_calendar,
     seed_calendar_changes,
 )
+from engine.imports.contractors import ContractorResult, import_contractors
 from engine.imports.entries import ExtensionRow, FactRow, read_extension_rows, read_fact_rows
 from engine.imports.history import DataAsOf, latest_progress_import
 from engine.imports.mapping import ColumnMapping, load_mapping
@@ -39,6 +40,7 @@ __all__ = [
     "import_calendar_file", "mark_provisional", "seed_calendar", "seed_calendar_changes",
     # bulk entries' files, read and checked (applied by engine.import_facts / import_extensions)
     "ExtensionRow", "FactRow", "read_extension_rows", "read_fact_rows",
+    "ContractorResult", "import_contractors",
     # for other importers built on the same rules (the contact list)
     "Problems", "check_code", "fold", "missing", "out_of_scope",
 ]

@@ -32,7 +32,7 @@ CHAIN = "import:progress"
 TRIGGER = "progress_import"
 VALUES = (
     "name", "school_code", "online_hours", "practice_hours",
-    "points", "points_count", "evidence_count", "evidence_result",
+    "points", "points_count", "evidence_count", "evidence_result", "role",
 )
 # What the history keeps: the figures gates and forecasts read (not names, not the point list).
 TRACKED = ("online_hours", "practice_hours", "points_count", "evidence_count", "evidence_result")

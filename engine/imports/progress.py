@@ -152,8 +152,13 @@ def parse_hours(value: str) -> tuple[float | None, str | None]:
 
 FIELDS = (
     "platform_id", "name", "school_code", "online_hours", "practice_hours",
-    "points", "evidence_count", "evidence_result",
+    "points", "evidence_count", "evidence_result", "role",
 )
+# 人员类型: seed 002 trains 48,890 teachers and 1,260 members of the schools' management teams
+# (学校信息化管理团队), and counts both. An empty cell (or no column) is a teacher.
+ROLES = {"": "teacher", "教师": "teacher", "学科教师": "teacher", "teacher": "teacher",
+         "管理团队": "management", "管理团队成员": "management", "信息化管理团队": "management",
+         "学校信息化管理团队": "management", "管理人员": "management", "management": "management"}
 _NOT_ASSESSED = ("-", "—", "无", "未测评")
 # The happy path's lookups: a text found here is valid as it stands (every other text, valid or
 # not, goes through the full checks below, which give the same values and name every problem).
@@ -196,14 +201,14 @@ class _Rows:
             total += 1
             if progress and total % PROGRESS_EVERY == 0:
                 progress(total)
-            pid, name, school, online_text, practice_text, points_text, evidence_text, result_text = cells
+            pid, name, school, online_text, practice_text, points_text, evidence_text, result_text, role_text = cells
             online = hours(online_text)
             practice = hours(practice_text)
             points = points_of(points_text)
             evidence = evidence_of(evidence_text)
             if (
                 online is None or practice is None or points is None or evidence is None
-                or evidence > points[1] or result_text not in results
+                or evidence > points[1] or result_text not in results or role_text not in ROLES
                 or not 0 < len(pid) <= 40 or not pid.isascii() or pid in first_seen
                 or (len(pid) == 18 and looks_like_id_number(pid))
                 or not 0 < len(name) <= 100 or not is_clean_line(name) or school not in schools
@@ -214,7 +219,8 @@ class _Rows:
                 continue
             first_seen[pid] = number
             if not reported:  # once the file is bad, staging more rows is wasted work
-                add((pid, name, school, online, practice, points[0], points[1], evidence, results[result_text]))
+                add((pid, name, school, online, practice, points[0], points[1], evidence, results[result_text],
+                     ROLES[role_text]))
         return total
 
     def full_check(self, number: int, cells: tuple[str, ...]) -> tuple[object, ...] | None:
@@ -286,9 +292,13 @@ class _Rows:
                     f"测评结果“{raw}”无法识别：应为 优秀/合格/不合格 或留空",
                     f"evidence result '{raw}' unknown: use excellent/pass/fail or leave it empty",
                 ))
+        role = ROLES.get(fold(values["role"]).casefold())
+        if role is None:
+            bad("role", tr(f"人员类型“{values['role']}”无法识别：应为 教师/管理团队 或留空",
+                           f"role '{values['role']}' unknown: use 教师 (teacher) / 管理团队 (management) or leave it empty"))
         if len(problems.items) + problems.unlisted != before:
             return None
-        return (pid, name, school, hours[0], hours[1], joined, len(points), evidence, result)
+        return (pid, name, school, hours[0], hours[1], joined, len(points), evidence, result, role)
 
 
 def import_progress(
@@ -344,7 +354,7 @@ def import_progress(
         schools = set(conn.scalars(query))
         staging = Staging(conn, Teacher, "platform_id", [
             "name", "school_code", "online_hours", "practice_hours",
-            "points", "points_count", "evidence_count", "evidence_result",
+            "points", "points_count", "evidence_count", "evidence_result", "role",
         ])
         with open_table(path, mapping["teachers"], REQUIRED, source) as table, staging.stream():
             if on_header:

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.errors import Problem
 from engine.i18n import tr
-from engine.workflow.model import PREVIOUS, DueRule
+from engine.workflow.model import PREVIOUS, RESULT_VALUES, TEACHER_ROLES, DueRule
 from engine.yaml_source import SourceDoc
 
 NUMERIC_FIELDS = ("online_hours", "practice_hours", "total_hours", "points_count", "evidence_count")
@@ -259,8 +259,13 @@ class Checker:
 
     def check_condition(self, path: tuple[str | int, ...], cond: dict[str, Any]) -> None:
         field, op, value = cond.get("field"), cond.get("op"), cond.get("value")
-        if field == "evidence_result" and isinstance(op, str) and op != "in":
+        allowed = {"evidence_result": RESULT_VALUES, "role": TEACHER_ROLES}.get(str(field))
+        if allowed and isinstance(value, list) and (wrong := [v for v in value if v not in allowed]):
+            self.add((*path, "value"), f"{field} 的取值只能是 {'/'.join(allowed)}，不能是 {wrong[0]}", f"{field} takes {'/'.join(allowed)}, not {wrong[0]}")
+        elif field == "evidence_result" and isinstance(op, str) and op != "in":
             self.add((*path, "op"), "evidence_result 只能用 op: in 和结果列表（如 [pass, excellent]）", "evidence_result only takes op: in with a list of results (e.g. [pass, excellent])")
+        elif field == "role" and isinstance(op, str) and op != "in":
+            self.add((*path, "op"), "role 只能用 op: in 和人员类型列表（如 [management]）", "role only takes op: in with a list of roles (e.g. [management])")
         elif field in NUMERIC_FIELDS and op == "in":
             self.add((*path, "op"), f"{field} 是数值字段，不能用 in；请用 >= > <= < == !=", f"{field} is numeric: use >= > <= < == != rather than in")
         elif op == "in" and not isinstance(value, list) and "value" in cond:

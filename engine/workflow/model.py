@@ -19,7 +19,10 @@ TEACHER_FIELDS = (
     "points_count",
     "evidence_count",
     "evidence_result",
+    "role",  # teacher | management: seed 002 trains 48,890 teachers and 1,260 management-team members
 )
+TEACHER_ROLES = ("teacher", "management")
+RESULT_VALUES = ("pass", "excellent", "fail")
 NUMERIC_OPS = (">=", ">", "<=", "<", "==", "!=")
 EARLY_FACTS = ("refuse", "wait", "allow")
 METRIC_KINDS = ("share_of_teachers", "count_of_teachers", "fact")

@@ -35,6 +35,12 @@ def test_bulk_entry_from_the_command_line(db_url: str, tmp_path) -> None:
     assert "记录 20" in got.output
     assert "未变 20" in run(db_url, "facts", "import", str(facts), *office).output  # idempotent
     assert run(db_url, "sweep").exit_code == 0  # the gates the file opened: all in registration now
+    people = [[f"T{c}{i}", f"教师{i}", c, "0", "0", "", "", "", "管理团队" if i == 0 else ""] for c in SCHOOLS for i in range(3)]
+    progress = write_csv(tmp_path / "学员.csv", ["教师编号", "姓名", "学校标识码", "线上学时", "校本实践学时", "能力点",
+                                                "提交作品数", "测评结果", "人员类型"], people)
+    assert run(db_url, "progress", "import", str(progress)).exit_code == 0
+    status = json.loads(run(db_url, "status", "--json").output)  # issue 14 item 10: the teacher count
+    assert sum(r["teachers"] for r in status) == 2 * len(SCHOOLS) and sum(r["management"] for r in status) == len(SCHOOLS)
 
     bad = write_csv(tmp_path / "坏.csv", ["学校标识码", "事实项", "值"], [[SCHOOLS[0], "registration_rate", "2"]])
     refused = run(db_url, "facts", "import", str(bad), *office, "--json")
@@ -48,8 +54,15 @@ def test_bulk_entry_from_the_command_line(db_url: str, tmp_path) -> None:
     assert got.exit_code == 0, got.output
     got = run(db_url, "extension", "approve", "--all", "--region", GONGYI, "--reason", "同意", *office)
     assert got.exit_code == 0 and "2 项" in got.output, got.output
+    assign = write_csv(tmp_path / "分配.csv", ["学校标识码", "承训单位"], [[c, "承训单位甲" if i % 2 else "承训单位乙"]
+                                                                        for i, c in enumerate(SCHOOLS)])
+    got = run(db_url, "contractors", "import", str(assign), *office)
+    assert got.exit_code == 0 and "承训单位甲 5 所" in got.output, got.output
+    got = run(db_url, "extension", "refuse", "--all", "--contractor", "承训单位甲", "--reason", "材料不全", *office)
+    pending_of_a = sum(1 for i, c in enumerate(SCHOOLS) if i % 2 and not c.startswith(GONGYI))
+    assert got.exit_code == 0 and f"{pending_of_a} 项" in got.output, got.output
     got = run(db_url, "extension", "refuse", "--all", "--reason", "不予延期", *office)
-    assert got.exit_code == 0 and f"{len(SCHOOLS) - 2} 项" in got.output, got.output
+    assert got.exit_code == 0 and f"{len(SCHOOLS) - 2 - pending_of_a} 项" in got.output, got.output
     assert run(db_url, "extension", "approve", "--reason", "x", *office).exit_code == 2  # neither a code nor --all
     engine = make_engine(db_url)
     try:

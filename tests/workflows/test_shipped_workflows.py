@@ -109,9 +109,13 @@ def test_henan_contractor_is_a_different_fact_gated_workflow() -> None:
     assert ("briefings_submitted", ">=", 3.0) in _gates(wf, "training")  # 002 至少3期《工作简报》
     assert wf.stage("training").due == DueRule("date", date=date(2021, 6, 30))
     assert wf.stage("deliverables").due == DueRule("after_stage_entry", amount=30)  # 培训结束后30天内
-    assert all(m.kind == "fact" for m in wf.metrics.values())
+    # gates test facts only; the teacher counts (teachers, management team) are for reports
+    gated = {g.metric for s in wf.stages for g in s.gates}
+    assert all(wf.metrics[m].kind == "fact" for m in gated)
+    assert {m.id for m in wf.metrics.values() if m.kind != "fact"} == {"management_members", "trainees"}
     extend = wf.transition_for("extend", "training")
     assert extend is not None and extend.dest is None and extend.roles == ("province_office",)
+    assert extend.covers == "remaining_to_cap"  # 002 三 获批后最迟于2021年底前完成
 
 
 def test_every_shipped_fact_names_its_roles() -> None:
@@ -145,5 +149,8 @@ def test_henan_fact_roles_follow_the_seed() -> None:
     assert "evaluator" in wf.fact_roles("evaluation_done") and "contractor" not in wf.fact_roles("evaluation_done")
     # the evaluator returns deliverables for rework, so it may reset the fact the return needs
     back = wf.transition_for("return_for_rework", "evaluation")
-    assert back is not None and "evaluator" in back.roles and "evaluator" in wf.fact_roles("deliverables_submitted")
-    assert {m.fact for m in wf.facts_for_role("province_office")} == {m.fact for m in wf.metrics.values()}
+    checklist = [g.metric for g in wf.stage("deliverables").gates]  # 002 (六): four items, each gated
+    assert checklist == ["self_evaluation_submitted", "course_resources_submitted", "case_collection_share",
+                         "publicity_submitted"]
+    assert back is not None and "evaluator" in back.roles and all("evaluator" in wf.fact_roles(m) for m in checklist)
+    assert {m.fact for m in wf.facts_for_role("province_office")} == {m.fact for m in wf.metrics.values() if m.kind == "fact"}

@@ -312,6 +312,34 @@ def test_xlsx_bad_rows_are_reported_with_sheet_row_and_column(schools: Engine, t
     assert teachers(schools) == []
 
 
+# -- issue 14: the management team (item 7), one error per cause (item 11) ----------------------
+
+def test_role_column_marks_management_team_members(schools: Engine, tmp_path: Path) -> None:
+    rows = [HEADER + ["人员类型"], GOOD[1] + ["管理团队"], GOOD[2] + [""], GOOD[3] + ["教师"]]
+    import_progress(schools, write_csv(tmp_path / "p.csv", rows))
+    with Session(schools) as session:
+        roles = dict(session.execute(select(Teacher.platform_id, Teacher.role)).all())
+    assert roles == {"T0001": "management", "T0002": "teacher", "T0003": "teacher"}
+    # without the column everyone is a teacher, and a re-import changes nothing else
+    result = import_progress(schools, write_csv(tmp_path / "p2.csv", rows))
+    assert (result.inserted, result.updated) == (0, 0)
+    with pytest.raises(ImportFileError) as info:
+        import_progress(schools, write_csv(tmp_path / "p3.csv", [HEADER + ["人员类型"], GOOD[1] + ["校长大人"]]))
+    assert [(p.line, p.field) for p in info.value.problems] == [(2, "人员类型")]
+
+
+def test_a_bad_points_cell_is_one_error_not_two(schools: Engine, tmp_path: Path) -> None:
+    """Row 20001 of the Henan replay: a capability-point error also reported 提交作品数."""
+    bad = ["T0009", "赵六", "3703230001", "25", "25", "3,11,31", "3", "合格"]
+    with pytest.raises(ImportFileError) as info:
+        import_progress(schools, write_csv(tmp_path / "p.csv", [HEADER, bad]))
+    assert [(p.line, p.field) for p in info.value.problems] == [(2, "能力点")]
+    both = ["T0010", "钱七", "3703230001", "25", "25", "3,11,31", "三", "合格"]  # two causes: two errors
+    with pytest.raises(ImportFileError) as info:
+        import_progress(schools, write_csv(tmp_path / "p.csv", [HEADER, both]))
+    assert [(p.line, p.field) for p in info.value.problems] == [(2, "能力点"), (2, "提交作品数")]
+
+
 def test_bad_points_are_one_problem_not_two(schools: Engine, tmp_path: Path) -> None:
     """A refused 所选能力点 also drew a knock-on error on 提交作品数 (issue 17, 3)."""
     path = write_csv(tmp_path / "p.csv", [HEADER, ["T1", "甲", "3703230001", "25", "25", "X1,X2,X3", "3", "合格"]])

@@ -61,7 +61,7 @@ def test_schools_get_city_and_province_from_the_tree(tree: Engine, tmp_path: Pat
     assert schools(tree) == [
         ("3703230001", "沂源县第一中学", "370323", "370300", "370000", "senior", False, True),
         ("3703230002", "沂源县鲁村镇中心小学", "370323", "370300", "370000", "primary", True, False),
-        ("4190010001", "济源市实验幼儿园", "419001", None, "410000", "kindergarten", False, False),
+        ("4190010001", "济源市实验幼儿园", "419001", "419001", "410000", "kindergarten", False, False),  # 济源: its own city-level unit (002)
     ]
 
 

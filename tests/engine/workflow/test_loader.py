@@ -599,6 +599,18 @@ def test_problem_list_is_json_friendly() -> None:
     assert json.loads(json.dumps([dataclasses.asdict(p) for p in found]))[0]["line"] == 4
 
 
+def test_role_conditions_take_only_roles() -> None:
+    """Issue 14 item 7: `role` is teacher/management, tested with `in`."""
+    good = FULL.replace("where: [{field: evidence_result, op: in, value: [pass, excellent]}]",
+                        "where: [{field: role, op: in, value: [management]}]")
+    assert load_workflow_text(good, "full.yaml").metrics["m"].where[0].value == ("management",)
+    for where, words in (("{field: role, op: ==, value: 1}", "role"), ("{field: role, op: in, value: [pass]}", "teacher/management"),
+                         ("{field: evidence_result, op: in, value: [management]}", "pass/excellent/fail")):
+        bad = FULL.replace("{field: evidence_result, op: in, value: [pass, excellent]}", where)
+        with pytest.raises(WorkflowFileError, match=words):
+            load_workflow_text(bad, "full.yaml")
+
+
 @pytest.mark.parametrize("value", ["1.5", "0", "high"])
 def test_warn_at_risk_must_be_a_probability(value: str) -> None:
     with pytest.raises(WorkflowFileError, match="warn_at_risk"):
