@@ -14,12 +14,10 @@ from typing import Any, TextIO
 import click
 
 from cli.app import App, dump_json, json_option, pass_app, table
-from engine import StateReport, parse_timestamp, tr, verify_state
+from engine import StateReport, event_cells, parse_timestamp, tr, verify_state, write_csv
 from engine.audit import (
     CheckpointReport,
     VerifyReport,
-    cells,
-    export_csv,
     export_json,
     generate_key,
     headers,
@@ -68,11 +66,13 @@ def _filters(func: Any) -> Any:
     return func
 
 
-def _query(app: App, filters: dict[str, Any]) -> list[Any]:
+def _query(app: App, filters: dict[str, Any]) -> tuple[list[Any], list[list[Any]]]:
+    """The events, and their table cells with roles, actions and stages in the workflow's words."""
     since = _moment(filters.pop("since"), end=False)
     until = _moment(filters.pop("until"), end=True)
     with app.sessions() as session:
-        return list_events(session, since=since, until=until, **filters)
+        rows = list_events(session, since=since, until=until, **filters)
+        return rows, event_cells(session, rows)
 
 
 @audit.command("list")
@@ -81,22 +81,22 @@ def _query(app: App, filters: dict[str, Any]) -> list[Any]:
 @pass_app
 def list_(app: App, as_json: bool, **filters: Any) -> None:
     """List audit events, oldest first."""
-    rows = _query(app, filters)
+    rows, worded = _query(app, filters)
     if as_json:
         click.echo(dump_json([r.as_dict() for r in rows]))
         return
-    shown = [c[:3] + c[4:10] for c in (cells(r) for r in rows)]
+    shown = [c[:3] + c[4:10] for c in worded]
     names = headers()
     click.echo(table(names[:3] + names[4:10], shown))
 
 
-def _write(rows: list[Any], fmt: str, stream: TextIO) -> None:
+def _write(rows: list[Any], worded: list[list[Any]], fmt: str, stream: TextIO) -> None:
     if fmt == "csv":
-        export_csv(rows, stream)
+        write_csv(stream, headers(), worded)  # engine.export: BOM, CRLF, formulas neutralised
     elif fmt == "json":
         export_json(rows, stream)
     else:
-        stream.write(table(headers(), [cells(r) for r in rows]) + "\n")
+        stream.write(table(headers(), worded) + "\n")
     stream.flush()
 
 
@@ -107,12 +107,17 @@ def _write(rows: list[Any], fmt: str, stream: TextIO) -> None:
 @pass_app
 def export(app: App, fmt: str, output: Path | None, **filters: Any) -> None:
     """Export audit events: CSV for Excel (UTF-8 with BOM, Chinese headers), JSON or a table."""
-    rows = _query(app, filters)
+    rows, worded = _query(app, filters)
     if output is None:
-        _write(rows, fmt, sys.stdout)
+        _write(rows, worded, fmt, sys.stdout)
         return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(tr(f"无法创建文件夹 {output.parent}：{exc.strerror}",
+                                      f"cannot create the folder {output.parent}: {exc.strerror}")) from exc
     with output.open("w", encoding="utf-8", newline="") as stream:
-        _write(rows, fmt, stream)
+        _write(rows, worded, fmt, stream)
     if output:
         click.echo(tr(f"已导出 {len(rows)} 条到 {output}", f"Exported {len(rows)} event(s) to {output}"), err=True)
 

@@ -16,7 +16,7 @@ from engine.calendar import (
     chinesecalendar_years,
     load_calendar,
 )
-from engine.imports import import_calendar_file, seed_calendar
+from engine.imports import import_calendar_file, mark_provisional, seed_calendar_changes
 
 WEEKDAYS_ZH = "一二三四五六日"
 
@@ -49,11 +49,13 @@ def seed(app: App, first: int, last: int | None) -> None:
         last = known[-1] if known else first
     years = list(range(first, last + 1))
     with app.transaction() as session:
-        stored = seed_calendar(session, years, app.clock)
+        stored, changed = seed_calendar_changes(session, years, app.clock)
         status = {y: (s, src) for y, s, src in calendar_years(session)}
     done = [y for y in years if status.get(y, ("", ""))[1].startswith("chinesecalendar")]
-    click.echo(tr(f"已载入 {len(done)} 个年份，共 {stored} 个调整日（节假日与调休上班）。",
-                  f"Loaded {len(done)} year(s), {stored} adjusted day(s) (holidays and working weekends)."))
+    click.echo(tr(f"已载入 {len(done)} 个年份，共 {stored} 个调整日（节假日与调休上班）",
+                  f"Loaded {len(done)} year(s), {stored} adjusted day(s) (holidays and working weekends)")
+               + (tr(f"；有变化的年份：{'、'.join(map(str, changed))}。", f"; changed: {', '.join(map(str, changed))}.") if changed
+                  else tr("；与已存的日历相同，未做更改。", "; the stored calendar was the same: nothing changed.")))
     for year in years:
         if year not in done:
             kept = status.get(year, (None, None))[0] == OFFICIAL
@@ -72,6 +74,27 @@ def import_(app: App, path: Path, year: int) -> None:
         stored = import_calendar_file(session, path, year, app.clock)
     click.echo(tr(f"已导入 {year} 年放假安排（官方），{stored} 个调整日。",
                   f"Imported the {year} arrangement (official): {stored} adjusted day(s)."))
+
+
+@calendar.command("provisional")
+@click.argument("year", type=int)
+@pass_app
+def provisional(app: App, year: int) -> None:
+    """Turn a year back to provisional (Monday–Friday) until its notice is imported."""
+    with app.transaction() as session:
+        removed = mark_provisional(session, year, app.clock)
+    click.echo(tr(f"{year} 年已改为暂定（按周一至周五），删除 {removed} 个调整日；通知发布后请用 rollout calendar import 导入。",
+                  f"{year} is provisional again (Monday–Friday), {removed} adjusted day(s) removed; import its notice "
+                  "with rollout calendar import once it is published."))
+
+
+def _source_words(source: str | None) -> str | None:
+    """The stored source in the reader's language ("notice file x.yaml" is stored, in English)."""
+    if source and source.startswith("notice file "):
+        return tr(f"通知文件 {source[len('notice file '):]}", source)
+    if source and source.startswith("provisional:"):
+        return tr("暂定：按周一至周五，待导入通知", source)
+    return source
 
 
 @calendar.command("show")
@@ -94,7 +117,7 @@ def show(app: App, year: int, as_json: bool) -> None:
 
     def render() -> str:
         label = tr("官方", "official") if status == OFFICIAL else tr("暂定（按周一至周五）", "provisional (Monday–Friday)")
-        head = tr(f"{year} 年：{label}", f"{year}: {label}") + (f"  [{source}]" if source else "")
+        head = tr(f"{year} 年：{label}", f"{year}: {label}") + (f"  [{_source_words(source)}]" if source else "")
         if not found:
             head += tr("\n尚未导入该年的放假安排。", "\nNo arrangement imported for this year.")
         rows = [(d.isoformat(), _weekday(d), tr("调休上班", "working day") if w else tr("放假", "holiday"), n or "")
@@ -106,7 +129,7 @@ def show(app: App, year: int, as_json: bool) -> None:
     emit(data, as_json, render)
 
 
-@calendar.command("workdays")
+@calendar.command("workdays", context_settings={"ignore_unknown_options": True})
 @click.argument("start", callback=_iso_date)
 @click.argument("n", type=int)
 @json_option

@@ -91,7 +91,14 @@ def list_(app: App, failed: bool, status: str | None, limit: int, as_json: bool)
             return tr("没有符合条件的通知", "no notifications match")
         headers = [tr("编号", "ID"), tr("状态", "Status"), tr("类型", "Kind"), tr("渠道", "Channel"),
                    tr("地址", "Address"), tr("标题", "Subject"), tr("尝试", "Tries"), tr("最近错误", "Last error")]
-        body = [[d["id"], d["status"], d["kind"], d["channel"], d["address"], d["subject"], d["attempts"],
+        # The words, not the stored ids, in the table (issue 17, 19); --json keeps the ids.
+        words = {"pending": tr("待发", "pending"), "sent": tr("已送达", "sent"), "dead": tr("失败", "dead"),
+                 "reminder": tr("提醒", "reminder"), "overdue": tr("逾期", "overdue"),
+                 "escalation": tr("督办", "escalation"), "bulletin": tr("通报", "bulletin"),
+                 "email": tr("邮件", "email"), "dingtalk": tr("钉钉", "DingTalk"), "wecom": tr("企业微信", "WeCom"),
+                 "feishu": tr("飞书", "Feishu"), "file": tr("文件", "file")}
+        body = [[d["id"], words.get(d["status"], d["status"]), words.get(d["kind"], d["kind"]),
+                 words.get(d["channel"], d["channel"]), d["address"], d["subject"], d["attempts"],
                  str(d["last_error"] or "")[:80]] for d in data]
         return table(headers, body)
 

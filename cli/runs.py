@@ -57,8 +57,8 @@ def plan_load(app: App, path: str, actor: str | None, role: str, as_json: bool) 
     with app.transaction() as session:
         p = load_plan(session, path, app.clock, actor=_actor(actor, role).name, role=role)
         summary = plan_summary(session, p)
-    emit(summary, as_json, lambda: tr(f"已载入计划 {p.code}：", f"Plan {p.code} loaded: ") + ", ".join(
-        f"{b['id']} {b['schools']}" for b in summary["batches"]))
+    emit(summary, as_json, lambda: tr(f"已载入计划 {p.code}：", f"Plan {p.code} loaded: ") + tr("，", ", ").join(
+        tr(f"{b['title']}（{b['id']}）{b['schools']} 所", f"{b['title']} ({b['id']}) {b['schools']}") for b in summary["batches"]))
 
 
 @plan.command("show")
@@ -104,12 +104,13 @@ def school() -> None:
 @school.command("show")
 @click.argument("code")
 @plan_option
+@actor_options
 @json_option
 @pass_app
-def school_show(app: App, code: str, plan_code: str | None, as_json: bool) -> None:
-    """State, deadline, every gate explained, teachers, history."""
+def school_show(app: App, code: str, plan_code: str | None, actor: str | None, role: str, as_json: bool) -> None:
+    """State, deadline, every gate explained, teachers, history; the actions --role may take."""
     with app.transaction() as session:
-        d = school_detail(session, app.clock, code, plan_code)
+        d = school_detail(session, app.clock, code, plan_code, role=role)
         wf = workflow_for_version(session, find_run(session, code, plan_code).workflow_version_id)
     emit(d, as_json, lambda: render_school(d, wf))
 
@@ -180,22 +181,29 @@ def advance(app: App, code: str | None, all_ready: bool, region: str | None, pla
     if all_ready:
         with app.transaction() as session:
             r = advance_all_ready(session, app.clock, actor=who, plan_code=plan_code, region=region)
+            wf = workflow_for_version(session, find_plan(session, plan_code).workflow_version_id)
         emit(r.as_dict(), as_json, lambda: tr(
             f"已推进 {r.advanced} 所学校，受阻 {r.blocked} 所，未开始 {r.not_started} 所", f"advanced {r.advanced} schools, {r.blocked} blocked, {r.not_started} not started")
-            + "".join(f"\n  {a} → {b}: {n}" for (a, b), n in sorted(r.moves.items())))
+            + "".join(f"\n  {stage_title(wf, a)} → {stage_title(wf, b)}: {n}" for (a, b), n in sorted(r.moves.items())))
         return
     assert code is not None
     with app.transaction() as session:
-        wf_trigger = _advance_trigger(session, code, plan_code)
+        wf, wf_trigger = _advance_trigger(session, code, plan_code)
         out = fire(session, app.clock, school_code=code, trigger=wf_trigger, actor=who, plan_code=plan_code)
-    emit(out, as_json, lambda: f"{code}: {out.from_state} → {out.to_state}")
+    emit(out, as_json, lambda: _moved(wf, code, out))
 
 
-def _advance_trigger(session: Any, code: str, plan_code: str | None) -> str:
+def _moved(wf: Workflow, code: str, out: Any, trigger: str | None = None) -> str:
+    """'3737000002：制定规划 → 网络研修' — the stages' words, as `school show` names them (issue 17, 19)."""
+    action = f"{trigger_title(wf, trigger, out.from_state)} " if trigger else ""
+    return tr("：", ": ").join((code, f"{action}{stage_title(wf, out.from_state)} → {stage_title(wf, out.to_state)}"))
+
+
+def _advance_trigger(session: Any, code: str, plan_code: str | None) -> tuple[Workflow, str]:
     run = find_run(session, code, plan_code)
     wf = workflow_for_version(session, run.workflow_version_id)
     t = next((t for t in wf.transitions_from(run.state) if t.kind == "advance"), None)
-    return t.trigger if t else "advance"
+    return wf, (t.trigger if t else "advance")
 
 
 @click.command("transition")
@@ -215,7 +223,8 @@ def transition(app: App, code: str, trigger: str, reason: str | None, due: Any, 
     with app.transaction() as session:
         out = fire(session, app.clock, school_code=code, trigger=trigger, actor=_actor(actor, role), reason=reason,
                    plan_code=plan_code, expected_version=expect_version, due=due_date)
-    emit(out, as_json, lambda: f"{code}: {trigger} {out.from_state} → {out.to_state}")
+        wf = workflow_for_version(session, find_run(session, code, plan_code).workflow_version_id)
+    emit(out, as_json, lambda: _moved(wf, code, out, trigger))
 
 
 commands = [plan, status, school, advance, transition]

@@ -77,6 +77,11 @@ def load(app: App, file: Path) -> None:
         click.echo(tr(f"工作流 {wf.key} 已加载，内容未变（记录 #{row_id}）", f"Workflow {wf.key} already loaded, content unchanged (record #{row_id})"))
     else:
         click.echo(tr(f"工作流 {wf.key} 尚无学校使用，已替换为新内容（记录 #{row_id}）", f"Workflow {wf.key} had no schools yet and was replaced with the new content (record #{row_id})"))
+    if file.stem != wf.id:
+        # A copy of the shipped file keeps its id: `workflow show my-county` then found nothing (issue 17, 13).
+        click.echo(tr(f"提示：{file.name} 中的 workflow: 是 {wf.id}，已按 {wf.id} 载入；若这是另一个工作流，请先把 workflow: 改为新的名称（如 {file.stem}）",
+                      f"Note: {file.name} says workflow: {wf.id}, so it was loaded as {wf.id}; if it is a different workflow, "
+                      f"change workflow: to a new id (e.g. {file.stem}) first"), err=True)
 
 
 def _db_exists(url: str) -> bool:

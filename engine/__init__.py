@@ -45,10 +45,12 @@ from engine.db import (
     upgrade,
 )
 from engine.deadline import local_date
+from engine.entries import EntryResult, decide_many, import_extensions, import_facts
 from engine.errors import (
     AuditError,
     DatabaseUnavailable,
     ImportFileError,
+    MoveRefused,
     NotFound,
     PlanFileError,
     Problem,
@@ -60,13 +62,20 @@ from engine.errors import (
     WorkflowVersionConflict,
 )
 from engine.export import SheetColumn, neutralise, write_csv, xlsx_bytes
-from engine.extension import decide_extension, pending_requests, request_extension
+from engine.extension import (
+    ExtensionRequest,
+    decide_extension,
+    lapse_stale_requests,
+    pending_requests,
+    request_extension,
+)
 from engine.facts import set_fact
 from engine.gate import GateResult, failing
 from engine.i18n import LANGUAGES, set_language, tr
 from engine.labels import (
     action_label,
     audit_triggers,
+    event_cells,
     event_label,
     fact_title,
     role_title,
@@ -87,9 +96,11 @@ from engine.models import (
     User,
     WorkflowVersion,
 )
-from engine.notices import KINDS, Digest, due_digests, record_notices
+from engine.notices import KINDS, Digest, Notices, due_digests, due_notices, record_notices
 from engine.plan import find_plan, load_plan, plan_summary
+from engine.plan_edit import PlanChange, PlanEdit, edit_plan
 from engine.projection import StateProblem, StateReport, verify_state
+from engine.run_deadline import override_deadline
 from engine.run_status import ensure_current
 from engine.runs import (
     SYSTEM,
@@ -103,6 +114,9 @@ from engine.runs import (
 )
 from engine.status import RunView, school_detail, status_table, stored_views
 from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
+from engine.version_apply import MOVE_ROLES, apply_move
+from engine.version_move import preview_move
+from engine.version_rules import MovePreview, SchoolMove, move_workbook, parse_mapping
 
 __all__ = [
     # access and accounts: who sees and does what
@@ -124,14 +138,19 @@ __all__ = [
     # the run rules
     "find_plan", "load_plan", "plan_summary",
     "SYSTEM", "Actor", "BulkResult", "Outcome", "advance_all_ready", "advance_auto", "find_run", "fire",
-    "set_fact", "decide_extension", "pending_requests", "request_extension",
+    "set_fact", "ExtensionRequest", "decide_extension", "lapse_stale_requests", "pending_requests", "request_extension",
     "GateResult", "failing", "ensure_current",
+    "EntryResult", "decide_many", "import_extensions", "import_facts",
     # what officials read
     "RunView", "school_detail", "status_table", "stored_views",
     "StateProblem", "StateReport", "verify_state",
-    "action_label", "audit_triggers", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
-    "KINDS", "Digest", "due_digests", "record_notices",
+    "action_label", "audit_triggers", "event_cells", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",
+    "KINDS", "Digest", "Notices", "due_digests", "due_notices", "record_notices",
     "bulletin_week", "office_contacts", "ranked_regions",
+    # changing course mid-year: moving open runs to a new workflow version
+    "MOVE_ROLES", "MoveRefused", "MovePreview", "SchoolMove", "apply_move", "move_workbook", "parse_mapping",
+    "preview_move",
+    "PlanChange", "PlanEdit", "edit_plan", "override_deadline",
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
 ]

@@ -59,7 +59,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def normalise_url(url: str) -> str:
-    """Accept the ``postgresql://`` URLs people copy from psql docs; we drive psycopg 3."""
+    """Accept the ``postgresql://`` URLs people copy from psql docs (we drive psycopg 3), and a plain
+    file path for SQLite: ``--db /srv/rollout/rollout.db`` means ``sqlite:////srv/rollout/rollout.db``
+    — the four slashes tripped people up (issue 17, 12)."""
+    if "://" not in url and not url.startswith("sqlite:"):
+        return f"sqlite:///{Path(url).expanduser()}"
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -69,6 +73,7 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        _require_folder(url)
         kwargs.setdefault("connect_args", {}).setdefault("timeout", SQLITE_BUSY_SECONDS)
         engine = create_engine(url, **kwargs)
 
@@ -83,6 +88,23 @@ def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _require_folder(url: str) -> None:
+    """A SQLite file whose folder is missing: say which folder, and how an absolute path is written."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    folder = Path(database).parent
+    if not folder.is_dir():
+        if Path(database).is_absolute():
+            raise DatabaseUnavailable(tr(f"数据库文件 {database} 所在的文件夹 {folder} 不存在",
+                                         f"the folder {folder} of the database file {database} does not exist"))
+        hint = f"sqlite:///{Path('/') / database}"
+        raise DatabaseUnavailable(tr(
+            f"数据库文件 {database} 所在的文件夹 {folder} 不存在（相对路径按当前目录计算）；绝对路径请写 {hint} 或直接写 /{database}",
+            f"the folder {folder} of the database file {database} does not exist (relative to the current directory); "
+            f"an absolute path is {hint}, or just /{database}"))
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -106,9 +128,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    except DBAPIError as exc:
+        # The application role (docs/audit.md) may not create tables: that was a 116-line traceback
+        # ending in "permission denied for schema public" (issue 17, 11). Say who must run it.
+        if "permission denied" not in str(exc.orig or exc).lower() and "readonly database" not in str(exc.orig or exc).lower():
+            raise
+        user = engine.url.username or ""
+        raise RolloutError(tr(
+            f"角色 {user} 无权创建或修改表结构：请以数据库所有者（owner）角色运行 rollout init（docs/audit.md），本次未做任何更改",
+            f"role {user} may not create or change the schema: run 'rollout init' as the owner role (docs/audit.md); nothing was changed",
+        )) from exc
 
 
 def current_revision(engine: Engine) -> str | None:

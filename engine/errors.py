@@ -84,3 +84,18 @@ class DatabaseUnavailable(RolloutError):
 
 class AuditError(RolloutError):
     """The audit trail could not be written or read as expected."""
+
+
+class MoveRefused(RolloutError):
+    """A workflow version move (or a plan edit) was refused before anything changed.
+
+    ``lines`` are the problems in an official's words, each naming the schools it is about;
+    ``details`` the same as data (kind, stage, target, schools) for ``--json`` and tests.
+    """
+
+    def __init__(self, lines: list[str], details: list[dict[str, object]] | None = None):
+        self.lines = lines
+        self.details = details or []
+        super().__init__("\n".join(lines) if len(lines) == 1 else
+                         tr(f"{len(lines)} 个问题，未做任何更改：", f"{len(lines)} problem(s), nothing was changed:")
+                         + "\n" + "\n".join(f"  {line}" for line in lines))

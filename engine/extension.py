@@ -22,11 +22,11 @@ from engine.errors import StaleStateError, TransitionRefused
 from engine.i18n import tr
 from engine.models import AuditEvent, Plan, SchoolRun
 from engine.plan import find_plan
-from engine.runs import Actor, Outcome, find_run, fire, stale_message
+from engine.runs import SYSTEM, Actor, Outcome, find_run, fire, stale_message
 from engine.text import MAX_REASON, clean_text
 from engine.workflow.versions import workflow_for_version
 
-REQUEST, REFUSE = "extension_request", "extension_refuse"
+REQUEST, REFUSE, LAPSE = "extension_request", "extension_refuse", "extension_lapse"
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,26 @@ class ExtensionRequest:
     reason: str
     requested_by: str
     seq: int
+    current_stage: str = ""  # where the school is now: a request for another stage has lapsed
+
+    @property
+    def stale(self) -> bool:
+        """The school left the stage the request was for: it can no longer be decided (bug: it
+        used to block every later request, "已有待审批的延期申请", forever)."""
+        return self.current_stage != self.stage
 
 
 def _pending(session: Session, run: SchoolRun) -> ExtensionRequest | None:
+    """The run's last undecided request, whichever stage it was for (``stale`` tells if it still applies)."""
     last = session.scalars(
-        select(AuditEvent).where(AuditEvent.chain == run_chain(run.id), AuditEvent.trigger.in_([REQUEST, REFUSE, "extend"]))
+        select(AuditEvent).where(AuditEvent.chain == run_chain(run.id),
+                                 AuditEvent.trigger.in_([REQUEST, REFUSE, LAPSE, "extend"]))
         .order_by(AuditEvent.seq.desc()).limit(1)).first()
     if last is None or last.trigger != REQUEST:
         return None
     asked = last.gates[0]
     return ExtensionRequest(run.school_code, asked["stage"], date.fromisoformat(asked["due"]), last.reason or "",
-                            last.actor, last.seq)
+                            last.actor, last.seq, run.state)
 
 
 def _append(session: Session, run: SchoolRun, clock: Clock, actor: Actor, trigger: str, reason: str,
@@ -77,7 +86,10 @@ def request_extension(session: Session, clock: Clock, *, school_code: str, due: 
     cap = plan.extension_cap or plan.final_deadline
     if cap and due > cap:
         raise TransitionRefused(tr(f"延期不得晚于 {cap}", f"an extension may not go past {cap}"))
-    if _pending(session, run) is not None:
+    earlier = _pending(session, run)
+    if earlier is not None and earlier.stale:  # a request for a stage the school has left: lapse it first
+        _lapse(session, run, clock, earlier, wf.key)
+    elif earlier is not None:
         raise TransitionRefused(tr(f"学校 {school_code} 已有待审批的延期申请", f"school {school_code} already has a pending extension request"))
     _append(session, run, clock, actor, REQUEST, reason.strip(), [{"stage": run.state, "due": due.isoformat()}], wf.key)
     pending = _pending(session, run)
@@ -95,8 +107,11 @@ def decide_extension(session: Session, clock: Clock, *, school_code: str, approv
         raise TransitionRefused(tr(f"学校 {school_code} 没有待审批的延期申请", f"school {school_code} has no pending extension request"))
     wf = workflow_for_version(session, run.workflow_version_id)
     extend = next((t for t in wf.transitions_from(run.state) if t.kind == "extend"), None)
-    if extend is None or pending.stage != run.state:
-        raise TransitionRefused(tr("学校已不在申请延期的阶段", "the school has left the stage the request was for"))
+    if extend is None or pending.stale:
+        raise TransitionRefused(tr(
+            f"该申请已失效：学校已离开申请延期的“{pending.stage}”阶段（现为“{run.state}”）；如仍需延期，请重新申请",
+            f"the request has lapsed: the school has left stage '{pending.stage}' it was for (now '{run.state}'); "
+            "request again if an extension is still needed"))
     if actor.role not in extend.roles:
         raise TransitionRefused(tr(f"角色 {actor.role} 无权审批延期（允许：{'、'.join(extend.roles)}）",
                                    f"role {actor.role} may not decide extensions (allowed: {', '.join(extend.roles)})"))
@@ -110,8 +125,35 @@ def decide_extension(session: Session, clock: Clock, *, school_code: str, approv
     return None
 
 
-def pending_requests(session: Session, plan_code: str | None = None) -> list[ExtensionRequest]:
+def _lapse(session: Session, run: SchoolRun, clock: Clock, request: ExtensionRequest, workflow_version: str) -> None:
+    _append(session, run, clock, Actor(SYSTEM, SYSTEM), LAPSE,
+            tr(f"延期申请（#{request.seq}）失效：学校已离开“{request.stage}”阶段，进入“{run.state}”",
+               f"extension request #{request.seq} lapsed: the school left stage '{request.stage}' for '{run.state}'"),
+            [{"stage": request.stage, "due": request.due.isoformat(), "request_seq": str(request.seq)}], workflow_version)
+
+
+def _undecided(session: Session, plan_code: str | None) -> list[tuple[SchoolRun, ExtensionRequest]]:
     plan = find_plan(session, plan_code)
     runs = session.scalars(select(SchoolRun).where(SchoolRun.plan_id == plan.id, SchoolRun.id.in_(
         select(AuditEvent.run_id).where(AuditEvent.trigger == REQUEST))).order_by(SchoolRun.school_code))
-    return [p for run in runs if (p := _pending(session, run)) is not None]
+    return [(run, p) for run in runs if (p := _pending(session, run)) is not None]
+
+
+def pending_requests(session: Session, plan_code: str | None = None) -> list[ExtensionRequest]:
+    """Requests an office can still decide (a request for a stage the school has left is not one)."""
+    return [p for _, p in _undecided(session, plan_code) if not p.stale]
+
+
+def lapse_stale_requests(session: Session, clock: Clock, plan_code: str | None = None) -> list[ExtensionRequest]:
+    """Close every undecided request whose school has left the stage it was for (the sweep runs this).
+
+    Each lapse is an ``extension_lapse`` event on the school's chain, by ``system``, naming the
+    request; the caller tells the school (service.sweep queues the notice). Afterwards the school
+    may request again for the stage it is in now.
+    """
+    lapsed = []
+    for run, request in _undecided(session, plan_code):
+        if request.stale:
+            _lapse(session, run, clock, request, workflow_for_version(session, run.workflow_version_id).key)
+            lapsed.append(request)
+    return lapsed

@@ -35,6 +35,9 @@ def set_fact(session: Session, clock: Clock, *, school_code: str, name: str, val
              note: str | None = None, plan_code: str | None = None) -> bool:
     """Record a fact; False (and no event) when it already had that value.
 
+    A fact belongs to the first stage whose gate tests it: recorded while the school is still in an
+    earlier stage it is refused, or kept but not counted until then — the metric's ``before_stage``.
+
     Only the roles the workflow allows for the fact may record it (its metric's ``roles``): a
     fact opens gates, so who may attest it is part of the programme's rules, not the caller's.
     """
@@ -50,12 +53,22 @@ def set_fact(session: Session, clock: Clock, *, school_code: str, name: str, val
     if not (math.isfinite(value) and metric.low <= value <= metric.high):  # team_members took −5 and 1e308
         raise TransitionRefused(tr(f"事实项“{metric.title.zh}”的值应在 {metric.low:g} 到 {metric.high:g} 之间，不能是 {value:g}",
                                    f"the fact '{metric.title.en}' must be from {metric.low:g} to {metric.high:g}, not {value:g}"))
+    stage = wf.fact_stage(name)
+    if stage is not None and wf.before(run.state, run.previous_state, stage) and wf.early_rule(name) == "refuse":
+        raise TransitionRefused(tr(
+            f"事实项“{metric.title.zh}”属于“{wf.stage(stage).title.zh}”阶段，学校 {school_code} 尚在“{wf.stage(run.state).title.zh}”阶段，不能提前记录",
+            f"the fact '{metric.title.en}' belongs to stage '{wf.stage(stage).title.en}'; school {school_code} is still in "
+            f"'{wf.stage(run.state).title.en}' and cannot record it early"))
     note = clean_text(note, tr("备注", "note"), MAX_NOTE)
     actor = Actor(clean_line(actor.name, tr("操作人", "actor"), 100), actor.role)
     now = clock.now()
     fact = session.scalar(select(SchoolFact).where(SchoolFact.run_id == run.id, SchoolFact.name == name))
     old = None if fact is None else fact.value
-    if old == value:
+    # A ``wait`` fact recorded early does not count in its stage (engine.metrics): recording the
+    # same value again once the school is there is a real change, so it is written and audited.
+    waiting = fact is not None and stage is not None and wf.early_rule(name) == "wait" and run.state == stage \
+        and fact.recorded_at < run.stage_entered_at
+    if old == value and not waiting:
         return False
     if fact is None:
         session.add(SchoolFact(run_id=run.id, name=name, value=value, note=note, recorded_at=now, recorded_by=actor.name))

@@ -12,9 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.extension import REFUSE, REQUEST
+from sqlalchemy.orm import Session
+
+from engine.audit.query import EventRow, cells
+from engine.errors import NotFound
+from engine.extension import LAPSE, REFUSE, REQUEST
 from engine.i18n import tr
+from engine.plan_edit import BATCH_MOVE, PLAN_EDIT, WITHDRAW
+from engine.run_deadline import DEADLINE_OVERRIDE
+from engine.version_rules import MIGRATE, MIGRATE_PLAN
 from engine.workflow.model import PREVIOUS, Text, Transition, Workflow
+from engine.workflow.versions import find_workflow, workflow_for_version
 
 # Web users' roles (engine.accounts.ROLES), for pages that have no workflow at hand (the header).
 ROLE_TITLES = {
@@ -29,6 +37,13 @@ EVENT_TITLES = {
     "start": Text("开始实施", "Started"),
     REQUEST: Text("申请延期", "Extension requested"),
     REFUSE: Text("驳回延期申请", "Extension refused"),
+    LAPSE: Text("延期申请失效", "Extension request lapsed"),
+    MIGRATE: Text("更换流程版本", "Moved to a new workflow version"),
+    PLAN_EDIT: Text("修改实施方案", "Plan edited"),
+    WITHDRAW: Text("退出计划", "Withdrawn from the plan"),
+    BATCH_MOVE: Text("调整批次", "Moved to another batch"),
+    DEADLINE_OVERRIDE: Text("单独设定截止日期", "Deadline set for this school"),
+    MIGRATE_PLAN: Text("实施方案更换流程版本", "Plan's schools moved to a new workflow version"),
 }
 FACT_PREFIX = "fact:"
 
@@ -36,6 +51,8 @@ FACT_PREFIX = "fact:"
 def role_title(role: str | None, wf: Workflow | None = None) -> str:
     if not role:
         return ""
+    if role == "system":  # engine.runs.SYSTEM: the sweep's auto advances
+        return tr("系统", "system")
     title = (wf.roles.get(role) if wf else None) or ROLE_TITLES.get(role)
     return str(title) if title else role
 
@@ -94,3 +111,31 @@ def audit_triggers(wf: Workflow) -> list[str]:
     ids = [*wf.triggers(), *EVENT_TITLES]
     ids += [f"{FACT_PREFIX}{f}" for f in dict.fromkeys(m.fact for m in wf.metrics.values() if m.fact)]
     return ids
+
+
+def event_cells(session: Session, rows: list[EventRow]) -> list[list[Any]]:
+    """The audit table's cells (``engine.audit.cells``) with the role, action and stages in words, as
+    docs/workflow-files.md promises: ``audit list`` and the Chinese-header export showed
+    ``county_office``, ``fact:plan_filed``, ``planning`` (issue 17, 18). Each event reads the
+    titles of the workflow version it was recorded under; JSON output keeps the ids."""
+    found: dict[str, Workflow | None] = {}
+
+    def workflow(key: str | None) -> Workflow | None:
+        if not key:
+            return None
+        if key not in found:
+            wf_id, _, version = key.rpartition("@")
+            try:
+                found[key] = workflow_for_version(session, find_workflow(session, wf_id or key, version or None).id)
+            except NotFound:
+                found[key] = None  # a version no longer stored: its ids show as themselves
+        return found[key]
+
+    out = []
+    for row in rows:
+        wf = workflow(row.workflow_version)
+        c = cells(row)
+        c[6], c[7] = role_title(row.role, wf), trigger_title(wf, row.trigger, row.from_state)
+        c[8], c[9] = stage_title(wf, row.from_state), stage_title(wf, row.to_state)
+        out.append(c)
+    return out

@@ -106,17 +106,33 @@ def metric_values(
         else:  # no teacher records: counts are 0, shares stay None
             values[run_id].update({m: 0.0 for m in count_metrics})
 
-    facts = {m.fact: m.id for m in wf.metrics.values() if m.kind == "fact" and m.fact}
+    facts: dict[str, list[str]] = {}
+    for m in wf.metrics.values():
+        if m.kind == "fact" and m.fact:
+            facts.setdefault(m.fact, []).append(m.id)
     if facts:
         sub = runs.subquery()
         fact_rows = session.execute(
-            select(SchoolFact.run_id, SchoolFact.name, SchoolFact.value).where(
-                SchoolFact.run_id.in_(select(sub.c.id)), SchoolFact.name.in_(list(facts))
-            )
+            select(SchoolFact.run_id, SchoolFact.name, SchoolFact.value, SchoolFact.recorded_at, SchoolRun.state,
+                   SchoolRun.previous_state, SchoolRun.stage_entered_at)
+            .join(SchoolRun, SchoolRun.id == SchoolFact.run_id)
+            .where(SchoolFact.run_id.in_(select(sub.c.id)), SchoolFact.name.in_(list(facts)))
         )
-        for run_id, name, value in fact_rows:
-            values[run_id][facts[name]] = value
+        waits = {name: stage for name in facts if wf.early_rule(name) == "wait" and (stage := wf.fact_stage(name))}
+        for run_id, name, value, recorded_at, state, previous, entered in fact_rows:
+            stage = waits.get(name)
+            if stage is not None and not _counts(wf, stage, recorded_at, state, previous, entered):
+                continue  # recorded before the fact's stage: kept, not counted (before_stage: wait)
+            for metric_id in facts[name]:
+                values[run_id][metric_id] = value
     return values
+
+
+def _counts(wf: Workflow, stage: str, recorded_at: Any, state: str, previous: str | None, entered: Any) -> bool:
+    """A ``wait`` fact counts once the school has reached its stage and it was recorded there."""
+    if wf.before(state, previous, stage):
+        return False
+    return not (state == stage and recorded_at < entered)
 
 
 def _scan_all(session: Session, schools: int) -> bool:

@@ -93,6 +93,8 @@ class Plan(Base):
     timezone: Mapped[str] = mapped_column(String(60), default="Asia/Shanghai")
     final_deadline: Mapped[date | None] = mapped_column(Date)
     extension_cap: Mapped[date | None] = mapped_column(Date)
+    # The stages the final deadline cuts (plan key ``final_deadline_binds``); None: every stage.
+    final_deadline_stages: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
     source: Mapped[str] = mapped_column(Text)
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -145,6 +147,9 @@ class SchoolRun(Base):
     blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     failing: Mapped[Any] = mapped_column(JSON, nullable=True)  # the current stage's failing gates (GateResult dicts)
     derived_ok: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set when a plan edit removed the school (closed, merged): the run and its history stay,
+    # lists, counts and transitions leave it out (engine/plan_edit.py, migration 0008).
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -191,6 +196,8 @@ class Teacher(Base):
     points_count: Mapped[int] = mapped_column(Integer, default=0)
     evidence_count: Mapped[int] = mapped_column(Integer, default=0)
     evidence_result: Mapped[str | None] = mapped_column(String(12))  # pass | excellent | fail
+    # teacher | management (seed 002 counts the 管理团队 members trained beside the teachers)
+    role: Mapped[str] = mapped_column(String(20), default="teacher", server_default="teacher")
 
 
 class AuditEvent(Base):

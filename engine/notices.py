@@ -25,7 +25,8 @@ from engine.deadline import local_date
 from engine.models import Contact, NoticeItem, Plan, Region, School, SchoolRun
 from engine.reminder import DueItem, due_items
 from engine.status import RunView, stored_views
-from engine.workflow.model import Workflow
+from engine.workflow.model import ESCALATION_LEVELS, Workflow
+from engine.workflow.versions import workflow_for_version
 
 KINDS = ("reminder", "overdue", "escalation")
 _CONTACT = (Contact.id, Contact.scope_code, Contact.level, Contact.name, Contact.channel, Contact.address,
@@ -41,6 +42,7 @@ class Digest:
     items: list[tuple[str, DueItem, RunView]]  # (dedupe key, item, run) in the order shown
     context: dict[str, Any]
     key: str  # the outbox dedupe key: the same items to the same recipient are one message
+    rerouted: int = 0  # items meant for a lower level that had no recipient (sent here instead)
 
 
 def _contacts(session: Session, scopes: set[str]) -> dict[tuple[str, str], list[Any]]:
@@ -64,6 +66,13 @@ def _schools(session: Session, codes: set[str]) -> dict[str, tuple[str, str | No
     return out
 
 
+def _other_versions(session: Session, plan: Plan) -> dict[int, int]:
+    """Run id → workflow version, for the plan's runs pinned to another version than the plan's."""
+    return dict(session.execute(select(SchoolRun.id, SchoolRun.workflow_version_id).where(
+        SchoolRun.plan_id == plan.id, SchoolRun.workflow_version_id != plan.workflow_version_id,
+        SchoolRun.due_date.is_not(None))).all())
+
+
 def _existing(session: Session, keys: list[str]) -> set[str]:
     found: set[str] = set()
     for i in range(0, len(keys), 1000):
@@ -71,18 +80,42 @@ def _existing(session: Session, keys: list[str]) -> set[str]:
     return found
 
 
+@dataclass(frozen=True)
+class Notices:
+    """Today's digests, and the due items no one receives: (level, kind, school) of each item
+    with no recipient at its level nor, for an escalation, at any level above (reported by the
+    sweep and the scheduler status, never dropped silently)."""
+
+    digests: list[Digest]
+    unrouted: list[tuple[str, str, str]]
+
+
 def due_digests(session: Session, clock: Clock, plan: Plan, wf: Workflow) -> list[Digest]:
     """Every digest the plan's runs call for today that has something new in it."""
+    return due_notices(session, clock, plan, wf).digests
+
+
+def due_notices(session: Session, clock: Clock, plan: Plan, wf: Workflow) -> Notices:
+    """``due_digests`` with the items that reach no one."""
     now = clock.now()
     today = local_date(now, plan.timezone)
+    # Runs moved to another workflow version than the plan's (a region's version move,
+    # engine/version_apply.py) are reminded by the rules of the version they are on.
+    other = _other_versions(session, plan)
+    wfs = {version_id: workflow_for_version(session, version_id) for version_id in set(other.values())}
     # Only runs due within the longest reminder lead time (or past due) can have an item today.
-    horizon = today + timedelta(days=max((b for s in wf.stages if s.remind for b in s.remind.before_days), default=0))
+    horizon = today + timedelta(days=max((b for w in (wf, *wfs.values()) for s in w.stages if s.remind
+                                          for b in s.remind.before_days), default=0))
+
+    def pinned(view: RunView) -> Workflow:
+        return wfs[other[view.run_id]] if view.run_id in other else wf
+
     due: list[tuple[RunView, DueItem]] = [
         (view, item) for view in stored_views(session, clock, plan, SchoolRun.due_date <= horizon,
                                               SchoolRun.started_at <= now) if view.due is not None
-        for item in due_items(view.run_id, view.state, view.due.due, wf.stage(view.state).remind, today)]
+        for item in due_items(view.run_id, view.state, view.due.due, pinned(view).stage(view.state).remind, today)]
     if not due:
-        return []
+        return Notices([], [])
     schools = _schools(session, {view.school_code for view, _ in due})
     names = dict(session.execute(select(Region.code, Region.name)).all())
 
@@ -90,10 +123,19 @@ def due_digests(session: Session, clock: Clock, plan: Plan, wf: Workflow) -> lis
         county, city, prov = schools[view.school_code]
         return {"school": view.school_code, "county": county, "city": city, "province": prov}[level] or ""
 
-    contacts = _contacts(session, {scope(view, item.level) for view, item in due})
+    contacts = _contacts(session, {scope(view, level) for view, item in due for level in _levels(item)})
     pending: dict[tuple[int, str], list[tuple[str, DueItem, RunView]]] = defaultdict(list)
+    rerouted: dict[str, str] = {}  # item key → the level it was meant for (it went to a higher one)
+    unrouted: list[tuple[DueItem, RunView]] = []
     for view, item in due:
-        for contact in contacts.get((scope(view, item.level), item.level), []):
+        found = next(((lv, c) for lv in _levels(item) if (c := contacts.get((scope(view, lv), lv)))), None)
+        if found is None:
+            unrouted.append((item, view))
+            continue
+        level, recipients = found
+        if level != item.level:
+            rerouted[item.key] = item.level
+        for contact in recipients:
             pending[(contact.id, item.kind)].append((f"{item.key}:c{contact.id}", item, view))
     seen = _existing(session, [k for group in pending.values() for k, _, _ in group])
     by_id = {c.id: c for group in contacts.values() for c in group}
@@ -109,11 +151,22 @@ def due_digests(session: Session, clock: Clock, plan: Plan, wf: Workflow) -> lis
             "kind": kind, "plan_title": plan.title, "now": local_now,
             "recipient": {"name": contact.name, "level": contact.level,
                           "region_name": names.get(contact.scope_code, contact.scope_code)},
-            "items": [_item_context(item, view, wf, names, schools) for _, item, view in fresh],
+            "rerouted": sum(item.key in rerouted for _, item, _ in fresh),
+            "items": [_item_context(item, view, pinned(view), names, schools) | {"rerouted_from": rerouted.get(item.key)}
+                      for _, item, view in fresh],
         }
         digest = hashlib.sha256("\n".join(sorted(k for k, _, _ in fresh)).encode()).hexdigest()[:24]
-        digests.append(Digest(kind, contact, fresh, context, f"{kind}:c{contact.id}:{digest}"))
-    return digests
+        digests.append(Digest(kind, contact, fresh, context, f"{kind}:c{contact.id}:{digest}",
+                              sum(item.key in rerouted for _, item, _ in fresh)))
+    return Notices(digests, [(item.level, item.kind, view.school_code) for item, view in unrouted])
+
+
+def _levels(item: DueItem) -> tuple[str, ...]:
+    """Where an item may go: its own level; an escalation with no recipient there goes up a level
+    at a time (issue 14: the 30-day city escalations of 省直管县 had no recipient and vanished)."""
+    if item.kind != "escalation":
+        return (item.level,)
+    return ESCALATION_LEVELS[ESCALATION_LEVELS.index(item.level):]
 
 
 def _item_context(item: DueItem, view: RunView, wf: Workflow, names: dict[str, str],

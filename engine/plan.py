@@ -31,7 +31,7 @@ from engine.workflow.versions import find_workflow, workflow_for_version
 from engine.yaml_source import MAX_YAML_CHARS, SourceDoc, read_yaml
 
 PLAN_KEYS = {"plan", "title", "workflow", "workflow_version", "year", "timezone", "region",
-             "final_deadline", "extension_cap", "batches"}
+             "final_deadline", "final_deadline_binds", "extension_cap", "batches"}
 BATCH_KEYS = {"id", "title", "start", "start_stage", "share", "schools", "deadlines"}
 SELECTOR_KEYS = {"codes", "file", "pilot", "rest", "county"}
 # Headers accepted for the school code in a batch list file (CSV/XLSX, as offices keep them).
@@ -61,6 +61,7 @@ class PlanSpec:
     final_deadline: date | None
     extension_cap: date | None
     batches: list[BatchSpec]
+    final_stages: list[str] | None = None  # stages the final deadline cuts (None: every stage)
 
 
 def local_midnight_utc(day: date, tz: str) -> datetime:
@@ -129,6 +130,7 @@ def parse_plan(session: Session, text: str, source: str) -> tuple[PlanSpec, Work
     cap = _date(doc, ("extension_cap",), data["extension_cap"], problems) if "extension_cap" in data else None
     if final and cap and cap < final:
         problems.append(doc.problem(("extension_cap",), tr("延期上限早于最终截止日期", "extension cap is before the final deadline")))
+    final_stages = _final_stages(doc, data, wf, problems)
 
     region = data.get("region")
     query = select(School.code, School.county_code, School.pilot)
@@ -175,7 +177,7 @@ def parse_plan(session: Session, text: str, source: str) -> tuple[PlanSpec, Work
             due = _date(doc, p, value, problems)
             if due and start and due < start:
                 problems.append(doc.problem(p, tr(f"截止日期 {due} 早于批次开始 {start}", f"deadline {due} is before the batch starts ({start})")))
-            if due and final and due > final:
+            if due and final and due > final and (final_stages is None or stage in final_stages):
                 problems.append(doc.problem(p, tr(f"截止日期 {due} 晚于最终截止日期 {final}", f"deadline {due} is after the final deadline {final}")))
             if due:
                 deadlines[stage] = due.isoformat()
@@ -195,8 +197,25 @@ def parse_plan(session: Session, text: str, source: str) -> tuple[PlanSpec, Work
     title = clean_line(_title(data.get("title")), tr("计划名称", "plan title"), 300)
     spec_out = PlanSpec(str(data["plan"]), title or str(data["plan"]), wf_id,
                         None if wf_version is None else str(wf_version), int(data["year"]), tz, region,
-                        final, cap, batches)
+                        final, cap, batches, final_stages)
     return spec_out, wf, version_id
+
+
+def _final_stages(doc: SourceDoc, data: dict[str, Any], wf: Workflow | None, problems: list[Problem]) -> list[str] | None:
+    """``final_deadline_binds``: the stages the final deadline cuts (002: training by 06-30, while
+    "培训结束后30天内" and the evaluation after it are not cut). Absent: every stage."""
+    if "final_deadline_binds" not in data:
+        return None
+    raw = data["final_deadline_binds"]
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        problems.append(doc.problem(("final_deadline_binds",), tr("final_deadline_binds 应为阶段标识列表", "final_deadline_binds must be a list of stage ids")))
+        return None
+    if "final_deadline" not in data:
+        problems.append(doc.problem(("final_deadline_binds",), tr("有 final_deadline_binds 却没有 final_deadline", "final_deadline_binds without a final_deadline")))
+    for i, stage in enumerate(raw):
+        if wf and not wf.has_stage(stage):
+            problems.append(doc.problem(("final_deadline_binds", i), tr(f"未知阶段：{stage}", f"unknown stage: {stage}")))
+    return list(dict.fromkeys(raw))
 
 
 def _select(doc: SourceDoc, path: tuple[str | int, ...], selector: Any, schools: dict[str, tuple[str, bool]],
@@ -213,6 +232,10 @@ def _select(doc: SourceDoc, path: tuple[str | int, ...], selector: Any, schools:
     for key in selector:
         if key not in SELECTOR_KEYS:
             problems.append(doc.problem((*path, key), tr(f"未知的规则“{key}”", f"unknown rule '{key}'"), key=True))
+    for flag in ("pilot", "rest"):  # `pilot: false` selected every school (engine/plan.schema.json: only true)
+        if flag in selector and selector[flag] is not True:
+            problems.append(doc.problem((*path, flag), tr(f"{flag} 只能写 true", f"{flag} takes only true"), key=True))
+            return []
     free = [c for c in sorted(schools) if c not in taken]
     if "file" in selector:
         selector = {"codes": _codes_from_file(doc, (*path, "file"), str(selector["file"]), problems)}
@@ -260,10 +283,11 @@ def load_plan(session: Session, path: str | Path, clock: Clock, *, actor: str = 
     text = _read_plan(path)
     spec, wf, version_id = parse_plan(session, text, str(path))
     if session.scalar(select(Plan.id).where(Plan.code == spec.code)) is not None:
-        raise PlanFileError(str(path), [Problem(str(path), tr(f"计划 {spec.code} 已存在；修改请用新的计划编号", f"plan {spec.code} already exists; use a new plan code for a changed plan"), 1, 1, "plan")])
+        raise PlanFileError(str(path), [Problem(str(path), tr(f"计划 {spec.code} 已存在；修改已载入的计划请用 rollout plan edit", f"plan {spec.code} already exists; change a loaded plan with rollout plan edit"), 1, 1, "plan")])
     now = clock.now()
     plan = Plan(code=spec.code, title=spec.title, workflow_version_id=version_id, year=spec.year,
                 timezone=spec.timezone, final_deadline=spec.final_deadline, extension_cap=spec.extension_cap,
+                final_deadline_stages=spec.final_stages,
                 region_code=spec.region, source=text, loaded_at=now)
     session.add(plan)
     session.flush()
@@ -326,5 +350,6 @@ def plan_summary(session: Session, plan: Plan) -> dict[str, Any]:
         .where(Batch.plan_id == plan.id).group_by(Batch.id).order_by(Batch.start, Batch.id)
     ).all()
     return {"plan": plan.code, "title": plan.title, "year": plan.year, "timezone": plan.timezone,
-            "final_deadline": plan.final_deadline, "extension_cap": plan.extension_cap,
+            "final_deadline": plan.final_deadline, "final_deadline_binds": plan.final_deadline_stages,
+            "extension_cap": plan.extension_cap,
             "batches": [{"id": b[0], "title": b[1], "start": b[2], "share": b[3], "schools": b[4]} for b in batches]}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -32,22 +32,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.audit.chain import AUDIT
-from engine.extension import REFUSE, REQUEST
+from engine.extension import LAPSE, REFUSE, REQUEST
 from engine.i18n import tr
-from engine.models import Batch, Plan, RunDeadline, SchoolFact, SchoolRun
+from engine.models import Batch, Plan, RunDeadline, SchoolFact, SchoolRun, WorkflowVersion
 from engine.plan import local_midnight_utc
+from engine.plan_edit import BATCH_MOVE, PLAN_EDIT, WITHDRAW
+from engine.run_deadline import DEADLINE_OVERRIDE
+from engine.version_rules import MIGRATE
 from engine.workflow.model import Workflow
 from engine.workflow.versions import workflow_for_version
 
 _NEW_DUE = re.compile(r"(?:新截止日期|new due date) (\d{4}-\d{2}-\d{2})")
-_NOT_TRANSITIONS = {"start", REQUEST, REFUSE}
+_NOT_TRANSITIONS = {"start", REQUEST, REFUSE, LAPSE}
 
 
 @dataclass(frozen=True)
 class StateProblem:
     chain: str
     school_code: str | None
-    kind: str  # state | stage_entry | deadline | fact | time | unchained | orphan | plan | event
+    kind: str  # state | version | withdrawn | stage_entry | deadline | fact | time | unchained | orphan | plan | event
     message: str
 
 
@@ -69,6 +72,9 @@ class _Replay:
     deadlines: dict[str, tuple[date, datetime, str, int]] = field(default_factory=dict)
     facts: dict[str, tuple[float, str | None, datetime, str, int]] = field(default_factory=dict)
     problem: tuple[str, str, str] | None = None  # (kind, zh, en): the chain contradicts itself
+    version: str | None = None  # the workflow version the chain says the run is on (start, migrate)
+    wf: Workflow | None = None  # … and that version, parsed: later transitions are judged by it
+    withdrawn: datetime | None = None  # when a plan edit withdrew the school (engine.plan_edit)
 
     def fail(self, kind: str, zh: str, en: str) -> None:
         if self.problem is None:
@@ -77,7 +83,7 @@ class _Replay:
 
 def _events(session: Session, batch: int) -> Iterator[Any]:
     cols = [AUDIT.c.chain, AUDIT.c.seq, AUDIT.c.at, AUDIT.c.actor, AUDIT.c.trigger, AUDIT.c.from_state,
-            AUDIT.c.to_state, AUDIT.c.reason, AUDIT.c.gates, AUDIT.c.school_code]
+            AUDIT.c.to_state, AUDIT.c.reason, AUDIT.c.gates, AUDIT.c.school_code, AUDIT.c.workflow_version]
     stmt = select(*cols).order_by(AUDIT.c.chain, AUDIT.c.seq).execution_options(yield_per=batch)
     yield from session.execute(stmt)
 
@@ -86,11 +92,20 @@ def _time(value: datetime | None) -> str:
     return "—" if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def _replay(ev: Any, wf: Workflow | None, replay: _Replay, start: datetime | None) -> None:
+def _replay(ev: Any, wf: Workflow | None, replay: _Replay, start: datetime | None,
+            lookup: Callable[[str | None], Workflow | None] = lambda key: None) -> None:
     where_zh, where_en = f"第 {ev.seq} 条（{ev.trigger}）", f"event {ev.seq} ({ev.trigger})"
     if ev.trigger == "start":
         replay.state, replay.previous, replay.entered = ev.to_state, None, start
+        replay.version, replay.wf = ev.workflow_version, lookup(ev.workflow_version)
         return
+    if ev.trigger == MIGRATE:
+        _replay_move(ev, replay, lookup, where_zh, where_en)
+        return
+    if ev.trigger in (WITHDRAW, BATCH_MOVE, DEADLINE_OVERRIDE):
+        _replay_edit(ev, replay, where_zh, where_en)
+        return
+    wf = replay.wf or wf
     if ev.trigger.startswith("fact:"):
         change = (ev.gates or [{}])[0]
         if not isinstance(change, dict) or "new" not in change:
@@ -121,11 +136,55 @@ def _replay(ev: Any, wf: Workflow | None, replay: _Replay, start: datetime | Non
             replay.entered = ev.at
 
 
+def _replay_move(ev: Any, replay: _Replay, lookup: Callable[[str | None], Workflow | None],
+                 where_zh: str, where_en: str) -> None:
+    """A version move (engine.version_apply): new version, mapped stage and previous stage, deadlines
+    renamed through the mapping; the stage entry time is kept."""
+    record = next((g["migration"] for g in ev.gates or [] if isinstance(g, dict) and isinstance(g.get("migration"), dict)), None)
+    if record is None or not isinstance(record.get("map"), dict):
+        replay.fail("event", f"{where_zh}没有记录版本与阶段对应关系", f"{where_en} does not record the versions and the mapping")
+        return
+    if ev.from_state != replay.state or (record.get("previous") or [None])[0] != replay.previous:
+        replay.fail("event", f"{where_zh}写明从“{ev.from_state}”出发，但此前的记录停在“{replay.state}”",
+                    f"{where_en} says it left '{ev.from_state}', but the events before it end in '{replay.state}'")
+    mapping = {str(k): str(v) for k, v in record["map"].items()}
+    replay.state = ev.to_state
+    replay.previous = (record.get("previous") or [None, None])[1]
+    replay.deadlines = {mapping.get(stage, stage): due for stage, due in replay.deadlines.items()}
+    replay.version, replay.wf = ev.workflow_version, lookup(ev.workflow_version)
+
+
+def _replay_edit(ev: Any, replay: _Replay, where_zh: str, where_en: str) -> None:
+    """Plan edits and per-school deadline overrides: withdrawn, moved batch (stage entry recorded), own deadline."""
+    record = next((g for g in ev.gates or [] if isinstance(g, dict)), {})
+    if ev.trigger == WITHDRAW:
+        replay.withdrawn = ev.at
+        return
+    if ev.trigger == DEADLINE_OVERRIDE:
+        try:
+            replay.deadlines[str(record["stage"])] = (date.fromisoformat(str(record["due"])), ev.at, ev.actor, ev.seq)
+        except (KeyError, ValueError):
+            replay.fail("event", f"{where_zh}没有记录阶段和截止日期", f"{where_en} does not record the stage and due date")
+        return
+    try:
+        entered = datetime.fromisoformat(str(record["entered"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        replay.fail("event", f"{where_zh}没有记录进入阶段的时间", f"{where_en} does not record the stage entry time")
+        return
+    replay.state, replay.previous, replay.entered = ev.to_state, record.get("previous"), entered
+
+
 def _compare(run: SchoolRun, replay: _Replay, deadlines: dict[str, RunDeadline],
-             facts: dict[str, SchoolFact]) -> tuple[str, str, str] | None:
+             facts: dict[str, SchoolFact], version: str | None = None) -> tuple[str, str, str] | None:
     """The first field of the run's rows that differs from the replay, in a clerk's words."""
     if replay.problem is not None:
         return replay.problem
+    if run.withdrawn_at != replay.withdrawn:
+        return ("withdrawn", f"退出计划的时间为 {_time(run.withdrawn_at)}，审计记录表明应为 {_time(replay.withdrawn)}",
+                f"withdrawn at {_time(run.withdrawn_at)}, its events say {_time(replay.withdrawn)}")
+    if version is not None and replay.version is not None and version != replay.version:
+        return ("version", f"流程版本为 {version}，审计记录表明应为 {replay.version}",
+                f"workflow version is {version}, but its events say {replay.version}")
     if run.state != replay.state:
         return ("state", f"阶段为“{run.state}”，审计记录却表明应为“{replay.state}”",
                 f"stage is '{run.state}', but its events say '{replay.state}'")
@@ -176,18 +235,29 @@ def verify_state(session: Session, *, batch: int = 5000) -> StateReport:
     for f in session.scalars(select(SchoolFact)):
         facts[f.run_id][f.name] = f
     workflows: dict[int, Workflow] = {}
+    version_ids = {f"{w.workflow_id}@{w.version}": w.id for w in session.scalars(select(WorkflowVersion))}
+    by_key: dict[str, Workflow | None] = {}
+
+    def lookup(key: str | None) -> Workflow | None:
+        if key is None or key not in version_ids:
+            return None
+        if key not in by_key:
+            by_key[key] = workflow_for_version(session, version_ids[key])
+        return by_key[key]
 
     def problem(chain: str, school: str | None, kind: str, zh: str, en: str) -> None:
         report.problems.append(StateProblem(chain, school, kind, tr(zh, en)))
 
     seen: set[int] = set()
+    plan_files: dict[str, Any] = {}
     chain: str | None = None
     replay, last_at, run, school, broken_time = _Replay(), None, None, None, False
 
     def finish() -> None:
         if chain is None or run is None:
             return
-        found = _compare(run, replay, deadlines.get(run.id, {}), facts.get(run.id, {}))
+        found = _compare(run, replay, deadlines.get(run.id, {}), facts.get(run.id, {}),
+                         workflows[run.workflow_version_id].key)
         if found is not None:
             kind, zh, en = found
             problem(chain, run.school_code, kind, f"学校 {run.school_code}（{chain}）：{zh}", f"school {run.school_code} ({chain}): {en}")
@@ -219,10 +289,12 @@ def verify_state(session: Session, *, batch: int = 5000) -> StateReport:
         if run is not None:
             if ev.school_code != run.school_code:
                 replay.fail("event", f"第 {ev.seq} 条记录的学校是 {ev.school_code}", f"event {ev.seq} names school {ev.school_code}")
-            _replay(ev, workflows[run.workflow_version_id], replay, starts.get(run.batch_id))
-        elif ev.trigger == "plan_load" and chain is not None and chain.startswith("plan:"):
-            _check_plan(plans.get(int(chain[5:])) if chain[5:].isdigit() else None, ev, problem)
+            _replay(ev, workflows[run.workflow_version_id], replay, starts.get(run.batch_id), lookup)
+        elif ev.trigger in ("plan_load", PLAN_EDIT) and chain is not None and chain.startswith("plan:"):
+            plan_files[chain] = ev  # the last file recorded (load, then each edit) is the one stored
     finish()
+    for plan_chain_id, ev in plan_files.items():
+        _check_plan(plans.get(int(plan_chain_id[5:])) if plan_chain_id[5:].isdigit() else None, ev, problem)
     for run_id in sorted(set(runs) - seen):
         r = runs[run_id]
         problem(f"run:{run_id}", r.school_code, "unchained", f"学校 {r.school_code} 的实施记录（run:{run_id}）没有任何审计记录",

@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, selec
 from sqlalchemy.orm import Session
 
 from engine.calendar.store import load_calendar
-from engine.deadline import local_date, stage_due
+from engine.deadline import local_date, run_stage_due
 from engine.gate import all_passed, judge_stage
 from engine.metrics import metric_values
 from engine.models import Batch, Plan, RunDeadline, SchoolRun
@@ -48,16 +48,19 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
         select(SchoolRun.id, SchoolRun.school_code, SchoolRun.state, SchoolRun.stage_entered_at,
                SchoolRun.workflow_version_id, SchoolRun.due_date, SchoolRun.due_source,
                SchoolRun.due_provisional, SchoolRun.blocked, SchoolRun.failing, SchoolRun.derived_ok,
-               Batch.start, Batch.deadlines, Plan.final_deadline, Plan.timezone)
+               Batch.start, Batch.deadlines, Plan.final_deadline, Plan.timezone, Plan.extension_cap,
+               Plan.final_deadline_stages)
         .join(Batch, Batch.id == SchoolRun.batch_id).join(Plan, Plan.id == SchoolRun.plan_id)
         .where(where).order_by(SchoolRun.id)).all()
     if not rows:
         return 0
     gates = gates or not all(r.derived_ok for r in rows)
     calendar = load_calendar(session)
-    extra = {(run_id, stage): (due, kind) for run_id, stage, due, kind in session.execute(
-        select(RunDeadline.run_id, RunDeadline.stage, RunDeadline.due, RunDeadline.kind)
-        .where(RunDeadline.run_id.in_(select(SchoolRun.id).where(where))))}
+    extra: dict[int, dict[str, tuple[Any, str]]] = defaultdict(dict)
+    for run_id, stage_id, day, kind in session.execute(
+            select(RunDeadline.run_id, RunDeadline.stage, RunDeadline.due, RunDeadline.kind)
+            .where(RunDeadline.run_id.in_(select(SchoolRun.id).where(where)))):
+        extra[run_id][stage_id] = (day, kind)
     measured: dict[int, Mapping[str, float | None]] = dict(values or {})
     if gates:
         todo = [r for r in rows if r.id not in measured]
@@ -68,9 +71,10 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
     for r in rows:
         wf = wfs[r.workflow_version_id]
         stage = wf.stage(r.state)
-        due = stage_due(stage, batch_start=r.start, stage_entered=local_date(r.stage_entered_at, r.timezone),
-                        batch_deadlines=r.deadlines or {}, run_deadline=extra.get((r.id, r.state)),
-                        final_deadline=r.final_deadline, calendar=calendar)
+        due = run_stage_due(wf, r.state, batch_start=r.start, stage_entered=local_date(r.stage_entered_at, r.timezone),
+                            batch_deadlines=r.deadlines or {}, run_deadlines=extra.get(r.id, {}),
+                            final_deadline=r.final_deadline, final_stages=r.final_deadline_stages,
+                            extension_cap=r.extension_cap, calendar=calendar)
         blocked, failing = r.blocked, r.failing
         if gates:
             results = judge_stage(wf, stage, measured[r.id])

@@ -109,6 +109,8 @@ def fire(
     run = find_run(session, school_code, plan_code)
     if expected_version is not None and run.version != expected_version:
         raise StaleStateError(stale_message(school_code))
+    if run.withdrawn_at is not None:
+        raise TransitionRefused(tr(f"学校 {school_code} 已退出本计划", f"school {school_code} was withdrawn from the plan"))
     plan = session.get(Plan, run.plan_id)
     assert plan is not None
     wf = workflow_for_version(session, run.workflow_version_id)
@@ -224,7 +226,7 @@ def advance_all_ready(
         }
         runs_q = select(SchoolRun.id, SchoolRun.school_code).where(
             SchoolRun.plan_id == plan.id, SchoolRun.workflow_version_id == version_id,
-            SchoolRun.state.in_(list(sources)))
+            SchoolRun.state.in_(list(sources)), SchoolRun.withdrawn_at.is_(None))
         if region:
             runs_q = runs_q.join(School, School.code == SchoolRun.school_code).where(
                 (School.county_code == region) | (School.city_code == region) | (School.province_code == region))

@@ -14,7 +14,7 @@ from engine.audit.query import list_events
 from engine.calendar.store import load_calendar
 from engine.calendar.workdays import WorkCalendar
 from engine.clock import Clock
-from engine.deadline import StageDue, days_overdue, local_date, stage_due
+from engine.deadline import StageDue, days_overdue, local_date, run_stage_due
 from engine.gate import GateResult, all_passed, judge_stage
 from engine.metrics import metric_values, runs_by_id, teacher_summary
 from engine.models import Batch, Plan, Region, RunDeadline, School, SchoolRun
@@ -64,14 +64,15 @@ def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None 
     today = local_date(now, plan.timezone)
     q = (select(SchoolRun, School.name, School.county_code, Batch.start, Batch.deadlines)
          .join(School, School.code == SchoolRun.school_code).join(Batch, Batch.id == SchoolRun.batch_id)
-         .where(SchoolRun.plan_id == plan.id))
+         .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None)))
     if region:
         q = q.where(_region_clause(region))
     if where is not None:
         q = q.where(where)
     rows = session.execute(q).all()
-    extra = {(d.run_id, d.stage): (d.due, d.kind) for d in session.scalars(
-        select(RunDeadline).where(RunDeadline.run_id.in_([r[0].id for r in rows])))}
+    extra: dict[int, dict[str, tuple[Any, str]]] = defaultdict(dict)
+    for d in session.scalars(select(RunDeadline).where(RunDeadline.run_id.in_([r[0].id for r in rows]))):
+        extra[d.run_id][d.stage] = (d.due, d.kind)
     out: list[RunView] = []
     by_version: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
@@ -82,9 +83,11 @@ def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None 
         for run, name, county, batch_start, deadlines in group:
             stage = wf.stage(run.state)
             started = run.started_at <= now
-            due = stage_due(stage, batch_start=batch_start, stage_entered=local_date(run.stage_entered_at, plan.timezone),
-                            batch_deadlines=deadlines or {}, run_deadline=extra.get((run.id, run.state)),
-                            final_deadline=plan.final_deadline, calendar=calendar) if started else None
+            due = run_stage_due(
+                wf, run.state, batch_start=batch_start, stage_entered=local_date(run.stage_entered_at, plan.timezone),
+                batch_deadlines=deadlines or {}, run_deadlines=extra.get(run.id, {}),
+                final_deadline=plan.final_deadline, final_stages=plan.final_deadline_stages,
+                extension_cap=plan.extension_cap, calendar=calendar) if started else None
             gates = judge_stage(wf, stage, values[run.id]) if started else []
             out.append(RunView(run.id, run.school_code, name, county, run.state, started, due,
                                days_overdue(due.due, today) if due else 0, gates))
@@ -103,7 +106,8 @@ def stored_views(session: Session, clock: Clock, plan: Plan, *where: ColumnEleme
     q = (select(SchoolRun.id, SchoolRun.school_code, School.name, School.county_code, SchoolRun.state,
                 SchoolRun.started_at, SchoolRun.due_date, SchoolRun.due_provisional, SchoolRun.due_source,
                 SchoolRun.failing)
-         .join(School, School.code == SchoolRun.school_code).where(SchoolRun.plan_id == plan.id, *where))
+         .join(School, School.code == SchoolRun.school_code)
+         .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), *where))
     if region:
         q = q.where(_region_clause(region))
     q = q.order_by(*(order if order is not None else (SchoolRun.id,))).limit(limit).offset(offset)
@@ -144,7 +148,7 @@ def status_table(session: Session, clock: Clock, *, plan_code: str | None = None
                 func.sum(case((started & SchoolRun.blocked, 1), else_=0)),
                 func.sum(case((started & (SchoolRun.due_date < today), 1), else_=0)))
          .join(School, School.code == SchoolRun.school_code)
-         .where(SchoolRun.plan_id == plan.id).group_by(column, SchoolRun.state))
+         .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None)).group_by(column, SchoolRun.state))
     if region:
         q = q.where(_region_clause(region))
     names = dict(session.execute(select(Region.code, Region.name)).all())
@@ -160,7 +164,11 @@ def status_table(session: Session, clock: Clock, *, plan_code: str | None = None
     return wf, [rows[k] for k in sorted(rows)]
 
 
-def school_detail(session: Session, clock: Clock, school_code: str, plan_code: str | None = None) -> dict[str, Any]:
+def school_detail(session: Session, clock: Clock, school_code: str, plan_code: str | None = None,
+                  role: str | None = None) -> dict[str, Any]:
+    """One school's picture. With ``role``, ``allowed`` lists only the triggers that role may fire
+    here: offering the county office 特批完成 and then answering "无权执行" taught people to
+    distrust the list (issue 17, 6); without it, every trigger of the stage."""
     run = find_run(session, school_code, plan_code)
     plan = session.get(Plan, run.plan_id)
     assert plan is not None
@@ -185,6 +193,6 @@ def school_detail(session: Session, clock: Clock, school_code: str, plan_code: s
         "gates": [g.as_dict() | {"explanation": g.explain()} for g in view.gates],
         "blocked": view.blocked,
         "teachers": teacher_summary(session, school_code),
-        "allowed": sorted({t.trigger for t in wf.transitions_from(run.state)}),
+        "allowed": sorted({t.trigger for t in wf.transitions_from(run.state) if role is None or role in t.roles}),
         "history": [e.as_dict() for e in history],
     }

@@ -66,7 +66,13 @@ def import_contacts(session: Session, path: str | Path) -> ContactImportResult:
     seen: dict[tuple[str, str, str, str], int] = {}
     # A contact for a school or region nobody imported would never be notified: refuse it.
     school_codes = set(session.scalars(select(School.code)))
-    region_levels: dict[str, str] = {c: lv for c, lv in session.execute(select(Region.code, Region.level))}
+    region_levels: dict[str, str] = {}
+    parents: dict[str, str | None] = {}
+    for c, lv, parent in session.execute(select(Region.code, Region.level, Region.parent_code)):
+        region_levels[c], parents[c] = lv, parent
+    # 省直管县(市), 济源示范区: a county directly under its province is also a city-level unit (seed
+    # 002 addresses them beside the 省辖市), so its office may take the city-level escalations.
+    direct = {c for c, lv in region_levels.items() if lv == "county" and region_levels.get(parents[c] or "") == "province"}
     with open_table(path, FIELDS, REQUIRED, problems.source) as table:
         cols = table.columns
         for number, raw in table:
@@ -80,7 +86,8 @@ def import_contacts(session: Session, path: str | Path) -> ContactImportResult:
                 problems.add(number, cols["scope_code"], err)
             elif code and level == "school" and code not in school_codes:
                 problems.add(number, cols["scope_code"], tr(f"学校 {code} 不存在：请先导入学校", f"unknown school {code}: import the schools first"))
-            elif code and level and level != "school" and region_levels.get(code) != level:
+            elif code and level and level != "school" and region_levels.get(code) != level \
+                    and not (level == "city" and code in direct):
                 problems.add(number, cols["scope_code"], tr(
                     f"没有{level}级区划 {code}" if code not in region_levels else f"区划 {code} 是 {region_levels[code]} 级，不是 {level} 级",
                     f"no {level} region {code}" if code not in region_levels else f"region {code} is a {region_levels[code]}, not a {level}"))

@@ -173,7 +173,7 @@ class _Pass:
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(N).where(N.id.in_(ids), N.claimed_by == self.token)
-                .values(status="sent", sent_at=now, next_attempt_at=now,
+                .values(status="sent", sent_at=now, next_attempt_at=now, last_error=None,  # no stale error on a sent row (issue 17, 19)
                         claimed_by=f"{self.token}/{self.sends}", claimed_until=None)
             ).rowcount
         self.result.sent += int(done)

@@ -40,7 +40,7 @@ from notifications.sandbox import pct as pct
 
 FORMATS = ("txt", "html", "md", "subject")
 LANGS = ("zh", "en")
-KINDS = {"reminder": "digest", "overdue": "digest", "escalation": "digest", "bulletin": "bulletin"}
+KINDS = {"reminder": "digest", "overdue": "digest", "escalation": "digest", "bulletin": "bulletin", "lapse": "lapse"}
 MAX_OVERRIDE_OUTPUT = 256 * 1024  # characters; a county digest is a few KB, a province's ~100 KB
 _renderer = Renderer()
 

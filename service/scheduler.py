@@ -120,6 +120,9 @@ def _bulletins(engine: Engine, clock: Clock) -> Any:
 
 
 WORK: dict[str, Callable[[Engine, Clock], Any]] = {"sweep": _sweep, "dispatch": _dispatch, "bulletins": _bulletins}
+# One pass queues before it delivers: the sweep's reminders and the week's bulletins are both in the
+# outbox when dispatch runs, so nothing a pass queued waits for the next pass (issue 17, 15).
+ONCE_ORDER = ("sweep", "bulletins", "dispatch")
 
 
 def _json_safe(value: Any) -> Any:
@@ -347,7 +350,7 @@ def run_once(engine: Engine, clock: Clock, leader: Leader | None = None,
     outcomes: dict[str, dict[str, Any]] = {}
     _bound["templates"] = templates
     try:
-        for name in WORK:
+        for name in ONCE_ORDER:
             try:
                 outcomes[name] = run_job(name, engine, clock)
             except Exception:  # noqa: BLE001 - recorded by run_job; the next job still runs

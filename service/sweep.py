@@ -18,11 +18,13 @@ from sqlalchemy.orm import Session
 from engine import (
     KINDS,
     Clock,
+    Contact,
     Region,
     advance_auto,
     bulletin_week,
-    due_digests,
+    due_notices,
     find_plan,
+    lapse_stale_requests,
     office_contacts,
     ranked_regions,
     record_notices,
@@ -36,9 +38,13 @@ class SweepResult:
     advanced: int = 0
     items: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     messages: int = 0
+    lapsed: int = 0  # extension requests closed because the school left their stage
+    rerouted: int = 0  # escalation items with no recipient at their level, sent to the next level up
+    unrouted: list[dict[str, str]] = field(default_factory=list)  # items no one at any level receives
 
     def as_dict(self) -> dict[str, Any]:
-        return {"advanced": self.advanced, "items": self.items, "messages": self.messages}
+        return {"advanced": self.advanced, "items": self.items, "messages": self.messages, "lapsed": self.lapsed,
+                "rerouted": self.rerouted, "unrouted": self.unrouted}
 
 
 def run_sweep(session: Session, clock: Clock, plan_code: str | None = None, templates: Path | None = None) -> SweepResult:
@@ -46,18 +52,44 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None, temp
     plan = find_plan(session, plan_code)
     wf = workflow_for_version(session, plan.workflow_version_id)
     result = SweepResult(advanced=advance_auto(session, clock, plan.code))
-    digests = due_digests(session, clock, plan, wf)
+    now = clock.now()
+    lapsed = lapse_stale_requests(session, clock, plan.code)
+    result.lapsed = len(lapsed)
+    if lapsed:
+        result.messages += _tell_lapsed(session, plan, wf, lapsed, now, templates)
+    notices = due_notices(session, clock, plan, wf)
+    digests = notices.digests
+    # Reported in the result (and so in `rollout sweep` and the scheduler's status): nothing due is
+    # dropped silently when a level has no contact.
+    result.unrouted = [{"level": lv, "kind": kind, "school": school} for lv, kind, school in notices.unrouted]
     if not digests:
         return result
-    now = clock.now()
     # One statement for the notifications, one for their dedupe records: both commit with the
     # caller's transaction or not at all.
     ids = enqueue_many(session, [_rendered(d.kind, d.contact, d.context, d.key, now, templates=templates) for d in digests])
     record_notices(session, digests, ids, now)
     for d in digests:
+        result.rerouted += d.rerouted
         result.items[d.kind] += len(d.items)
         result.messages += d.key in ids
     return result
+
+
+def _tell_lapsed(session: Session, plan: Any, wf: Any, lapsed: list[Any], now: Any, templates: Path | None) -> int:
+    """Each school whose request lapsed is told so, once per request (its contacts at school level)."""
+    codes = {r.school_code for r in lapsed}
+    contacts = session.scalars(select(Contact).where(Contact.active, Contact.level == "school",
+                                                     Contact.scope_code.in_(sorted(codes))).order_by(Contact.id)).all()
+    rows = []
+    for request in lapsed:
+        for contact in (c for c in contacts if c.scope_code == request.school_code):
+            context = {"kind": "lapse", "plan_title": plan.title, "recipient": {"name": contact.name},
+                       "school_code": request.school_code, "stage_title": str(wf.stage(request.stage).title),
+                       "now_stage_title": str(wf.stage(request.current_stage).title),
+                       "due_date": request.due.isoformat(), "request_seq": request.seq}
+            rows.append(_rendered("lapse", contact, context, f"lapse:c{contact.id}:{request.school_code}:{request.seq}",
+                                  now, templates=templates))
+    return len(enqueue_many(session, rows)) if rows else 0
 
 
 def _rendered(kind: str, contact: Any, context: dict[str, Any], key: str, now: Any,

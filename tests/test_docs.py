@@ -134,3 +134,19 @@ def test_readme_links_to_existing_docs() -> None:
     assert [link for link in links if not (ROOT / link).is_file()] == []
     for doc in (ROOT / "docs").glob("*.md"):
         assert f"docs/{doc.name}" in links, f"README.md does not link docs/{doc.name}"
+
+
+def test_make_demo_leaves_nothing_untracked() -> None:
+    """`make demo` left rollout-demo.db untracked and not ignored (issue 17, 19); the README's day
+    writes rollout.db, outbox/, secrets/, checkpoints/ and the export in the repository root."""
+    import fnmatch
+
+    patterns = [p.strip() for p in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+                if p.strip() and not p.startswith("#")]
+
+    def ignored(name: str) -> bool:
+        return any(fnmatch.fnmatch("/" + name, p) or fnmatch.fnmatch(name, p.strip("/")) for p in patterns)
+
+    for name in ("rollout-demo.db", "rollout-demo.db-wal", "rollout-demo-files", "rollout.db", "rollout.db-wal",
+                 "outbox", "secrets", "checkpoints", "rollout-audit.pub", "审计记录.csv"):
+        assert ignored(name), f".gitignore does not ignore {name}"

@@ -56,7 +56,7 @@ def demo(app: App, seed: int, n_schools: int, n_teachers: int, workdir: str) -> 
     report = run_demo(engine, folder, seed=seed, n_schools=n_schools, n_teachers=n_teachers, on_phase_end=phase_end)
     if report.blocked_example:
         with factory() as session:
-            d = school_detail(session, FixedClock(at(FINAL)), report.blocked_example)
+            d = school_detail(session, FixedClock(at(FINAL)), report.blocked_example, role="county_office")  # what the county may do
             wf = workflow_for_version(session, find_run(session, report.blocked_example).workflow_version_id)
         d["history"] = d["history"][-6:]
         click.echo(tr("\n== 一所受阻学校的说明 ==", "\n== Why one school is blocked =="))

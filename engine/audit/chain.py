@@ -138,7 +138,11 @@ def _row(d: EventDraft, seq: int, prev_hash: str) -> dict[str, Any]:
         if not getattr(d, name):
             raise AuditError(f"audit event needs a non-empty {name}")
     doc = _document(d, seq, prev_hash)
-    payload = canonical(doc)
+    try:  # _document has normalised every value already: encode without walking it twice
+        payload = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                             allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError):  # something a caller passed that normalise must judge
+        payload = canonical(doc)
     values = {f.name: getattr(d, f.name) for f in fields(EventDraft)}
     values.update(seq=seq, gates=doc["gates"], prev_hash=prev_hash, payload=payload)
     values["hash"] = sha256_hex(payload)

@@ -55,12 +55,26 @@ def fingerprint(public_key: Ed25519PublicKey) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def _make_parent(path: Path, mode: int = 0o755) -> None:
+    """Create the folder a key or checkpoint goes into, or say in one line why not (issue 17, 10:
+    ``--output checkpoints/…`` printed a traceback when ``checkpoints/`` was not there)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=mode)
+    except OSError as exc:
+        raise AuditError(tr(f"无法创建文件夹 {path.parent}：{exc.strerror or exc}",
+                            f"cannot create the folder {path.parent}: {exc.strerror or exc}")) from exc
+
+
 def generate_key(private_path: Path | str, public_path: Path | str) -> str:
-    """Write a new Ed25519 key pair (PEM; private file 0600); never overwrites. Returns the fingerprint."""
+    """Write a new Ed25519 key pair (PEM; private file 0600); never overwrites. Returns the fingerprint.
+
+    Missing folders are created (the private key's as 0700)."""
     private_path, public_path = Path(private_path), Path(public_path)
     for path in (private_path, public_path):
         if path.exists():
             raise AuditError(tr(f"{path} 已存在，不会覆盖", f"{path} already exists; not overwriting it"))
+    _make_parent(private_path, 0o700)
+    _make_parent(public_path)
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -112,12 +126,23 @@ def make_checkpoint(session: Session, private_key_path: Path | str, clock: Clock
     return checkpoint
 
 
+def checkpoint_text(checkpoint: dict[str, Any]) -> str:
+    """The file's JSON, one line per chain head (docs/audit.md): a diff of two checkpoints reads as
+    the chains that moved, and the file stays small."""
+    fields = [f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in checkpoint.items() if k != "heads"]
+    heads = ",\n".join(f"  {json.dumps(h, ensure_ascii=False)}" for h in checkpoint.get("heads", []))
+    at = list(checkpoint).index("heads") if "heads" in checkpoint else len(fields)
+    fields.insert(at, ' "heads": [\n' + heads + "\n ]" if heads else ' "heads": []')
+    return "{\n" + ",\n".join(fields) + "\n}\n"
+
+
 def write_checkpoint(path: Path | str, checkpoint: dict[str, Any]) -> None:
     """Write the file once; an archived checkpoint is evidence and is never replaced."""
+    path = Path(path)
+    _make_parent(path)
     try:
         with open(path, "x", encoding="utf-8") as out:
-            json.dump(checkpoint, out, ensure_ascii=False, indent=1)
-            out.write("\n")
+            out.write(checkpoint_text(checkpoint))
     except FileExistsError as exc:
         raise AuditError(tr(f"{path} 已存在，不会覆盖", f"{path} already exists; not overwriting it")) from exc
 

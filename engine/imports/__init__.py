@@ -6,7 +6,13 @@ bad row listed; and the working-day calendar (chinesecalendar or the State Counc
 import re-derives the stored status it moves, in the same transaction.
 """
 
-from engine.imports.calendar import import_calendar_file, mark_provisional, seed_calendar
+from engine.imports.calendar import (
+    import_calendar_file,
+    mark_provisional,
+    seed_calendar,
+    seed_calendar_changes,
+)
+from engine.imports.entries import ExtensionRow, FactRow, read_extension_rows, read_fact_rows
 from engine.imports.mapping import ColumnMapping, load_mapping
 from engine.imports.progress import import_progress
 from engine.imports.regions import import_regions
@@ -26,7 +32,9 @@ __all__ = [
     "MAX_PROBLEMS", "ColumnMapping", "ImportResult", "ProgressCallback",
     "estimate_rows", "load_mapping", "open_table",
     "import_progress", "import_regions", "import_schools",
-    "import_calendar_file", "mark_provisional", "seed_calendar",
+    "import_calendar_file", "mark_provisional", "seed_calendar", "seed_calendar_changes",
+    # bulk entries' files, read and checked (applied by engine.import_facts / import_extensions)
+    "ExtensionRow", "FactRow", "read_extension_rows", "read_fact_rows",
     # for other importers built on the same rules (the contact list)
     "Problems", "check_code", "fold", "missing",
 ]

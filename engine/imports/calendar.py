@@ -36,16 +36,23 @@ def seed_calendar(session: Session, years: Iterable[int], clock: Clock) -> int:
     Years the library lacks are left untouched (an imported notice is never downgraded).
     Running it again changes nothing, not even ``imported_at``.
     """
+    return seed_calendar_changes(session, years, clock)[0]
+
+
+def seed_calendar_changes(session: Session, years: Iterable[int], clock: Clock) -> tuple[int, list[int]]:
+    """``seed_calendar``, also returning the years whose stored calendar changed: a second seed
+    printed the same line as the first, so nothing said it changed nothing (issue 17, 14)."""
     exceptions, official = seed_from_chinesecalendar(years)
     source = f"chinesecalendar {chinesecalendar_version()}"
-    total, changed = 0, False
+    total, changed = 0, []
     for year in sorted(official):
         days = {d: (w, chinesecalendar_name(d)) for d, w in sorted(exceptions.items()) if d.year == year}
-        changed |= replace_year(session, year, OFFICIAL, source, clock, days)
+        if replace_year(session, year, OFFICIAL, source, clock, days):
+            changed.append(year)
         total += len(days)
     if changed:
         _due_dates_moved(session)
-    return total
+    return total, changed
 
 
 def import_calendar_file(session: Session, path: str | Path, year: int, clock: Clock) -> int:

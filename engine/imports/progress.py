@@ -52,6 +52,24 @@ RESULTS = {
     "不合格": "fail", "未通过": "fail", "fail": "fail", "failed": "fail",
 }
 _POINT_SEPARATORS = re.compile(r"[,，、;；\s]+")
+# The platforms' codes for the 30 points: the environment letter and the number within it. 001
+# attachment 3 numbers the points 1–30 by environment — multimedia 1–13 (A1–A13), blended 14–23
+# (B1–B10), smart 24–30 (C1–C7) — so "B3" is point 16 (探究型学习活动设计). Refusing `A1,B3` also
+# drew a second, knock-on error on 提交作品数 (issue 17, 3).
+_ENVIRONMENTS = {"A": (0, 13), "B": (13, 10), "C": (23, 7)}
+_PLATFORM_CODE = re.compile(r"^([ABC])(\d{1,2})$")
+
+
+def point_number(token: str) -> int:
+    """'16' or 'B3' → 16; 0 for anything that is not one of the 30 points."""
+    if token.isascii() and token.isdigit():
+        return int(token)
+    match = _PLATFORM_CODE.match(token.upper())
+    if match:
+        offset, size = _ENVIRONMENTS[match.group(1)]
+        n = int(match.group(2))
+        return offset + n if 1 <= n <= size else 0
+    return 0
 _ID_NUMBER = re.compile(r"^\d{17}[\dXx]$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
@@ -79,11 +97,12 @@ def _parse_points(value: str, _lang: str) -> tuple[tuple[int, ...], str | None]:
     for token in _POINT_SEPARATORS.split(fold(text)):
         if not token:
             continue
-        number = int(token) if token.isascii() and token.isdigit() else 0
+        number = point_number(token)
         if number not in POINTS:
             return (), tr(
-                f"能力点“{token}”不存在：应为 1–30 的编号，用逗号或顿号分隔",
-                f"unknown capability point '{token}': use numbers 1–30 separated by commas",
+                f"能力点“{token}”不存在：应为 1–30 的编号或平台代码 A1–A13、B1–B10、C1–C7，用逗号或顿号分隔",
+                f"unknown capability point '{token}': use numbers 1–30 or the platform codes A1–A13, B1–B10, "
+                "C1–C7, separated by commas",
             )
         if number in points:
             return (), tr(f"能力点 {number} 重复", f"capability point {number} listed twice")
@@ -234,7 +253,7 @@ class _Rows:
         raw = fold(values["evidence_count"])
         if raw:
             evidence = int(raw) if raw.isascii() and raw.isdigit() else -1
-            if not 0 <= evidence <= len(points):
+            if evidence < 0 or (not error and evidence > len(points)):  # bad points: one problem, not two
                 bad("evidence_count", tr(
                     f"提交作品数“{raw}”应为 0 到所选能力点数（{len(points)}）之间的整数",
                     f"evidence count '{raw}' must be a whole number from 0 to the points chosen ({len(points)})",

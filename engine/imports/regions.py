@@ -3,6 +3,13 @@
 Level and parent can be left out: the code says both (xx0000 province, xxxx00 city, else county;
 a county's parent is its city xxxx00, or the province when that city does not exist, as for the
 counties a province administers directly, e.g. 济源市 419001 under 河南省 410000).
+
+A directly administered county whose code does name an existing city (巩义市 410181 under the code
+of 郑州市, 邓州市 411381, 永城市 411481 — seed 002's 省直管县(市)) is marked in the file: the column
+省直管 = 是 (or a parent code equal to the province's) puts it directly under the province. Such a
+county is a peer of the cities: its schools' city-level code is the county itself
+(``engine.imports.schools.ancestors``), so it has its own row in the province's views and bulletins
+and its own city-level contacts.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from engine.imports.staging import (
     connection_for,
     duplicate,
     fold,
+    parse_bool,
 )
 from engine.imports.tabular import Column, open_table
 from engine.models import Region
@@ -119,6 +127,21 @@ def _read(
                 parent, error = check_code(given_parent, 6, "上级区划代码", "parent code")
                 if error:
                     problems.add(number, cols["parent_code"], error)
+            given_direct = cells.get("direct", "")
+            if given_direct and "direct" in cols:
+                direct = parse_bool(given_direct)
+                province = code[:2] + "0000"
+                if direct is None:
+                    problems.add(number, cols["direct"], tr(f"省直管“{given_direct}”无法识别：应为 是/否",
+                                                            f"directly administered '{given_direct}' unknown: use 是/否 (yes/no)"))
+                elif direct and level != "county":
+                    problems.add(number, cols["direct"], tr(f"只有县级区划可以省直管，{code} 是{LEVEL_NAMES_ZH[level]}",
+                                                            f"only a county can be directly administered; {code} is a {level}"))
+                elif direct and parent is not None and parent != province:
+                    problems.add(number, cols["direct"], tr(f"省直管县的上级应为省 {province}，不是 {parent}",
+                                                            f"a directly administered county's parent is the province {province}, not {parent}"))
+                elif direct:
+                    parent = province
             rows.append(_Row(number, code, name, level, parent))
     return rows, cols
 

@@ -56,7 +56,10 @@ def _region_tree(conn: Connection) -> dict[str, tuple[str, str | None]]:
 
 
 def ancestors(county: str, tree: dict[str, tuple[str, str | None]]) -> tuple[str | None, str | None]:
-    """(city_code, province_code) of a county; city is None for a county a province runs directly."""
+    """(city_code, province_code) of a county. A county the province runs directly (省直管县(市),
+    济源示范区) is its own city-level unit: seed 002 addresses them beside the 省辖市, so the province
+    view ranks them as peers of the cities and their city-level escalations go to their own office
+    (they used to share one row "?" and lose those escalations)."""
     city: str | None = None
     province: str | None = None
     code = tree[county][1]
@@ -68,6 +71,8 @@ def ancestors(county: str, tree: dict[str, tuple[str, str | None]]) -> tuple[str
             province = code
             break
         code = parent
+    if city is None and province is not None:
+        city = county
     return city, province
 
 

@@ -216,6 +216,8 @@ class Checker:
                     self.add((*path, "range"), f"{kind} 类指标不能有 range 键（只有 fact 类指标记录数值）", f"a {kind} metric cannot have a range key (only fact metrics are recorded)", key=True)
                 if "roles" in metric:
                     self.add((*path, "roles"), f"{kind} 类指标不能有 roles 键（只有 fact 类指标需要说明谁可以记录）", f"a {kind} metric cannot have a roles key (only fact metrics say who may record them)", key=True)
+                if "before_stage" in metric:
+                    self.add((*path, "before_stage"), f"{kind} 类指标不能有 before_stage 键（只有 fact 类指标由人记录）", f"a {kind} metric cannot have a before_stage key (only fact metrics are recorded by people)", key=True)
                 if kind == "share_of_teachers" and "where" not in metric:
                     self.add(path, "比例类指标必须有 where 条件（否则恒为 100%）", "a share metric needs where conditions (otherwise it is always 100%)", key=True)
             for c, cond in _items(metric.get("where")):
@@ -289,6 +291,8 @@ class Checker:
         kind, dest = rule.get("kind"), rule.get("to")
         if rule.get("auto") is True and kind != "advance":
             self.add((*path, "auto"), f"auto 只允许用于 advance 类流转，不能用于 {kind}", f"auto is only allowed on advance transitions, not {kind}", key=True)
+        if "covers" in rule and kind != "extend":
+            self.add((*path, "covers"), f"covers 只允许用于 extend（延期）类流转，不能用于 {kind}", f"covers is only allowed on extend transitions, not {kind}", key=True)
         if kind == "resume" and dest != PREVIOUS:
             self.add((*path, "to") if "to" in rule else path, "resume 类流转必须写 to: \"@previous\"", "a resume transition must have to: \"@previous\"")
         elif kind == "extend" and "to" in rule:

@@ -38,7 +38,7 @@ SCHEMA_PATH = Path(__file__).with_name("schema.json")
 # The keys each builder below reads; a test checks they equal the schema's properties.
 TOP_KEYS = ("workflow", "version", "title", "description", "initial", "entry_stages", "roles", "metrics", "stages", "transitions")
 TEXT_KEYS = ("zh", "en")
-METRIC_KEYS = ("title", "kind", "where", "fact", "unit", "range", "roles")
+METRIC_KEYS = ("title", "kind", "where", "fact", "unit", "range", "roles", "before_stage")
 DEFAULT_RANGE = {"share": (0.0, 1.0)}  # else FACT_RANGE
 FACT_RANGE = (0.0, 1_000_000.0)
 CONDITION_KEYS = ("field", "op", "value")
@@ -47,7 +47,7 @@ GATE_KEYS = ("id", "title", "metric", "op", "value", "source")
 DUE_KEYS = ("after_stage_entry", "after_batch_start", "date")
 REMIND_KEYS = ("before_days", "repeat_days", "escalate")
 ESCALATION_KEYS = ("after_days", "to")
-TRANSITION_KEYS = ("trigger", "kind", "title", "from", "to", "roles", "auto", "reason")
+TRANSITION_KEYS = ("trigger", "kind", "title", "from", "to", "roles", "auto", "reason", "covers")
 
 DEFAULT_TITLES = {
     "advance": Text("推进", "Advance"),
@@ -173,7 +173,7 @@ def _metric(mid: str, m: dict[str, Any], default_roles: tuple[str, ...]) -> Metr
     roles = tuple(m.get("roles", default_roles)) if m["kind"] == "fact" else ()
     low, high = m.get("range") or DEFAULT_RANGE.get(unit, FACT_RANGE)
     return Metric(id=mid, title=_text(m["title"]), kind=m["kind"], where=where, fact=m.get("fact"), unit=unit,
-                  roles=roles, low=float(low), high=float(high))
+                  roles=roles, low=float(low), high=float(high), before_stage=m.get("before_stage", "refuse"))
 
 
 def _stage(s: dict[str, Any]) -> Stage:
@@ -211,6 +211,7 @@ def _transition(t: dict[str, Any], stages: list[dict[str, Any]]) -> Transition:
         title=_text(t["title"]) if "title" in t else DEFAULT_TITLES[kind],
         auto=bool(t.get("auto", False)),
         reason_required=kind in REASON_FORCED or t.get("reason") == "required",
+        covers=t.get("covers", "stage"),
     )
 
 

@@ -21,7 +21,9 @@ TEACHER_FIELDS = (
     "evidence_result",
 )
 NUMERIC_OPS = (">=", ">", "<=", "<", "==", "!=")
+EARLY_FACTS = ("refuse", "wait", "allow")
 METRIC_KINDS = ("share_of_teachers", "count_of_teachers", "fact")
+EXTENSION_COVERS = ("stage", "remaining", "remaining_to_cap")
 TRANSITION_KINDS = ("advance", "return", "suspend", "resume", "extend", "override")
 DUE_KINDS = ("date", "after_stage_entry", "after_batch_start")
 ESCALATION_LEVELS = ("school", "county", "city", "province")
@@ -64,6 +66,11 @@ class Metric:
     # fact metrics: the values that may be recorded (the file's ``range``, or the loader's default)
     low: float = 0.0
     high: float = 1_000_000.0
+    # fact metrics: a value recorded while the school is in a stage before the fact's stage (the
+    # first stage whose gate tests it) is refused (refuse, the default), kept but not counted until
+    # the school is in that stage (wait), or counted at once (allow). Issue 14: a supervision
+    # result entered during planning passed supervision months later without anyone seeing it.
+    before_stage: str = "refuse"
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,10 @@ class Transition:
     title: Text
     auto: bool = False  # fire by itself (sweep, bulk advance) once the source stage's gates pass
     reason_required: bool = False
+    # extend only: what an approved extension moves — this stage, or every later stage too, due
+    # by the new date (remaining) or by the plan's cap (remaining_to_cap). Seed 002 "获批后最迟于
+    # 2021年底前完成" is remaining_to_cap.
+    covers: str = "stage"
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,24 @@ class Workflow:
         """The roles that may record ``fact`` (several metrics may test one fact: any of them grants)."""
         roles = (r for m in self.metrics.values() if m.kind == "fact" and m.fact == fact for r in m.roles)
         return tuple(dict.fromkeys(roles))
+
+    def fact_stage(self, fact: str) -> str | None:
+        """The first stage (file order) with a gate on ``fact``: the stage the fact belongs to."""
+        metrics = {m.id for m in self.metrics.values() if m.kind == "fact" and m.fact == fact}
+        return next((s.id for s in self.stages if any(g.metric in metrics for g in s.gates)), None)
+
+    def early_rule(self, fact: str) -> str:
+        """What happens to ``fact`` recorded before its stage (the first metric naming it decides)."""
+        return next((m.before_stage for m in self.metrics.values() if m.kind == "fact" and m.fact == fact), "refuse")
+
+    def before(self, state: str, previous: str | None, stage: str) -> bool:
+        """Whether a school in ``state`` (a hold stage counts as the stage it came from) has not yet
+        reached ``stage`` in file order."""
+        here = previous if self.has_stage(state) and self.stage(state).hold else state
+        order = [s.id for s in self.stages]
+        if here is None or here not in order or stage not in order:
+            return False
+        return order.index(here) < order.index(stage)
 
     def facts_for_role(self, role: str) -> list[Metric]:
         """One fact metric per fact ``role`` may record, in file order (what a form offers)."""

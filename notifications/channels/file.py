@@ -29,7 +29,7 @@ def file_name(msg: OutgoingMessage) -> str:
 def render(msg: OutgoingMessage) -> bytes:
     if file_name(msg).endswith(".md"):
         return f"# {msg.subject}\n\n{msg.chat_body}\n".encode()
-    return build_email(msg, "rollout@localhost").as_bytes()
+    return build_email(msg, "rollout@localhost", cte="8bit").as_bytes()
 
 
 class FileChannel:

@@ -142,3 +142,40 @@ def test_checkpoint_refuses_to_sign_a_broken_trail(db_url: str, tmp_path: Path) 
     assert got.exit_code == 1
     assert "拒绝" in got.stderr
     assert not cp.exists()
+
+
+def test_list_and_export_show_titles_not_ids(db_url: str, tmp_path: Path) -> None:
+    """docs/workflow-files.md says titles show in the audit trail; list and the Chinese-header export
+    showed county_office, suspend, pilot (issue 17, 18). JSON keeps the ids for programs."""
+    real_seed(db_url, tmp_path)
+    listed = run(db_url, "audit", "list", "--trigger", "suspend")
+    assert listed.exit_code == 0, listed.output
+    assert "县级项目办" in listed.stdout and "暂停推进" in listed.stdout and "试点    暂停" in listed.stdout
+    assert "county_office" not in listed.stdout and " suspend " not in listed.stdout
+    exported = run(db_url, "audit", "export", "--trigger", "suspend").stdout
+    assert "暂停推进" in exported and "county_office" not in exported
+    english = run(db_url, "--lang", "en", "audit", "export", "--trigger", "suspend").stdout
+    assert "County project office" in english and "Suspend" in english
+    as_json = json.loads(run(db_url, "audit", "list", "--json", "--trigger", "suspend").stdout)
+    assert {e["role"] for e in as_json} == {"county_office"}
+
+
+def test_keygen_and_checkpoint_create_missing_folders(db_url: str, tmp_path: Path) -> None:
+    """`--private secrets/…` and `--output checkpoints/…` printed tracebacks when the folder did not
+    exist (issue 17, 10); the file is written one line per chain head (issue 17, 17)."""
+    chains, _ = real_seed(db_url, tmp_path)
+    private, public = tmp_path / "secrets" / "k.pem", tmp_path / "keys" / "k.pub"
+    cp = tmp_path / "checkpoints" / "2021" / "cp.json"
+    assert run(db_url, "audit", "keygen", "--private", str(private), "--public", str(public)).exit_code == 0
+    assert private.stat().st_mode & 0o777 == 0o600 and private.parent.stat().st_mode & 0o077 == 0
+    signed = run(db_url, "audit", "checkpoint", "--key", str(private), "--output", str(cp))
+    assert signed.exit_code == 0, signed.output
+    lines = cp.read_text(encoding="utf-8").splitlines()
+    assert sum('"chain":' in line for line in lines) == chains
+    assert all(line.count('"chain":') <= 1 for line in lines)
+    assert run(db_url, "audit", "verify", "--checkpoint", str(cp), "--public-key", str(public)).exit_code == 0
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    refused = run(db_url, "audit", "keygen", "--private", str(blocked / "k.pem"), "--public", str(tmp_path / "p.pub"))
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert refused.stderr.strip().count("\n") == 0 and str(blocked) in refused.stderr

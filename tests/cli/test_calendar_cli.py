@@ -80,3 +80,30 @@ def test_bad_start_date_is_a_usage_error(run: Callable[..., Result]) -> None:
     got = run("calendar", "workdays", "2021-02-30", "1")
     assert got.exit_code == 2
     assert "2021-02-30" in got.stderr
+
+
+def test_negative_offsets_need_no_double_dash(run: Callable[..., Result]) -> None:
+    """`calendar workdays 2021-10-08 -1` answered "No such option '-1'" (issue 17, 14)."""
+    run("calendar", "seed", "--from", "2021", "--to", "2021")
+    got = run("calendar", "workdays", "2021-10-08", "-1")
+    assert got.exit_code == 0, got.output
+    assert got.stdout.strip() == "2021-09-30 周四"  # 10-01..10-07 national holiday; 09-30 is a working day
+
+
+def test_a_second_seed_says_it_changed_nothing(run: Callable[..., Result]) -> None:
+    first = run("calendar", "seed", "--from", "2021", "--to", "2022")
+    assert "有变化的年份：2021、2022" in first.stdout
+    again = run("calendar", "seed", "--from", "2021", "--to", "2022")
+    assert "未做更改" in again.stdout and "有变化" not in again.stdout
+
+
+def test_a_year_can_be_made_provisional_again(run: Callable[..., Result]) -> None:
+    """The sample notice marks 2026 official and no command turned it back (issue 17, 14)."""
+    run("calendar", "import", str(EXAMPLE), "--year", "2026")
+    assert "[通知文件 calendar-2026.yaml]" in run("calendar", "show", "2026").stdout  # not "[notice file …]"
+    got = run("calendar", "provisional", "2026")
+    assert got.exit_code == 0, got.output
+    assert "删除 25 个调整日" in got.stdout
+    shown = json.loads(run("calendar", "show", "2026", "--json").stdout)
+    assert shown["status"] == "provisional" and shown["holidays"] == [] and shown["workdays"] == []
+    assert "暂定" in run("calendar", "workdays", "2026-09-30", "1").stderr

@@ -62,7 +62,11 @@ def test_dead_letter_is_listed_and_retried(run: Callable[..., Result], db_url: s
     assert (row["status"], row["attempts"], row["dedupe_key"]) == ("dead", 1, "overdue:dead")
     assert "not-a-folder" in row["last_error"]
     table = run("notify", "list", "--failed")
-    assert "dead" in table.stdout and "overdue:dead" not in table.stdout.split("\n")[0]
+    assert "overdue:dead" not in table.stdout.split("\n")[0]
+    # words in the Chinese table, not the stored ids (issue 17, 19)
+    cells = table.stdout.splitlines()[2].split()
+    assert cells[1:4] == ["失败", "逾期", "文件"]
+    assert run("--lang", "en", "notify", "list", "--failed").stdout.splitlines()[2].split()[1:4] == ["dead", "overdue", "file"]
 
     retried = run("--now", "2021-07-01T10:00", "notify", "retry", str(row["id"]), "999999")
     assert retried.exit_code == 0
@@ -72,6 +76,7 @@ def test_dead_letter_is_listed_and_retried(run: Callable[..., Result], db_url: s
     assert "已送达 1 条" in again.stdout
     assert json.loads(run("notify", "list", "--failed", "--json").stdout) == []
     assert len(json.loads(run("notify", "list", "--status", "sent", "--json").stdout)) == 2
+    assert all(not r["last_error"] for r in json.loads(run("notify", "list", "--json").stdout))  # no stale error
 
 
 def test_list_hides_robot_tokens(run: Callable[..., Result], db_url: str) -> None:

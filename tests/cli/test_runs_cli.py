@@ -78,6 +78,17 @@ def test_plan_load_and_show(loaded: str) -> None:
     assert [(b["id"], b["schools"]) for b in data["batches"]] == [("b1", 1), ("b2", 3), ("b3", 2)]
 
 
+def test_plan_load_names_batches_in_words(db_url: str, clock: FixedClock, tmp_path: Path) -> None:
+    engine = make_engine(db_url)
+    try:
+        with transaction(sessions(engine)) as s:
+            seed(s, clock)
+    finally:
+        engine.dispose()
+    out = ok(db_url, "plan", "load", str(write_plan(tmp_path, plan_data()))).output.strip()
+    assert out.startswith("已载入计划 yiyuan-2021：") and "（b1）1 所" in out and ", " not in out
+
+
 def test_plan_load_bad_file_is_one_error_and_exit_1(loaded: str, tmp_path: Path) -> None:
     message = failed(loaded, "plan", "load", str(write_plan(tmp_path, plan_data(), "again.yaml")))
     assert "yiyuan-2021" in message
@@ -108,6 +119,21 @@ def test_school_show_explains_gates(loaded: str) -> None:
     assert "（县级项目办） 开始实施 →制定规划" in out
 
 
+def test_school_show_offers_only_what_the_role_may_fire(loaded: str) -> None:
+    """可执行操作 offered the county office 特批完成, and `transition … override` then said 无权执行
+    (issue 17, 6): the list holds only the triggers --role may fire, and each of them is accepted."""
+    out = ok(loaded, "school", "show", SCHOOL).output
+    offered = out.split("可执行操作：")[1].splitlines()[0]
+    assert "推进到下一阶段（advance）" in offered and "（override）" not in offered
+    data = json.loads(ok(loaded, "school", "show", SCHOOL, "--json").output)
+    assert "override" not in data["allowed"] and "suspend" in data["allowed"]
+    province = json.loads(ok(loaded, "school", "show", SCHOOL, "--json", "--role", "province_office").output)
+    assert "override" in province["allowed"] and "advance" not in province["allowed"]
+    supervisor = json.loads(ok(loaded, "school", "show", SCHOOL, "--json", "--role", "supervisor").output)
+    assert supervisor["allowed"] == []
+    ok(loaded, "transition", SCHOOL, "suspend", "--reason", "学校合并")  # what was offered is accepted
+
+
 def test_english_output(loaded: str) -> None:
     result = CliRunner().invoke(main, ["--db", loaded, "--now", "2021-12-15", "--lang", "en", "school", "show", SCHOOL])
     assert result.exit_code == 0, result.output
@@ -121,10 +147,10 @@ def test_facts_then_advance(loaded: str) -> None:
     ok(loaded, "school", "fact", SCHOOL, "plan_filed", "1")
     assert "未变化" in ok(loaded, "school", "fact", SCHOOL, "plan_filed", "1").output
     out = ok(loaded, "advance", SCHOOL, "--actor", "王主任").output
-    assert out.strip() == f"{SCHOOL}: planning → online_study"
+    assert out.strip() == f"{SCHOOL}：制定规划 → 网络研修"  # the stages' words, not ids (issue 17, 19)
     assert _states(loaded)[SCHOOL] == "online_study"
     out = ok(loaded, "advance", SCHOOL).output  # 3 teachers, all ≥ 25 h and 3 points
-    assert "online_study → practice" in out
+    assert "网络研修 → 校本实践" in out
 
 
 def test_fact_role_comes_from_role_option(loaded: str) -> None:
@@ -153,7 +179,7 @@ def test_advance_all_ready_region(loaded: str) -> None:
         ok(loaded, "school", "fact", code, "plan_filed", "1")
         ok(loaded, "school", "fact", code, "team_members", "3")
     out = ok(loaded, "advance", "--all-ready", "--region", COUNTY).output
-    assert "已推进 1 所学校" in out and "planning → online_study: 1" in out
+    assert "已推进 1 所学校" in out and "制定规划 → 网络研修: 1" in out
     states = _states(loaded)
     assert states[SCHOOL] == "online_study" and states[OTHER] == "planning" and states[PILOT] == "pilot"
     data = json.loads(ok(loaded, "advance", "--all-ready", "--json").output)
@@ -173,7 +199,7 @@ def test_transition_return_for_rework(loaded: str) -> None:
     message = failed(loaded, "transition", SCHOOL, "return_for_rework")
     assert "理由" in message
     out = ok(loaded, "transition", SCHOOL, "return_for_rework", "--reason", "规划需修改", "--role", "city_office").output
-    assert "online_study → planning" in out
+    assert out.strip() == f"{SCHOOL}：退回整改 网络研修 → 制定规划"
     engine = make_engine(loaded)
     try:
         with transaction(sessions(engine)) as s:

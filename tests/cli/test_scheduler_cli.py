@@ -152,3 +152,15 @@ def test_sigterm_stops_the_service_cleanly(sqlite_db: Engine) -> None:
     status = CliRunner().invoke(main, ["--db", url, "--lang", "en", "scheduler", "status"])
     assert "stopped" in status.output
     assert leader["id"] in status.output
+
+
+def test_once_queues_bulletins_before_it_dispatches(run: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bulletin queued by a one-shot pass waited for the next pass (issue 17, 15): the pass runs
+    sweep, bulletins, then dispatch, and prints them in that order."""
+    calls: list[str] = []
+    for name in ("sweep", "bulletins", "dispatch"):
+        monkeypatch.setitem(scheduler_module.WORK, name, lambda engine, clock, name=name: calls.append(name) or {"n": 1})
+    result = run("scheduler", "run", "--once")
+    assert result.exit_code == 0, result.output
+    assert calls == ["sweep", "bulletins", "dispatch"]
+    assert [line.split(":")[0] for line in result.output.splitlines()] == calls

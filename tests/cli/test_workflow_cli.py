@@ -109,3 +109,22 @@ def test_show_unknown_workflow_or_version(db_url: str) -> None:
     result = run(db_url, "--lang", "en", "workflow", "show", "whole-school-2.0", "--version", "9")
     assert result.exit_code == 1
     assert "whole-school-2.0@9 not found" in result.output
+
+
+def test_load_of_a_copy_that_kept_the_id_says_so(db_url: str, tmp_path: Path) -> None:
+    """A copy of the shipped file keeps `workflow: whole-school-2.0`; `workflow show my-county` then
+    found nothing and `load` gave no hint (issue 17, 13)."""
+    copy = tmp_path / "my-county.yaml"
+    copy.write_text(Path(WHOLE_SCHOOL).read_text(encoding="utf-8"), encoding="utf-8")
+    got = run(db_url, "workflow", "load", str(copy))
+    assert got.exit_code == 0, got.output
+    assert "workflow: 是 whole-school-2.0" in got.stderr and "改为新的名称（如 my-county）" in got.stderr
+    renamed = tmp_path / "my-county-2.yaml"
+    text = Path(WHOLE_SCHOOL).read_text(encoding="utf-8").replace("workflow: whole-school-2.0", "workflow: my-county-2", 1)
+    renamed.write_text(text, encoding="utf-8")
+    loaded = run(db_url, "workflow", "load", str(renamed))
+    assert loaded.exit_code == 0, loaded.output
+    assert loaded.stderr == "" and "my-county-2@1" in loaded.stdout
+    assert run(db_url, "workflow", "show", "my-county-2").exit_code == 0
+    quiet = run(db_url, "workflow", "load", WHOLE_SCHOOL)
+    assert quiet.stderr == ""

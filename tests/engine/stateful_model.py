@@ -57,6 +57,15 @@ WORK: dict[str, list[tuple[str, str, float]]] = {
     "assessment": [("fact", "assessment_entered", 1), ("fact", "county_spot_check_done", 1)],
     "supervision": [("fact", "supervision_result", 1)],
 }
+# A fact belongs to the first stage whose gate tests it. Recorded while the school is still in an
+# earlier stage it is refused — except the supervision result, which process supervision may
+# record early: kept, but it opens the gate only when recorded in (or after) its stage
+# (workflows/whole-school-2.0.yaml ``before_stage: wait``; issue 14 bug 4).
+ORDER = ["pilot", "planning", "online_study", "practice", "assessment", "supervision", "done"]
+FACT_STAGE = {"pilot_summary_filed": "pilot", "plan_filed": "planning", "team_members": "planning",
+              "assessment_entered": "assessment", "county_spot_check_done": "assessment",
+              "supervision_result": "supervision"}
+WAIT = {"supervision_result"}
 
 
 def _fact(facts: dict[str, float], name: str, at_least: float) -> bool:
@@ -89,9 +98,28 @@ class SchoolModel:
     teachers: list[dict[str, float]] = field(default_factory=list)
     extensions: dict[str, date] = field(default_factory=dict)  # stage → approved due date
     chain: list[tuple[str, str | None, str]] = field(default_factory=list)  # (trigger, from, to)
+    entered_at: Any = None  # the instant the school entered its current stage (None: at the start)
+    recorded_at: dict[str, Any] = field(default_factory=dict)  # fact → the instant it was last written
+
+    def before(self, stage: str) -> bool:
+        """Is the school (or, while suspended, the stage it was suspended in) before ``stage``?"""
+        here = self.previous if self.state in HOLD else self.state
+        return here in ORDER and ORDER.index(here) < ORDER.index(stage)
+
+    def counted(self) -> dict[str, float]:
+        """The facts the gates read: an early ``wait`` fact counts only once re-recorded in its stage."""
+        out = {}
+        for name, value in self.facts.items():
+            stage = FACT_STAGE.get(name)
+            if name in WAIT and stage and (self.before(stage) or (
+                    self.state == stage and self.entered_at is not None and self.recorded_at[name] < self.entered_at)):
+                continue
+            out[name] = value
+        return out
 
     def failing(self) -> list[str]:
-        return [gate for gate, test in GATES.get(self.state, []) if not test(self.facts, self.teachers)]
+        facts = self.counted()
+        return [gate for gate, test in GATES.get(self.state, []) if not test(facts, self.teachers)]
 
     def blocked(self) -> bool:
         return bool(GATES.get(self.state)) and bool(self.failing())
@@ -114,6 +142,7 @@ class Model:
 
     def __init__(self, schools: dict[str, SchoolModel]) -> None:
         self.schools = schools
+        self.now: Any = None  # the harness sets the clock's instant before each step
 
     def fire(self, code: str, trigger: str, role: str, reason: str | None, due: date, today: date,
              system: str) -> bool:
@@ -148,12 +177,20 @@ class Model:
             if role in ROLES["advance"] or (role == system and s.state in AUTO_FROM):
                 self._move(s, "advance", NEXT[s.state], today)
 
-    def record_fact(self, code: str, name: str, value: float) -> None:
+    def record_fact(self, code: str, name: str, value: float) -> bool:
+        """Record a fact as documented; False when it must be refused (a later stage's, not ``wait``)."""
         s = self.schools[code]
-        if s.facts.get(name) == value:
-            return  # unchanged: nothing recorded
+        stage = FACT_STAGE.get(name)
+        if stage and s.before(stage) and name not in WAIT:
+            return False
+        waiting = name in WAIT and s.state == stage and name in s.recorded_at and s.entered_at is not None \
+            and s.recorded_at[name] < s.entered_at
+        if s.facts.get(name) == value and not waiting:
+            return True  # unchanged: nothing recorded
         s.facts[name] = value
+        s.recorded_at[name] = self.now
         s.chain.append((f"fact:{name}", s.state, s.state))
+        return True
 
     def set_teachers(self, code: str, column: str, value: float) -> None:
         for t in self.schools[code].teachers:
@@ -173,12 +210,12 @@ class Model:
             return "done" if s.state in WORKING else None
         return None  # unknown triggers
 
-    @staticmethod
-    def _move(s: SchoolModel, trigger: str, target: str, today: date) -> None:
+    def _move(self, s: SchoolModel, trigger: str, target: str, today: date) -> None:
         s.chain.append((trigger, s.state, target))
         if trigger == "suspend":
             s.previous = s.state
         elif trigger != "resume":
             # time suspended is not extra time: suspend and resume keep the stage entry
             s.stage_entered = today
+            s.entered_at = self.now
         s.state = target

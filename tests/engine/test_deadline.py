@@ -141,3 +141,70 @@ def test_a_rule_landing_on_the_final_deadline_is_not_capped() -> None:
     """Capped means moved earlier: a workflow date equal to the final deadline is the workflow's."""
     got = due(PILOT, final=date(2021, 12, 31))
     assert (got.due, got.source) == (date(2021, 12, 31), "workflow")
+
+
+# -- issue 14: what an extension covers, which stages the final deadline binds ------------------
+from engine.deadline import Cover, extension_cover  # noqa: E402
+from engine.workflow.loader import load_workflow_file  # noqa: E402
+from tests.engine.builders import REPO  # noqa: E402
+
+HENAN = load_workflow_file(REPO / "workflows" / "henan-contractor-2021.yaml")
+TRAINING_END = date(2021, 6, 30)
+
+
+def henan_due(stage: str, entered: date, *, deadlines: dict[str, tuple[date, str]] | None = None,
+              binds: bool = True, cap: date = date(2021, 12, 31)) -> StageDue:
+    cover = extension_cover(HENAN, stage, deadlines or {}, cap)
+    got = stage_due(HENAN.stage(stage), batch_start=date(2021, 3, 1), stage_entered=entered, batch_deadlines={},
+                    run_deadline=(deadlines or {}).get(stage), final_deadline=TRAINING_END, calendar=MON_FRI,
+                    binds_final=binds, cover=cover)
+    assert got is not None
+    return got
+
+
+def test_a_relative_stage_the_final_deadline_does_not_bind_keeps_its_30_days() -> None:
+    """002 "培训结束后30天内": training ended 06-20, deliverables due 07-20, not 06-30."""
+    assert henan_due("deliverables", date(2021, 6, 20)).due == TRAINING_END  # bound: the old cut
+    kept = henan_due("deliverables", date(2021, 6, 20), binds=False)
+    assert (kept.due, kept.source) == (date(2021, 7, 20), "workflow")
+
+
+def test_an_extension_that_covers_the_rest_moves_the_later_stages() -> None:
+    """002 "获批后最迟于2021年底前完成": after an extended training, the next stage is not overdue."""
+    extended = {"training": (date(2021, 9, 30), "extension")}
+    assert extension_cover(HENAN, "deliverables", extended, date(2021, 12, 31)) == Cover(date(2021, 9, 30), date(2021, 12, 31))
+    assert extension_cover(HENAN, "training", extended, date(2021, 12, 31)) is None  # its own stage: the run deadline
+    # finished training 09-20: deliverables 30 days later, even though the plan's final is 06-30
+    got = henan_due("deliverables", date(2021, 9, 20), deadlines=extended)
+    assert (got.due, got.source) == (date(2021, 10, 20), "workflow")
+    # finished 12-15: 30 days would be 2022-01-14, the cap stops it at 12-31
+    late = henan_due("deliverables", date(2021, 12, 15), deadlines=extended)
+    assert (late.due, late.source) == (date(2021, 12, 31), "extension")
+
+
+def test_an_extension_covering_its_stage_only_leaves_later_stages_alone() -> None:
+    wf = shipped_workflow()  # whole-school-2.0: extend without covers
+    assert extension_cover(wf, "online_study", {"planning": (date(2021, 12, 1), "extension")}, date(2022, 12, 31)) is None
+    assert extension_cover(wf, "online_study", {"planning": (date(2021, 12, 1), "override")}, None) is None
+
+
+def test_covers_remaining_ends_the_rest_at_the_extension_date() -> None:
+    from engine.workflow.loader import load_workflow_text
+    text = (REPO / "workflows" / "henan-contractor-2021.yaml").read_text(encoding="utf-8")
+    wf = load_workflow_text(text.replace("covers: remaining_to_cap", "covers: remaining"), "henan.yaml")
+    extended = {"training": (date(2021, 9, 30), "extension")}
+    assert extension_cover(wf, "evaluation", extended, date(2021, 12, 31)) == Cover(date(2021, 9, 30), date(2021, 9, 30))
+
+
+def test_covers_is_only_for_extend() -> None:
+    import pytest
+
+    from engine.errors import WorkflowFileError
+    from engine.workflow.loader import load_workflow_text
+    text = (REPO / "workflows" / "henan-contractor-2021.yaml").read_text(encoding="utf-8")
+    bad = text.replace("from: assigned, to: registration, roles: [province_office], auto: true}",
+                       "from: assigned, to: registration, roles: [province_office], auto: true, covers: remaining}")
+    with pytest.raises(WorkflowFileError, match=r"transitions\[0\]\.covers"):
+        load_workflow_text(bad, "henan.yaml")
+    with pytest.raises(WorkflowFileError, match="covers"):
+        load_workflow_text(text.replace("covers: remaining_to_cap", "covers: everything"), "henan.yaml")

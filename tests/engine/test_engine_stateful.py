@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from engine.audit import run_chain, verify_chains
 from engine.clock import FixedClock
 from engine.db import make_engine, sessions, transaction
-from engine.errors import RolloutError
+from engine.errors import RolloutError, TransitionRefused
 from engine.facts import set_fact
 from engine.models import AuditEvent, Plan, SchoolRun, Teacher
 from engine.run_status import refresh
@@ -99,6 +99,7 @@ def _machine(template: Path, clock: FixedClock) -> type[RuleBasedStateMachine]:
               reason=st.sampled_from([None, "", "县级决定"]), due_days=st.integers(-10, 600))
         def fire_trigger(self, school: str, trigger: str, role: str, reason: str | None, due_days: int) -> None:
             due = date(2021, 7, 1) + timedelta(days=due_days)
+            self.model.now = self.clock.now()
             allowed = self.model.fire(school, trigger, role, reason, due, self.today(), SYSTEM)
             try:
                 with transaction(self.factory) as s:
@@ -129,10 +130,17 @@ def _machine(template: Path, clock: FixedClock) -> type[RuleBasedStateMachine]:
 
         @rule(school=st.sampled_from(SCHOOLS), name=st.sampled_from(FACTS), value=st.sampled_from([0.0, 1.0, 3.0]))
         def record_fact(self, school: str, name: str, value: float) -> None:
-            with transaction(self.factory) as s:
-                value = value if name == "team_members" else min(value, 1.0)  # yes/no facts take 0–1 (their range)
-                set_fact(s, self.clock, school_code=school, name=name, value=value, actor=Actor("测试", "county_office"))
-            self.model.record_fact(school, name, value)
+            value = value if name == "team_members" else min(value, 1.0)  # yes/no facts take 0–1 (their range)
+            self.model.now = self.clock.now()
+            accepted = self.model.record_fact(school, name, value)  # the model decides independently
+            try:
+                with transaction(self.factory) as s:
+                    set_fact(s, self.clock, school_code=school, name=name, value=value, actor=Actor("测试", "county_office"))
+            except TransitionRefused:
+                # a fact of a later stage is refused before anything is written (issue 14 bug 4)
+                assert not accepted, f"{school}: {name} refused, but the documented rules accept it"
+            else:
+                assert accepted, f"{school}: {name} accepted, but the documented rules refuse it early"
 
         @rule(school=st.sampled_from(SCHOOLS), column=st.sampled_from(HOURS), value=st.sampled_from([0, 3, 24.9, 25, 30]))
         def change_teacher_data(self, school: str, column: str, value: float) -> None:
@@ -147,6 +155,7 @@ def _machine(template: Path, clock: FixedClock) -> type[RuleBasedStateMachine]:
         def bulk_advance(self, role: str) -> None:
             with transaction(self.factory) as s:
                 advance_all_ready(s, self.clock, actor=Actor("批量", role))
+            self.model.now = self.clock.now()
             self.model.advance_all(role, self.today(), SYSTEM)
 
         @rule(days=st.integers(0, 40))

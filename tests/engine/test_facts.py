@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +19,7 @@ from engine.models import SchoolFact
 from engine.runs import Actor
 from tests.engine.builders import (
     CITY_OFFICER,
+    COUNTY,
     COUNTY_OFFICER,
     EARLY,
     SCHOOL_ADMIN,
@@ -105,3 +109,88 @@ def test_roles_the_workflow_grants_may_record(plan: sessionmaker[Session], clock
         recorded = [(e.actor, e.role, e.trigger) for e in events_of(s, SCHOOL) if e.trigger.startswith("fact:")]
         assert recorded == [("孙督学", "supervisor", "fact:supervision_result"), ("李科长", "city_office", "fact:supervision_result"),
                             ("刘老师", "school_admin", "fact:team_members")]
+
+
+# -- issue 14 bug 4: a fact recorded before its stage ------------------------------------------
+
+def _plan_with(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path, rule: str | None) -> None:
+    """The builders' plan on the shipped workflow with supervision_result's ``before_stage`` set
+    (None: the key left out, the default)."""
+    from engine.plan import load_plan
+    from engine.workflow.loader import load_workflow_text
+    from engine.workflow.versions import register_workflow
+    from tests.engine.builders import (
+        ALL_SCHOOLS,
+        OTHER,
+        OTHER_COUNTY,
+        PILOT,
+        WORKFLOW_PATH,
+        add_regions,
+        add_school,
+        plan_data,
+        write_plan,
+    )
+    text = WORKFLOW_PATH.read_text(encoding="utf-8")
+    assert "    before_stage: wait\n" in text  # the shipped file's rule for supervision_result
+    text = text.replace("    before_stage: wait\n", f"    before_stage: {rule}\n" if rule else "", 1)
+    with transaction(factory) as s:
+        add_regions(s)
+        for code in ALL_SCHOOLS:
+            add_school(s, code, pilot=code == PILOT, county=OTHER_COUNTY if code == OTHER else COUNTY)
+        register_workflow(s, load_workflow_text(text, "whole-school-2.0.yaml"), text, clock)
+        load_plan(s, write_plan(tmp_path, plan_data()), clock)
+
+
+def test_a_fact_recorded_before_its_stage_is_refused_by_default(factory, clock, tmp_path) -> None:
+    """A workflow that says nothing: the supervision result cannot be entered during planning."""
+    _plan_with(factory, clock, tmp_path, None)
+    with transaction(factory) as s:
+        with pytest.raises(TransitionRefused, match="督导考核.*制定规划.*不能提前记录"):
+            set_fact(s, clock, school_code=SCHOOL, name="supervision_result", value=1, actor=SUPERVISOR)
+        assert s.get(SchoolFact, (run_of(s, SCHOOL).id, "supervision_result")) is None
+        # a fact of the school's own stage is fine
+        assert set_fact(s, clock, school_code=SCHOOL, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+
+
+def _advance_to_supervision(s: Session, clock: FixedClock) -> None:
+    from engine.runs import fire
+    from tests.engine.builders import add_teachers
+    run = run_of(s, SCHOOL)
+    run.state = "assessment"  # stands in for a year of work (the override goes straight to done)
+    s.flush()
+    add_teachers(s, SCHOOL, 2)
+    set_fact(s, clock, school_code=SCHOOL, name="assessment_entered", value=1, actor=COUNTY_OFFICER)
+    set_fact(s, clock, school_code=SCHOOL, name="county_spot_check_done", value=1, actor=COUNTY_OFFICER)
+    fire(s, clock, school_code=SCHOOL, trigger="advance", actor=COUNTY_OFFICER)
+    assert run_of(s, SCHOOL).state == "supervision"
+
+
+def test_wait_keeps_an_early_fact_but_counts_it_only_from_its_stage(factory, clock, tmp_path) -> None:
+    from engine.status import school_detail
+    _plan_with(factory, clock, tmp_path, "wait")
+    with transaction(factory) as s:
+        assert set_fact(s, clock, school_code=SCHOOL, name="supervision_result", value=1, actor=SUPERVISOR)
+    clock.advance(timedelta(hours=1))
+    with transaction(factory) as s:
+        _advance_to_supervision(s, clock)
+        gate = next(g for g in school_detail(s, clock, SCHOOL)["gates"] if g["metric"] == "supervision_result")
+        assert gate["passed"] is False and gate["actual"] is None  # the planning-time entry does not count
+    clock.advance(timedelta(hours=1))
+    with transaction(factory) as s:
+        # the same value again, now in supervision: a real change, audited, and it counts
+        assert set_fact(s, clock, school_code=SCHOOL, name="supervision_result", value=1, actor=SUPERVISOR)
+        gate = next(g for g in school_detail(s, clock, SCHOOL)["gates"] if g["metric"] == "supervision_result")
+        assert gate["passed"] is True
+        assert verify_chains(s).ok
+
+
+def test_allow_counts_an_early_fact(factory, clock, tmp_path) -> None:
+    from engine.status import school_detail
+    _plan_with(factory, clock, tmp_path, "allow")
+    with transaction(factory) as s:
+        assert set_fact(s, clock, school_code=SCHOOL, name="supervision_result", value=1, actor=SUPERVISOR)
+    clock.advance(timedelta(hours=1))
+    with transaction(factory) as s:
+        _advance_to_supervision(s, clock)
+        gate = next(g for g in school_detail(s, clock, SCHOOL)["gates"] if g["metric"] == "supervision_result")
+        assert gate["passed"] is True

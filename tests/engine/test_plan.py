@@ -236,3 +236,31 @@ def test_a_school_in_two_batches_is_refused(factory: sessionmaker[Session], cloc
     problems = _problems_of(factory, clock, tmp_path, data)
     assert len(problems) == 1 and problems[0].field == "batches[2].schools.codes[1]"
     assert f"学校 {EARLY[0]} 已在批次 b2 中" in problems[0].message
+
+
+def test_final_deadline_binds_only_the_stages_named(factory: sessionmaker[Session], clock: FixedClock,
+                                                    tmp_path: Path) -> None:
+    """Issue 14 bug 3: the final deadline cuts the named stages; the others keep their own rule."""
+    from datetime import date
+
+    from engine.status import school_detail
+    with transaction(factory) as s:
+        seed(s, clock)
+        load_plan(s, write_plan(tmp_path, plan_data(final_deadline="2021-07-31", extension_cap="2021-12-31",
+                                                    final_deadline_binds=["online_study"])), clock)
+        assert plan_summary(s, find_plan(s, None))["final_deadline_binds"] == ["online_study"]
+        # b2's planning deadline 2021-09-30 is after the final 07-31: allowed, planning is not bound
+        assert school_detail(s, clock, EARLY[0])["due"]["date"] == date(2021, 9, 30)
+
+
+def test_final_deadline_binds_problems(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    with transaction(factory) as s:
+        seed(s, clock)
+    for binds, words in ((["planning", "nowhere"], "nowhere"), ("planning", "列表")):
+        path = write_plan(tmp_path, plan_data(final_deadline_binds=binds))
+        with transaction(factory) as s, pytest.raises(PlanFileError, match=words):
+            load_plan(s, path, clock)
+    # a bound stage's batch date past the final deadline is still a problem
+    path = write_plan(tmp_path, plan_data(final_deadline="2021-08-31", final_deadline_binds=["planning"]))
+    with transaction(factory) as s, pytest.raises(PlanFileError, match="2021-09-30"):
+        load_plan(s, path, clock)

@@ -42,3 +42,14 @@ def test_truncate_utf8_never_splits_a_character() -> None:
         assert len(cut.encode()) <= max(limit, len("…".encode()))
         assert text.startswith(cut[:-1]) and cut.endswith("…")
     assert truncate_utf8("short", 100, "…") == "short"
+
+
+def test_eml_files_are_readable_utf8_text(tmp_path: Path) -> None:
+    """Every message was a base64 .eml, never readable text (issue 17, 16)."""
+    mail = OutgoingMessage(channel="file", address=str(tmp_path), subject="逾期提醒", text="沂源县实验小学逾期 3 天",
+                           html="<p>沂源县实验小学</p>", key="overdue:1")
+    FileChannel().send(mail)
+    raw = (tmp_path / file_name(mail)).read_bytes()
+    assert "沂源县实验小学逾期 3 天".encode() in raw and b"base64" not in raw
+    parsed = message_from_bytes(raw, policy=default)
+    assert parsed.get_body(("plain",)).get_content().strip() == "沂源县实验小学逾期 3 天"  # type: ignore[union-attr]

@@ -112,6 +112,8 @@ def test_outage_then_recovery_delivers_each_once(db: Engine, clock: FixedClock, 
     assert statuses(db) == {"sent": 3}
     assert delivered_markers(robot_port, 3) == Counter({0: 1, 1: 1, 2: 1})
     assert robot_port.state.bad_signatures == 0
+    # `notify list` showed the outage's error beside a message later sent (issue 17, 19)
+    assert [(r.last_error, r.attempts > 0) for r in rows(db) if r.attempts] and all(r.last_error is None for r in rows(db))
 
 
 def test_timeouts_500s_and_rate_limit_codes_end_in_one_delivery_each(

@@ -127,6 +127,29 @@ def test_catching_up_advances_the_school_and_ends_the_alerts(factory, clock, tmp
     assert result.items["overdue"] == 0 and result.items["escalation"] == 0
 
 
+def test_the_sweep_lapses_a_request_the_school_outgrew_and_tells_the_school(factory, clock, tmp_path) -> None:
+    """Issue 14 bug 1: the school advances before the office decides; the sweep closes the request."""
+    from engine.extension import pending_requests, request_extension
+    from tests.engine.builders import SCHOOL_ADMIN
+    _setup(factory, clock, tmp_path)
+    clock.set(_at(DUE - timedelta(days=20)))
+    with factory() as session, session.begin():
+        request_extension(session, clock, school_code=SCHOOL, due=DUE + timedelta(days=30), reason="校舍改造",
+                          actor=SCHOOL_ADMIN)
+        set_fact(session, clock, school_code=SCHOOL, name="team_members", value=4, actor=COUNTY_OFFICER)
+        set_fact(session, clock, school_code=SCHOOL, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+    with factory() as session, session.begin():
+        first = run_sweep(session, clock)
+        assert (first.advanced, first.lapsed) == (1, 1)
+        assert pending_requests(session) == []
+    with factory() as session, session.begin():
+        assert run_sweep(session, clock).lapsed == 0  # closed once
+    assert _per_recipient(factory)[("school", "lapse")] == 1
+    with factory() as session:
+        body = session.scalars(select(Notification.body_text).where(Notification.kind == "lapse")).one()
+    assert SCHOOL in body and "已失效" in body and "制定规划" in body
+
+
 def test_bulletins_go_out_once_a_week_with_a_workbook(factory, clock, tmp_path) -> None:
     _setup(factory, clock, tmp_path)
     clock.set(_at(date(2021, 10, 4)))  # a Monday

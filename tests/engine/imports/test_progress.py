@@ -139,7 +139,7 @@ def test_every_kind_of_bad_row_is_listed_with_row_and_column(schools: Engine, tm
         ["T6", "多", "3703230001", "1", "1", "1,2,3,4", "", ""],        # 7 more than 3 points
         ["T7", "重点", "3703230001", "1", "1", "5、5", "", ""],         # 8 duplicate point
         ["T8", "作品", "3703230001", "1", "1", "1,2", "3", "好"],       # 9 evidence > points, result
-        ["", "无号", "37032300", "", "2000", "A1", "", ""],             # 10 id, school format, hours, cap, point
+        ["", "无号", "37032300", "", "2000", "A14", "", ""],            # 10 id, school format, hours, cap, point (A has 13)
     ])
     with pytest.raises(ImportFileError) as err:
         import_progress(schools, path)
@@ -219,13 +219,15 @@ def test_custom_mapping_file(schools: Engine, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "points"),
     [("3,11,15", (3, 11, 15)), ("15、3、11", (3, 11, 15)), ("3；11；15", (3, 11, 15)),
-     ("３，１１", (3, 11)), (" 30 ", (30,)), ("", ())],
+     ("３，１１", (3, 11)), (" 30 ", (30,)), ("", ()),
+     # platform codes (issue 17, 3): environment letter + number within it, 001 attachment 3
+     ("A1,B3", (1, 16)), ("a13、b1、c7", (13, 14, 30)), ("C1,5,B10", (5, 23, 24))],
 )
 def test_point_lists(text: str, points: tuple[int, ...]) -> None:
     assert parse_points(text) == (points, None)
 
 
-@pytest.mark.parametrize("text", ["0", "31", "A1", "1,1", "1,2,3,4", "1.5"])
+@pytest.mark.parametrize("text", ["0", "31", "A0", "A14", "B11", "C8", "D1", "A1,1", "1,1", "1,2,3,4", "1.5"])
 def test_bad_point_lists(text: str) -> None:
     got, problem = parse_points(text)
     assert got == () and problem
@@ -308,6 +310,14 @@ def test_xlsx_bad_rows_are_reported_with_sheet_row_and_column(schools: Engine, t
     got = sorted((p.line, p.column, p.field) for p in err.value.problems)
     assert got == [(4, 3, "学校标识码"), (4, 4, "线上学时")]
     assert teachers(schools) == []
+
+
+def test_bad_points_are_one_problem_not_two(schools: Engine, tmp_path: Path) -> None:
+    """A refused 所选能力点 also drew a knock-on error on 提交作品数 (issue 17, 3)."""
+    path = write_csv(tmp_path / "p.csv", [HEADER, ["T1", "甲", "3703230001", "25", "25", "X1,X2,X3", "3", "合格"]])
+    with pytest.raises(ImportFileError) as refused:
+        import_progress(schools, path)
+    assert [p.field for p in refused.value.problems] == ["能力点"]
 
 
 def test_an_update_only_reimport_refreshes_the_stored_gate_verdict(plan: sessionmaker[Session], tmp_path: Path) -> None:

@@ -415,7 +415,7 @@ roles:
   office: {zh: 办, en: Office}
 metrics:
   m: {title: {zh: m, en: M}, kind: share_of_teachers, unit: "%", where: [{field: evidence_result, op: in, value: [pass, excellent]}]}
-  f: {title: {zh: f, en: F}, kind: fact, fact: f_fact, roles: [office], range: [1, 9]}
+  f: {title: {zh: f, en: F}, kind: fact, fact: f_fact, roles: [office], range: [1, 9], before_stage: wait}
 stages:
   - id: p
     title: {zh: p, en: P}
@@ -434,6 +434,7 @@ transitions:
   - {trigger: redo, kind: return, from: a, to: b, roles: [office]}
   - {trigger: park, kind: suspend, from: "*", to: h, roles: [office]}
   - {trigger: back, kind: resume, from: h, to: "@previous", roles: [office]}
+  - {trigger: more, kind: extend, from: a, roles: [office], covers: remaining}
 """
 
 
@@ -480,6 +481,7 @@ def test_every_schema_key_reaches_the_dataclasses() -> None:
     assert (m.unit, m.where[0].value) == ("%", ("pass", "excellent"))
     assert wf.metrics["f"].fact == "f_fact" and wf.metrics["f"].roles == ("office",)
     assert (wf.metrics["f"].low, wf.metrics["f"].high) == (1, 9)
+    assert wf.metrics["f"].before_stage == "wait" and wf.early_rule("f_fact") == "wait" and wf.fact_stage("f_fact") == "p"
     p, a = wf.stage("p"), wf.stage("a")
     assert p.gates[0].source == "001 试点" and p.due == DueRule("after_batch_start", amount=5)
     assert a.remind is not None and a.remind.repeat_days == 3 and a.remind.before_days == (2,)
@@ -487,8 +489,9 @@ def test_every_schema_key_reaches_the_dataclasses() -> None:
     go = wf.transitions[0]
     assert (go.title.en, go.sources, go.auto, go.reason_required) == ("Go", ("p", "a", "b"), True, True)
     assert wf.stage("b").due == DueRule("after_stage_entry", amount=3, working_days=True)
+    assert wf.transitions[-1].covers == "remaining" and go.covers == "stage"
     assert {f.name for f in dataclasses.fields(wfmod.Transition)} == {
-        "trigger", "kind", "sources", "dest", "roles", "title", "auto", "reason_required"
+        "trigger", "kind", "sources", "dest", "roles", "title", "auto", "reason_required", "covers"
     }
 
 

@@ -1,0 +1,81 @@
+"""``rollout plan edit`` and ``rollout school deadline``: changing a loaded plan mid-year.
+
+Thin: the diff, the checks and the writes are the engine's (``engine.edit_plan``,
+``engine.override_deadline``). ``plan edit`` shows the difference and changes nothing without
+``--apply``. Registered on the ``plan`` and ``school`` groups.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import click
+
+from cli.app import App, dump_json, json_option, pass_app, table
+from cli.runs import _actor, actor_options, plan, plan_option, school
+from engine import PlanChange, edit_plan, override_deadline, tr
+
+WORDS = {
+    "title": ("计划名称", "title"), "final_deadline": ("最终截止日期", "final deadline"),
+    "extension_cap": ("延期上限", "extension cap"), "batch_added": ("新增批次", "batch added"),
+    "batch_start": ("批次开始日期", "batch start"), "batch_deadlines": ("批次阶段截止日期", "batch deadlines"),
+    "school_added": ("加入学校", "school added"), "school_removed": ("学校退出（保留记录）", "school withdrawn (history kept)"),
+    "school_moved": ("学校调整批次", "school moved to another batch"),
+}
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {d}" for k, d in sorted(v.items())) or "—"
+    return str(v)
+
+
+def _row(c: PlanChange) -> list[str]:
+    zh, en = WORDS.get(c.kind, (c.kind, c.kind))
+    return [tr(zh, en), c.subject, _value(c.before), _value(c.after)]
+
+
+@plan.command("edit")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--apply", "apply", is_flag=True, help="Carry the changes out (without it: only show them).")
+@click.option("--reason", default=None, help="Why (required with --apply); kept in the audit trail.")
+@actor_options
+@json_option
+@pass_app
+def plan_edit(app: App, path: str, apply: bool, reason: str | None, actor: str | None, role: str, as_json: bool) -> None:
+    """Compare the changed plan file PATH with the loaded plan of the same code; --apply to change it."""
+    with app.transaction() as session:
+        edit = edit_plan(session, path, app.clock, reason=reason, actor=_actor(actor, role), apply=apply)
+    if as_json:
+        click.echo(dump_json(edit.as_dict()))
+        return
+    if not edit.changes:
+        click.echo(tr(f"计划 {edit.plan} 与文件一致，没有修改", f"plan {edit.plan} already matches the file: nothing to change"))
+        return
+    head = (tr(f"已修改计划 {edit.plan}（{len(edit.changes)} 项）", f"Plan {edit.plan} changed ({len(edit.changes)} change(s))")
+            if edit.applied else
+            tr(f"计划 {edit.plan} 将有 {len(edit.changes)} 项修改（未做更改；确认后加 --apply --reason 执行）",
+               f"Plan {edit.plan} would change in {len(edit.changes)} way(s) (nothing changed; add --apply --reason to do it)"))
+    click.echo(head + "\n\n" + table([tr("修改", "Change"), tr("对象", "Subject"), tr("原来", "Before"), tr("修改后", "After")],
+                                     [_row(c) for c in edit.changes]))
+
+
+@school.command("deadline")
+@click.argument("code")
+@click.option("--stage", required=True, help="The stage whose due date is set (its id in the workflow).")
+@click.option("--due", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="The school's own due date (YYYY-MM-DD).")
+@click.option("--reason", required=True, help="Why; kept in the audit trail.")
+@plan_option
+@actor_options
+@pass_app
+def school_deadline(app: App, code: str, stage: str, due: Any, reason: str, plan_code: str | None,
+                    actor: str | None, role: str) -> None:
+    """Set one school's own due date for a stage (an office's override; capped by the plan)."""
+    day: date = due.date()
+    with app.transaction() as session:
+        override_deadline(session, app.clock, school_code=code, stage=stage, due=day, reason=reason,
+                          actor=_actor(actor, role), plan_code=plan_code)
+    click.echo(tr(f"学校 {code} 的阶段 {stage} 截止日期已设为 {day}", f"school {code}: stage {stage} is now due {day}"))
