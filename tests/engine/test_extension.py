@@ -81,7 +81,7 @@ def test_no_decision_once_the_school_left_the_requested_stage(plan: sessionmaker
         fire(s, clock, school_code=SCHOOL, trigger="advance", actor=COUNTY_OFFICER)
         due = school_detail(s, clock, SCHOOL)["due"]
         for approve in (True, False):
-            with pytest.raises(TransitionRefused, match="已不在申请延期的阶段"):
+            with pytest.raises(TransitionRefused, match="该申请已失效：学校已离开申请延期的“planning”阶段"):
                 decide_extension(s, clock, school_code=SCHOOL, approve=approve, reason="同意", actor=COUNTY_OFFICER)
         assert school_detail(s, clock, SCHOOL)["due"] == due
         assert events_of(s, SCHOOL)[-1].trigger == "advance"
