@@ -46,7 +46,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "verify": ("engine/audit/verify.py", ["tests/engine/audit/test_verify.py"]),
     "checkpoint": ("engine/audit/checkpoint.py", ["tests/engine/audit/test_checkpoint.py"]),
     "dispatcher": ("notifications/dispatcher.py", ["tests/notifications/test_dispatcher.py"]),
-    "access": ("engine/access.py", ["tests/engine/test_access.py", "tests/web/test_access.py"]),
+    "access": ("engine/access.py", ["tests/engine/test_access.py", "tests/web/test_access.py",
+                                    "tests/web/test_facts_web.py", "tests/web/test_api.py"]),
 }
 
 

@@ -64,3 +64,23 @@ def test_judge_stage_reports_each_gate_and_missing_metrics_as_no_data() -> None:
     assert not all_passed(results)
     assert [r.gate for r in failing(results)] == ["team_formed"]
     assert results[1].as_dict()["required"] == 3
+
+
+def test_no_data_is_said_in_full() -> None:
+    r = judge(ONLINE_GATE, ONLINE_METRIC, None)
+    assert r.explain() == f"{ONLINE_GATE.title.zh}：无数据（需 ≥ 100%）✗"
+
+
+@pytest.mark.parametrize(("value", "unit", "shown"), [
+    (3, "count", "3"), (1, "bool", "1"), (2.5, "", "2.5"),  # bare numbers: no unit word to show
+    (4, "人", "4人"), (30, "学时", "30学时"),  # a unit the workflow names is written after the number
+])
+def test_units_are_written_after_the_number_except_counts_and_yes_no(value: float, unit: str, shown: str) -> None:
+    assert format_value(value, unit) == shown
+
+
+def test_a_result_records_which_gate_and_metric_it_judged() -> None:
+    """The audit event keeps each gate's result; it must say what was measured, not only the verdict."""
+    got = judge(ONLINE_GATE, ONLINE_METRIC, 0.5).as_dict()
+    assert (got["gate"], got["metric"], got["op"], got["required"], got["actual"], got["passed"]) == (
+        "online_25h", "online_25h_share", ">=", 1.0, 0.5, False)

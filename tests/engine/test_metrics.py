@@ -16,6 +16,7 @@ from engine.workflow.versions import workflow_for_version
 from tests.engine.builders import (
     COUNTY_OFFICER,
     EARLY,
+    LATE,
     OTHER,
     PILOT,
     add_teachers,
@@ -109,3 +110,52 @@ def test_exactly_25_hours_meets_the_25_hour_requirement(plan: sessionmaker[Sessi
         run = run_of(s, EARLY[0])
         values = values_for_run(s, workflow_for_version(s, run.workflow_version_id), run)
     assert values["online_25h_share"] == 0.5 and values["practice_25h_share"] == 0.5
+
+
+def test_teacher_summary_counts_each_shortfall_on_its_own(plan: sessionmaker[Session]) -> None:
+    """The school page's four counts are separate questions (below 25 online hours, below 25
+    practice hours, fewer than 3 points chosen, evidence missing for a chosen point); a school
+    whose teachers lack nothing shows zeros, and so does a school without teachers."""
+    with transaction(plan) as s:
+        add_teachers(s, EARLY[0], 1, online=10, practice=10, points=1, evidence=0)
+        add_teachers(s, EARLY[0], 1, practice=10, points=2, evidence=0, start=1)
+        add_teachers(s, EARLY[0], 1, points=2, evidence=1, start=2)
+        add_teachers(s, EARLY[0], 1, points=3, evidence=2, start=3)
+        add_teachers(s, EARLY[1], 2)
+        assert teacher_summary(s, EARLY[0]) == {"teachers": 4, "online_below_25h": 1, "practice_below_25h": 2,
+                                                "points_below_3": 3, "evidence_missing": 4}
+        nothing_missing = {"online_below_25h": 0, "practice_below_25h": 0, "points_below_3": 0, "evidence_missing": 0}
+        assert teacher_summary(s, EARLY[1]) == {"teachers": 2, **nothing_missing}
+        assert teacher_summary(s, LATE[0]) == {"teachers": 0, **nothing_missing}
+
+
+def test_every_comparison_a_workflow_may_write_counts_the_right_teachers(plan: sessionmaker[Session]) -> None:
+    """docs/workflow-files.md: a metric's ``where`` compares a teacher field with ``>= > <= < == !=``
+    (the shipped workflow uses only ``>=``); teachers at 24, 25 and 26 online hours against 25."""
+    from dataclasses import replace
+
+    from engine.workflow.model import Condition
+
+    with transaction(plan) as s:
+        for i, hours in enumerate((24, 25, 26)):
+            add_teachers(s, EARLY[0], 1, online=hours, start=i)
+        run = run_of(s, EARLY[0])
+        wf = workflow_for_version(s, run.workflow_version_id)
+        base = wf.metrics["teachers"]
+        ops = {">=": 2, ">": 1, "<=": 2, "<": 1, "==": 1, "!=": 2}
+        extra = {f"n{op}": replace(base, id=f"n{op}", where=(Condition("online_hours", op, 25),)) for op in ops}
+        values = metric_values(s, replace(wf, metrics={**wf.metrics, **extra}), metrics.runs_by_id([run.id]))[run.id]
+    assert {op: values[f"n{op}"] for op in ops} == ops
+
+
+def test_facts_the_workflow_does_not_name_are_ignored(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """A fact recorded under another workflow version (or by hand) is not one of this workflow's
+    metrics: it neither breaks the computation nor shows up as a value."""
+    from engine.models import SchoolFact
+
+    with transaction(plan) as s:
+        run = run_of(s, EARLY[0])
+        s.add(SchoolFact(run_id=run.id, name="old_version_fact", value=1, recorded_at=clock.now(), recorded_by="x"))
+        set_fact(s, clock, school_code=EARLY[0], name="plan_filed", value=1, actor=COUNTY_OFFICER)
+        values = values_for_run(s, workflow_for_version(s, run.workflow_version_id), run)
+    assert values["plan_filed"] == 1 and "old_version_fact" not in values

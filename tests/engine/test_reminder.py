@@ -45,6 +45,9 @@ def test_repeat_interval_gives_new_keys_only_every_seven_days() -> None:
 
 
 def test_without_a_rule_an_overdue_school_is_still_told() -> None:
+    """A stage with no ``remind`` block: no reminders before the due date, the school alone told after."""
+    assert due_items(3, "planning", DUE, None, DUE - timedelta(days=1)) == []
+    assert due_items(3, "planning", DUE, None, DUE) == []
     items = due_items(3, "planning", DUE, None, DUE + timedelta(days=2))
     assert [(i.kind, i.level) for i in items] == [("overdue", "school")]
 
