@@ -73,7 +73,7 @@ def _back(request: Request) -> str:
 
 @endpoint(back=_back)
 def set_deadline(ctx: Ctx) -> Response:
-    """POST /schools/{code}/deadline: the office sets this school's due date for its current stage."""
+    """The office sets this school's due date for its current stage (the school page's form)."""
     code = ctx.request.path_params["code"]
     if not may_override_deadline(ctx.user.role):
         raise Forbidden(tr("您的角色无权单独设定截止日期", "your role may not set a school's deadline"))
