@@ -14,15 +14,7 @@ import click
 
 from cli.app import App, dump_json, json_option, pass_app, table
 from cli.runs import _actor, actor_options, plan, plan_option, school
-from engine import PlanChange, edit_plan, override_deadline, tr
-
-WORDS = {
-    "title": ("计划名称", "title"), "final_deadline": ("最终截止日期", "final deadline"),
-    "extension_cap": ("延期上限", "extension cap"), "batch_added": ("新增批次", "batch added"),
-    "batch_start": ("批次开始日期", "batch start"), "batch_deadlines": ("批次阶段截止日期", "batch deadlines"),
-    "school_added": ("加入学校", "school added"), "school_removed": ("学校退出（保留记录）", "school withdrawn (history kept)"),
-    "school_moved": ("学校调整批次", "school moved to another batch"),
-}
+from engine import CHANGE_WORDS, PlanChange, edit_plan, override_deadline, tr
 
 
 def _value(v: Any) -> str:
@@ -34,7 +26,7 @@ def _value(v: Any) -> str:
 
 
 def _row(c: PlanChange) -> list[str]:
-    zh, en = WORDS.get(c.kind, (c.kind, c.kind))
+    zh, en = CHANGE_WORDS.get(c.kind, (c.kind, c.kind))
     return [tr(zh, en), c.subject, _value(c.before), _value(c.after)]
 
 

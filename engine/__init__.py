@@ -126,11 +126,18 @@ from engine.notices import (
 )
 from engine.plan import find_plan, load_plan, plan_summary
 from engine.plan_edit import PlanChange, PlanEdit, edit_plan
+from engine.plan_history import (
+    CHANGE_TRIGGERS,
+    CHANGE_WORDS,
+    change_filter,
+    change_summary,
+    sees_plan_events,
+)
 from engine.projection import StateProblem, StateReport, verify_state
 from engine.rates import RateValue, rate_values
 from engine.rates import total as rate_total
 from engine.records import ApiToken, ImportJob
-from engine.run_deadline import override_deadline
+from engine.run_deadline import may_override_deadline, override_deadline
 from engine.run_status import ensure_current
 from engine.runs import (
     SYSTEM,
@@ -224,7 +231,8 @@ __all__ = [
     # changing course mid-year: moving open runs to a new workflow version
     "MOVE_ROLES", "MoveRefused", "MovePreview", "SchoolMove", "apply_move", "move_workbook", "parse_mapping",
     "preview_move",
-    "PlanChange", "PlanEdit", "edit_plan", "override_deadline",
+    "PlanChange", "PlanEdit", "edit_plan", "override_deadline", "may_override_deadline",
+    "CHANGE_TRIGGERS", "CHANGE_WORDS", "change_filter", "change_summary", "sees_plan_events",
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
     # uploads: files brought in through the web and the API

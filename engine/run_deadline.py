@@ -31,6 +31,11 @@ DEADLINE_OVERRIDE = "deadline_override"
 OVERRIDE_ROLES = ("province_office", "city_office", "county_office")
 
 
+def may_override_deadline(role: str) -> bool:
+    """Whether ``role`` may set a school's own deadline (the offices; never a school or a supervisor)."""
+    return role in OVERRIDE_ROLES
+
+
 def override_deadline(session: Session, clock: Clock, *, school_code: str, stage: str, due: date, reason: str,
                       actor: Actor, plan_code: str | None = None) -> RunDeadline:
     """Set ``school_code``'s due date for ``stage`` (its current stage or a later one) to ``due``."""
@@ -38,7 +43,7 @@ def override_deadline(session: Session, clock: Clock, *, school_code: str, stage
     if not text or not text.strip():
         raise TransitionRefused(tr("单独设定截止日期必须填写理由（--reason）", "a deadline override needs a reason (--reason)"))
     actor = Actor(clean_line(actor.name, tr("操作人", "actor"), 100), actor.role)
-    if actor.role not in OVERRIDE_ROLES:
+    if not may_override_deadline(actor.role):
         raise TransitionRefused(tr(f"角色 {actor.role} 无权单独设定截止日期", f"role {actor.role} may not override a deadline"))
     run = find_run(session, school_code, plan_code)
     if run.withdrawn_at is not None:

@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from engine import Clock, SystemClock, make_engine, require_schema, sessions
 from service import JobRunner
-from web import accounts, api, api_imports, errors, pages, uploads
+from web import accounts, api, api_imports, errors, pages, plan_changes, uploads
 from web.context import HERE, SESSION_TTL, AppState, SecurityHeaders, make_templates
 
 SECRET_ENV = "ROLLOUT_SECRET_KEY"
@@ -60,6 +60,8 @@ def routes() -> list[Route | Mount]:
         Route("/schools/{code}/actions/{trigger}", pages.action, methods=["POST"]),
         Route("/schools/{code}/extension/{decision}", pages.extension, methods=["POST"]),
         Route("/schools/{code}/facts", pages.record_fact, methods=["POST"]),
+        Route("/schools/{code}/deadline", plan_changes.set_deadline, methods=["POST"]),
+        Route("/plan/changes", plan_changes.plan_changes, methods=["GET"]),
         Route("/extensions", pages.extensions, methods=["GET"]),
         Route("/audit", pages.audit, methods=["GET"]),
         Route("/audit.csv", pages.audit_csv, methods=["GET"]),

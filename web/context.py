@@ -43,6 +43,7 @@ from engine import (
     TokenRefused,
     User,
     database_error,
+    is_school_user,
     manages_accounts,
     role_title,
     session_user,
@@ -198,6 +199,7 @@ def make_templates() -> Jinja2Templates:
     env.globals["role_title"] = role_title
     env.globals["upload_kinds"] = upload_kinds  # the 导入数据 link, by the one rule in engine.access
     env.globals["local_tz"] = ZoneInfo(LOCAL_TZ)  # times officials read, as the audit page shows them
+    env.globals["is_school_user"] = is_school_user  # the 计划变更记录 link: offices and supervisors
     env.globals["manages_accounts"] = manages_accounts  # the 账号管理 link, by engine.account_admin
     return Jinja2Templates(env=env)
 

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from engine import authenticate, end_session, may_act, start_session, state_title, tr
 from engine.audit import LOCAL_TZ
 from engine.workflow import workflow_for_version
-from web import data, downloads, lists, school_page
+from web import data, downloads, lists, plan_changes, school_page
 from web import overview as overview_data
 from web.context import Ctx, client_address, endpoint
 from web.plans import pick_plan
@@ -125,6 +125,7 @@ def school(ctx: Ctx) -> Response:
     detail = data.school(ctx.db, ctx.clock, ctx.user, code, ctx.request.query_params.get("plan") or None)
     detail = school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code))
     detail["forecast"] = school_page.forecast(ctx.db, ctx.clock, code, detail["plan"])
+    detail["override"] = plan_changes.override_form(ctx.db, ctx.user, detail)
     return ctx.render("school.html", d=detail, may_act=may_act(ctx.user), facts=detail["facts"])
 
 

@@ -9,12 +9,13 @@ reason such as ``=HYPERLINK(…)`` stays text; or JSON for other programs.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.audit.chain import AUDIT
@@ -68,31 +69,23 @@ def list_events(
     limit: int | None = None,
     offset: int = 0,
     newest_first: bool = False,
+    triggers: Sequence[str] | None = None,
+    plan_id: int | None = None,
+    plan_events: bool = False,
 ) -> list[EventRow]:
     """Events oldest first (``newest_first``: the other way, as a page shows them). ``since`` is
     inclusive, ``until`` exclusive.
 
     ``region`` is a 6-digit division code and matches its whole subtree (a province finds its
     cities' and counties' schools). Plan-level events have no school, so a school or region filter
-    leaves them out; without one they are included.
+    leaves them out (``plan_events``: a region filter keeps them); without one they are included.
+    ``triggers`` keeps any of several triggers, ``plan_id`` one plan's events (a plan's change history).
     """
     stmt = select(*AUDIT.c, School.name.label("school_name")).outerjoin(
         School, School.code == AUDIT.c.school_code
     )
-    if school is not None:
-        stmt = stmt.where(AUDIT.c.school_code == school)
-    if region is not None:
-        stmt = stmt.where(
-            or_(School.county_code == region, School.city_code == region, School.province_code == region)
-        )
-    if actor is not None:
-        stmt = stmt.where(AUDIT.c.actor == actor)
-    if trigger is not None:
-        stmt = stmt.where(AUDIT.c.trigger == trigger)
-    if since is not None:
-        stmt = stmt.where(AUDIT.c.at >= since)
-    if until is not None:
-        stmt = stmt.where(AUDIT.c.at < until)
+    stmt = stmt.where(*_conditions(school=school, region=region, actor=actor, trigger=trigger, since=since,
+                                   until=until, triggers=triggers, plan_id=plan_id, plan_events=plan_events))
     order = (AUDIT.c.at.desc(), AUDIT.c.id.desc()) if newest_first else (AUDIT.c.at, AUDIT.c.id)
     stmt = stmt.order_by(*order).offset(offset)
     if limit is not None:
@@ -108,21 +101,36 @@ def list_events(
     ]
 
 
+def _conditions(*, school: str | None = None, region: str | None = None, actor: str | None = None,
+                trigger: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                triggers: Sequence[str] | None = None, plan_id: int | None = None,
+                plan_events: bool = False) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of ``list_events`` and ``count_events`` (one place, so a page's total
+    always counts the rows it pages through)."""
+    out: list[ColumnElement[bool]] = []
+    if school is not None:
+        out.append(AUDIT.c.school_code == school)
+    if region is not None:
+        in_region = or_(School.county_code == region, School.city_code == region, School.province_code == region)
+        out.append(or_(in_region, AUDIT.c.school_code.is_(None)) if plan_events else in_region)
+    if actor is not None:
+        out.append(AUDIT.c.actor == actor)
+    if trigger is not None:
+        out.append(AUDIT.c.trigger == trigger)
+    if triggers is not None:
+        out.append(AUDIT.c.trigger.in_(list(triggers)))
+    if plan_id is not None:
+        out.append(AUDIT.c.plan_id == plan_id)
+    if since is not None:
+        out.append(AUDIT.c.at >= since)
+    if until is not None:
+        out.append(AUDIT.c.at < until)
+    return out
+
+
 def count_events(session: Session, **filters: Any) -> int:
     """How many events ``list_events`` with the same filters returns (a page's total)."""
-    sub = select(AUDIT.c.id).outerjoin(School, School.code == AUDIT.c.school_code)
-    if filters.get("school") is not None:
-        sub = sub.where(AUDIT.c.school_code == filters["school"])
-    if filters.get("region") is not None:
-        region = filters["region"]
-        sub = sub.where(or_(School.county_code == region, School.city_code == region, School.province_code == region))
-    for key in ("actor", "trigger"):
-        if filters.get(key) is not None:
-            sub = sub.where(getattr(AUDIT.c, key) == filters[key])
-    if filters.get("since") is not None:
-        sub = sub.where(AUDIT.c.at >= filters["since"])
-    if filters.get("until") is not None:
-        sub = sub.where(AUDIT.c.at < filters["until"])
+    sub = select(AUDIT.c.id).outerjoin(School, School.code == AUDIT.c.school_code).where(*_conditions(**filters))
     return session.scalar(select(func.count()).select_from(sub.subquery())) or 0
 
 
