@@ -14,20 +14,12 @@ import click
 
 from cli.app import App, dump_json, json_option, pass_app, table
 from cli.runs import _actor, actor_options, plan, plan_option, school
-from engine import CHANGE_WORDS, PlanChange, edit_plan, override_deadline, tr
-
-
-def _value(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, dict):
-        return ", ".join(f"{k} {d}" for k, d in sorted(v.items())) or "—"
-    return str(v)
+from engine import CHANGE_WORDS, PlanChange, change_value, edit_plan, override_deadline, tr
 
 
 def _row(c: PlanChange) -> list[str]:
     zh, en = CHANGE_WORDS.get(c.kind, (c.kind, c.kind))
-    return [tr(zh, en), c.subject, _value(c.before), _value(c.after)]
+    return [tr(zh, en), c.subject, change_value(c.before), change_value(c.after)]
 
 
 @plan.command("edit")

@@ -131,6 +131,7 @@ from engine.plan_history import (
     CHANGE_WORDS,
     change_filter,
     change_summary,
+    change_value,
     sees_plan_events,
 )
 from engine.projection import StateProblem, StateReport, verify_state
@@ -232,7 +233,7 @@ __all__ = [
     "MOVE_ROLES", "MoveRefused", "MovePreview", "SchoolMove", "apply_move", "move_workbook", "parse_mapping",
     "preview_move",
     "PlanChange", "PlanEdit", "edit_plan", "override_deadline", "may_override_deadline",
-    "CHANGE_TRIGGERS", "CHANGE_WORDS", "change_filter", "change_summary", "sees_plan_events",
+    "CHANGE_TRIGGERS", "CHANGE_WORDS", "change_filter", "change_summary", "change_value", "sees_plan_events",
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
     # uploads: files brought in through the web and the API

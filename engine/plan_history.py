@@ -49,7 +49,8 @@ def change_filter(session: Session, user: User, plan: Plan) -> dict[str, Any]:
                                  "plan_events": sees_plan_events(session, user, plan)}
 
 
-def _value(v: Any) -> str:
+def change_value(v: Any) -> str:
+    """A plan change's before/after value in words (the CLI's diff and the web's history alike)."""
     if v is None:
         return "—"
     if isinstance(v, dict):
@@ -62,7 +63,7 @@ def change_lines(changes: list[dict[str, Any]]) -> list[str]:
     out = []
     for c in changes:
         zh, en = CHANGE_WORDS.get(c.get("kind", ""), (c.get("kind", ""), c.get("kind", "")))
-        out.append(f"{tr(zh, en)} {c.get('subject', '')}: {_value(c.get('before'))} → {_value(c.get('after'))}")
+        out.append(f"{tr(zh, en)} {c.get('subject', '')}: {change_value(c.get('before'))} → {change_value(c.get('after'))}")
     return out
 
 

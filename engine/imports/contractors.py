@@ -20,7 +20,7 @@ from engine.audit.chain import EventDraft, append_events, run_chain
 from engine.clock import Clock
 from engine.errors import NotFound
 from engine.i18n import tr
-from engine.imports.staging import Problems, check_code, duplicate, fold, missing
+from engine.imports.staging import Problems, duplicate, fold, missing, school_code_cell
 from engine.imports.tabular import open_table
 from engine.models import Plan, SchoolRun
 from engine.text import clean_line
@@ -60,9 +60,8 @@ def import_contractors(session: Session, clock: Clock, path: str | Path, *, acto
     with open_table(path, FIELDS, ("code", "contractor"), problems.source) as table:
         cols = table.columns
         for number, cells in table:
-            code, error = check_code(cells["code"], 10, "学校标识码", "school code")
-            if error or code is None:
-                problems.add(number, cols["code"], error or missing("学校标识码", "school code"))
+            code = school_code_cell(cells, cols, number, problems)
+            if code is None:
                 continue
             if code not in runs:
                 problems.add(number, cols["code"], tr(f"学校 {code} 不在计划 {plan.code} 中", f"school {code} is not in plan {plan.code}"))

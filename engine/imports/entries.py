@@ -17,7 +17,14 @@ from datetime import date
 from pathlib import Path
 
 from engine.i18n import tr
-from engine.imports.staging import Problems, check_code, duplicate, fold, missing, parse_bool
+from engine.imports.staging import (
+    Problems,
+    duplicate,
+    fold,
+    missing,
+    parse_bool,
+    school_code_cell,
+)
 from engine.imports.tabular import Column, open_table
 from engine.text import MAX_NOTE, MAX_REASON
 
@@ -86,9 +93,8 @@ def read_fact_rows(path: str | Path, source: str | None = None) -> tuple[list[Fa
     with open_table(path, FACT_FIELDS, ("code", "fact", "value"), problems.source) as table:
         cols = table.columns
         for number, cells in table:
-            code, error = check_code(cells["code"], 10, "学校标识码", "school code")
-            if error or code is None:
-                problems.add(number, cols["code"], error or missing("学校标识码", "school code"))
+            code = school_code_cell(cells, cols, number, problems)
+            if code is None:
                 continue
             fact = fold(cells["fact"])
             if not fact:
@@ -118,9 +124,8 @@ def read_extension_rows(path: str | Path, source: str | None = None) -> tuple[li
     with open_table(path, EXTENSION_FIELDS, ("code", "action", "reason"), problems.source) as table:
         cols = table.columns
         for number, cells in table:
-            code, error = check_code(cells["code"], 10, "学校标识码", "school code")
-            if error or code is None:
-                problems.add(number, cols["code"], error or missing("学校标识码", "school code"))
+            code = school_code_cell(cells, cols, number, problems)
+            if code is None:
                 continue
             action = _ACTION_OF_WORD.get(fold(cells["action"]).casefold())
             if action is None:

@@ -358,3 +358,13 @@ class Staging:
     def drop(self) -> None:
         self.buffer = []
         self.conn.execute(text(f"DROP TABLE IF EXISTS {self.name}"))
+
+
+def school_code_cell(cells: dict[str, str], columns: dict[str, Column], number: int, problems: Problems) -> str | None:
+    """A bulk file's 学校标识码 cell checked (10 digits), or None with the problem listed — the one
+    check every per-school entry file (facts, extensions, contractors) starts its row with."""
+    code, error = check_code(cells["code"], 10, "学校标识码", "school code")
+    if error or code is None:
+        problems.add(number, columns["code"], error or missing("学校标识码", "school code"))
+        return None
+    return code
