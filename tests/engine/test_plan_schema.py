@@ -71,7 +71,14 @@ def _set(data: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, A
     return out
 
 
-DELETE = object()
+class _Delete:
+    """Marks a key to remove; a stable repr keeps the test ids the same in every worker."""
+
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+DELETE = _Delete()
 BAD = [
     (("deadline",), "2022-11-30"),                  # unknown key
     (("year",), "2021"),                            # a year as text
