@@ -18,9 +18,12 @@ demo: $(STAMP)
 	rm -f rollout-demo.db rollout-demo.db-wal rollout-demo.db-shm
 	$(VENV)/bin/rollout --db sqlite:///rollout-demo.db demo
 
-# pytest exits 5 when it collects no test; that is not a failure of the suite.
+# pytest exits 5 when it collects no test; that is not a failure of the suite. The suite runs in one
+# worker per core (pytest-xdist): every test has its own database, schema and ports, so they are
+# independent; TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
