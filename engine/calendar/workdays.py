@@ -20,8 +20,10 @@ notice for next year usually appears only in November, and plans are written bef
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import accumulate
 from datetime import date, timedelta
 
 SATURDAY = 5
@@ -51,6 +53,12 @@ class WorkCalendar:
     def __init__(self, exceptions: Mapping[date, bool], official_years: set[int]):
         self._official = frozenset(official_years)
         self._exceptions = {d: w for d, w in exceptions.items() if d.year in self._official}
+        # For counting in O(log n): each exception's ordinal and the running sum of how it differs
+        # from Monday–Friday (+1 a 调休 working weekend, -1 a weekday holiday). A province's
+        # forecast counts 50,000 schools' stage durations; a day-by-day loop took 15 s of it.
+        ordered = sorted(self._exceptions.items())
+        self._ordinals = [d.toordinal() for d, _ in ordered]
+        self._shift = [0, *accumulate(int(w) - int(not is_weekend(d)) for d, w in ordered)]
 
     @property
     def official_years(self) -> frozenset[int]:
@@ -92,12 +100,12 @@ class WorkCalendar:
             # working days in [b, a) == working days in (b - 1, a - 1]
             one = timedelta(days=1)
             return -self.working_days_between(b - one, a - one)
-        count = 0
-        day = a + timedelta(days=1)
-        while day <= b:
-            count += self.is_workday(day)
-            day += timedelta(days=1)
-        return count
+        return self._workdays_through(b.toordinal()) - self._workdays_through(a.toordinal())
+
+    def _workdays_through(self, ordinal: int) -> int:
+        """Working days from 0001-01-01 (a Monday, ordinal 1) to the day ``ordinal``, inclusive."""
+        weekdays = ordinal // 7 * 5 + min(ordinal % 7, 5)
+        return weekdays + self._shift[bisect_right(self._ordinals, ordinal)]
 
     def add_days(self, start: date, n: int) -> Deadline:
         """Calendar days: never provisional, the official calendar does not matter."""

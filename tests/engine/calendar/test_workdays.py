@@ -114,3 +114,25 @@ def test_between_inverts_add_in_both_directions(cal: WorkCalendar, start: date, 
     assert cal.working_days_between(start, deadline.due) == n
     crossed = range(min(start, deadline.due).year, max(start, deadline.due).year + 1)
     assert deadline.provisional == (n != 0 and any(not cal.is_official(y) for y in crossed))
+
+
+def _count_day_by_day(cal: WorkCalendar, a: date, b: date) -> int:
+    """The definition, counted one day at a time: working days in (a, b], minus those in [b, a)."""
+    if a <= b:
+        return sum(cal.is_workday(a + timedelta(days=i)) for i in range(1, (b - a).days + 1))
+    return -sum(cal.is_workday(b + timedelta(days=i)) for i in range((a - b).days))
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=dates, b=dates)
+def test_between_equals_counting_day_by_day(cal: WorkCalendar, a: date, b: date) -> None:
+    assert cal.working_days_between(a, b) == _count_day_by_day(cal, a, b)
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=dates, b=dates, marks=st.dictionaries(dates, st.booleans(), max_size=30))
+def test_between_counts_any_exceptions_including_redundant_ones(a: date, b: date, marks: dict[date, bool]) -> None:
+    """Exceptions may repeat what Monday–Friday already says (a weekday marked working); years not
+    official are ignored either way."""
+    cal = WorkCalendar(marks, official_years={2020, 2021, 2022, 2025})
+    assert cal.working_days_between(a, b) == _count_day_by_day(cal, a, b)
