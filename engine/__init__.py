@@ -22,6 +22,7 @@ from engine.access import (
     school_for,
     scoped_views,
     upload_kinds,
+    user_school_clause,
 )
 from engine.account_admin import (
     Added,
@@ -138,6 +139,7 @@ from engine.projection import StateProblem, StateReport, verify_state
 from engine.rates import RateValue, rate_values
 from engine.rates import total as rate_total
 from engine.records import ApiToken, ImportJob
+from engine.regions import region_clause
 from engine.run_deadline import may_override_deadline, override_deadline
 from engine.run_status import ensure_current
 from engine.runs import (
@@ -161,6 +163,7 @@ from engine.school_state import (
     state_title,
 )
 from engine.status import RunView, school_detail, status_table, stored_views
+from engine.tally import rate_tallies, run_tallies, tally_drift
 from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
 from engine.tokens import (
     DEFAULT_DAYS as DEFAULT_TOKEN_DAYS,
@@ -202,6 +205,7 @@ __all__ = [
     "Forbidden", "audit_filter", "is_school_user", "may_act", "recordable_facts", "region_scope",
     "require_fact_role", "require_write", "school_clause", "school_for", "scoped_views",
     "region_subtree", "require_upload", "school_clause_for", "upload_kinds",
+    "user_school_clause", "region_clause", "rate_tallies", "run_tallies", "tally_drift",
     "ROLES", "LoginResult", "UserError", "add_user", "authenticate", "disable_user", "list_users", "set_password",
     "end_session", "session_user", "start_session",
     # time, storage, errors, language

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -22,10 +22,13 @@ from engine.errors import NotFound, RolloutError
 from engine.facts import role_refusal
 from engine.i18n import tr
 from engine.models import Plan, Region, School, User
+from engine.regions import any_level_clause, region_clause
 from engine.status import RunView, stored_views
 from engine.workflow.model import Metric, Workflow
 
 READ_ONLY = frozenset({"supervisor"})
+# Roles whose scope is a region's whole subtree (the rest see a school, or a list of schools).
+REGION_ROLES = frozenset({"province_office", "city_office", "county_office", "supervisor"})
 
 
 class Forbidden(RolloutError):
@@ -95,7 +98,15 @@ def school_clause(user: User) -> ColumnElement[bool]:
 
 def school_clause_for(region: str) -> ColumnElement[bool]:
     """A WHERE clause over ``School``: the schools of a region's subtree (county, city or province)."""
-    return or_(School.county_code == region, School.city_code == region, School.province_code == region)
+    return any_level_clause(region)
+
+
+def user_school_clause(session: Session, user: User) -> ColumnElement[bool]:
+    """``school_clause`` through the index of the scope's level (engine/regions.py): for pages
+    that aggregate over the scope, where the three-way test made SQLite scan every school."""
+    if user.role not in REGION_ROLES:
+        return school_clause(user)
+    return region_clause(session, user.scope_code)
 
 
 def region_subtree(session: Session, region: str) -> set[str]:
@@ -141,4 +152,4 @@ def require_upload(user: User, kind: str) -> str:
 def scoped_views(session: Session, clock: Clock, user: User, plan: Plan, *where: ColumnElement[bool],
                  order: Any = None, limit: int | None = None, offset: int = 0) -> list[RunView]:
     """The plan's runs the user may see (stored status: due dates, overdue days, failing gates)."""
-    return stored_views(session, clock, plan, school_clause(user), *where, order=order, limit=limit, offset=offset)
+    return stored_views(session, clock, plan, user_school_clause(session, user), *where, order=order, limit=limit, offset=offset)

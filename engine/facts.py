@@ -83,5 +83,5 @@ def set_fact(session: Session, clock: Clock, *, school_code: str, name: str, val
     append_event(session, chain=run_chain(run.id), at=now, actor=actor.name, role=actor.role, trigger=f"fact:{name}",
                  plan_id=run.plan_id, run_id=run.id, school_code=school_code, from_state=run.state, to_state=run.state,
                  reason=note, gates=[{"fact": name, "old": old, "new": value}], workflow_version=wf.key)
-    refresh(session, SchoolRun.id == run.id)
+    refresh(session, SchoolRun.id == run.id, teachers=False)
     return True

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit.chain import EventDraft, append_event, append_events, plan_chain, run_chain
 from engine.clock import Clock
+from engine.db import refresh_statistics
 from engine.errors import ImportFileError, NotFound, PlanFileError, Problem
 from engine.i18n import tr
 from engine.imports.tabular import open_table
@@ -313,6 +314,7 @@ def load_plan(session: Session, path: str | Path, clock: Clock, *, actor: str = 
                               workflow_version=wf.key) for rid, code in ids]
     append_events(session, drafts)
     refresh(session, SchoolRun.plan_id == plan.id)
+    refresh_statistics(session.connection())
     return plan
 
 

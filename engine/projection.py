@@ -39,6 +39,7 @@ from engine.models import Batch, Plan, RunDeadline, SchoolFact, SchoolRun, Workf
 from engine.plan import local_midnight_utc
 from engine.plan_edit import BATCH_MOVE, PLAN_EDIT, WITHDRAW
 from engine.run_deadline import DEADLINE_OVERRIDE
+from engine.tally import tally_drift
 from engine.version_rules import MIGRATE
 from engine.workflow.model import Workflow
 from engine.workflow.versions import workflow_for_version
@@ -300,6 +301,11 @@ def verify_state(session: Session, *, batch: int = 5000) -> StateReport:
         r = runs[run_id]
         problem(f"run:{run_id}", r.school_code, "unchained", f"学校 {r.school_code} 的实施记录（run:{run_id}）没有任何审计记录",
                 f"school {r.school_code}'s run (run:{run_id}) has no audit events at all")
+    for plan in plans.values():
+        # The dashboard's counts come from the per-county tallies: they must equal a recount.
+        for county in tally_drift(session, plan.id):
+            problem(f"plan:{plan.id}", None, "tally", f"计划 {plan.code} 中县区 {county} 的汇总计数与逐校重算不符",
+                    f"plan {plan.code}: the stored counts of county {county} differ from a recount of its schools")
     report.ok = not report.problems
     return report
 

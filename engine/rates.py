@@ -63,19 +63,21 @@ def _columns(rates: list[Rate]) -> list[Any]:
 
 
 def rate_values(session: Session, wf: Workflow, plan_id: int, group: Any, *where: ColumnElement[bool],
-                scan_all: bool = False) -> dict[str, dict[str, RateValue]]:
+                scan_all: bool = False, over: tuple[str, ...] = ("teachers", "schools")) -> dict[str, dict[str, RateValue]]:
     """Group key → rate id → counts, for every rate of ``wf`` over the plan's schools matching
     ``where`` (e.g. the user's scope), grouped by ``group`` (a ``School`` column: city, county or
     the school's own code). A group with no teachers gets 0/0 for the teacher rates.
 
     Teachers are counted per school first, then the schools summed per group. ``scan_all`` (a
     province's overview) reads the whole teacher table in one pass instead of through the school
-    index, as ``engine.metrics`` does: 3× faster on SQLite when most schools are in scope."""
+    index, as ``engine.metrics`` does: 3× faster on SQLite when most schools are in scope.
+    ``over`` limits the rates to those over teachers or over schools (the tallies re-count only the
+    school rates when a stage or fact changed)."""
     out: dict[str, dict[str, RateValue]] = {}
     runs = (select(group.label("g"), School.code.label("code"), SchoolRun.id.label("run_id"))
             .select_from(SchoolRun).join(School, School.code == SchoolRun.school_code)
             .where(SchoolRun.plan_id == plan_id, SchoolRun.withdrawn_at.is_(None), *where))
-    teacher_rates = [r for r in wf.rates.values() if r.over == "teachers"]
+    teacher_rates = [r for r in wf.rates.values() if r.over == "teachers" and "teachers" in over]
     if teacher_rates:
         key: Any = func.coalesce(Teacher.school_code, "") if scan_all else Teacher.school_code
         per_school = select(key.label("code"), *[c.label(f"c{i}") for i, c in enumerate(_columns(teacher_rates))])
@@ -88,7 +90,7 @@ def rate_values(session: Session, wf: Workflow, plan_id: int, group: Any, *where
         q = (select(sub.c.g, *[func.sum(per.c[f"c{i}"]) for i in range(n)])
              .join(per, per.c.code == sub.c.code).group_by(sub.c.g))
         _collect(session, q, teacher_rates, out)
-    school_rates = [r for r in wf.rates.values() if r.over == "schools"]
+    school_rates = [r for r in wf.rates.values() if r.over == "schools" and "schools" in over]
     if school_rates:
         q = (select(group, *_columns(school_rates)).select_from(SchoolRun)
              .join(School, School.code == SchoolRun.school_code)
@@ -96,8 +98,9 @@ def rate_values(session: Session, wf: Workflow, plan_id: int, group: Any, *where
         _collect(session, q, school_rates, out)
     empty = RateValue(0, 0)
     for got in out.values():
-        for rid in wf.rates:
-            got.setdefault(rid, empty)
+        for rid, r in wf.rates.items():
+            if r.over in over:
+                got.setdefault(rid, empty)
     return out
 
 

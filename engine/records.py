@@ -1,19 +1,32 @@
-"""The persistent state of uploads: import jobs and the API tokens platforms push data with.
-
-Kept beside ``engine.models`` (same ``Base``, same migrations) so that module stays readable in
-one sitting; migration 0009 creates both tables.
+"""Persistent state kept beside ``engine.models`` (same ``Base``, same migrations) so that module
+stays readable in one sitting: import jobs and API tokens (migration 0009), and the per-county
+tallies the dashboard reads (migration 0011, engine/tally.py).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import UTCDateTime
-from engine.models import Base
+from engine.models import Base, SchoolRun
+
+# "Is any run of this plan not derived yet?" is asked on every page (run_status.ensure_current);
+# without this index it read all 50,000 runs of a province to answer no.
+Index("ix_school_run_plan_derived", SchoolRun.plan_id, SchoolRun.derived_ok)
 
 
 class ImportJob(Base):
@@ -72,3 +85,42 @@ class ApiToken(Base):
     # Requests in the current minute (engine/tokens.py throttle: 429 above the limit).
     window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     window_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RunTally(Base):
+    """How many of a county's runs of a plan share a batch, stage, verdict, start and due date.
+
+    The overview of a province reads ~2,000 of these instead of 50,000 runs; the states (逾期,
+    即将到期 …) depend on today, so they are worked out when read, from ``due_date`` and
+    ``started_at``, by the same rule as every other list (engine/school_state.py)."""
+
+    __tablename__ = "run_tally"
+    __table_args__ = (Index("ix_run_tally_plan_county", "plan_id", "county_code"),
+                      Index("ix_run_tally_plan_city", "plan_id", "city_code"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"))
+    province_code: Mapped[str | None] = mapped_column(String(6))
+    city_code: Mapped[str | None] = mapped_column(String(6))
+    county_code: Mapped[str] = mapped_column(String(6))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"))
+    stage: Mapped[str] = mapped_column(String(60))
+    blocked: Mapped[bool] = mapped_column(Boolean)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    runs: Mapped[int] = mapped_column(Integer)
+
+
+class RateTally(Base):
+    """A named rate's numerator and denominator over one county's runs of a plan (engine/rates.py)."""
+
+    __tablename__ = "rate_tally"
+    __table_args__ = (Index("ix_rate_tally_plan_county", "plan_id", "county_code"),
+                      Index("ix_rate_tally_plan_city", "plan_id", "city_code"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"))
+    province_code: Mapped[str | None] = mapped_column(String(6))
+    city_code: Mapped[str | None] = mapped_column(String(6))
+    county_code: Mapped[str] = mapped_column(String(6))
+    rate_id: Mapped[str] = mapped_column(String(60))
+    numerator: Mapped[int] = mapped_column(Integer)
+    denominator: Mapped[int] = mapped_column(Integer)

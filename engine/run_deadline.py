@@ -75,5 +75,5 @@ def override_deadline(session: Session, clock: Clock, *, school_code: str, stage
     append_event(session, chain=run_chain(run.id), at=now, actor=actor.name, role=actor.role, trigger=DEADLINE_OVERRIDE,
                  plan_id=run.plan_id, run_id=run.id, school_code=school_code, from_state=run.state, to_state=run.state,
                  reason=text, gates=[{"stage": stage, "due": due}], workflow_version=wf.key)
-    refresh(session, SchoolRun.id == run.id)
+    refresh(session, SchoolRun.id == run.id, teachers=False)
     return row

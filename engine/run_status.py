@@ -29,6 +29,7 @@ from engine.deadline import local_date, run_stage_due
 from engine.gate import all_passed, judge_stage
 from engine.metrics import metric_values
 from engine.models import Batch, Plan, RunDeadline, SchoolRun
+from engine.tally import retally_where
 from engine.workflow.versions import workflow_for_version
 
 Values = Mapping[int, Mapping[str, float | None]]
@@ -37,12 +38,14 @@ CHUNK = 5000
 
 
 def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
-            values: Values | None = None) -> int:
+            values: Values | None = None, teachers: bool = True) -> int:
     """Recompute the derived status of the runs matching ``where``; returns how many rows changed.
 
     ``gates=False`` recomputes only due dates (a calendar change); runs never derived before get
     their gates judged all the same. ``values`` (run id → metric values) saves the teacher
     aggregation for runs the caller has just measured (metric values do not depend on the stage).
+    ``teachers=False``: no teacher row and no run came or went, so the per-county tallies keep
+    their rates over teachers (engine/tally.py).
     """
     rows = session.execute(
         select(SchoolRun.id, SchoolRun.school_code, SchoolRun.state, SchoolRun.stage_entered_at,
@@ -53,6 +56,7 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
         .join(Batch, Batch.id == SchoolRun.batch_id).join(Plan, Plan.id == SchoolRun.plan_id)
         .where(where, SchoolRun.withdrawn_at.is_(None)).order_by(SchoolRun.id)).all()
     if not rows:
+        retally_where(session, where, teachers=teachers)  # a withdrawn run leaves its county's counts
         return 0
     gates = gates or not all(r.derived_ok for r in rows)
     calendar = load_calendar(session)
@@ -90,6 +94,7 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
         # version does not move (an officer's open page stays valid).
         session.connection().execute(update(table).where(table.c.id == bindparam("b_id")), updates)
         expire_runs(session, {u["b_id"] for u in updates}, DERIVED)
+    retally_where(session, where, teachers=teachers)
     return len(updates)
 
 
@@ -116,9 +121,9 @@ def expire_runs(session: Session, ids: set[int], attrs: tuple[str, ...] | None =
             session.expire(obj, None if attrs is None else list(attrs))
 
 
-def refresh_ids(session: Session, ids: list[int], *, values: Values | None = None) -> int:
+def refresh_ids(session: Session, ids: list[int], *, values: Values | None = None, teachers: bool = True) -> int:
     """``refresh`` for a known list of runs, in chunks that stay under every driver's bind limit."""
-    return sum(refresh(session, SchoolRun.id.in_(ids[i:i + CHUNK]), values=values)
+    return sum(refresh(session, SchoolRun.id.in_(ids[i:i + CHUNK]), values=values, teachers=teachers)
                for i in range(0, len(ids), CHUNK))
 
 

@@ -150,7 +150,7 @@ def fire(
                  plan_id=run.plan_id, run_id=run.id, school_code=school_code, from_state=from_state,
                  to_state=run.state, reason=_reason(reason, t, due, overridden),
                  gates=[g.as_dict() for g in gates], workflow_version=wf.key)
-    refresh(session, SchoolRun.id == run.id, values={run.id: values})
+    refresh(session, SchoolRun.id == run.id, values={run.id: values}, teachers=False)
     return Outcome(school_code, trigger, from_state, run.state, gates, overridden)
 
 
@@ -274,7 +274,7 @@ def advance_all_ready(
         append_events(session, drafts)
         moved = [u["b_id"] for u in updates]
         expire_runs(session, set(moved))
-        refresh_ids(session, moved, values={i: measured[i] for i in moved})
+        refresh_ids(session, moved, values={i: measured[i] for i in moved}, teachers=False)
     result.advanced = len(updates)
     return result
 

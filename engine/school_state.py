@@ -88,6 +88,15 @@ def run_state(wf: Workflow, stage_id: str, *, started: bool, blocked: bool, due:
                         today=today, horizon=stage_horizon(stage))
 
 
+def tally_state(wf: Workflow, stage_id: str, *, started: bool, blocked: bool, due: date | None, today: date) -> str:
+    """``run_state`` for a stage ``wf`` may not hold (a run a region-only version move put on a
+    stage the plan's version lacks): as ``state_case`` reads it, never done, suspended or due soon."""
+    if wf.has_stage(stage_id):
+        return run_state(wf, stage_id, started=started, blocked=blocked, due=due, today=today)
+    return school_state(terminal=False, hold=False, started=started, blocked=blocked, due=due, today=today,
+                        horizon=-1)
+
+
 def state_case(wf: Workflow, now: datetime, today: date) -> ColumnElement[Any]:
     """``school_state`` as a SQL expression over ``school_run``'s stored status."""
     terminal = [s.id for s in wf.stages if s.terminal]

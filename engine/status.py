@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from engine.audit.query import list_events
@@ -19,9 +19,11 @@ from engine.gate import GateResult, all_passed, judge_stage
 from engine.metrics import metric_values, runs_by_id, teacher_summary
 from engine.models import Batch, Plan, Region, RunDeadline, School, SchoolRun, Teacher
 from engine.plan import find_plan
+from engine.regions import region_clause
 from engine.run_status import ensure_current
 from engine.runs import find_run
-from engine.school_state import OVERDUE, STATES, run_state, state_case
+from engine.school_state import OVERDUE, STATES, run_state, tally_state
+from engine.tally import run_tallies
 from engine.workflow.model import Workflow
 from engine.workflow.versions import workflow_for_version
 
@@ -50,8 +52,6 @@ def _region_column(session: Session, region: str | None) -> tuple[Any, str]:
     return School.county_code, "county"
 
 
-def _region_clause(region: str) -> ColumnElement[bool]:
-    return (School.county_code == region) | (School.city_code == region) | (School.province_code == region)
 
 
 def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None = None,
@@ -67,7 +67,7 @@ def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None 
          .join(School, School.code == SchoolRun.school_code).join(Batch, Batch.id == SchoolRun.batch_id)
          .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None)))
     if region:
-        q = q.where(_region_clause(region))
+        q = q.where(region_clause(session, region))
     if where is not None:
         q = q.where(where)
     rows = session.execute(q).all()
@@ -110,7 +110,7 @@ def stored_views(session: Session, clock: Clock, plan: Plan, *where: ColumnEleme
          .join(School, School.code == SchoolRun.school_code)
          .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), *where))
     if region:
-        q = q.where(_region_clause(region))
+        q = q.where(region_clause(session, region))
     q = q.order_by(*(order if order is not None else (SchoolRun.id,))).limit(limit).offset(offset)
     out: list[RunView] = []
     for run_id, code, name, county, state, started_at, due_date, provisional, source, failing in session.execute(q):
@@ -139,40 +139,30 @@ class StatusRow:
 
 def status_table(session: Session, clock: Clock, *, plan_code: str | None = None,
                  region: str | None = None, people: bool = False) -> tuple[Workflow, list[StatusRow]]:
-    """Schools per child region × stage, with blocked and overdue counts: one GROUP BY over the
-    stored status (a province of 50,000 schools in one indexed pass)."""
+    """Schools per child region × stage, with blocked and overdue counts, from the per-county
+    tallies (engine/tally.py): a province of 50,000 schools is ~2,000 rows to read."""
     plan = find_plan(session, plan_code)
     wf = workflow_for_version(session, plan.workflow_version_id)
     ensure_current(session, plan.id)
-    column, _level = _region_column(session, region)
+    column, child = _region_column(session, region)
+    level = session.scalar(select(Region.level).where(Region.code == region)) if region else None
     now = clock.now()
     today = local_date(now, plan.timezone)
-    started = SchoolRun.started_at <= now
-    # The state is computed in a subquery and grouped outside: PostgreSQL does not match a GROUP BY
-    # expression whose bound parameters (today, now) are sent separately from the SELECT's.
-    inner = (select(column.label("region"), SchoolRun.state.label("stage"),
-                    state_case(wf, now, today).label("school_state"),
-                    case((started, 1), else_=0).label("started"),
-                    case((started & SchoolRun.blocked, 1), else_=0).label("blocked"))
-             .join(School, School.code == SchoolRun.school_code).where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None)))
-    if region:
-        inner = inner.where(_region_clause(region))
-    sub = inner.subquery()
-    q = (select(sub.c.region, sub.c.stage, sub.c.school_state, func.count(), func.sum(sub.c.started),
-                func.sum(sub.c.blocked), func.sum(case((sub.c.school_state == OVERDUE, 1), else_=0)))
-         .group_by(sub.c.region, sub.c.stage, sub.c.school_state))
     names = dict(session.execute(select(Region.code, Region.name)).all())
     rows: dict[str, StatusRow] = {}
-    for code, stage_id, school_state, n, n_started, n_blocked, n_overdue in session.execute(q):
-        code = code or "?"
+    # A code the region tree does not hold has no schools.
+    for t in [] if region and level is None else run_tallies(session, plan.id, level=level, region=region):
+        code = (t.city_code if child == "city" else t.county_code) or "?"
         row = rows.setdefault(code, StatusRow(code, names.get(code, code), stages={s.id: 0 for s in wf.stages},
                                               states=dict.fromkeys(STATES, 0)))
-        row.states[school_state] += n
-        row.schools += n
-        row.not_started += n - (n_started or 0)
-        row.stages[stage_id] = row.stages.get(stage_id, 0) + (n_started or 0)
-        row.blocked += n_blocked or 0
-        row.overdue += n_overdue or 0
+        started = t.started_at <= now
+        school_state = tally_state(wf, t.stage, started=started, blocked=t.blocked, due=t.due_date, today=today)
+        row.states[school_state] += t.runs
+        row.schools += t.runs
+        row.not_started += 0 if started else t.runs
+        row.stages[t.stage] = row.stages.get(t.stage, 0) + (t.runs if started else 0)
+        row.blocked += t.runs if started and t.blocked else 0
+        row.overdue += t.runs if school_state == OVERDUE else 0
     if not people:
         return wf, [rows[k] for k in sorted(rows)]
     # People per region and role (``people=True``, what `rollout status` shows): one GROUP BY over
@@ -182,7 +172,7 @@ def status_table(session: Session, clock: Clock, *, plan_code: str | None = None
               .where(Teacher.school_code.in_(select(SchoolRun.school_code).where(SchoolRun.plan_id == plan.id)))
               .group_by(column, Teacher.role))
     if region:
-        counted = counted.where(_region_clause(region))
+        counted = counted.where(region_clause(session, region))
     for code, role, n in session.execute(counted):
         found = rows.get(code or "?")
         if found is not None:

@@ -36,6 +36,7 @@ from engine.models import RunDeadline, SchoolRun
 from engine.plan import find_plan
 from engine.run_status import expire_runs, refresh_ids
 from engine.runs import Actor
+from engine.tally import retally, retally_where
 from engine.text import MAX_REASON, clean_line, clean_text
 from engine.version_move import preview_move
 from engine.version_rules import MIGRATE, MIGRATE_PLAN, MovePreview, SchoolMove
@@ -117,6 +118,12 @@ def apply_move(session: Session, clock: Clock, *, plan_code: str | None, to: str
     expire_runs(session, set(ids))
     if not fresh:  # an earlier preview's values may be older than today's teacher records: judged afresh
         refresh_ids(session, ids)
+    # Stages were renamed without refresh (when fresh), and a whole-plan move may change the rates.
+    if region is None:
+        retally(session, plan.id)
+    else:
+        for i in range(0, len(ids), CHUNK):
+            retally_where(session, SchoolRun.id.in_(ids[i:i + CHUNK]))
     return preview
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, or_, select
+from sqlalchemy import String, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from engine import (
@@ -22,13 +22,14 @@ from engine import (
     User,
     failing,
     local_date,
+    region_clause,
     run_state,
-    school_clause,
     scoped_views,
     stage_title,
     state_case,
     state_title,
     tr,
+    user_school_clause,
 )
 from engine.workflow import Workflow, workflow_for_version
 
@@ -95,8 +96,7 @@ def school_list(session: Session, clock: Clock, user: User, plan: Plan, f: Filte
     if f.stage:
         where.append(SchoolRun.state == f.stage)
     if f.region:
-        where.append(or_(School.county_code == f.region, School.city_code == f.region,
-                         School.province_code == f.region))
+        where.append(region_clause(session, f.region))
     if f.min_days > 0:
         where.append(SchoolRun.started_at <= now)
         where.append(SchoolRun.due_date <= today - timedelta(days=f.min_days))
@@ -110,7 +110,7 @@ def school_list(session: Session, clock: Clock, user: User, plan: Plan, f: Filte
              "county": (School.county_code, *by_days),
              "stage": (SchoolRun.state, *by_days)}.get(f.sort, by_days)
     total = session.scalar(select(func.count()).select_from(SchoolRun).join(School, School.code == SchoolRun.school_code)
-                           .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), school_clause(user), *where)) or 0
+                           .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), user_school_clause(session, user), *where)) or 0
     offset = 0 if page_size is None else (max(page, 1) - 1) * page_size
     views = scoped_views(session, clock, user, plan, *where, order=order, limit=page_size, offset=offset)
     counties = dict(session.execute(select(Region.code, Region.name).where(

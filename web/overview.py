@@ -25,16 +25,19 @@ from engine import (
     is_school_user,
     local_date,
     rank_rows,
+    rate_tallies,
     rate_total,
     rate_values,
+    region_clause,
     region_scope,
     run_state,
-    school_clause,
+    run_tallies,
     scoped_views,
     stage_title,
     state_title,
     status_table,
     tr,
+    user_school_clause,
 )
 from engine.calendar import load_calendar
 from engine.imports import latest_progress_import
@@ -64,10 +67,6 @@ def region_name(session: Session, code: str) -> str:
         return f"{region.name}（{code}）"
     school = session.get(School, code)
     return f"{school.name}（{code}）" if school is not None else code
-
-
-def _within(code: str) -> Any:
-    return (School.county_code == code) | (School.city_code == code) | (School.province_code == code)
 
 
 def header(session: Session, clock: Clock, plan: Plan) -> dict[str, Any]:
@@ -118,9 +117,9 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
         # The bulletin's ranking (engine.bulletin.rank_rows, what ranked_regions ranks with).
         rows = [] if out["level"] == "county" else rank_rows(wf, status)
         by_code = {r.region_code: r for r in status}
-        group = School.city_code if out["level"] == "province" else School.county_code
-        rates = rate_values(session, wf, plan.id, group, school_clause(user), _within(code),
-                            scan_all=out["level"] == "province")
+        # Inside a region the status table and the rates come from the per-county tallies.
+        rates = rate_tallies(session, plan.id, "city" if out["level"] == "province" else "county",
+                             level=out["level"], region=code)
         for row in rows:
             st = by_code[row["region_code"]]
             row["states"] = st.states
@@ -128,7 +127,7 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
             row["rates"] = {k: v.as_dict() for k, v in rates.get(row["region_code"], {}).items()}
         values = list(rates.values())
     if is_school_user(user):
-        values = list(rate_values(session, wf, plan.id, School.code, school_clause(user)).values())
+        values = list(rate_values(session, wf, plan.id, School.code, user_school_clause(session, user)).values())
     out["rows"] = rows
     out["rates"] = [{"id": r.id, "title": str(r.title), "help": str(r.description or ""),
                      **rate_total(values, r.id).as_dict()} for r in wf.rates.values()]
@@ -137,7 +136,8 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
     out["states"] = [{"id": s, "title": state_title(s), "help": str(STATE_HELP[s]), "count": states[s]}
                      for s in STATES]
     out["stages"] = [{"id": s.id, "title": str(s.title), "count": stage_counts[s.id]} for s in wf.stages]
-    out["batches"] = batch_progress(session, user, plan.id, out["region"], wf)
+    out["batches"] = (batch_progress(session, user, plan.id, None, wf) if is_school_user(user)
+                      else tallied_batches(session, plan.id, out["level"], out["region"], wf))
     # What the SVG charts draw (each chart's table is the region table, the stage table, the batch table).
     for row in rows:
         row["chart"] = {"label": row["region_name"], "value": row["done_share"]}
@@ -147,17 +147,34 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
     return out
 
 
+def tallied_batches(session: Session, plan_id: int, level: str, region: str, wf: Workflow) -> list[dict[str, Any]]:
+    """``batch_progress`` for a region, from the per-county tallies."""
+    schools: dict[int, int] = {}
+    done: dict[int, int] = {}
+    for t in run_tallies(session, plan_id, level=level, region=region):
+        schools[t.batch_id] = schools.get(t.batch_id, 0) + t.runs
+        done[t.batch_id] = done.get(t.batch_id, 0) + (t.runs if t.stage == "done" else 0)
+    rows = session.execute(select(Batch.id, Batch.code, Batch.title, Batch.share, Batch.start, Batch.deadlines)
+                           .where(Batch.plan_id == plan_id, Batch.id.in_(list(schools)))
+                           .order_by(Batch.start, Batch.code)).all()
+    return _batch_rows(wf, [(code, title, share, start, deadlines, schools[bid], done[bid])
+                            for bid, code, title, share, start, deadlines in rows])
+
+
 def batch_progress(session: Session, user: User, plan_id: int, region: str | None,
                    wf: Workflow) -> list[dict[str, Any]]:
     """Each batch's planned share (e.g. 20/40/40) and dates against its schools in scope and how many are done."""
     q = (select(Batch.code, Batch.title, Batch.share, Batch.start, Batch.deadlines, func.count(SchoolRun.id),
                 func.sum(case((SchoolRun.state == "done", 1), else_=0)))
          .join(SchoolRun, SchoolRun.batch_id == Batch.id).join(School, School.code == SchoolRun.school_code)
-         .where(Batch.plan_id == plan_id, SchoolRun.withdrawn_at.is_(None), school_clause(user))
+         .where(Batch.plan_id == plan_id, SchoolRun.withdrawn_at.is_(None), user_school_clause(session, user))
          .group_by(Batch.id).order_by(Batch.start, Batch.code))  # the other columns depend on the key
     if region:
-        q = q.where(_within(region))
-    rows = session.execute(q).all()
+        q = q.where(region_clause(session, region))
+    return _batch_rows(wf, [tuple(r) for r in session.execute(q)])
+
+
+def _batch_rows(wf: Workflow, rows: list[Any]) -> list[dict[str, Any]]:
     total = sum(r[5] for r in rows) or 1
     return [{"code": code, "title": title, "planned_share": share, "start": start, "schools": n,
              "deadlines": [(stage_title(wf, k), v) for k, v in (deadlines or {}).items()],

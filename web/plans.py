@@ -9,13 +9,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import NotFound, Plan, School, SchoolRun, User, school_clause, tr
+from engine import NotFound, Plan, School, SchoolRun, User, tr, user_school_clause
 
 
 def plans_for(session: Session, user: User) -> list[Plan]:
     """The plans with at least one school the user may see, newest first (year, then load time)."""
-    ids = select(SchoolRun.plan_id).join(School, School.code == SchoolRun.school_code).where(school_clause(user))
-    return list(session.scalars(select(Plan).where(Plan.id.in_(ids.distinct()))
+    # EXISTS per plan stops at the first school in scope (a DISTINCT over a province's runs took 190 ms).
+    found = (select(SchoolRun.id).join(School, School.code == SchoolRun.school_code)
+             .where(SchoolRun.plan_id == Plan.id, user_school_clause(session, user)).exists())
+    return list(session.scalars(select(Plan).where(found)
                                 .order_by(Plan.year.desc(), Plan.loaded_at.desc(), Plan.id.desc())))
 
 

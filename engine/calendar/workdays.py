@@ -23,8 +23,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import accumulate
 from datetime import date, timedelta
+from itertools import accumulate
 
 SATURDAY = 5
 

@@ -27,7 +27,7 @@ from engine.run_status import refresh
 
 
 def _due_dates_moved(session: Session) -> None:
-    refresh(session, true(), gates=False)
+    refresh(session, true(), gates=False, teachers=False)
 
 
 def seed_calendar(session: Session, years: Iterable[int], clock: Clock) -> int:

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, or_, select, true
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock, SystemClock
+from engine.db import refresh_statistics
 from engine.deadline import local_date
 from engine.i18n import language, tr
 from engine.imports.history import (
@@ -383,6 +384,7 @@ def import_progress(
             drop_temporary(conn)
         if changed:  # gates read teachers' progress: every run's verdict may move
             refresh_connection(conn, true())
+            refresh_statistics(conn)
     return ImportResult(
         "progress", source, total, counts.inserted, counts.updated, counts.unchanged,
         left=counts.left, import_id=import_id, sha256=sha, as_of=as_of, same_as=same_as,

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, not_, or_, select
 from sqlalchemy.orm import Session
 
+from engine.db import refresh_statistics
 from engine.i18n import tr
 from engine.imports.mapping import ColumnMapping, resolve_mapping
 from engine.imports.staging import (
@@ -32,6 +33,7 @@ from engine.imports.staging import (
 )
 from engine.imports.tabular import open_table
 from engine.models import Region, School
+from engine.tally import retally_all
 from engine.text import clean_line
 
 REQUIRED = ("code", "name", "county_code", "kind", "rural")
@@ -179,4 +181,8 @@ def import_schools(
         if dry_run:
             return dry_result("schools", source, total, staging.count("county_code"))
         inserted, updated, unchanged = staging.merge()
+        if updated:  # a school moved to another county: the counts of both counties change
+            retally_all(conn)
+        if inserted:
+            refresh_statistics(conn)
     return ImportResult("schools", source, total, inserted, updated, unchanged)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,7 +31,9 @@ from engine.facts import set_fact
 from engine.models import AuditEvent, Plan, SchoolRun, Teacher
 from engine.run_status import refresh
 from engine.runs import SYSTEM, Actor, advance_all_ready, fire
-from engine.status import RunView, run_views, stored_views
+from engine.school_state import run_state
+from engine.status import RunView, run_views, status_table, stored_views
+from engine.tally import tally_drift
 from tests.engine.builders import EARLY, PILOT, add_teachers, plan_data, seed_with_plan
 from tests.engine.stateful_model import ROLES as RULE_ROLES
 from tests.engine.stateful_model import WORK, Model, SchoolModel
@@ -198,6 +201,21 @@ def _machine(template: Path, clock: FixedClock) -> type[RuleBasedStateMachine]:
                 live = {v.run_id: _summary(v) for v in run_views(s, self.clock, plan)}
                 stored = {v.run_id: _summary(v) for v in stored_views(s, self.clock, plan)}
                 assert stored == live
+
+        @invariant()
+        def dashboard_counts_are_a_recount(self) -> None:
+            """The overview's counts (per-county tallies, engine/tally.py) are what counting the
+            schools one by one gives, state by state and stage by stage, after every step."""
+            with transaction(self.factory) as s:
+                plan = s.scalars(select(Plan)).one()
+                assert tally_drift(s, plan.id) == []
+                wf, rows = status_table(s, self.clock)
+                views = stored_views(s, self.clock, plan)
+                states = Counter(run_state(wf, v.state, started=v.started, blocked=v.blocked,
+                                           due=v.due.due if v.due else None, today=self.today()) for v in views)
+                stages = Counter(v.state for v in views if v.started)
+            assert {k: n for k, n in sum((Counter(r.states) for r in rows), Counter()).items() if n} == dict(states)
+            assert {k: n for k, n in sum((Counter(r.stages) for r in rows), Counter()).items() if n} == dict(stages)
 
         @invariant()
         def chains_verify(self) -> None:
