@@ -162,7 +162,7 @@ from engine.school_state import (
     state_case,
     state_title,
 )
-from engine.status import RunView, school_detail, status_table, stored_views
+from engine.status import RunView, rework_clause, school_detail, status_table, stored_views
 from engine.tally import rate_tallies, run_tallies, tally_drift
 from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
 from engine.tokens import (
@@ -226,7 +226,7 @@ __all__ = [
     "GateResult", "failing", "ensure_current", "RateValue", "rate_total", "rate_values", "teachers_behind",
     "EntryResult", "decide_many", "import_extensions", "import_facts",
     # what officials read
-    "RunView", "school_detail", "status_table", "stored_views",
+    "RunView", "rework_clause", "school_detail", "status_table", "stored_views",
     "STATES", "STATE_HELP", "STATE_TITLES", "run_state", "school_state", "stage_horizon", "state_case", "state_title",
     "StateProblem", "StateReport", "verify_state",
     "action_label", "audit_triggers", "event_cells", "event_label", "fact_title", "role_title", "stage_title", "trigger_title",

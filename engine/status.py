@@ -7,8 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy.orm import Session, aliased
 
 from engine.audit.query import list_events
 from engine.calendar.store import load_calendar
@@ -17,7 +17,7 @@ from engine.clock import Clock
 from engine.deadline import StageDue, days_overdue, local_date, run_stage_due
 from engine.gate import GateResult, all_passed, judge_stage
 from engine.metrics import metric_values, runs_by_id, teacher_summary
-from engine.models import Batch, Plan, Region, RunDeadline, School, SchoolRun, Teacher
+from engine.models import AuditEvent, Batch, Plan, Region, RunDeadline, School, SchoolRun, Teacher
 from engine.plan import find_plan
 from engine.regions import region_clause
 from engine.run_status import ensure_current
@@ -217,3 +217,17 @@ def school_detail(session: Session, clock: Clock, school_code: str, plan_code: s
         "allowed": sorted({t.trigger for t in wf.transitions_from(run.state) if role is None or role in t.roles}),
         "history": [e.as_dict() for e in history],
     }
+
+
+def rework_clause(wf: Workflow, plan_id: int) -> ColumnElement[bool]:
+    """Runs sent back for rework (a ``kind: return`` transition, e.g. 退回整改 from practice to
+    online study) that have not changed stage since: the rework list of the dashboard."""
+    returns = [t.trigger for t in wf.transitions if t.kind == "return"]
+    if not returns:
+        return false()
+    later = aliased(AuditEvent)
+    moved_since = (select(later.id).where(later.chain == AuditEvent.chain, later.seq > AuditEvent.seq,
+                                          later.to_state != later.from_state).exists())
+    sent_back = select(AuditEvent.run_id).where(AuditEvent.plan_id == plan_id, AuditEvent.trigger.in_(returns),
+                                                ~moved_since)
+    return SchoolRun.id.in_(sent_back)

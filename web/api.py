@@ -63,6 +63,7 @@ _LIST_PARAMS = """
       - {name: min_days, in: query, schema: {type: integer}}
       - {name: region, in: query, schema: {type: string}, description: "county, city or province code"}
       - {name: sort, in: query, schema: {type: string, enum: [days, due, school, county, stage]}}
+      - {name: rework, in: query, schema: {type: string, enum: ["1"]}, description: "only schools sent back for rework (退回整改) and not moved on since"}
       - {name: page, in: query, schema: {type: integer, minimum: 1}, description: "100 schools a page"}
 """
 

@@ -53,6 +53,8 @@ def routes() -> list[Route | Mount]:
         Route("/regions.{kind:str}", pages.regions_file, methods=["GET"]),
         Route("/overdue", pages.overdue, methods=["GET"]),
         Route("/overdue.{kind:str}", pages.overdue_file, methods=["GET"]),
+        Route("/rework", pages.rework, methods=["GET"]),
+        Route("/rework.{kind:str}", pages.rework_file, methods=["GET"]),
         Route("/schools", pages.school_list, methods=["GET"]),
         Route("/schools.{kind:str}", pages.school_list_file, methods=["GET"]),
         Route("/schools/{code}", pages.school, methods=["GET"]),

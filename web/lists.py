@@ -23,6 +23,7 @@ from engine import (
     failing,
     local_date,
     region_clause,
+    rework_clause,
     run_state,
     scoped_views,
     stage_title,
@@ -49,16 +50,18 @@ class Filters:
     min_days: int = 0
     gate: str | None = None
     sort: str = "days"
+    rework: bool = False  # only schools sent back for rework and not moved on since
+
 
     def query(self) -> dict[str, str]:
         """The filters as query parameters (for links to other pages and the downloads)."""
         items = {"state": self.state, "stage": self.stage, "region": self.region, "gate": self.gate,
                  "min_days": str(self.min_days) if self.min_days else None,
-                 "sort": self.sort if self.sort != "days" else None}
+                 "sort": self.sort if self.sort != "days" else None, "rework": "1" if self.rework else None}
         return {k: v for k, v in items.items() if v}
 
 
-def filters_from(params: Any, default_state: str | None = None) -> Filters:
+def filters_from(params: Any, default_state: str | None = None, *, rework: bool = False) -> Filters:
     def get(name: str) -> str | None:
         value = params.get(name)
         return value.strip() or None if isinstance(value, str) else None
@@ -66,7 +69,7 @@ def filters_from(params: Any, default_state: str | None = None) -> Filters:
     sort = get("sort") or "days"
     return Filters(state=get("state") if "state" in params else default_state, stage=get("stage"),
                    region=get("region"), min_days=int(days) if days and days.isdigit() else 0,
-                   gate=get("gate"), sort=sort if sort in SORTS else "days")
+                   gate=get("gate"), sort=sort if sort in SORTS else "days", rework=rework or get("rework") == "1")
 
 
 def check_filters(wf: Workflow, f: Filters) -> None:
@@ -100,6 +103,8 @@ def school_list(session: Session, clock: Clock, user: User, plan: Plan, f: Filte
     if f.min_days > 0:
         where.append(SchoolRun.started_at <= now)
         where.append(SchoolRun.due_date <= today - timedelta(days=f.min_days))
+    if f.rework:
+        where.append(rework_clause(wf, plan.id))
     if f.gate:
         # Stored failing gates are JSON written by json.dumps: the gate id appears as "gate": "<id>".
         where.append(cast(SchoolRun.failing, String).like(f'%"gate": "{f.gate}"%'))

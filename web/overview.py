@@ -30,6 +30,7 @@ from engine import (
     rate_values,
     region_clause,
     region_scope,
+    rework_clause,
     run_state,
     run_tallies,
     scoped_views,
@@ -131,6 +132,10 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
     out["rows"] = rows
     out["rates"] = [{"id": r.id, "title": str(r.title), "help": str(r.description or ""),
                      **rate_total(values, r.id).as_dict()} for r in wf.rates.values()]
+    scope_where = [user_school_clause(session, user)] + ([region_clause(session, out["region"])] if out["region"] else [])
+    out["rework"] = session.scalar(
+        select(func.count()).select_from(SchoolRun).join(School, School.code == SchoolRun.school_code)
+        .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), rework_clause(wf, plan.id), *scope_where)) or 0
     out["totals"] = {"schools": total, "overdue": states["overdue"], "done": states["done"],
                      "started": total - states["not_started"]}
     out["states"] = [{"id": s, "title": state_title(s), "help": str(STATE_HELP[s]), "count": states[s]}

@@ -55,10 +55,10 @@ def overview(ctx: Ctx) -> Response:
     return ctx.render("overview.html", data=d, school_rows=school_rows)
 
 
-def _list_page(ctx: Ctx, default_state: str | None, path: str) -> Response:
+def _list_page(ctx: Ctx, default_state: str | None, path: str, *, rework: bool = False) -> Response:
     q = ctx.request.query_params
     plan = pick_plan(ctx.db, ctx.user, q.get("plan") or None)
-    f = lists.filters_from(q, default_state)
+    f = lists.filters_from(q, default_state, rework=rework)
     page = max(1, data._int(q.get("page"), 1))
     rows, total = lists.school_list(ctx.db, ctx.clock, ctx.user, plan, f, page=page)
     wf = workflow_for_version(ctx.db, plan.workflow_version_id)
@@ -79,13 +79,25 @@ def school_list(ctx: Ctx) -> Response:
     return _list_page(ctx, None, "/schools")
 
 
-def _list_file(ctx: Ctx, default_state: str | None) -> Response:
+@endpoint()
+def rework(ctx: Ctx) -> Response:
+    """Schools sent back for rework (退回整改) and not moved on since."""
+    return _list_page(ctx, None, "/rework", rework=True)
+
+
+@endpoint()
+def rework_file(ctx: Ctx) -> Response:
+    return _list_file(ctx, None, rework=True)
+
+
+def _list_file(ctx: Ctx, default_state: str | None, *, rework: bool = False) -> Response:
     downloads.check_kind(ctx.request.path_params["kind"])
     q = ctx.request.query_params
     plan = pick_plan(ctx.db, ctx.user, q.get("plan") or None)
-    f = lists.filters_from(q, default_state)
+    f = lists.filters_from(q, default_state, rework=rework)
     rows, _total = lists.school_list(ctx.db, ctx.clock, ctx.user, plan, f, page_size=None)
-    what = state_title(f.state) if f.state else tr("学校清单", "Schools")
+    what = (tr("退回整改清单", "Sent back for rework") if f.rework
+            else state_title(f.state) if f.state else tr("学校清单", "Schools"))
     region = f.region or ctx.user.scope_code
     title = downloads.title_lines(plan, what, overview_data.region_name(ctx.db, region), ctx.clock.now())
     return downloads.file_response(ctx.request.path_params["kind"], f"{what}-{region}", what,

@@ -25,7 +25,15 @@ from engine.models import Plan, RunDeadline, SchoolFact, SchoolRun
 from engine.projection import verify_state
 from engine.runs import fire
 from tests.conftest import SHANGHAI
-from tests.engine.builders import COUNTY, COUNTY_OFFICER, EARLY, PILOT, add_school, run_of, seed_with_plan
+from tests.engine.builders import (
+    COUNTY,
+    COUNTY_OFFICER,
+    EARLY,
+    PILOT,
+    add_school,
+    run_of,
+    seed_with_plan,
+)
 
 SCHOOL = EARLY[0]
 
