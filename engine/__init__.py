@@ -12,6 +12,7 @@ from engine.access import (
     is_school_user,
     may_act,
     recordable_facts,
+    region_level_of,
     region_scope,
     region_subtree,
     require_fact_role,
@@ -163,7 +164,7 @@ from engine.school_state import (
     state_title,
 )
 from engine.status import RunView, rework_clause, school_detail, status_table, stored_views
-from engine.tally import rate_tallies, run_tallies, tally_drift
+from engine.tally import plan_in_region, rate_tallies, run_tallies, tally_drift
 from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
 from engine.tokens import (
     DEFAULT_DAYS as DEFAULT_TOKEN_DAYS,
@@ -206,6 +207,7 @@ __all__ = [
     "require_fact_role", "require_write", "school_clause", "school_for", "scoped_views",
     "region_subtree", "require_upload", "school_clause_for", "upload_kinds",
     "user_school_clause", "region_clause", "rate_tallies", "run_tallies", "tally_drift",
+    "plan_in_region", "region_level_of",
     "ROLES", "LoginResult", "UserError", "add_user", "authenticate", "disable_user", "list_users", "set_password",
     "end_session", "session_user", "start_session",
     # time, storage, errors, language

@@ -101,6 +101,13 @@ def school_clause_for(region: str) -> ColumnElement[bool]:
     return any_level_clause(region)
 
 
+def region_level_of(session: Session, user: User) -> str | None:
+    """The level of a region user's scope (province, city, county); None for everyone else."""
+    if user.role not in REGION_ROLES:
+        return None
+    return session.scalar(select(Region.level).where(Region.code == user.scope_code))
+
+
 def user_school_clause(session: Session, user: User) -> ColumnElement[bool]:
     """``school_clause`` through the index of the scope's level (engine/regions.py): for pages
     that aggregate over the scope, where the three-way test made SQLite scan every school."""

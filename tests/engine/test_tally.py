@@ -25,7 +25,7 @@ from engine.run_status import refresh
 from engine.runs import fire
 from engine.school_state import state_case
 from engine.status import status_table
-from engine.tally import rate_tallies, tally_drift
+from engine.tally import plan_in_region, rate_tallies, tally_drift
 from engine.workflow.versions import workflow_for_version
 from tests.engine.builders import (
     CITY,
@@ -125,3 +125,13 @@ def test_a_tampered_tally_is_reported_and_a_missing_one_rebuilt(plan: sessionmak
     with transaction(plan) as s:  # a database upgraded to 0011: tallied on first read
         assert _tallied_states(s, clock) == _live_states(s, clock)
         assert tally_drift(s, plan_id) == []
+
+
+def test_a_database_upgraded_without_tallies_still_lists_its_plan(plan: sessionmaker[Session]) -> None:
+    with transaction(plan) as s:
+        s.execute(delete(RunTally))
+        s.execute(delete(RateTally))
+    with transaction(plan) as s:
+        found = s.scalars(select(Plan.code).where(plan_in_region(s, Plan.id, "county", OTHER_COUNTY))).all()
+        assert found == [find_plan(s, None).code]
+        assert s.scalars(select(Plan.code).where(plan_in_region(s, Plan.id, "county", "370399"))).all() == []
