@@ -64,14 +64,16 @@ def users() -> None:
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--scope", "scope", required=True, help="Region code (offices, supervisors) or school code (school_admin).")
 @click.option("--name", "display_name", default=None, help="Display name.")
+@click.option("--contractor", default=None, help="承训单位 (role contractor): sees the schools assigned to it in the scope.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 @pass_app
-def users_add(app: App, username: str, role: str, scope: str, display_name: str | None, password_stdin: bool) -> None:
+def users_add(app: App, username: str, role: str, scope: str, display_name: str | None, contractor: str | None,
+              password_stdin: bool) -> None:
     """添加用户 / add a user."""
     password = _password(password_stdin)
     with app.transaction() as session:
         add_user(session, app.clock, username=username, role=role, scope=scope, password=password,
-                 display_name=display_name)
+                 display_name=display_name, contractor=contractor)
     click.echo(tr(f"已添加用户 {username}", f"added user {username}"))
 
 

@@ -8,24 +8,30 @@ belong to another county.
 Recording a school fact is the one thing the workflow file decides rather than READ_ONLY: each
 fact names the roles that may record it, so a supervisor records the supervision result the
 workflow grants them and nothing else.
+
+A contractor account (承训单位, seed 002 二 "8个单位承办本项目", role ``contractor``) sees exactly the
+schools assigned to its contractor (``school_run.contractor``, `rollout contractors import`) inside
+the region it was given: the schools of another contractor answer 404 like a school outside a
+county. It acts as the workflow file grants the role ``contractor`` (briefings, training ended …).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import NotFound, RolloutError
 from engine.facts import role_refusal
 from engine.i18n import tr
-from engine.models import Plan, Region, School, User
+from engine.models import Plan, Region, School, SchoolRun, User
 from engine.status import RunView, stored_views
 from engine.workflow.model import Metric, Workflow
 
 READ_ONLY = frozenset({"supervisor"})
+CONTRACTOR = "contractor"
 
 
 class Forbidden(RolloutError):
@@ -36,21 +42,41 @@ def is_school_user(user: User) -> bool:
     return user.role == "school_admin"
 
 
+def is_contractor(user: User) -> bool:
+    return user.role == CONTRACTOR
+
+
+def lists_schools(user: User) -> bool:
+    """Whether the user sees a set of schools rather than a region's tree (a school admin, a
+    contractor): their overview lists those schools instead of ranking regions."""
+    return is_school_user(user) or is_contractor(user)
+
+
 def region_scope(user: User) -> str | None:
     """The region code whose subtree the user sees; None for a school admin (one school only)."""
     return None if is_school_user(user) else user.scope_code
 
 
-def sees(user: User, school: School) -> bool:
+def contractor_runs(name: str | None) -> Any:
+    """The school codes of the runs assigned to contractor ``name`` (withdrawn runs left out)."""
+    return select(SchoolRun.school_code).where(SchoolRun.contractor == name, SchoolRun.withdrawn_at.is_(None))
+
+
+def sees(session: Session, user: User, school: School) -> bool:
     if is_school_user(user):
         return school.code == user.scope_code
-    return user.scope_code in (school.county_code, school.city_code, school.province_code)
+    if user.scope_code not in (school.county_code, school.city_code, school.province_code):
+        return False
+    if is_contractor(user):
+        assigned = contractor_runs(user.contractor).where(SchoolRun.school_code == school.code).limit(1)
+        return session.scalar(assigned) is not None
+    return True
 
 
 def school_for(session: Session, user: User, code: str) -> School:
     """The school if the user may see it; NotFound otherwise (same answer as a missing school)."""
     school = session.get(School, code)
-    if school is None or not sees(user, school):
+    if school is None or not sees(session, user, school):
         raise NotFound(tr(f"没有学校 {code}", f"no school {code}"))
     return school
 
@@ -82,7 +108,11 @@ def require_fact_role(user: User, wf: Workflow, name: str) -> None:
 
 def audit_filter(user: User) -> dict[str, Any]:
     """Keyword arguments for engine.audit.query.list_events restricting it to the user's scope."""
-    return {"school": user.scope_code} if is_school_user(user) else {"region": user.scope_code}
+    if is_school_user(user):
+        return {"school": user.scope_code}
+    if is_contractor(user):
+        return {"region": user.scope_code, "schools": contractor_runs(user.contractor)}
+    return {"region": user.scope_code}
 
 
 
@@ -90,6 +120,8 @@ def school_clause(user: User) -> ColumnElement[bool]:
     """A WHERE clause over ``School`` restricting a query to the user's schools."""
     if is_school_user(user):
         return School.code == user.scope_code
+    if is_contractor(user):
+        return and_(school_clause_for(user.scope_code), School.code.in_(contractor_runs(user.contractor)))
     return school_clause_for(user.scope_code)
 
 

@@ -4,6 +4,7 @@ school's full picture (stage, deadlines, every gate explained, teachers, history
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,13 +139,18 @@ class StatusRow:
 
 
 def status_table(session: Session, clock: Clock, *, plan_code: str | None = None,
-                 region: str | None = None, people: bool = False) -> tuple[Workflow, list[StatusRow]]:
+                 region: str | None = None, people: bool = False, group: Any = None,
+                 where: Sequence[ColumnElement[bool]] = ()) -> tuple[Workflow, list[StatusRow]]:
     """Schools per child region × stage, with blocked and overdue counts: one GROUP BY over the
-    stored status (a province of 50,000 schools in one indexed pass)."""
+    stored status (a province of 50,000 schools in one indexed pass). ``group`` (e.g.
+    ``SchoolRun.contractor``) groups by that column instead of the child regions; ``where``
+    narrows the schools (a user's scope)."""
     plan = find_plan(session, plan_code)
     wf = workflow_for_version(session, plan.workflow_version_id)
     ensure_current(session, plan.id)
     column, _level = _region_column(session, region)
+    if group is not None:
+        column = group
     now = clock.now()
     today = local_date(now, plan.timezone)
     started = SchoolRun.started_at <= now
@@ -154,7 +160,7 @@ def status_table(session: Session, clock: Clock, *, plan_code: str | None = None
                     state_case(wf, now, today).label("school_state"),
                     case((started, 1), else_=0).label("started"),
                     case((started & SchoolRun.blocked, 1), else_=0).label("blocked"))
-             .join(School, School.code == SchoolRun.school_code).where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None)))
+             .join(School, School.code == SchoolRun.school_code).where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), *where))
     if region:
         inner = inner.where(_region_clause(region))
     sub = inner.subquery()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.schemas import SchemaGenerator
 
-from web import data, lists, school_page
+from web import contractors, data, lists, school_page
 from web import overview as overview_data
 from web.context import Ctx, csrf_token, endpoint, json_response
 from web.plans import pick_plan
@@ -36,12 +36,13 @@ def overview(ctx: Ctx) -> Response:
       - {name: plan, in: query, schema: {type: string}, description: "plan code; default the newest plan covering the user's region"}
       - {name: region, in: query, schema: {type: string}, description: "a region inside the user's scope (drill down)"}
     responses:
-      200: {description: "Header (plan title, final deadline, working days left), school states (counts add up to the schools), child regions ranked as in the weekly bulletin with rates (numerator/denominator), stages and batches"}
+      200: {description: "Header (plan title, final deadline, working days left), school states (counts add up to the schools), child regions ranked as in the weekly bulletin with rates (numerator/denominator), contractors (承训单位) ranked the same way with their rates, stages and batches"}
       404: {description: "No such plan or region in the user's scope"}
     """
     q = ctx.request.query_params
-    return json_response(overview_data.overview(ctx.db, ctx.clock, ctx.user, plan_code=q.get("plan") or None,
-                                                region=q.get("region") or None))
+    d = overview_data.overview(ctx.db, ctx.clock, ctx.user, plan_code=q.get("plan") or None, region=q.get("region") or None)
+    d["contractors"] = contractors.contractor_table(ctx.db, ctx.clock, ctx.user, plan_code=d["plan"], region=d["region"])["rows"]
+    return json_response(d)
 
 
 def _list(ctx: Ctx, default_state: str | None) -> Response:

@@ -22,7 +22,7 @@ from engine import (
     School,
     SchoolRun,
     User,
-    is_school_user,
+    lists_schools,
     local_date,
     rank_rows,
     rate_total,
@@ -92,7 +92,7 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
     out: dict[str, Any] = {"plan": plan.code, "header": header(session, clock, plan),
                            "plans": plan_choices(session, user, plan), "region": None, "crumbs": [],
                            "level": "school", "schools": []}
-    if is_school_user(user):
+    if lists_schools(user):  # a school admin, a contractor: their schools
         today = local_date(clock.now(), plan.timezone)
         views = scoped_views(session, clock, user, plan)
         states = dict.fromkeys(STATES, 0)
@@ -127,7 +127,7 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
             row["started"] = st.schools - st.not_started
             row["rates"] = {k: v.as_dict() for k, v in rates.get(row["region_code"], {}).items()}
         values = list(rates.values())
-    if is_school_user(user):
+    if lists_schools(user):  # a school admin, a contractor: their schools
         values = list(rate_values(session, wf, plan.id, School.code, school_clause(user)).values())
     out["rows"] = rows
     out["rates"] = [{"id": r.id, "title": str(r.title), "help": str(r.description or ""),
