@@ -50,8 +50,8 @@ from engine.accounts import (
     start_session,
 )
 from engine.bulletin import bulletin_week, office_contacts, rank_rows, ranked_regions
-from engine.contractors import contractor_ranking, has_contractors, rate_columns
 from engine.clock import Clock, FixedClock, SystemClock, as_utc, parse_timestamp
+from engine.contractors import contractor_ranking, has_contractors, rate_columns
 from engine.db import (
     DEFAULT_URL,
     current_revision,
