@@ -145,14 +145,12 @@ def region_subtree(session: Session, region: str) -> set[str]:
 
 
 # Who may bring data in through the web or the API, in one place. Offices load their own subtree;
-# a school admin and a supervisor load nothing (a supervisor is read-only, a school's data comes
-# from its county). A kind another importer adds later (facts, extensions) goes in here too.
-UPLOAD_KINDS = ("progress", "schools", "contacts")
-UPLOAD_ROLES: dict[str, frozenset[str]] = {
-    "progress": frozenset({"province_office", "city_office", "county_office"}),
-    "schools": frozenset({"province_office", "city_office", "county_office"}),
-    "contacts": frozenset({"province_office", "city_office", "county_office"}),
-}
+# a school admin, a supervisor and a contractor load nothing (a supervisor is read-only, a school's
+# data comes from its county). Facts and extensions (issue 14 item 9) are then checked row by row
+# by the workflow's own rules: who may record each fact, who may request and decide an extension.
+OFFICES = frozenset({"province_office", "city_office", "county_office"})
+UPLOAD_KINDS = ("progress", "schools", "contacts", "facts", "extensions")
+UPLOAD_ROLES: dict[str, frozenset[str]] = {kind: OFFICES for kind in UPLOAD_KINDS}
 
 
 def upload_kinds(user: User) -> list[str]:
