@@ -84,7 +84,8 @@ def users_list(app: App, as_json: bool) -> None:
     """列出用户 / list users."""
     with app.transaction() as session:
         rows = [{"username": u.username, "display_name": u.display_name, "role": u.role, "scope": u.scope_code,
-                 "active": u.active, "locked_until": u.locked_until} for u in list_users(session)]
+                 "contractor": u.contractor, "active": u.active, "locked_until": u.locked_until}
+                for u in list_users(session)]
     emit(rows, as_json, lambda: table(
         [tr("用户名", "Username"), tr("姓名", "Name"), tr("角色", "Role"), tr("范围", "Scope"), tr("启用", "Active")],
         [[r["username"], r["display_name"], r["role"], r["scope"], "✓" if r["active"] else "✗"] for r in rows]))

@@ -145,3 +145,23 @@ def test_the_contractor_table_counts_and_rates_from_the_data(contracted: Site) -
     book = load_workbook(BytesIO(prov.get("/contractors.xlsx").content))
     values = [[c.value for c in row] for row in book.active.iter_rows()]
     assert any(JIA in row for row in values) and any(YI in row for row in values)
+
+
+def test_a_bulk_add_creates_contractor_accounts(contracted: Site) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["用户名", "姓名", "角色", "范围", "承训单位"])
+    sheet.append(["jia_c", "甲联络员", "承训单位", COUNTY, JIA])
+    out = BytesIO()
+    book.save(out)
+    county = contracted.as_user("county")
+    page = county.get("/accounts")
+    r = county.post("/accounts/bulk", data={"csrf": csrf_of(page.text)},
+                    files={"file": ("账号.xlsx", out.getvalue(), "application/octet-stream")})
+    assert r.status_code == 200, r.text
+    with transaction(sessions(contracted.engine)) as s:
+        from engine.models import User
+        user = s.scalars(select(User).where(User.username == "jia_c")).one()
+        assert (user.role, user.scope_code, user.contractor) == ("contractor", COUNTY, JIA)
