@@ -17,8 +17,10 @@ from engine.access import (
     region_scope,
     region_subtree,
     require_fact_role,
+    require_run,
     require_upload,
     require_write,
+    run_clause,
     school_clause,
     school_clause_for,
     school_for,
@@ -203,7 +205,7 @@ from engine.version_rules import MovePreview, SchoolMove, move_workbook, parse_m
 __all__ = [
     # access and accounts: who sees and does what
     "Forbidden", "audit_filter", "is_contractor", "is_school_user", "lists_schools", "may_act", "recordable_facts", "region_scope",
-    "require_fact_role", "require_write", "school_clause", "school_for", "scoped_views",
+    "require_fact_role", "require_run", "require_write", "run_clause", "school_clause", "school_for", "scoped_views",
     "region_subtree", "require_upload", "school_clause_for", "upload_kinds",
     "ROLES", "LoginResult", "UserError", "add_user", "authenticate", "disable_user", "list_users", "set_password",
     "end_session", "session_user", "start_session",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -71,6 +71,18 @@ def sees(session: Session, user: User, school: School) -> bool:
         assigned = contractor_runs(user.contractor).where(SchoolRun.school_code == school.code).limit(1)
         return session.scalar(assigned) is not None
     return True
+
+
+def run_clause(user: User) -> ColumnElement[bool]:
+    """A WHERE clause over ``SchoolRun``: a contractor's own runs only (one of its schools may
+    also be in another programme's plan, which is not the contractor's to see); true otherwise."""
+    return SchoolRun.contractor == user.contractor if is_contractor(user) else true()
+
+
+def require_run(user: User, run: SchoolRun) -> None:
+    """NotFound when a contractor asks for a run not assigned to it (as for a school outside scope)."""
+    if is_contractor(user) and run.contractor != user.contractor:
+        raise NotFound(tr(f"没有学校 {run.school_code}", f"no school {run.school_code}"))
 
 
 def school_for(session: Session, user: User, code: str) -> School:

@@ -99,7 +99,7 @@ def school(ctx: Ctx) -> Response:
     """
     code = ctx.request.path_params["code"]
     detail = data.school(ctx.db, ctx.clock, ctx.user, code, ctx.request.query_params.get("plan") or None)
-    return json_response(school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code)))
+    return json_response(school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code, detail["plan"])))
 
 
 @endpoint(api=True)
@@ -176,7 +176,8 @@ def facts(ctx: Ctx) -> Response:
       200: {description: "The facts the user's role may record for this school under its workflow, with current values (empty for a role the workflow grants none)"}
       404: {description: "No such school in the user's scope"}
     """
-    return json_response(data.facts(ctx.db, ctx.user, ctx.request.path_params["code"]))
+    return json_response(data.facts(ctx.db, ctx.user, ctx.request.path_params["code"],
+                                    ctx.request.query_params.get("plan") or None))
 
 
 @endpoint(api=True)

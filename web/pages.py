@@ -140,7 +140,7 @@ def school_list_file(ctx: Ctx) -> Response:
 def school(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
     detail = data.school(ctx.db, ctx.clock, ctx.user, code, ctx.request.query_params.get("plan") or None)
-    detail = school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code))
+    detail = school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code, detail["plan"]))
     detail["forecast"] = school_page.forecast(ctx.db, ctx.clock, code, detail["plan"])
     detail["override"] = plan_changes.override_form(ctx.db, ctx.user, detail)
     return ctx.render("school.html", d=detail, may_act=may_act(ctx.user), facts=detail["facts"])

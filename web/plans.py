@@ -9,12 +9,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import NotFound, Plan, School, SchoolRun, User, school_clause, tr
+from engine import NotFound, Plan, School, SchoolRun, User, run_clause, school_clause, tr
 
 
 def plans_for(session: Session, user: User) -> list[Plan]:
-    """The plans with at least one school the user may see, newest first (year, then load time)."""
-    ids = select(SchoolRun.plan_id).join(School, School.code == SchoolRun.school_code).where(school_clause(user))
+    """The plans with at least one school the user may see, newest first (year, then load time);
+    for a contractor, the plans with a school assigned to it."""
+    ids = (select(SchoolRun.plan_id).join(School, School.code == SchoolRun.school_code)
+           .where(school_clause(user), run_clause(user)))
     return list(session.scalars(select(Plan).where(Plan.id.in_(ids.distinct()))
                                 .order_by(Plan.year.desc(), Plan.loaded_at.desc(), Plan.id.desc())))
 

@@ -165,3 +165,21 @@ def test_a_bulk_add_creates_contractor_accounts(contracted: Site) -> None:
         from engine.models import User
         user = s.scalars(select(User).where(User.username == "jia_c")).one()
         assert (user.role, user.scope_code, user.contractor) == ("contractor", COUNTY, JIA)
+
+
+def test_a_contractor_sees_only_its_own_plan_of_a_school(contracted: Site, tmp_path: Path) -> None:
+    """The same schools in a newer plan of another programme, with no contractor: not the contractor's."""
+    from engine.plan import load_plan
+    from tests.engine.builders import plan_data, write_plan
+
+    with transaction(sessions(contracted.engine)) as s:
+        load_plan(s, write_plan(tmp_path, plan_data(plan="other-2022", year=2022), "other.yaml"), contracted.clock)
+    client = contracted.as_user("jia")
+    assert client.get("/api/overview").json()["plan"] == "yiyuan-2021"  # its plan, not the newest
+    assert client.get("/schools?plan=other-2022").status_code == 404
+    assert client.get(f"/schools/{EARLY[0]}?plan=other-2022").status_code == 404
+    assert client.get(f"/api/schools/{EARLY[0]}?plan=other-2022").status_code == 404
+    got = client.get(f"/api/schools/{EARLY[0]}?plan=yiyuan-2021")
+    assert got.status_code == 200 and got.json()["plan"] == "yiyuan-2021", got.text
+    assert contracted.as_user("county").get(f"/api/schools/{EARLY[0]}?plan=other-2022").status_code == 200
+    assert contracted.as_user("prov").get("/api/overview").json()["plan"] == "other-2022"  # offices: the newest
