@@ -53,7 +53,7 @@ from engine.accounts import (
 )
 from engine.bulletin import bulletin_week, office_contacts, rank_rows, ranked_regions
 from engine.clock import Clock, FixedClock, SystemClock, as_utc, parse_timestamp
-from engine.contractors import contractor_ranking, has_contractors, rate_columns
+from engine.contractors import contractor_ranking, has_contractors, is_province, rate_columns
 from engine.db import (
     DEFAULT_URL,
     current_revision,
@@ -234,7 +234,7 @@ __all__ = [
     "KINDS", "Digest", "Notices", "due_digests", "due_notices", "record_notices",
     "Warnings", "due_warnings", "record_rearmed", "warning_outcomes",
     "bulletin_week", "office_contacts", "rank_rows", "ranked_regions",
-    "contractor_ranking", "has_contractors", "rate_columns",
+    "contractor_ranking", "has_contractors", "is_province", "rate_columns",
     # changing course mid-year: moving open runs to a new workflow version
     "MOVE_ROLES", "MoveRefused", "MovePreview", "SchoolMove", "apply_move", "move_workbook", "parse_mapping",
     "preview_move",

@@ -144,7 +144,8 @@ def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None, 
         context = {"office": {"name": contact.name, "level": contact.level}, "plan_title": plan.title,
                    "period": period, "rows": rows,
                    # seed 002 (九) 各承训单位报到率、结业率……进行通报: the contractors with schools in the office's region
-                   "contractors": contractor_ranking(session, clock, plan, school_clause_for(contact.scope_code)),
+                   "contractors": contractor_ranking(session, clock, plan, school_clause_for(contact.scope_code),
+                                                     scan_all=contact.level == "province"),
                    "rates": rates}
         xlsx = bulletin_workbook(context)
         key = f"bulletin:c{contact.id}:{year}-W{week:02d}"

@@ -14,6 +14,7 @@ from engine import (
     SheetColumn,
     User,
     contractor_ranking,
+    is_province,
     lists_schools,
     rate_columns,
     school_clause,
@@ -33,7 +34,8 @@ def contractor_table(session: Session, clock: Clock, user: User, *, plan_code: s
     if region and not lists_schools(user):
         breadcrumbs(session, user, region)  # NotFound outside the user's region
         where.append(school_clause_for(region))
-    return {"plan": plan.code, "rows": contractor_ranking(session, clock, plan, *where),
+    whole = not lists_schools(user) and is_province(session, region or user.scope_code)
+    return {"plan": plan.code, "rows": contractor_ranking(session, clock, plan, *where, scan_all=whole),
             "rates": rate_columns(session, plan)}
 
 
