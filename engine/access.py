@@ -157,12 +157,15 @@ def region_subtree(session: Session, region: str) -> set[str]:
 
 
 # Who may bring data in through the web or the API, in one place. Offices load their own subtree;
-# a school admin, a supervisor and a contractor load nothing (a supervisor is read-only, a school's
-# data comes from its county). Facts and extensions (issue 14 item 9) are then checked row by row
+# a school admin and a supervisor load nothing (a supervisor is read-only, a school's data comes
+# from its county). Facts and extensions (issue 14 item 9) are then checked row by row
 # by the workflow's own rules: who may record each fact, who may request and decide an extension.
 OFFICES = frozenset({"province_office", "city_office", "county_office"})
 UPLOAD_KINDS = ("progress", "schools", "contacts", "facts", "extensions")
 UPLOAD_ROLES: dict[str, frozenset[str]] = {kind: OFFICES for kind in UPLOAD_KINDS}
+# A contractor reports its own schools' facts (briefings, training ended, 报到率 …) and asks for
+# their extensions (002 三 "承训单位可向……执行办公室提出延期申请"), rows confined to its schools.
+UPLOAD_ROLES |= {kind: OFFICES | {CONTRACTOR} for kind in ("facts", "extensions")}
 
 
 def upload_kinds(user: User) -> list[str]:

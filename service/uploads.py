@@ -188,12 +188,14 @@ def _entries(session: Session, job: ImportJob, path: Path, *, dry_run: bool, clo
     go, so the dry run is the real import inside a savepoint that is then rolled back: the preview
     finds exactly the problems the commit would."""
     actor = Actor(user.username, user.role)
+    confine: dict[str, Any] = {"source": job.filename, "scope": job.scope_code,
+                               "contractor": user.contractor if user.role == "contractor" else None}
     nested = session.begin_nested()
     try:
         if job.kind == "facts":
-            r = import_facts(session, clock, path, actor=actor, source=job.filename, scope=job.scope_code)
+            r = import_facts(session, clock, path, actor=actor, **confine)
         else:
-            r = import_extensions(session, clock, path, actor=actor, source=job.filename, scope=job.scope_code)
+            r = import_extensions(session, clock, path, actor=actor, **confine)
     except BaseException:
         nested.rollback()
         raise

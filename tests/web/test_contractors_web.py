@@ -183,3 +183,22 @@ def test_a_contractor_sees_only_its_own_plan_of_a_school(contracted: Site, tmp_p
     assert got.status_code == 200 and got.json()["plan"] == "yiyuan-2021", got.text
     assert contracted.as_user("county").get(f"/api/schools/{EARLY[0]}?plan=other-2022").status_code == 200
     assert contracted.as_user("prov").get("/api/overview").json()["plan"] == "other-2022"  # offices: the newest
+
+
+def test_a_contractor_uploads_facts_only_for_its_schools_and_sees_only_its_own_jobs(contracted: Site,
+                                                                                   tmp_path: Path) -> None:
+    from tests.web.test_uploads import job_id, upload
+
+    contracted.app.state.rollout.uploads = tmp_path
+    with transaction(sessions(contracted.engine)) as s:
+        add_user(s, contracted.clock, username="yi", role="contractor", scope=PROVINCE, password=PASSWORD, contractor=YI)
+    jia = contracted.as_user("jia")
+    page = jia.get("/imports")
+    assert page.status_code == 200 and "学校事实项" in page.text and "（平台导出）" not in page.text
+    body = f"学校标识码,事实项,值\n{MINE[0]},plan_filed,1\n{THEIRS[0]},plan_filed,1\n".encode()
+    job = job_id(upload(jia, body, "事实.csv", kind="facts"))
+    shown = jia.get(f"/imports/{job}").text
+    assert "未分配给承训单位" in shown  # the other contractor's school
+    assert "不能记录事实项" in shown  # and plan_filed is the county's to record, not a contractor's
+    yi = contracted.as_user("yi")  # same role, same scope, another contractor
+    assert yi.get(f"/imports/{job}").status_code == 404 and "事实.csv" not in yi.get("/imports").text
