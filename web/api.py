@@ -26,7 +26,7 @@ def me(ctx: Ctx) -> Response:
     """
     u = ctx.user
     return json_response({"username": u.username, "display_name": u.display_name, "role": u.role,
-                          "scope": u.scope_code, "csrf": csrf_token(ctx.request)})
+                          "scope": u.scope_code, "contractor": u.contractor, "csrf": csrf_token(ctx.request)})
 
 
 @endpoint(api=True)

@@ -84,6 +84,7 @@ def test_a_contractor_sees_exactly_its_schools(contracted: Site) -> None:
     assert set(MINE) <= cells and not set(THEIRS) & cells
     audit = client.get("/audit.csv").text
     assert all(code in audit for code in MINE) and not _codes_in(audit) - set(MINE)  # its schools' assignments only
+    assert client.get("/api/me").json()["contractor"] == JIA
     # its own 承训单位 row, nobody else's
     rows = client.get("/api/overview").json()["contractors"]
     assert [r["contractor"] for r in rows] == [JIA] and rows[0]["schools"] == 3
