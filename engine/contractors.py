@@ -63,6 +63,8 @@ def is_province(session: Session, code: str) -> bool:
 
 
 def rate_columns(session: Session, plan: Plan) -> list[dict[str, str]]:
-    """The workflow's rates as column headers (id, title, help), in file order."""
+    """The workflow's rates as column headers (id, title and help in the current language, and
+    ``title_en`` for an English bulletin rendered beside a Chinese one), in file order."""
     wf = workflow_for_version(session, plan.workflow_version_id)
-    return [{"id": r.id, "title": str(r.title), "help": str(r.description or "")} for r in wf.rates.values()]
+    return [{"id": r.id, "title": str(r.title), "help": str(r.description or ""), "title_en": r.title.en}
+            for r in wf.rates.values()]

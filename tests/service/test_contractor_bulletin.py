@@ -20,7 +20,7 @@ from engine.models import Contact, Notification
 from engine.plan import find_plan
 from engine.runs import Actor
 from service.sweep import run_bulletins, run_sweep
-from tests.engine.henan import PROVINCE, SCHOOLS, ZHENGZHOU, henan, write_csv
+from tests.engine.henan import GONGYI, PROVINCE, SCHOOLS, ZHENGZHOU, henan, write_csv
 
 OFFICE = Actor("王玥", "province_office")
 JIA, YI = "甲大学继续教育学院", "乙教育科技有限公司"
@@ -32,9 +32,10 @@ REGISTERED = {c: v for c, v in zip(SCHOOLS[:7], (1, 0.96, 0.9, 0.95, 1, 0.5, 0.9
 def _setup(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
     with factory() as s, s.begin():
         henan(s, clock, tmp_path)
-        for scope, level, name in [(PROVINCE, "province", "省执行办"), (ZHENGZHOU, "city", "郑州市教育局")]:
+        for scope, level, name, lang in [(PROVINCE, "province", "省执行办", "zh"), (ZHENGZHOU, "city", "郑州市教育局", "zh"),
+                                         (GONGYI, "city", "Gongyi office", "en")]:
             s.add(Contact(scope_code=scope, level=level, name=name, channel="file", address=str(tmp_path / "out"),
-                          lang="zh", active=True))
+                          lang=lang, active=True))
         s.flush()
         import_contractors(s, clock, write_csv(tmp_path / "分配.csv", ["学校标识码", "承训单位"],
                                                [[c, n] for c, n in ASSIGN.items()]), actor="王玥", role="province_office")
@@ -64,12 +65,14 @@ def test_bulletin_ranks_contractors_with_their_rates(factory: sessionmaker[Sessi
         assert {r["contractor"]: {k: (v["numerator"], v["denominator"]) for k, v in r["rates"].items()}
                 for r in ranked} == _expected(SCHOOLS)
         assert {r["contractor"]: r["schools"] for r in ranked} == {JIA: 6, YI: 4}
-        assert run_bulletins(s, clock) == 2
+        assert run_bulletins(s, clock) == 3
     with factory() as s:
-        sent = {level: n for level, n in s.execute(
-            select(Contact.level, Notification).join(Contact, Contact.id == Notification.contact_id)
+        sent = {scope: n for scope, n in s.execute(
+            select(Contact.scope_code, Notification).join(Contact, Contact.id == Notification.contact_id)
             .where(Notification.kind == "bulletin"))}
-        province, city = sent["province"], sent["city"]
+        province, city = sent[PROVINCE], sent[ZHENGZHOU]
+        english = sent[GONGYI].body_text  # an English contact reads the rates' English titles
+        assert "Contractors, ranked" in english and "Registration rate" in english and "报到率" not in english
         assert "各承训单位情况" in province.body_text
         jia = _expected(SCHOOLS)[JIA]
         line = next(x for x in province.body_text.splitlines() if JIA in x)
