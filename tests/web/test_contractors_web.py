@@ -72,7 +72,7 @@ def test_a_contractor_sees_exactly_its_schools(contracted: Site) -> None:
                      f"/audit?school={code}", f"/schools/{code}/teachers.xlsx"):
             assert client.get(path).status_code == 404, path
     for path in ("/", "/schools", "/overdue?state=", "/api/schools", "/api/overview", "/schools.csv", "/audit.csv",
-                 "/api/audit", "/contractors.csv"):
+                 "/api/audit", "/contractors.csv", "/plan/changes", "/extensions", "/imports"):
         r = client.get(path)
         assert r.status_code == 200, path
         assert _codes_in(r.text) <= set(MINE), path
