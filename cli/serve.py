@@ -64,14 +64,16 @@ def users() -> None:
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--scope", "scope", required=True, help="Region code (offices, supervisors) or school code (school_admin).")
 @click.option("--name", "display_name", default=None, help="Display name.")
+@click.option("--contractor", default=None, help="承训单位 (role contractor): sees the schools assigned to it in the scope.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 @pass_app
-def users_add(app: App, username: str, role: str, scope: str, display_name: str | None, password_stdin: bool) -> None:
+def users_add(app: App, username: str, role: str, scope: str, display_name: str | None, contractor: str | None,
+              password_stdin: bool) -> None:
     """添加用户 / add a user."""
     password = _password(password_stdin)
     with app.transaction() as session:
         add_user(session, app.clock, username=username, role=role, scope=scope, password=password,
-                 display_name=display_name)
+                 display_name=display_name, contractor=contractor)
     click.echo(tr(f"已添加用户 {username}", f"added user {username}"))
 
 
@@ -82,7 +84,8 @@ def users_list(app: App, as_json: bool) -> None:
     """列出用户 / list users."""
     with app.transaction() as session:
         rows = [{"username": u.username, "display_name": u.display_name, "role": u.role, "scope": u.scope_code,
-                 "active": u.active, "locked_until": u.locked_until} for u in list_users(session)]
+                 "contractor": u.contractor, "active": u.active, "locked_until": u.locked_until}
+                for u in list_users(session)]
     emit(rows, as_json, lambda: table(
         [tr("用户名", "Username"), tr("姓名", "Name"), tr("角色", "Role"), tr("范围", "Scope"), tr("启用", "Active")],
         [[r["username"], r["display_name"], r["role"], r["scope"], "✓" if r["active"] else "✗"] for r in rows]))

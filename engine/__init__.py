@@ -9,15 +9,19 @@ inside the engine import each other by their full path, never through this file.
 from engine.access import (
     Forbidden,
     audit_filter,
+    is_contractor,
     is_school_user,
+    lists_schools,
     may_act,
     recordable_facts,
     region_level_of,
     region_scope,
     region_subtree,
     require_fact_role,
+    require_run,
     require_upload,
     require_write,
+    run_clause,
     school_clause,
     school_clause_for,
     school_for,
@@ -51,6 +55,7 @@ from engine.accounts import (
 )
 from engine.bulletin import bulletin_week, office_contacts, rank_rows, ranked_regions
 from engine.clock import Clock, FixedClock, SystemClock, as_utc, parse_timestamp
+from engine.contractors import contractor_ranking, has_contractors, is_province, rate_columns
 from engine.db import (
     DEFAULT_URL,
     current_revision,
@@ -203,8 +208,8 @@ from engine.version_rules import MovePreview, SchoolMove, move_workbook, parse_m
 
 __all__ = [
     # access and accounts: who sees and does what
-    "Forbidden", "audit_filter", "is_school_user", "may_act", "recordable_facts", "region_scope",
-    "require_fact_role", "require_write", "school_clause", "school_for", "scoped_views",
+    "Forbidden", "audit_filter", "is_contractor", "is_school_user", "lists_schools", "may_act", "recordable_facts", "region_scope",
+    "require_fact_role", "require_run", "require_write", "run_clause", "school_clause", "school_for", "scoped_views",
     "region_subtree", "require_upload", "school_clause_for", "upload_kinds",
     "user_school_clause", "region_clause", "rate_tallies", "run_tallies", "tally_drift",
     "plan_in_region", "region_level_of",
@@ -235,6 +240,7 @@ __all__ = [
     "KINDS", "Digest", "Notices", "due_digests", "due_notices", "record_notices",
     "Warnings", "due_warnings", "record_rearmed", "warning_outcomes",
     "bulletin_week", "office_contacts", "rank_rows", "ranked_regions",
+    "contractor_ranking", "has_contractors", "is_province", "rate_columns",
     # changing course mid-year: moving open runs to a new workflow version
     "MOVE_ROLES", "MoveRefused", "MovePreview", "SchoolMove", "apply_move", "move_workbook", "parse_mapping",
     "preview_move",

@@ -8,26 +8,32 @@ belong to another county.
 Recording a school fact is the one thing the workflow file decides rather than READ_ONLY: each
 fact names the roles that may record it, so a supervisor records the supervision result the
 workflow grants them and nothing else.
+
+A contractor account (承训单位, seed 002 二 "8个单位承办本项目", role ``contractor``) sees exactly the
+schools assigned to its contractor (``school_run.contractor``, `rollout contractors import`) inside
+the region it was given: the schools of another contractor answer 404 like a school outside a
+county. It acts as the workflow file grants the role ``contractor`` (briefings, training ended …).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import NotFound, RolloutError
 from engine.facts import role_refusal
 from engine.i18n import tr
-from engine.models import Plan, Region, School, User
+from engine.models import Plan, Region, School, SchoolRun, User
 from engine.regions import any_level_clause, region_clause
 from engine.status import RunView, stored_views
 from engine.workflow.model import Metric, Workflow
 
 READ_ONLY = frozenset({"supervisor"})
-# Roles whose scope is a region's whole subtree (the rest see a school, or a list of schools).
+CONTRACTOR = "contractor"
+# Roles whose scope is a region's whole subtree (the rest see a school, or a contractor's schools).
 REGION_ROLES = frozenset({"province_office", "city_office", "county_office", "supervisor"})
 
 
@@ -39,21 +45,53 @@ def is_school_user(user: User) -> bool:
     return user.role == "school_admin"
 
 
+def is_contractor(user: User) -> bool:
+    return user.role == CONTRACTOR
+
+
+def lists_schools(user: User) -> bool:
+    """Whether the user sees a set of schools rather than a region's tree (a school admin, a
+    contractor): their overview lists those schools instead of ranking regions."""
+    return is_school_user(user) or is_contractor(user)
+
+
 def region_scope(user: User) -> str | None:
     """The region code whose subtree the user sees; None for a school admin (one school only)."""
     return None if is_school_user(user) else user.scope_code
 
 
-def sees(user: User, school: School) -> bool:
+def contractor_runs(name: str | None) -> Any:
+    """The school codes of the runs assigned to contractor ``name`` (withdrawn runs left out)."""
+    return select(SchoolRun.school_code).where(SchoolRun.contractor == name, SchoolRun.withdrawn_at.is_(None))
+
+
+def sees(session: Session, user: User, school: School) -> bool:
     if is_school_user(user):
         return school.code == user.scope_code
-    return user.scope_code in (school.county_code, school.city_code, school.province_code)
+    if user.scope_code not in (school.county_code, school.city_code, school.province_code):
+        return False
+    if is_contractor(user):
+        assigned = contractor_runs(user.contractor).where(SchoolRun.school_code == school.code).limit(1)
+        return session.scalar(assigned) is not None
+    return True
+
+
+def run_clause(user: User) -> ColumnElement[bool]:
+    """A WHERE clause over ``SchoolRun``: a contractor's own runs only (one of its schools may
+    also be in another programme's plan, which is not the contractor's to see); true otherwise."""
+    return SchoolRun.contractor == user.contractor if is_contractor(user) else true()
+
+
+def require_run(user: User, run: SchoolRun) -> None:
+    """NotFound when a contractor asks for a run not assigned to it (as for a school outside scope)."""
+    if is_contractor(user) and run.contractor != user.contractor:
+        raise NotFound(tr(f"没有学校 {run.school_code}", f"no school {run.school_code}"))
 
 
 def school_for(session: Session, user: User, code: str) -> School:
     """The school if the user may see it; NotFound otherwise (same answer as a missing school)."""
     school = session.get(School, code)
-    if school is None or not sees(user, school):
+    if school is None or not sees(session, user, school):
         raise NotFound(tr(f"没有学校 {code}", f"no school {code}"))
     return school
 
@@ -85,7 +123,11 @@ def require_fact_role(user: User, wf: Workflow, name: str) -> None:
 
 def audit_filter(user: User) -> dict[str, Any]:
     """Keyword arguments for engine.audit.query.list_events restricting it to the user's scope."""
-    return {"school": user.scope_code} if is_school_user(user) else {"region": user.scope_code}
+    if is_school_user(user):
+        return {"school": user.scope_code}
+    if is_contractor(user):
+        return {"region": user.scope_code, "schools": contractor_runs(user.contractor)}
+    return {"region": user.scope_code}
 
 
 
@@ -93,6 +135,8 @@ def school_clause(user: User) -> ColumnElement[bool]:
     """A WHERE clause over ``School`` restricting a query to the user's schools."""
     if is_school_user(user):
         return School.code == user.scope_code
+    if is_contractor(user):
+        return and_(school_clause_for(user.scope_code), School.code.in_(contractor_runs(user.contractor)))
     return school_clause_for(user.scope_code)
 
 
@@ -132,13 +176,14 @@ def region_subtree(session: Session, region: str) -> set[str]:
 
 # Who may bring data in through the web or the API, in one place. Offices load their own subtree;
 # a school admin and a supervisor load nothing (a supervisor is read-only, a school's data comes
-# from its county). A kind another importer adds later (facts, extensions) goes in here too.
-UPLOAD_KINDS = ("progress", "schools", "contacts")
-UPLOAD_ROLES: dict[str, frozenset[str]] = {
-    "progress": frozenset({"province_office", "city_office", "county_office"}),
-    "schools": frozenset({"province_office", "city_office", "county_office"}),
-    "contacts": frozenset({"province_office", "city_office", "county_office"}),
-}
+# from its county). Facts and extensions (issue 14 item 9) are then checked row by row
+# by the workflow's own rules: who may record each fact, who may request and decide an extension.
+OFFICES = frozenset({"province_office", "city_office", "county_office"})
+UPLOAD_KINDS = ("progress", "schools", "contacts", "facts", "extensions")
+UPLOAD_ROLES: dict[str, frozenset[str]] = {kind: OFFICES for kind in UPLOAD_KINDS}
+# A contractor reports its own schools' facts (briefings, training ended, 报到率 …) and asks for
+# their extensions (002 三 "承训单位可向……执行办公室提出延期申请"), rows confined to its schools.
+UPLOAD_ROLES |= {kind: OFFICES | {CONTRACTOR} for kind in ("facts", "extensions")}
 
 
 def upload_kinds(user: User) -> list[str]:

@@ -3,7 +3,8 @@
 A province office manages every account of its province, a city its cities' counties and schools,
 a county its schools and its own staff. The one rule (``may_grant``): an office may give an account
 only a role at or below its own (province > city > county > school admin; a supervisor of any
-level, since a supervisor only reads) and only a scope inside its own subtree. So no office can
+level, since a supervisor only reads; a contractor account, 承训单位, for a contractor with schools
+assigned in that scope, which then sees only those schools) and only a scope inside its own subtree. So no office can
 make an account that sees or does more than it does itself. Every change is audited on the
 account's chain (``user:<id>``), naming the office that made it.
 
@@ -26,6 +27,7 @@ from engine.accounts import (
     UserError,
     add_user,
     authenticate,
+    contractor_in,
     disable_user,
     find_user,
     set_password,
@@ -46,9 +48,11 @@ BULK_FIELDS = {
     "display_name": ("display_name", "姓名", "显示名称", "名称"),
     "role": ("role", "角色"),
     "scope": ("scope", "范围", "地区或学校代码", "代码"),
+    "contractor": ("contractor", "承训单位", "承办单位"),
 }
 ROLE_WORDS = {"省级项目办": "province_office", "市级项目办": "city_office", "县级项目办": "county_office",
-              "学校管理员": "school_admin", "督导": "supervisor", **{r: r for r in ROLES}}
+              "学校管理员": "school_admin", "督导": "supervisor", "承训单位": "contractor",
+              **{r: r for r in ROLES}}
 
 
 _ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/l/I to misread
@@ -73,21 +77,25 @@ def manages_accounts(user: User) -> bool:
     return user.role in OFFICES
 
 
-def may_grant(session: Session, office: User, role: str, scope: str) -> str | None:
-    """None when ``office`` may give an account ``role`` over ``scope``; else why not, in words."""
+def may_grant(session: Session, office: User, role: str, scope: str, contractor: str | None = None) -> str | None:
+    """None when ``office`` may give an account ``role`` over ``scope``; else why not, in words.
+    A contractor account (``contractor`` given) also needs that contractor's schools in ``scope``."""
     if office.role not in OFFICES:
         return tr("只有省、市、县项目办可以管理账号", "only province, city and county offices manage accounts")
     if role not in ROLES:
         return tr(f"未知角色 {role}", f"unknown role {role}")
-    if role != "supervisor" and RANK[role] > RANK[office.role]:
+    if role not in ("supervisor", "contractor") and RANK[role] > RANK[office.role]:
         return tr("不能授予比自己更高的角色", "an office cannot grant a role above its own")
     if not _within(session, office, scope):
         return tr(f"范围 {scope} 不在您的管辖范围内", f"scope {scope} is outside your region")
+    if contractor is not None and role == "contractor" and not contractor_in(session, contractor, scope):
+        return tr(f"承训单位“{contractor}”在范围 {scope} 内没有分配学校",
+                  f"contractor '{contractor}' has no schools assigned in scope {scope}")
     return None
 
 
-def require_grant(session: Session, office: User, role: str, scope: str) -> None:
-    refusal = may_grant(session, office, role, scope)
+def require_grant(session: Session, office: User, role: str, scope: str, contractor: str | None = None) -> None:
+    refusal = may_grant(session, office, role, scope, contractor)
     if refusal is not None:
         raise Forbidden(refusal)
 
@@ -119,14 +127,15 @@ def _audit(session: Session, clock: Clock, office: User, user: User, trigger: st
 
 
 def office_add_user(session: Session, clock: Clock, office: User, *, username: str, role: str, scope: str,
-                    display_name: str | None = None) -> tuple[User, str]:
+                    display_name: str | None = None, contractor: str | None = None) -> tuple[User, str]:
     """Add an account the office may grant; returns it with its temporary password (shown once)."""
-    require_grant(session, office, role, scope)
+    contractor = (contractor or "").strip() or None
+    require_grant(session, office, role, scope, contractor)
     password = temporary_password()
     user = add_user(session, clock, username=username, role=role, scope=scope, password=password,
-                    display_name=display_name)
+                    display_name=display_name, contractor=contractor)
     user.must_change_password = True
-    _audit(session, clock, office, user, "user_add", f"{user.username} {role} {scope}")
+    _audit(session, clock, office, user, "user_add", f"{user.username} {role} {scope}" + (f" {contractor}" if contractor else ""))
     return user, password
 
 
@@ -175,7 +184,7 @@ def bulk_add_users(session: Session, clock: Clock, office: User, path: str | Pat
     problem (a role or scope the office may not grant, a duplicate, an existing username) is listed
     with its row before anything is written."""
     problems = Problems(source)
-    rows: list[tuple[int, str, str, str, str]] = []
+    rows: list[tuple[int, str, str, str, str, str | None]] = []
     seen: dict[str, int] = {}
     existing = set(session.scalars(select(User.username)))
     with open_table(path, BULK_FIELDS, ("username", "role", "scope"), source) as table:
@@ -185,6 +194,7 @@ def bulk_add_users(session: Session, clock: Clock, office: User, path: str | Pat
             role = ROLE_WORDS.get(cells["role"].strip(), "")
             scope = cells["scope"].strip()
             display = clean_line(cells.get("display_name", ""), "", 10**4)[:100] or username
+            contractor = clean_line(cells.get("contractor", ""), "", 10**4)[:100] or None
             if not username or len(username) > 60:
                 problems.add(number, cols["username"], tr("用户名为空或超过 60 个字符", "username empty or longer than 60 characters"))
             elif username in existing:
@@ -194,15 +204,15 @@ def bulk_add_users(session: Session, clock: Clock, office: User, path: str | Pat
             seen.setdefault(username, number)
             if not role:
                 problems.add(number, cols["role"], tr(f"角色“{cells['role'][:40]}”无法识别", f"role '{cells['role'][:40]}' unknown"))
-            elif (refusal := may_grant(session, office, role, scope)) is not None:
+            elif (refusal := may_grant(session, office, role, scope, contractor)) is not None:
                 problems.add(number, cols["scope"] if "范围" in refusal or "scope" in refusal else cols["role"], refusal)
-            rows.append((number, username, display, role, scope))
+            rows.append((number, username, display, role, scope, contractor))
     problems.raise_if_any()
     added: list[Added] = []
-    for number, username, display, role, scope in rows:
+    for number, username, display, role, scope, contractor in rows:
         try:
             _user, password = office_add_user(session, clock, office, username=username, role=role, scope=scope,
-                                              display_name=display)
+                                              display_name=display, contractor=contractor)
         except UserError as exc:  # the scope does not fit the role (a county office over a school …)
             problems.add(number, cols["scope"], str(exc))
             continue

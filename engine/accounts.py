@@ -33,10 +33,11 @@ from engine.clock import Clock
 from engine.db import UTCDateTime
 from engine.errors import NotFound, RolloutError
 from engine.i18n import tr
-from engine.models import LoginThrottle, Region, School, User, WebSession
+from engine.imports.staging import fold
+from engine.models import LoginThrottle, Region, School, SchoolRun, User, WebSession
 from engine.text import clean_line
 
-ROLES = ("province_office", "city_office", "county_office", "school_admin", "supervisor")
+ROLES = ("province_office", "city_office", "county_office", "school_admin", "supervisor", "contractor")
 REGION_LEVEL = {"province_office": "province", "city_office": "city", "county_office": "county"}
 MAX_FAILED = 5
 LOCK_FOR = timedelta(minutes=15)
@@ -83,7 +84,15 @@ def hash_password(password: str, *context: str) -> str:
     return _hasher.hash(password)
 
 
-def _check_scope(session: Session, role: str, scope: str) -> None:
+def contractor_in(session: Session, contractor: str | None, region: str) -> bool:
+    """Whether ``contractor`` has at least one school assigned (a run not withdrawn) in ``region``."""
+    in_region = (School.county_code == region) | (School.city_code == region) | (School.province_code == region)
+    found = (select(SchoolRun.id).join(School, School.code == SchoolRun.school_code)
+             .where(SchoolRun.contractor == contractor, SchoolRun.withdrawn_at.is_(None), in_region).limit(1))
+    return bool(contractor) and session.scalar(found) is not None
+
+
+def _check_scope(session: Session, role: str, scope: str, contractor: str | None = None) -> None:
     if role not in ROLES:
         raise UserError(tr(f"未知角色 {role}（可选：{'、'.join(ROLES)}）", f"unknown role {role} (one of: {', '.join(ROLES)})"))
     if role == "school_admin":
@@ -97,6 +106,12 @@ def _check_scope(session: Session, role: str, scope: str) -> None:
     if level is not None and region.level != level:
         raise UserError(tr(f"角色 {role} 的范围必须是{level}级区划，{scope} 是 {region.level}",
                            f"role {role} needs a {level} region, {scope} is a {region.level}"))
+    if (role == "contractor") != bool(contractor):
+        raise UserError(tr("承训单位账号须指明承训单位名称（其他角色不能指明）",
+                           "a contractor account names its contractor (and no other role does)"))
+    if role == "contractor" and not contractor_in(session, contractor, scope):
+        raise UserError(tr(f"承训单位“{contractor}”在 {scope} 没有分配学校（先导入承训单位分配表）",
+                           f"contractor '{contractor}' has no schools assigned in {scope} (import the assignment first)"))
 
 
 def find_user(session: Session, username: str) -> User:
@@ -107,16 +122,18 @@ def find_user(session: Session, username: str) -> User:
 
 
 def add_user(session: Session, clock: Clock, *, username: str, role: str, scope: str, password: str,
-             display_name: str | None = None) -> User:
-    """Create a user; a region role must be scoped to a region of its own level, a school admin to a school."""
+             display_name: str | None = None, contractor: str | None = None) -> User:
+    """Create a user; a region role must be scoped to a region of its own level, a school admin to a
+    school, a contractor to a region where its contractor (named, 承训单位) has schools assigned."""
     username = clean_line(username, tr("用户名", "username"), MAX_USERNAME)
     if not username:
         raise UserError(tr("用户名不能为空", "the username is empty"))
     display = clean_line(display_name or username, tr("姓名", "display name"), 100) or username
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise UserError(tr(f"用户 {username} 已存在", f"user {username} already exists"))
-    _check_scope(session, role, scope)
-    user = User(username=username, display_name=display, role=role, scope_code=scope,
+    contractor = clean_line(fold(contractor), tr("承训单位", "contractor"), 100) if contractor else None
+    _check_scope(session, role, scope, contractor)
+    user = User(username=username, display_name=display, role=role, scope_code=scope, contractor=contractor,
                 password_hash=hash_password(password, username, display), active=True, failed_logins=0,
                 locked_until=None, created_at=clock.now())
     session.add(user)

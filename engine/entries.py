@@ -54,13 +54,34 @@ def _fact_name(wf: Workflow, written: str) -> str | None:
     return None
 
 
+def _outside(session: Session, code: str, scope: str | None, contractor: str | None = None) -> str | None:
+    """Why a row's school is refused for an upload confined to ``scope`` (an office's region) and,
+    for a contractor's upload, to the schools assigned to ``contractor``; None when it is not."""
+    if scope is None:
+        return None
+    school = session.get(School, code)
+    if school is None or scope not in (school.county_code, school.city_code, school.province_code):
+        return tr(f"学校 {code} 不在您的管辖范围 {scope} 内", f"school {code} is outside your region {scope}")
+    if contractor is not None and session.scalar(select(SchoolRun.id).where(
+            SchoolRun.school_code == code, SchoolRun.contractor == contractor, SchoolRun.withdrawn_at.is_(None))
+            .limit(1)) is None:
+        return tr(f"学校 {code} 未分配给承训单位“{contractor}”", f"school {code} is not assigned to contractor '{contractor}'")
+    return None
+
+
 def import_facts(session: Session, clock: Clock, path: str | Path, *, actor: Actor,
-                 plan_code: str | None = None, source: str | None = None) -> EntryResult:
-    """Record every row's fact as ``actor``; refuse the whole file if any row is refused."""
+                 plan_code: str | None = None, source: str | None = None, scope: str | None = None,
+                 contractor: str | None = None) -> EntryResult:
+    """Record every row's fact as ``actor``; refuse the whole file if any row is refused. With
+    ``scope`` (a web upload), a school outside that region is a problem of its row; with
+    ``contractor`` too (a contractor's upload), a school not assigned to it."""
     rows, file = read_fact_rows(path, source)
     problems, cols = file.problems, file.columns
     result = EntryResult("facts", problems.source, len(rows))
     for row in rows:
+        if (outside := _outside(session, row.school_code, scope, contractor)) is not None:
+            problems.add(row.number, cols["code"], outside)
+            continue
         try:
             run = find_run(session, row.school_code, plan_code)
         except NotFound as exc:
@@ -121,12 +142,18 @@ def _past_cap(session: Session, row: Any, plan_code: str | None) -> bool:
 
 def import_extensions(session: Session, clock: Clock, path: str | Path, *, actor: Actor,
                       requester: Actor | None = None, plan_code: str | None = None,
-                      source: str | None = None) -> EntryResult:
-    """Requests (as ``requester``, default ``actor``) and decisions (as ``actor``), in file order."""
+                      source: str | None = None, scope: str | None = None,
+                      contractor: str | None = None) -> EntryResult:
+    """Requests (as ``requester``, default ``actor``) and decisions (as ``actor``), in file order;
+    with ``scope`` (and ``contractor``), a school outside that region (or not assigned to that
+    contractor) is a problem of its row."""
     rows, file = read_extension_rows(path, source)
     problems, cols = file.problems, file.columns
     result = EntryResult("extensions", problems.source, len(rows))
     for row in rows:
+        if (outside := _outside(session, row.school_code, scope, contractor)) is not None:
+            problems.add(row.number, cols["code"], outside)
+            continue
         try:
             if _already(session, row.school_code, row.action, row.due, row.reason, plan_code):
                 result.unchanged += 1

@@ -89,9 +89,20 @@ def _xlsx_cell(sheet: Worksheet, value: Any, number_format: str | None = None,
 
 
 def xlsx_bytes(sheet_title: str, columns: Sequence[SheetColumn], rows: Iterable[Sequence[Any]],
-               title: Sequence[str] = ()) -> bytes:
-    """An .xlsx of one table: title lines (bold, the first larger), the header frozen below them."""
+               title: Sequence[str] = (),
+               more: Sequence[tuple[str, Sequence[SheetColumn], Iterable[Sequence[Any]]]] = ()) -> bytes:
+    """An .xlsx of one table: title lines (bold, the first larger), the header frozen below them.
+    ``more``: further sheets (title, columns, rows) after it, each with the same title lines."""
     book = Workbook(write_only=True)
+    for name, cols, table in ((sheet_title, columns, rows), *more):
+        _sheet(book, name, cols, table, title)
+    out = BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _sheet(book: Workbook, sheet_title: str, columns: Sequence[SheetColumn], rows: Iterable[Sequence[Any]],
+           title: Sequence[str]) -> None:
     sheet = book.create_sheet(sheet_title[:31] or "Sheet1")
     for index, column in enumerate(columns, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = _width(column)
@@ -108,6 +119,3 @@ def xlsx_bytes(sheet_title: str, columns: Sequence[SheetColumn], rows: Iterable[
     formats = [c.number_format for c in columns]
     for row in rows:
         sheet.append([_xlsx_cell(sheet, v, formats[i] if i < len(formats) else None) for i, v in enumerate(row)])
-    out = BytesIO()
-    book.save(out)
-    return out.getvalue()

@@ -32,6 +32,7 @@ ROLE_TITLES = {
     "county_office": Text("县级项目办", "County project office"),
     "school_admin": Text("学校管理员", "School admin"),
     "supervisor": Text("督导人员", "Supervisor"),
+    "contractor": Text("承训单位", "Contractor"),
 }
 EVENT_TITLES = {
     "plan_load": Text("加载实施方案", "Plan loaded"),

@@ -134,8 +134,7 @@ class SchoolRun(Base):
     stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Optimistic lock: every write (transition, fact, extension) bumps it.
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic lock: every write (transition, fact, extension) bumps it
     contractor: Mapped[str | None] = mapped_column(String(100), index=True)  # 承训单位 (seed 002), imports/contractors
     # Derived status, stored so that a province's status table or overdue list is one indexed
     # query instead of a gate evaluation over a million teachers. engine/run_status.py recomputes
@@ -366,8 +365,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(60), unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
-    role: Mapped[str] = mapped_column(String(40))  # province_office|city_office|county_office|school_admin|supervisor
+    role: Mapped[str] = mapped_column(String(40))  # province_office|city_office|county_office|school_admin|supervisor|contractor
     scope_code: Mapped[str] = mapped_column(String(10))  # region code (6) or school code (10)
+    contractor: Mapped[str | None] = mapped_column(String(100))  # role contractor: its 承训单位 (school_run.contractor), 0012
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)

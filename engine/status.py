@@ -4,10 +4,11 @@ school's full picture (stage, deadlines, every gate explained, teachers, history
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy import ColumnElement, case, false, func, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.audit.query import list_events
@@ -22,7 +23,7 @@ from engine.plan import find_plan
 from engine.regions import region_clause
 from engine.run_status import ensure_current
 from engine.runs import find_run
-from engine.school_state import OVERDUE, STATES, run_state, tally_state
+from engine.school_state import OVERDUE, STATES, run_state, state_case, tally_state
 from engine.tally import run_tallies
 from engine.workflow.model import Workflow
 from engine.workflow.versions import workflow_for_version
@@ -138,31 +139,56 @@ class StatusRow:
 
 
 def status_table(session: Session, clock: Clock, *, plan_code: str | None = None,
-                 region: str | None = None, people: bool = False) -> tuple[Workflow, list[StatusRow]]:
+                 region: str | None = None, people: bool = False, group: Any = None,
+                 where: Sequence[ColumnElement[bool]] = ()) -> tuple[Workflow, list[StatusRow]]:
     """Schools per child region × stage, with blocked and overdue counts, from the per-county
-    tallies (engine/tally.py): a province of 50,000 schools is ~2,000 rows to read."""
+    tallies (engine/tally.py): a province of 50,000 schools is ~2,000 rows to read. ``group``
+    (e.g. ``SchoolRun.contractor``) groups by that column instead of the child regions and
+    ``where`` narrows the schools (a user's scope): those count the stored status directly."""
     plan = find_plan(session, plan_code)
     wf = workflow_for_version(session, plan.workflow_version_id)
     ensure_current(session, plan.id)
     column, child = _region_column(session, region)
-    level = session.scalar(select(Region.level).where(Region.code == region)) if region else None
     now = clock.now()
     today = local_date(now, plan.timezone)
     names = dict(session.execute(select(Region.code, Region.name)).all())
     rows: dict[str, StatusRow] = {}
-    # A code the region tree does not hold has no schools.
-    for t in [] if region and level is None else run_tallies(session, plan.id, level=level, region=region):
-        code = (t.city_code if child == "city" else t.county_code) or "?"
+
+    def add(code: str, stage_id: str, school_state: str, n: int, n_started: int, n_blocked: int) -> None:
         row = rows.setdefault(code, StatusRow(code, names.get(code, code), stages={s.id: 0 for s in wf.stages},
                                               states=dict.fromkeys(STATES, 0)))
-        started = t.started_at <= now
-        school_state = tally_state(wf, t.stage, started=started, blocked=t.blocked, due=t.due_date, today=today)
-        row.states[school_state] += t.runs
-        row.schools += t.runs
-        row.not_started += 0 if started else t.runs
-        row.stages[t.stage] = row.stages.get(t.stage, 0) + (t.runs if started else 0)
-        row.blocked += t.runs if started and t.blocked else 0
-        row.overdue += t.runs if school_state == OVERDUE else 0
+        row.states[school_state] += n
+        row.schools += n
+        row.not_started += n - n_started
+        row.stages[stage_id] = row.stages.get(stage_id, 0) + n_started
+        row.blocked += n_blocked
+        row.overdue += n if school_state == OVERDUE else 0
+
+    if group is None and not where:
+        level = session.scalar(select(Region.level).where(Region.code == region)) if region else None
+        # A code the region tree does not hold has no schools.
+        for t in [] if region and level is None else run_tallies(session, plan.id, level=level, region=region):
+            started = t.started_at <= now
+            add((t.city_code if child == "city" else t.county_code) or "?", t.stage,
+                tally_state(wf, t.stage, started=started, blocked=t.blocked, due=t.due_date, today=today),
+                t.runs, t.runs if started else 0, t.runs if started and t.blocked else 0)
+    else:
+        started_q = SchoolRun.started_at <= now
+        # The state is computed in a subquery and grouped outside: PostgreSQL does not match a GROUP
+        # BY expression whose bound parameters (today, now) are sent separately from the SELECT's.
+        inner = (select((group if group is not None else column).label("region"), SchoolRun.state.label("stage"),
+                        state_case(wf, now, today).label("school_state"),
+                        case((started_q, 1), else_=0).label("started"),
+                        case((started_q & SchoolRun.blocked, 1), else_=0).label("blocked"))
+                 .join(School, School.code == SchoolRun.school_code)
+                 .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), *where))
+        if region:
+            inner = inner.where(region_clause(session, region))
+        sub = inner.subquery()
+        for code, stage_id, school_state, n, n_started, n_blocked in session.execute(
+                select(sub.c.region, sub.c.stage, sub.c.school_state, func.count(), func.sum(sub.c.started),
+                       func.sum(sub.c.blocked)).group_by(sub.c.region, sub.c.stage, sub.c.school_state)):
+            add(code or "?", stage_id, school_state, n, n_started or 0, n_blocked or 0)
     if not people:
         return wf, [rows[k] for k in sorted(rows)]
     # People per region and role (``people=True``, what `rollout status` shows): one GROUP BY over

@@ -62,6 +62,10 @@ def create_job(session: Session, clock: Clock, user: User, *, kind: str, mapping
 
 
 def _visible(user: User) -> Any:
+    """The uploader's own jobs and those of its office (same role, same scope); a contractor's
+    only its own (two contractors may share a role and a region)."""
+    if user.role == "contractor":
+        return ImportJob.user_id == user.id
     return or_(ImportJob.user_id == user.id,
                (ImportJob.role == user.role) & (ImportJob.scope_code == user.scope_code))
 

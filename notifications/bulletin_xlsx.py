@@ -37,4 +37,23 @@ def bulletin_workbook(context: dict[str, Any]) -> bytes:
               float(row["done_share"]), row["overdue"], float(row["overdue_share"]),
               *([row.get("at_risk", 0)] if warned else []),
               *[row.get("stage_counts", {}).get(stage, 0) for stage in stages]] for row in rows)
-    return xlsx_bytes("通报", columns, table, title=[title])
+    return xlsx_bytes("通报", columns, table, title=[title], more=_contractor_sheet(context))
+
+
+def _contractor_sheet(context: dict[str, Any]) -> list[tuple[str, list[SheetColumn], list[list[Any]]]]:
+    """The 承训单位 sheet (seed 002 (九) 各承训单位报到率、结业率……进行通报) when the plan has
+    contractors in the office's region: each rate as a real percentage beside its n/d."""
+    rows = context.get("contractors") or []
+    if not rows:
+        return []
+    rates = list(context.get("rates") or [])
+    headers = ["排名", "承训单位", "学校数", "已开始", "已完成", "完成率", "逾期", "逾期率"]
+    columns = [SheetColumn(h, width=24 if h == "承训单位" else 10, number_format=FORMATS.get(h)) for h in headers]
+    for rate in rates:
+        columns += [SheetColumn(rate["title"], width=10, number_format="0.0%"), SheetColumn(f"{rate['title']}（分子/分母）", width=14)]
+    table = [[r["rank"], r["contractor"], r["schools"], r["started"], r["done"], float(r["done_share"]), r["overdue"],
+              float(r["overdue_share"]),
+              *[x for rate in rates for x in (r["rates"][rate["id"]]["value"],
+                                              f"{r['rates'][rate['id']]['numerator']}/{r['rates'][rate['id']]['denominator']}")]]
+             for r in rows]
+    return [("承训单位", columns, table)]

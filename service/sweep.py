@@ -23,14 +23,17 @@ from engine import (
     Region,
     advance_auto,
     bulletin_week,
+    contractor_ranking,
     due_notices,
     due_warnings,
     find_plan,
     lapse_stale_requests,
     office_contacts,
     ranked_regions,
+    rate_columns,
     record_notices,
     record_rearmed,
+    school_clause_for,
 )
 from engine.forecast import forecast_plan, schools_at_risk
 from engine.workflow import workflow_for_version
@@ -128,6 +131,7 @@ def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None, 
     names = dict(session.execute(select(Region.code, Region.name)).all())
     contacts = office_contacts(session, plan)
     risk = _at_risk(session, clock, plan) if contacts else None
+    rates = rate_columns(session, plan)
     queued = 0
     for contact in contacts:
         rows = ranked_regions(session, clock, plan, contact.scope_code)
@@ -138,7 +142,11 @@ def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None, 
             for row in rows:
                 row["at_risk"] = counts.get(row["region_code"], 0)
         context = {"office": {"name": contact.name, "level": contact.level}, "plan_title": plan.title,
-                   "period": period, "rows": rows}
+                   "period": period, "rows": rows,
+                   # seed 002 (九) 各承训单位报到率、结业率……进行通报: the contractors with schools in the office's region
+                   "contractors": contractor_ranking(session, clock, plan, school_clause_for(contact.scope_code),
+                                                     scan_all=contact.level == "province"),
+                   "rates": rates}
         xlsx = bulletin_workbook(context)
         key = f"bulletin:c{contact.id}:{year}-W{week:02d}"
         queued += len(enqueue_many(session, [_rendered(

@@ -1,7 +1,8 @@
 """Uploads as an office makes them in the browser (or a platform through the API): store, preview, commit.
 
 Every kind goes through its one engine importer — progress and schools from ``engine.imports``,
-contacts from ``notifications`` — first as a dry run (the preview: the same parsing, checks and
+contacts from ``notifications``, facts and extensions from ``engine`` (bulk entry, issue 14 item 9)
+— first as a dry run (the preview: the same parsing, checks and
 staging, counts per school instead of the merge), then, once confirmed, for real. That is why this
 composition sits in the service layer: the contact importer lives above the engine.
 
@@ -25,6 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine import (
+    Actor,
     Clock,
     Counts,
     ImportFileError,
@@ -32,6 +34,8 @@ from engine import (
     RolloutError,
     User,
     check_committable,
+    import_extensions,
+    import_facts,
     record_commit,
     record_failure,
     record_preview,
@@ -55,7 +59,10 @@ SUFFIXES = (".csv", ".txt", ".xlsx")
 SHIPPED_MAPPINGS = WORKFLOWS_DIR.parent / "mappings"
 DEFAULT_MAPPING = "provincial-platform"
 KIND_TITLES = {"progress": ("教师学习进度（平台导出）", "teachers' progress (platform export)"),
-               "schools": ("学校名单", "school list"), "contacts": ("通知联系人", "notification contacts")}
+               "schools": ("学校名单", "school list"), "contacts": ("通知联系人", "notification contacts"),
+               "facts": ("学校事实项（学校标识码、事实项、值）", "school facts (school code, fact, value)"),
+               "extensions": ("延期申请与审批（学校标识码、操作、新截止日期、理由）",
+                              "extension requests and decisions (school code, action, new due date, reason)")}
 
 
 class UploadError(RolloutError):
@@ -162,6 +169,8 @@ def _import(session: Session, job: ImportJob, path: Path, *, dry_run: bool, cloc
             progress: Callable[[int], None] | None = None) -> Counts:
     """The job's kind through its one importer, confined to the job's region. A progress file is
     recorded in the import history (issue 11) under the clerk's file name and the uploader."""
+    if job.kind in ("facts", "extensions"):
+        return _entries(session, job, path, dry_run=dry_run, clock=clock, user=user)
     common: dict[str, Any] = {"dry_run": dry_run, "scope": job.scope_code, "source": job.filename, "on_header": on_header}
     if job.kind == "contacts":
         r: Any = import_contacts(session, path, **common)
@@ -171,6 +180,30 @@ def _import(session: Session, job: ImportJob, path: Path, *, dry_run: bool, cloc
         r = import_progress(session, path, _mapping(job.mapping), progress, **common, clock=clock,
                             actor=user.username, file_name=job.filename, mapping_name=job.mapping or None)
     return Counts(r.total, r.inserted, r.updated, r.unchanged, tuple(r.groups))
+
+
+def _entries(session: Session, job: ImportJob, path: Path, *, dry_run: bool, clock: Clock, user: User) -> Counts:
+    """Facts or extensions, each row through the command's own function as the uploader (its role
+    decides which facts it may record and whether it may decide). These importers write as they
+    go, so the dry run is the real import inside a savepoint that is then rolled back: the preview
+    finds exactly the problems the commit would."""
+    actor = Actor(user.username, user.role)
+    confine: dict[str, Any] = {"source": job.filename, "scope": job.scope_code,
+                               "contractor": user.contractor if user.role == "contractor" else None}
+    nested = session.begin_nested()
+    try:
+        if job.kind == "facts":
+            r = import_facts(session, clock, path, actor=actor, **confine)
+        else:
+            r = import_extensions(session, clock, path, actor=actor, **confine)
+    except BaseException:
+        nested.rollback()
+        raise
+    if dry_run:
+        nested.rollback()
+    else:
+        nested.commit()
+    return Counts(r.rows, 0, r.changed, r.unchanged, tuple((a, 0, n, 0) for a, n in sorted(r.by_action.items())))
 
 
 def preview_upload(session: Session, clock: Clock, user: User, job: ImportJob, folder: Path,

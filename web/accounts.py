@@ -47,7 +47,8 @@ def add(ctx: Ctx) -> Response:
     f = ctx.form
     user, password = office_add_user(ctx.db, ctx.clock, ctx.user, username=f.get("username", ""),
                                      role=f.get("role", ""), scope=f.get("scope", "").strip(),
-                                     display_name=f.get("display_name") or None)
+                                     display_name=f.get("display_name") or None,
+                                     contractor=f.get("contractor") or None)
     return _page(ctx, issued={"username": user.username, "password": password})
 
 

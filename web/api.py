@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.schemas import SchemaGenerator
 
-from web import data, lists, school_page
+from web import contractors, data, lists, school_page
 from web import overview as overview_data
 from web.context import Ctx, csrf_token, endpoint, json_response
 from web.plans import pick_plan
@@ -26,7 +26,7 @@ def me(ctx: Ctx) -> Response:
     """
     u = ctx.user
     return json_response({"username": u.username, "display_name": u.display_name, "role": u.role,
-                          "scope": u.scope_code, "csrf": csrf_token(ctx.request)})
+                          "scope": u.scope_code, "contractor": u.contractor, "csrf": csrf_token(ctx.request)})
 
 
 @endpoint(api=True)
@@ -36,12 +36,13 @@ def overview(ctx: Ctx) -> Response:
       - {name: plan, in: query, schema: {type: string}, description: "plan code; default the newest plan covering the user's region"}
       - {name: region, in: query, schema: {type: string}, description: "a region inside the user's scope (drill down)"}
     responses:
-      200: {description: "Header (plan title, final deadline, working days left), school states (counts add up to the schools), child regions ranked as in the weekly bulletin with rates (numerator/denominator), stages and batches"}
+      200: {description: "Header (plan title, final deadline, working days left), school states (counts add up to the schools), child regions ranked as in the weekly bulletin with rates (numerator/denominator), contractors (承训单位) ranked the same way with their rates, stages and batches"}
       404: {description: "No such plan or region in the user's scope"}
     """
     q = ctx.request.query_params
-    return json_response(overview_data.overview(ctx.db, ctx.clock, ctx.user, plan_code=q.get("plan") or None,
-                                                region=q.get("region") or None))
+    d = overview_data.overview(ctx.db, ctx.clock, ctx.user, plan_code=q.get("plan") or None, region=q.get("region") or None)
+    d["contractors"] = contractors.contractor_table(ctx.db, ctx.clock, ctx.user, plan_code=d["plan"], region=d["region"])["rows"]
+    return json_response(d)
 
 
 def _list(ctx: Ctx, default_state: str | None) -> Response:
@@ -99,7 +100,7 @@ def school(ctx: Ctx) -> Response:
     """
     code = ctx.request.path_params["code"]
     detail = data.school(ctx.db, ctx.clock, ctx.user, code, ctx.request.query_params.get("plan") or None)
-    return json_response(school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code)))
+    return json_response(school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code, detail["plan"])))
 
 
 @endpoint(api=True)
@@ -176,7 +177,8 @@ def facts(ctx: Ctx) -> Response:
       200: {description: "The facts the user's role may record for this school under its workflow, with current values (empty for a role the workflow grants none)"}
       404: {description: "No such school in the user's scope"}
     """
-    return json_response(data.facts(ctx.db, ctx.user, ctx.request.path_params["code"]))
+    return json_response(data.facts(ctx.db, ctx.user, ctx.request.path_params["code"],
+                                    ctx.request.query_params.get("plan") or None))
 
 
 @endpoint(api=True)

@@ -90,7 +90,7 @@ def import_kind(ctx: Ctx) -> Response:
              "online_hours": 30, "practice_hours": 28, "points": "1,5,9"}]}'
       ```
     parameters:
-      - {name: kind, in: path, required: true, schema: {type: string, enum: [progress, schools, contacts]}}
+      - {name: kind, in: path, required: true, schema: {type: string, enum: [progress, schools, contacts, facts, extensions]}}
       - {name: dry_run, in: query, schema: {type: integer, enum: [0, 1]}, description: "1: validate and count only, write nothing"}
       - {name: mapping, in: query, schema: {type: string}, description: "column mapping by name (default provincial-platform)"}
       - {name: filename, in: query, schema: {type: string}, description: "the name recorded for JSON rows"}

@@ -51,6 +51,7 @@ def routes() -> list[Route | Mount]:
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/", pages.overview, methods=["GET"]),
         Route("/regions.{kind:str}", pages.regions_file, methods=["GET"]),
+        Route("/contractors.{kind:str}", pages.contractors_file, methods=["GET"]),
         Route("/overdue", pages.overdue, methods=["GET"]),
         Route("/overdue.{kind:str}", pages.overdue_file, methods=["GET"]),
         Route("/rework", pages.rework, methods=["GET"]),

@@ -34,6 +34,7 @@ from engine import (
     recordable_facts,
     request_extension,
     require_fact_role,
+    require_run,
     require_write,
     school_clause,
     school_detail,
@@ -71,7 +72,9 @@ def school(session: Session, clock: Clock, user: User, code: str, plan_code: str
     actions it offers now, its history's triggers, stages and roles (display names for actors)."""
     school_for(session, user, code)
     detail = school_detail(session, clock, code, plan_code)
-    wf = workflow_for_version(session, find_run(session, code, detail["plan"]).workflow_version_id)
+    run = find_run(session, code, detail["plan"])
+    require_run(user, run)  # a contractor's school in another programme's plan
+    wf = workflow_for_version(session, run.workflow_version_id)
     pending = next((p for p in pending_requests(session, detail["plan"]) if p.school_code == code), None)
     detail["pending_extension"] = None if pending is None else {
         "stage": pending.stage, "stage_title": stage_title(wf, pending.stage), "due": pending.due,
@@ -140,10 +143,12 @@ def extension(session: Session, clock: Clock, user: User, code: str, decision: s
     return tr("已批准延期", "extension approved") if decision == "approve" else tr("已驳回延期申请", "extension refused")
 
 
-def facts(session: Session, user: User, code: str) -> list[dict[str, Any]]:
-    """The facts the user may record for the school (the form's choices), with their current values."""
+def facts(session: Session, user: User, code: str, plan_code: str | None = None) -> list[dict[str, Any]]:
+    """The facts the user may record for the school in the plan (the form's choices), with their
+    current values."""
     school_for(session, user, code)
-    run = find_run(session, code, None)
+    run = find_run(session, code, plan_code)
+    require_run(user, run)
     wf = workflow_for_version(session, run.workflow_version_id)
     stored = {f.name: f for f in session.scalars(select(SchoolFact).where(SchoolFact.run_id == run.id))}
     out: list[dict[str, Any]] = []

@@ -22,7 +22,7 @@ from engine import (
     School,
     SchoolRun,
     User,
-    is_school_user,
+    lists_schools,
     local_date,
     rank_rows,
     rate_tallies,
@@ -92,7 +92,7 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
     out: dict[str, Any] = {"plan": plan.code, "header": header(session, clock, plan),
                            "plans": plan_choices(session, user, plan), "region": None, "crumbs": [],
                            "level": "school", "schools": []}
-    if is_school_user(user):
+    if lists_schools(user):  # a school admin, a contractor: their schools
         today = local_date(clock.now(), plan.timezone)
         views = scoped_views(session, clock, user, plan)
         states = dict.fromkeys(STATES, 0)
@@ -127,7 +127,7 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
             row["started"] = st.schools - st.not_started
             row["rates"] = {k: v.as_dict() for k, v in rates.get(row["region_code"], {}).items()}
         values = list(rates.values())
-    if is_school_user(user):
+    if lists_schools(user):  # a school admin, a contractor: their schools
         values = list(rate_values(session, wf, plan.id, School.code, user_school_clause(session, user)).values())
     out["rows"] = rows
     out["rates"] = [{"id": r.id, "title": str(r.title), "help": str(r.description or ""),
@@ -141,7 +141,7 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
     out["states"] = [{"id": s, "title": state_title(s), "help": str(STATE_HELP[s]), "count": states[s]}
                      for s in STATES]
     out["stages"] = [{"id": s.id, "title": str(s.title), "count": stage_counts[s.id]} for s in wf.stages]
-    out["batches"] = (batch_progress(session, user, plan.id, None, wf) if is_school_user(user)
+    out["batches"] = (batch_progress(session, user, plan.id, None, wf) if lists_schools(user)
                       else tallied_batches(session, plan.id, out["level"], out["region"], wf))
     # What the SVG charts draw (each chart's table is the region table, the stage table, the batch table).
     for row in rows:

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from engine import authenticate, end_session, may_act, start_session, state_title, tr
 from engine.audit import LOCAL_TZ
 from engine.workflow import workflow_for_version
-from web import data, downloads, lists, plan_changes, school_page
+from web import contractors, data, downloads, lists, plan_changes, school_page
 from web import overview as overview_data
 from web.context import Ctx, client_address, endpoint
 from web.plans import pick_plan
@@ -52,7 +52,24 @@ def overview(ctx: Ctx) -> Response:
         plan = pick_plan(ctx.db, ctx.user, d["plan"])
         school_rows, _total = lists.school_list(ctx.db, ctx.clock, ctx.user, plan, lists.Filters(region=d["region"]),
                                                 page_size=None)
-    return ctx.render("overview.html", data=d, school_rows=school_rows)
+    table = contractors.contractor_table(ctx.db, ctx.clock, ctx.user, plan_code=d["plan"], region=d["region"])
+    return ctx.render("overview.html", data=d, school_rows=school_rows, contractors=table)
+
+
+@endpoint()
+def contractors_file(ctx: Ctx) -> Response:
+    """The overview's 承训单位 table as a file (same rows, same ranking, numerators and denominators)."""
+    kind = ctx.request.path_params["kind"]
+    downloads.check_kind(kind)
+    q = ctx.request.query_params
+    t = contractors.contractor_table(ctx.db, ctx.clock, ctx.user, plan_code=q.get("plan") or None,
+                                     region=q.get("region") or None)
+    plan = pick_plan(ctx.db, ctx.user, t["plan"])
+    what = tr("承训单位进度与排名", "Contractors: progress and rank")
+    region = q.get("region") or ctx.user.scope_code
+    title = downloads.title_lines(plan, what, overview_data.region_name(ctx.db, region), ctx.clock.now())
+    return downloads.file_response(kind, f"{what}-{region}", what, contractors.columns([r["title"] for r in t["rates"]]),
+                                   contractors.cells(t["rows"], [r["id"] for r in t["rates"]]), title)
 
 
 def _list_page(ctx: Ctx, default_state: str | None, path: str, *, rework: bool = False) -> Response:
@@ -135,7 +152,7 @@ def school_list_file(ctx: Ctx) -> Response:
 def school(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
     detail = data.school(ctx.db, ctx.clock, ctx.user, code, ctx.request.query_params.get("plan") or None)
-    detail = school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code))
+    detail = school_page.enrich(ctx.db, ctx.user, code, detail, data.facts(ctx.db, ctx.user, code, detail["plan"]))
     detail["forecast"] = school_page.forecast(ctx.db, ctx.clock, code, detail["plan"])
     detail["override"] = plan_changes.override_form(ctx.db, ctx.user, detail)
     return ctx.render("school.html", d=detail, may_act=may_act(ctx.user), facts=detail["facts"])

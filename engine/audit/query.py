@@ -72,6 +72,7 @@ def list_events(
     triggers: Sequence[str] | None = None,
     plan_id: int | None = None,
     plan_events: bool = False,
+    schools: Any = None,
 ) -> list[EventRow]:
     """Events oldest first (``newest_first``: the other way, as a page shows them). ``since`` is
     inclusive, ``until`` exclusive.
@@ -80,12 +81,14 @@ def list_events(
     cities' and counties' schools). Plan-level events have no school, so a school or region filter
     leaves them out (``plan_events``: a region filter keeps them); without one they are included.
     ``triggers`` keeps any of several triggers, ``plan_id`` one plan's events (a plan's change history).
+    ``schools`` (a SELECT of school codes: a contractor's schools) keeps only those schools' events.
     """
     stmt = select(*AUDIT.c, School.name.label("school_name")).outerjoin(
         School, School.code == AUDIT.c.school_code
     )
     stmt = stmt.where(*_conditions(school=school, region=region, actor=actor, trigger=trigger, since=since,
-                                   until=until, triggers=triggers, plan_id=plan_id, plan_events=plan_events))
+                                   until=until, triggers=triggers, plan_id=plan_id, plan_events=plan_events,
+                                   schools=schools))
     order = (AUDIT.c.at.desc(), AUDIT.c.id.desc()) if newest_first else (AUDIT.c.at, AUDIT.c.id)
     stmt = stmt.order_by(*order).offset(offset)
     if limit is not None:
@@ -104,7 +107,7 @@ def list_events(
 def _conditions(*, school: str | None = None, region: str | None = None, actor: str | None = None,
                 trigger: str | None = None, since: datetime | None = None, until: datetime | None = None,
                 triggers: Sequence[str] | None = None, plan_id: int | None = None,
-                plan_events: bool = False) -> list[ColumnElement[bool]]:
+                plan_events: bool = False, schools: Any = None) -> list[ColumnElement[bool]]:
     """The WHERE conditions of ``list_events`` and ``count_events`` (one place, so a page's total
     always counts the rows it pages through)."""
     out: list[ColumnElement[bool]] = []
@@ -113,6 +116,8 @@ def _conditions(*, school: str | None = None, region: str | None = None, actor: 
     if region is not None:
         in_region = or_(School.county_code == region, School.city_code == region, School.province_code == region)
         out.append(or_(in_region, AUDIT.c.school_code.is_(None)) if plan_events else in_region)
+    if schools is not None:
+        out.append(AUDIT.c.school_code.in_(schools))
     if actor is not None:
         out.append(AUDIT.c.actor == actor)
     if trigger is not None:

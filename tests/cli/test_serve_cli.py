@@ -15,8 +15,8 @@ from cli.main import main
 from engine.accounts import authenticate
 from engine.clock import FixedClock
 from engine.db import make_engine, sessions, transaction
-from engine.models import User
-from tests.engine.builders import COUNTY, EARLY, seed
+from engine.models import SchoolRun, User
+from tests.engine.builders import COUNTY, EARLY, OTHER_COUNTY, seed, seed_with_plan
 
 
 @pytest.fixture(autouse=True)
@@ -124,3 +124,20 @@ def test_serve_runs_uvicorn_with_the_app(seeded: str, monkeypatch: pytest.Monkey
 def test_serve_refuses_an_uninitialised_database(tmp_path: Any) -> None:
     result = run(f"sqlite:///{tmp_path / 'empty.db'}", "serve")
     assert result.exit_code == 1 and "rollout init" in result.output
+
+
+def test_add_a_contractor_account(db_url: str, clock: FixedClock, tmp_path: Any) -> None:
+    """承训单位 accounts name their contractor, which must have schools assigned in the scope."""
+    engine = make_engine(db_url)
+    with transaction(sessions(engine)) as s:
+        seed_with_plan(s, clock, tmp_path)
+        s.scalars(select(SchoolRun).where(SchoolRun.school_code == EARLY[0])).one().contractor = "甲培训中心"
+    engine.dispose()
+    ok(db_url, "users", "add", "jia", "--role", "contractor", "--scope", COUNTY, "--contractor", "甲培训中心",
+       "--password-stdin", stdin="mulberry-kite-42\n")
+    assert _user(db_url, "jia").contractor == "甲培训中心"
+    assert json.loads(ok(db_url, "users", "list", "--json").output)[0]["contractor"] == "甲培训中心"
+    for args, needle in ((["--scope", COUNTY], "承训单位名称"), (["--scope", OTHER_COUNTY, "--contractor", "甲培训中心"], "没有分配学校"),
+                         (["--scope", COUNTY, "--contractor", "乙"], "没有分配学校")):
+        result = run(db_url, "users", "add", "x", "--role", "contractor", *args, "--password-stdin", stdin="mulberry-kite-42\n")
+        assert result.exit_code == 1 and needle in result.output, result.output

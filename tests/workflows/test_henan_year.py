@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.audit import verify_chains
 from engine.bulletin import ranked_regions
 from engine.clock import FixedClock
+from engine.contractors import contractor_ranking
 from engine.db import transaction
 from engine.entries import import_extensions, import_facts
 from engine.imports import import_progress
+from engine.imports.contractors import import_contractors
 from engine.models import Contact, NoticeItem, Notification, Region, SchoolRun
 from engine.plan import find_plan
 from engine.projection import verify_state
@@ -50,6 +52,8 @@ CONTRACTOR = Actor("承训单位甲", "contractor")
 ANYANG = "410500"  # waits for the next tender (002 二): an office with no school in this plan
 UNIT = {ZHONGYUAN: ZHENGZHOU, GONGYI: GONGYI, XIXIA: NANYANG, DENGZHOU: DENGZHOU, JIYUAN: JIYUAN}  # city level
 CITY_CONTACTS = {ZHENGZHOU, GONGYI}  # 南阳、邓州、济源 have none: their city escalations go to the province
+# 002 附件2: two of the eight contractors; 甲 trains 郑州、巩义、西峡, 乙 邓州、济源
+CONTRACTED = {c: "甲师范大学" if c[:6] in (ZHONGYUAN, GONGYI, XIXIA) else "乙教育研究院" for c in SCHOOLS}
 BEFORE, STEPS, REPEAT = (7, 1), ((0, "school"), (3, "city"), (10, "province")), 7  # the workflow's remind
 
 
@@ -143,6 +147,10 @@ def test_a_henan_year(factory: sessionmaker[Session], clock: FixedClock, tmp_pat
     import_progress(factory().get_bind(), write_csv(tmp_path / "学员.csv", [
         "教师编号", "姓名", "学校标识码", "线上学时", "校本实践学时", "能力点", "提交作品数", "测评结果", "人员类型"], people))
     model = Model()
+    # 002 二: the tender's contractors and their schools (附件2 承担单位分配表)
+    with transaction(factory) as s:
+        import_contractors(s, clock, write_csv(tmp_path / "分配.csv", ["学校标识码", "承训单位"],
+                                               [[c, CONTRACTED[c]] for c in SCHOOLS]), actor="王玥", role="province_office")
 
     # 02-10: the tender's result and the cities' selection, from one file; all move to registration
     _facts(factory, clock, tmp_path, date(2021, 2, 10),
@@ -210,6 +218,19 @@ def test_a_henan_year(factory: sessionmaker[Session], clock: FixedClock, tmp_pat
         told = {c for c, in s.execute(select(Contact.scope_code).join(Notification, Notification.contact_id == Contact.id)
                                      .where(Notification.kind == "bulletin"))}
         assert told == {PROVINCE, ZHENGZHOU, GONGYI}
+        # per contractor (002 (九)): the workflow's 选送率/报到率/结业率, counted from this test's own entries
+        registered = set(others)
+        expected = {name: {"selection": (len(mine), len(mine)), "registration": (len(registered & mine), len(mine)),
+                           "completion": (0, len(mine)), "done": sum(model.stage[c] == "done" for c in mine)}
+                    for name in set(CONTRACTED.values()) for mine in [{c for c in SCHOOLS if CONTRACTED[c] == name}]}
+        rows = contractor_ranking(s, clock, find_plan(s, None))
+        assert {r["contractor"]: {**{k: (v["numerator"], v["denominator"]) for k, v in r["rates"].items()}, "done": r["done"]}
+                for r in rows} == expected
+        province_bulletin = s.scalars(select(Notification.body_text).join(Contact, Contact.id == Notification.contact_id)
+                                      .where(Notification.kind == "bulletin", Contact.scope_code == PROVINCE)).one()
+        for name, rates in expected.items():
+            n, d = rates["registration"]
+            assert f"（{n}/{d}）" in next(x for x in province_bulletin.splitlines() if name in x)
         assert verify_chains(s).ok and verify_state(s).ok
         # the management team is counted apart from the teachers (item 7), by the workflow's metrics
         from engine.metrics import metric_values
