@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -42,6 +43,7 @@ from engine import (
 from service.uploads import commit_upload, preview_upload
 
 BACKGROUND_BYTES = 5 * 1024 * 1024  # about 80,000 progress rows: a few seconds inline
+WORKER_NICENESS = 10  # the child process's niceness (nice(1)): below the web's own requests
 log = logging.getLogger(__name__)
 
 
@@ -115,7 +117,8 @@ def run_job(factory: sessionmaker[Session], clock: Clock, folder: Path, job_id: 
 
 def _in_child(db_url: str, now: datetime | None, folder: str, job_id: int, user_id: int, commit: bool) -> None:
     """The child process's side: its own engine, the clock the web was given (``--now``) or the system's."""
-    engine = make_engine(db_url)
+    os.nice(WORKER_NICENESS)  # the pages' requests come first; the import takes what CPU is left
+    engine = make_engine(db_url, kept_stage=True)
     try:
         run_job(sessions(engine), FixedClock(now) if now else SystemClock(), Path(folder), job_id, user_id, commit)
     finally:

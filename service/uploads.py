@@ -39,9 +39,12 @@ from engine import (
     tr,
 )
 from engine.imports import (
+    drop_kept,
     file_encoding,
     import_progress,
     import_schools,
+    kept_keys,
+    kept_rows,
     load_mapping,
     problems_workbook,
 )
@@ -157,18 +160,48 @@ def rows_from_json(raw: Path, out: Path) -> int:
     return len(rows)
 
 
+KEPT_DAYS = 7  # a preview's kept rows wait this long for a confirm; later the commit reads the file again
+
+
+def kept_key(job: ImportJob) -> str:
+    """The name a progress preview keeps its checked rows under: the job and the file's SHA-256."""
+    return f"{job.id}_{job.sha256[:16].lower()}"
+
+
+def prune_kept(session: Session, clock: Clock) -> int:
+    """Drop kept rows no job waits for (imported, failed, problems, gone, or ready for too long)."""
+    conn = session.connection()
+    dropped = 0
+    for key in kept_keys(conn):
+        job = session.get(ImportJob, int(key.split("_", 1)[0]))
+        waiting = (job is not None and kept_key(job) == key and job.state in ("reading", "ready", "committing")
+                   and job.finished_at is not None
+                   and (clock.now() - job.finished_at).total_seconds() < KEPT_DAYS * 86400)
+        if not waiting:
+            drop_kept(conn, key)
+            dropped += 1
+    return dropped
+
+
 def _import(session: Session, job: ImportJob, path: Path, *, dry_run: bool, clock: Clock, user: User,
             on_header: Callable[[int, dict[str, Any]], None] | None = None,
             progress: Callable[[int], None] | None = None) -> Counts:
     """The job's kind through its one importer, confined to the job's region. A progress file is
-    recorded in the import history (issue 11) under the clerk's file name and the uploader."""
+    recorded in the import history (issue 11) under the clerk's file name and the uploader; its
+    preview keeps the checked rows and its commit merges those when they are all there."""
     common: dict[str, Any] = {"dry_run": dry_run, "scope": job.scope_code, "source": job.filename, "on_header": on_header}
     if job.kind == "contacts":
         r: Any = import_contacts(session, path, **common)
     elif job.kind == "schools":
         r = import_schools(session, path, _mapping(job.mapping), progress, **common)
     else:
-        r = import_progress(session, path, _mapping(job.mapping), progress, **common, clock=clock,
+        key = kept_key(job)
+        if dry_run:
+            kept = {"keep": key}
+        else:
+            rows = kept_rows(session.connection(), key)
+            kept = {"staged": key} if rows is not None and rows == job.total else {}
+        r = import_progress(session, path, _mapping(job.mapping), progress, **common, **kept, clock=clock,
                             actor=user.username, file_name=job.filename, mapping_name=job.mapping or None)
     return Counts(r.total, r.inserted, r.updated, r.unchanged, tuple(r.groups))
 
@@ -177,6 +210,8 @@ def preview_upload(session: Session, clock: Clock, user: User, job: ImportJob, f
             progress: Callable[[int], None] | None = None) -> ImportJob:
     """Read the stored file as a dry run and record what it would do, or every problem it has."""
     require_upload(user, job.kind)
+    if job.kind == "progress":
+        prune_kept(session, clock)
     path = folder / job.stored_name
     header: dict[str, Any] = {"header_row": None, "fields": []}
 
@@ -210,6 +245,7 @@ def commit_upload(session: Session, clock: Clock, user: User, job: ImportJob, fo
             counts = _import(session, job, path, dry_run=False, clock=clock, user=user, progress=progress)
     except ImportFileError as exc:
         record_failure(job, clock, exc.problems)
+        drop_kept(session.connection(), kept_key(job))
         return job
     record_commit(session, clock, user, job, counts)
     return job

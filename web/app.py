@@ -102,7 +102,7 @@ def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = Fa
                secret_key: str | None = None, upload_dir: Path | None = None) -> Starlette:
     """The dashboard over the database at ``db_url``; ``https_only`` marks the cookie Secure;
     ``upload_dir`` is where uploads are kept (default: service.uploads.upload_dir())."""
-    engine = make_engine(db_url)
+    engine = make_engine(db_url, kept_stage=True)  # uploads keep their previewed rows (engine/imports/kept.py)
     require_schema(engine)
     key = secret_key or os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
     # Pages and lists are text that compresses ~10× (a province's list, the API's JSON).
