@@ -187,11 +187,13 @@ from engine.uploads import (
     job_for,
     latest_import,
     list_jobs,
+    mark_interrupted,
     problem_rows,
     record_commit,
     record_failure,
     record_preview,
     release_commit,
+    reset_for_retry,
 )
 from engine.version_apply import MOVE_ROLES, apply_move
 from engine.version_move import preview_move
@@ -237,7 +239,7 @@ __all__ = [
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
     # uploads: files brought in through the web and the API
-    "AsOf", "Counts", "UploadRefused", "check_committable", "claim_commit", "release_commit", "create_job", "find_idempotent", "job_for",
+    "AsOf", "Counts", "UploadRefused", "check_committable", "claim_commit", "release_commit", "mark_interrupted", "reset_for_retry", "create_job", "find_idempotent", "job_for",
     "latest_import", "list_jobs", "problem_rows", "record_commit", "record_failure", "record_preview",
     # service accounts and their API tokens
     "DEFAULT_TOKEN_DAYS", "RATE_LIMIT", "Throttled", "TokenInfo", "TokenRefused", "add_token", "is_service_account", "list_tokens",

@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engine import Clock, SystemClock, make_engine, require_schema, sessions
-from service import JobRunner
+from service import JobRunner, recover_jobs
 from web import accounts, api, api_imports, errors, pages, plan_changes, uploads
 from web.context import HERE, SESSION_TTL, AppState, SecurityHeaders, make_templates
 
@@ -70,6 +70,7 @@ def routes() -> list[Route | Mount]:
         Route("/imports", uploads.upload, methods=["POST"]),
         Route("/imports/{job:int}", uploads.show, methods=["GET"]),
         Route("/imports/{job:int}/confirm", uploads.confirm, methods=["POST"]),
+        Route("/imports/{job:int}/retry", uploads.retry, methods=["POST"]),
         Route("/imports/{job:int}/problems.xlsx", uploads.problems, methods=["GET"]),
         Route("/accounts", accounts.accounts, methods=["GET"]),
         Route("/accounts", accounts.add, methods=["POST"]),
@@ -111,6 +112,7 @@ def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = Fa
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        recover_jobs(state.sessions, state.clock, state.upload_folder())  # jobs a restart cut off
         yield
         state.jobs.shutdown()  # type: ignore[union-attr]  # a running import finishes first
         engine.dispose()  # no pooled connection outlives the server
