@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from engine import Clock, SystemClock, make_engine, require_schema, sessions
 from service import JobRunner, recover_jobs
-from web import accounts, api, api_imports, errors, pages, plan_changes, uploads
+from web import accounts, api, api_imports, errors, pages, plan_changes, tokens, uploads
 from web.context import HERE, SESSION_TTL, AppState, SecurityHeaders, make_templates
 
 SECRET_ENV = "ROLLOUT_SECRET_KEY"
@@ -77,6 +77,9 @@ def routes() -> list[Route | Mount]:
         Route("/accounts/bulk", accounts.bulk, methods=["POST"]),
         Route("/accounts/{username}/disable", accounts.disable, methods=["POST"]),
         Route("/accounts/{username}/reset", accounts.reset, methods=["POST"]),
+        Route("/tokens", tokens.tokens, methods=["GET"]),
+        Route("/tokens", tokens.add, methods=["POST"]),
+        Route("/tokens/{name}/revoke", tokens.revoke, methods=["POST"]),
         Route("/account/password", accounts.password_form, methods=["GET"]),
         Route("/account/password", accounts.password, methods=["POST"]),
         Route("/api/me", api.me, methods=["GET"]),
