@@ -196,12 +196,12 @@ def _import(session: Session, job: ImportJob, path: Path, *, dry_run: bool, cloc
         r = import_schools(session, path, _mapping(job.mapping), progress, **common)
     else:
         key = kept_key(job)
-        if dry_run:
-            kept = {"keep": key}
-        else:
-            rows = kept_rows(session.connection(), key)
-            kept = {"staged": key} if rows is not None and rows == job.total else {}
-        r = import_progress(session, path, _mapping(job.mapping), progress, **common, **kept, clock=clock,
+        rows = None if dry_run else kept_rows(session.connection(), key)
+        staged = None
+        if rows is not None and rows == job.total:
+            staged = key  # every previewed row is kept: merge them, the file is not read again
+        r = import_progress(session, path, _mapping(job.mapping), progress, **common, clock=clock,
+                            keep=key if dry_run else None, staged=staged,
                             actor=user.username, file_name=job.filename, mapping_name=job.mapping or None)
     return Counts(r.total, r.inserted, r.updated, r.unchanged, tuple(r.groups))
 
