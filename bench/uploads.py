@@ -105,6 +105,7 @@ class Pages(threading.Thread):
         self.client = client
         self.pause = pause
         self.times: list[float] = []
+        self.starts: list[float] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -114,6 +115,7 @@ class Pages(threading.Thread):
             start = time.perf_counter()
             r = self.client.get(paths[n % 2])
             self.times.append(time.perf_counter() - start)
+            self.starts.append(start)
             assert r.status_code == 200, r.status_code
             n += 1
             self.stop.wait(self.pause)
@@ -217,7 +219,15 @@ def run(size: str, idle_seconds: float = 10.0, workdir: Path | None = None, read
         "idle_p50_ms": round(_pct(idle.times, 50) * 1000), "idle_p99_ms": round(_pct(idle.times, 99) * 1000),
         "busy_p50_ms": round(_pct(busy.times, 50) * 1000), "busy_p99_ms": round(_pct(busy.times, 99) * 1000),
         "busy_requests": len(busy.times),
+        # The same requests split by what the worker was doing when they were sent.
+        "preview_p99_ms": round(_pct(_during(busy, uploaded, previewed), 99) * 1000),
+        "commit_p99_ms": round(_pct(_during(busy, previewed, done), 99) * 1000),
+        "commit_requests": len(_during(busy, previewed, done)),
     }
+
+
+def _during(pages: Pages, start: float, end: float) -> list[float]:
+    return [t for s, t in zip(pages.starts, pages.times, strict=True) if start <= s < end]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,12 @@ docs/benchmarks.md). Tests use a thread (``processes=False``) to reach inside.
 The job lives in the database, so closing the browser changes nothing: the result is on the job's
 page when the officer comes back. Rows read are written to a small file beside the upload
 (``<stored name>.progress``), not the database: a SQLite writer must not be interrupted by a
-progress write, and a file is seen by every web worker process alike.
+progress write, and a file is seen by every web worker process alike. The same file names the
+process that owns the job (the web process while it is queued, then the child): a job reading or
+committing whose owner is gone — the server restarted — is marked failed at start-up or when its
+page is opened (``recover_jobs``, ``worker_gone``); its transaction died with the process, so nothing
+was written, and the clerk retries it from the stored file. The child runs niced
+(``WORKER_NICENESS``): the pages come first.
 """
 
 from __future__ import annotations
