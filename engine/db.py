@@ -93,6 +93,8 @@ def make_engine(url: str = DEFAULT_URL, *, kept_stage: bool = False, **kwargs: A
             if kept_stage and not database.startswith("file:"):
                 side = f"{database}-stage" if database and database != ":memory:" else ":memory:"
                 cur.execute(f"ATTACH DATABASE ? AS {STAGE_SCHEMA}", (side,))
+                if side != ":memory:":  # a page listing kept rows never waits for a preview writing them
+                    cur.execute(f"PRAGMA {STAGE_SCHEMA}.journal_mode=WAL")
             cur.close()
 
         return engine

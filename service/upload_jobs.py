@@ -179,7 +179,7 @@ def run_job(factory: sessionmaker[Session], clock: Clock, folder: Path, job_id: 
                 release_commit(job)
                 commit_upload(db, clock, user, job, folder, progress=seen)
             else:
-                preview_upload(db, clock, user, job, folder, progress=seen)
+                preview_upload(db, clock, user, job, folder, progress=seen, keep=True)
     except RolloutError as exc:  # refused as a whole (file changed, database busy): say so on the job
         _fail(factory, clock, job_id, str(exc))
     except Exception:

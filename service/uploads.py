@@ -185,7 +185,7 @@ def prune_kept(session: Session, clock: Clock) -> int:
 
 def _import(session: Session, job: ImportJob, path: Path, *, dry_run: bool, clock: Clock, user: User,
             on_header: Callable[[int, dict[str, Any]], None] | None = None,
-            progress: Callable[[int], None] | None = None) -> Counts:
+            progress: Callable[[int], None] | None = None, keep: bool = False) -> Counts:
     """The job's kind through its one importer, confined to the job's region. A progress file is
     recorded in the import history (issue 11) under the clerk's file name and the uploader; its
     preview keeps the checked rows and its commit merges those when they are all there."""
@@ -201,16 +201,20 @@ def _import(session: Session, job: ImportJob, path: Path, *, dry_run: bool, cloc
         if rows is not None and rows == job.total:
             staged = key  # every previewed row is kept: merge them, the file is not read again
         r = import_progress(session, path, _mapping(job.mapping), progress, **common, clock=clock,
-                            keep=key if dry_run else None, staged=staged,
+                            keep=key if dry_run and keep else None, staged=staged,
                             actor=user.username, file_name=job.filename, mapping_name=job.mapping or None)
     return Counts(r.total, r.inserted, r.updated, r.unchanged, tuple(r.groups))
 
 
 def preview_upload(session: Session, clock: Clock, user: User, job: ImportJob, folder: Path,
-            progress: Callable[[int], None] | None = None) -> ImportJob:
-    """Read the stored file as a dry run and record what it would do, or every problem it has."""
+            progress: Callable[[int], None] | None = None, *, keep: bool = False) -> ImportJob:
+    """Read the stored file as a dry run and record what it would do, or every problem it has.
+    ``keep`` (the background worker's big files): keep a progress file's checked rows for the
+    commit. Small files are read again at the commit in a moment, and on SQLite keeping rows
+    takes the side database's one write lock, which a page's request should never wait for."""
     require_upload(user, job.kind)
-    if job.kind == "progress":
+    keep = keep and job.kind == "progress"
+    if keep:
         prune_kept(session, clock)
     path = folder / job.stored_name
     header: dict[str, Any] = {"header_row": None, "fields": []}
@@ -222,7 +226,8 @@ def preview_upload(session: Session, clock: Clock, user: User, job: ImportJob, f
     encoding: str | None = None
     try:
         encoding = file_encoding(path)
-        counts = _import(session, job, path, dry_run=True, clock=clock, user=user, on_header=seen, progress=progress)
+        counts = _import(session, job, path, dry_run=True, clock=clock, user=user, on_header=seen, progress=progress,
+                         keep=keep)
     except ImportFileError as exc:
         record_preview(job, clock, encoding=encoding, columns=[header], counts=None, problems=exc.problems)
         return job

@@ -1,4 +1,5 @@
-"""A progress upload is parsed once: the preview keeps its checked rows and the commit merges them.
+"""A big progress upload is parsed once: the worker's preview keeps its checked rows and the commit
+merges them.
 
 Asserted by behaviour: a kept row changed after the preview is what the commit writes (the file
 was not read again); a file changed on disk is still refused by its SHA-256; what moved in the
@@ -20,9 +21,22 @@ from engine.records import ImportJob
 from service.uploads import kept_key
 from tests.engine.builders import EARLY, OTHER_COUNTY
 from tests.web.conftest import Site
-from tests.web.test_uploads import GOOD, confirm, count, folder, job_id, progress_csv, upload
+from tests.web.test_upload_jobs import folder, threads, wait
+from tests.web.test_uploads import GOOD, count, job_id, progress_csv, upload
+from tests.web.test_uploads import confirm as post_confirm
 
-__all__ = ["folder"]  # the fixture, imported for the tests below
+__all__ = ["folder", "threads"]  # fixtures (every file counts as big; the worker on a thread)
+
+
+def uploaded(client, body: bytes, site: Site) -> int:  # type: ignore[no-untyped-def]
+    job = job_id(upload(client, body))
+    wait(site, job, "ready", "problems", "failed")
+    return job
+
+
+def confirm(client, job: int, site: Site) -> None:  # type: ignore[no-untyped-def]
+    post_confirm(client, job)
+    wait(site, job, "imported", "failed")
 
 
 def _web(site: Site):  # type: ignore[no-untyped-def]
@@ -37,16 +51,16 @@ def _key(site: Site, job: int) -> str:
         return kept_key(stored)
 
 
-def test_the_commit_merges_the_rows_kept_by_the_preview(site: Site, folder: Path) -> None:
+def test_the_commit_merges_the_rows_kept_by_the_preview(site: Site, folder: Path, threads: None) -> None:
     client = site.as_user("county")
-    job = job_id(upload(client, progress_csv(GOOD)))
+    job = uploaded(client, progress_csv(GOOD), site)
     key = _key(site, job)
     with transaction(_web(site)) as s:
         assert kept_rows(s.connection(), key) == 6  # the preview's checked rows wait for the confirm
         # Changed behind the file's back: only a commit that does not re-read the file writes 31.5.
         s.execute(text(f"UPDATE {kept_table(s.connection(), key)} SET online_hours = 31.5 "
                        "WHERE platform_id = 'U000'"))
-    assert confirm(client, job).status_code == 303  # type: ignore[attr-defined]
+    confirm(client, job, site)
     with transaction(_web(site)) as s:
         assert s.get(ImportJob, job).state == "imported"  # type: ignore[union-attr]
         hours = s.scalars(select(Teacher.online_hours).where(Teacher.platform_id == "U000")).one()
@@ -55,25 +69,25 @@ def test_the_commit_merges_the_rows_kept_by_the_preview(site: Site, folder: Path
     assert count(site, Teacher) == 6
 
 
-def test_a_tampered_file_is_refused_even_with_kept_rows(site: Site, folder: Path) -> None:
+def test_a_tampered_file_is_refused_even_with_kept_rows(site: Site, folder: Path, threads: None) -> None:
     client = site.as_user("county")
-    job = job_id(upload(client, progress_csv(GOOD)))
+    job = uploaded(client, progress_csv(GOOD), site)
     with transaction(_web(site)) as s:
         stored = s.get(ImportJob, job)
         assert stored is not None
         body = progress_csv(GOOD).replace(b",30,", b",40,", 1)  # same size, other bytes
         (folder / stored.stored_name).write_bytes(body)
-    confirm(client, job)
+    confirm(client, job, site)
     assert "不一致" in client.get(f"/imports/{job}").text
     assert count(site, Teacher) == 0
 
 
-def test_a_school_moved_out_of_the_county_since_the_preview_fails_the_commit(site: Site, folder: Path) -> None:
+def test_a_school_moved_out_of_the_county_since_the_preview_fails_the_commit(site: Site, folder: Path, threads: None) -> None:
     client = site.as_user("county")
-    job = job_id(upload(client, progress_csv(GOOD)))
+    job = uploaded(client, progress_csv(GOOD), site)
     with transaction(_web(site)) as s:
         s.execute(update(School).where(School.code == EARLY[1]).values(county_code=OTHER_COUNTY))
-    confirm(client, job)
+    confirm(client, job, site)
     page = client.get(f"/imports/{job}").text
     assert EARLY[1] in page and "不在您的管辖范围内" in page
     assert count(site, Teacher) == 0  # all or nothing: the other school's rows were not written either
@@ -82,23 +96,36 @@ def test_a_school_moved_out_of_the_county_since_the_preview_fails_the_commit(sit
         assert kept_keys(s.connection()) == []
 
 
-def test_without_kept_rows_the_commit_reads_the_file_again(site: Site, folder: Path) -> None:
+def test_without_kept_rows_the_commit_reads_the_file_again(site: Site, folder: Path, threads: None) -> None:
     client = site.as_user("county")
-    job = job_id(upload(client, progress_csv(GOOD)))
+    job = uploaded(client, progress_csv(GOOD), site)
     key = _key(site, job)
     with transaction(_web(site)) as s:
         s.execute(text(f"DROP TABLE {kept_table(s.connection(), key)}"))
-    confirm(client, job)
+    confirm(client, job, site)
     with transaction(_web(site)) as s:
         assert s.get(ImportJob, job).state == "imported"  # type: ignore[union-attr]
     assert count(site, Teacher) == 6
 
 
-def test_rows_no_job_waits_for_are_dropped_at_the_next_preview(site: Site, folder: Path) -> None:
+def test_rows_no_job_waits_for_are_dropped_at_the_next_preview(site: Site, folder: Path, threads: None) -> None:
     client = site.as_user("county")
-    first = job_id(upload(client, progress_csv(GOOD)))
+    first = uploaded(client, progress_csv(GOOD), site)
     with transaction(_web(site)) as s:
         s.execute(update(ImportJob).where(ImportJob.id == first).values(state="failed"))
-    second = job_id(upload(client, progress_csv(GOOD[:3])))
+    second = uploaded(client, progress_csv(GOOD[:3]), site)
     with transaction(_web(site)) as s:
         assert kept_keys(s.connection()) == [_key(site, second)]
+
+
+def test_a_small_file_previewed_in_the_request_keeps_nothing(site: Site, tmp_path: Path) -> None:
+    """Read again at its commit in a moment; keeping rows would make the request wait for a big
+    preview holding the side database's write lock."""
+    site.app.state.rollout.uploads = tmp_path
+    client = site.as_user("county")
+    job = job_id(upload(client, progress_csv(GOOD)))
+    with transaction(_web(site)) as s:
+        assert s.get(ImportJob, job).state == "ready"  # type: ignore[union-attr]
+        assert kept_keys(s.connection()) == []
+    post_confirm(client, job)
+    assert count(site, Teacher) == 6
