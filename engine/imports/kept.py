@@ -12,6 +12,11 @@ and SHA-256 (``key``), and the commit merges from that table:
   (``make_engine(kept_stage=True)``), so staging a million rows never takes the main database's
   write lock. Without it (the CLI, a ``file:`` URL) nothing is kept and the commit re-reads.
 
+On SQLite the side database commits just after the main file (each file of a WAL database commits
+on its own), so for a moment a job may read ``ready`` before its kept rows are visible, or stay
+listed after its commit dropped them. Neither is unsafe: the commit merges kept rows only when as
+many are kept as the preview counted, else reads the file; rows left behind are pruned.
+
 What the commit still does itself: the caller re-checks the stored file's SHA-256 against the
 previewed one, and ``adopt`` re-checks what may have moved in the database since the preview
 (every staged school still exists inside the uploader's region). The merge and its audit are the
