@@ -171,6 +171,7 @@ from engine.school_state import (
 from engine.status import RunView, rework_clause, school_detail, status_table, stored_views
 from engine.tally import plan_in_region, rate_tallies, run_tallies, tally_drift
 from engine.text import MAX_NAME, MAX_NOTE, MAX_REASON, clean_line, clean_text
+from engine.token_admin import office_add_token, office_revoke_token, office_tokens
 from engine.tokens import (
     DEFAULT_DAYS as DEFAULT_TOKEN_DAYS,
 )
@@ -196,11 +197,13 @@ from engine.uploads import (
     job_for,
     latest_import,
     list_jobs,
+    mark_interrupted,
     problem_rows,
     record_commit,
     record_failure,
     record_preview,
     release_commit,
+    reset_for_retry,
 )
 from engine.version_apply import MOVE_ROLES, apply_move
 from engine.version_move import preview_move
@@ -249,7 +252,7 @@ __all__ = [
     # files people open in Excel
     "SheetColumn", "neutralise", "write_csv", "xlsx_bytes",
     # uploads: files brought in through the web and the API
-    "AsOf", "Counts", "UploadRefused", "check_committable", "claim_commit", "release_commit", "create_job", "find_idempotent", "job_for",
+    "AsOf", "Counts", "UploadRefused", "check_committable", "office_add_token", "office_revoke_token", "office_tokens", "claim_commit", "release_commit", "mark_interrupted", "reset_for_retry", "create_job", "find_idempotent", "job_for",
     "latest_import", "list_jobs", "problem_rows", "record_commit", "record_failure", "record_preview",
     # service accounts and their API tokens
     "DEFAULT_TOKEN_DAYS", "RATE_LIMIT", "Throttled", "TokenInfo", "TokenRefused", "add_token", "is_service_account", "list_tokens",

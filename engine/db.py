@@ -23,6 +23,9 @@ from engine.i18n import tr
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_URL = "sqlite:///rollout.db"
 SQLITE_BUSY_SECONDS = 30  # how long a writer waits for another process's write to finish
+# Where an upload's preview keeps its checked rows for the commit (engine/imports/kept.py): on
+# SQLite a side database ``<file>-stage`` attached to the web's connections (``kept_stage=True``).
+STAGE_SCHEMA = "rollout_stage"
 # Driver messages that mean "cannot reach the database" (wrong URL, server down, connection dropped).
 _UNREACHABLE = ("could not connect", "connection refused", "could not translate host", "connection timeout",
                 "timeout expired", "server closed the connection", "terminating connection", "connection is closed",
@@ -70,7 +73,9 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
+def make_engine(url: str = DEFAULT_URL, *, kept_stage: bool = False, **kwargs: Any) -> Engine:
+    """``kept_stage``: attach the side database uploads keep their previewed rows in (SQLite; the
+    web and its upload worker ask for it, the CLI does not need it)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         _require_folder(url)
@@ -84,6 +89,12 @@ def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
             if ":memory:" not in url and url != "sqlite://":
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            database = make_url(url).database or ""
+            if kept_stage and not database.startswith("file:"):
+                side = f"{database}-stage" if database and database != ":memory:" else ":memory:"
+                cur.execute(f"ATTACH DATABASE ? AS {STAGE_SCHEMA}", (side,))
+                if side != ":memory:":  # a page listing kept rows never waits for a preview writing them
+                    cur.execute(f"PRAGMA {STAGE_SCHEMA}.journal_mode=WAL")
             cur.close()
 
         return engine

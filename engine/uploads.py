@@ -163,6 +163,25 @@ def record_failure(job: ImportJob, clock: Clock, problems: Sequence[Problem]) ->
     job.problems = problem_rows(problems)
 
 
+def mark_interrupted(job: ImportJob, clock: Clock) -> None:
+    """A job whose worker is gone (the server restarted or the process was killed mid-file). Its
+    preview or commit was one transaction, rolled back with the process: nothing was written."""
+    job.state, job.finished_at = FAILED, clock.now()
+    job.problems = [{"row": None, "column": None, "field": None, "message": tr(
+        "导入中断：处理这个文件的服务进程已停止（例如服务器重启），未写入任何数据。请点击“重新读取”重试，或重新上传文件。",
+        "the import was interrupted: the server process handling this file stopped (a restart, for example); "
+        "nothing was written. Retry, or upload the file again.")}]
+
+
+def reset_for_retry(job: ImportJob) -> None:
+    """A failed job read again from the start (its stored file), as if just uploaded."""
+    if job.state != FAILED:
+        raise UploadRefused(tr("只有失败的导入可以重新读取", "only a failed import can be retried"))
+    job.state, job.problems, job.groups, job.columns, job.encoding = UPLOADED, [], [], [], None
+    job.total = job.inserted = job.updated = job.unchanged = None
+    job.rows_read, job.finished_at, job.committed_at = 0, None, None
+
+
 @dataclass(frozen=True)
 class AsOf:
     """Where the data a page shows came from: the latest committed progress import."""

@@ -17,7 +17,16 @@ from service.scheduler import (
     status,
 )
 from service.sweep import SweepResult, run_bulletins, run_sweep
-from service.upload_jobs import BACKGROUND_BYTES, JobRunner, Progress, progress_of
+from service.upload_jobs import (
+    BACKGROUND_BYTES,
+    WORKER_NICENESS,
+    JobRunner,
+    Progress,
+    hold,
+    progress_of,
+    recover_jobs,
+    worker_gone,
+)
 from service.uploads import (
     DEFAULT_MAPPING,
     KIND_TITLES,
@@ -45,5 +54,5 @@ __all__ = [
     "DEFAULT_MAPPING", "KIND_TITLES", "MAPPINGS_ENV", "MAX_UPLOAD", "UPLOAD_DIR_ENV", "UploadError", "UploadTooLarge",
     "check_mapping", "check_upload", "commit_upload", "mapping_choices", "preview_upload", "problems_xlsx",
     "rows_from_json", "sha256_of", "stored_name", "upload_dir",
-    "BACKGROUND_BYTES", "JobRunner", "Progress", "progress_of",
+    "BACKGROUND_BYTES", "WORKER_NICENESS", "JobRunner", "Progress", "progress_of", "hold", "recover_jobs", "worker_gone",
 ]

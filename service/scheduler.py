@@ -49,6 +49,7 @@ from engine import (
     transaction,
 )
 from notifications import dispatch
+from service.inbox import inbox_folder, scan_inbox
 from service.leader import Leader, identity, leader_for, refuse_second, wait_for_leadership
 from service.sweep import run_bulletins, run_sweep
 
@@ -107,7 +108,10 @@ def bulletin_trigger(cron: str) -> CronTrigger:
 
 def _sweep(engine: Engine, clock: Clock) -> Any:
     with transaction(sessions(engine)) as session:
-        return run_sweep(session, clock, templates=_bound.get("templates"))
+        result = run_sweep(session, clock, templates=_bound.get("templates"))
+    if inbox_folder() is not None:  # files received by mail/SFTP (service/inbox.py), each file once
+        record(engine, clock, "job:inbox", {"result": _json_safe(scan_inbox(engine, clock)), "at": clock.now().isoformat()})
+    return result
 
 
 def _dispatch(engine: Engine, clock: Clock) -> Any:

@@ -43,9 +43,12 @@ from engine import (
     tr,
 )
 from engine.imports import (
+    drop_kept,
     file_encoding,
     import_progress,
     import_schools,
+    kept_keys,
+    kept_rows,
     load_mapping,
     problems_workbook,
 )
@@ -164,11 +167,35 @@ def rows_from_json(raw: Path, out: Path) -> int:
     return len(rows)
 
 
+KEPT_DAYS = 7  # a preview's kept rows wait this long for a confirm; later the commit reads the file again
+
+
+def kept_key(job: ImportJob) -> str:
+    """The name a progress preview keeps its checked rows under: the job and the file's SHA-256."""
+    return f"{job.id}_{job.sha256[:16].lower()}"
+
+
+def prune_kept(session: Session, clock: Clock) -> int:
+    """Drop kept rows no job waits for (imported, failed, problems, gone, or ready for too long)."""
+    conn = session.connection()
+    dropped = 0
+    for key in kept_keys(conn):
+        job = session.get(ImportJob, int(key.split("_", 1)[0]))
+        waiting = (job is not None and kept_key(job) == key and job.state in ("reading", "ready", "committing")
+                   and job.finished_at is not None
+                   and (clock.now() - job.finished_at).total_seconds() < KEPT_DAYS * 86400)
+        if not waiting:
+            drop_kept(conn, key)
+            dropped += 1
+    return dropped
+
+
 def _import(session: Session, job: ImportJob, path: Path, *, dry_run: bool, clock: Clock, user: User,
             on_header: Callable[[int, dict[str, Any]], None] | None = None,
-            progress: Callable[[int], None] | None = None) -> Counts:
+            progress: Callable[[int], None] | None = None, keep: bool = False) -> Counts:
     """The job's kind through its one importer, confined to the job's region. A progress file is
-    recorded in the import history (issue 11) under the clerk's file name and the uploader."""
+    recorded in the import history (issue 11) under the clerk's file name and the uploader; its
+    preview keeps the checked rows and its commit merges those when they are all there."""
     if job.kind in ("facts", "extensions"):
         return _entries(session, job, path, dry_run=dry_run, clock=clock, user=user)
     common: dict[str, Any] = {"dry_run": dry_run, "scope": job.scope_code, "source": job.filename, "on_header": on_header}
@@ -177,7 +204,13 @@ def _import(session: Session, job: ImportJob, path: Path, *, dry_run: bool, cloc
     elif job.kind == "schools":
         r = import_schools(session, path, _mapping(job.mapping), progress, **common)
     else:
+        key = kept_key(job)
+        rows = None if dry_run else kept_rows(session.connection(), key)
+        staged = None
+        if rows is not None and rows == job.total:
+            staged = key  # every previewed row is kept: merge them, the file is not read again
         r = import_progress(session, path, _mapping(job.mapping), progress, **common, clock=clock,
+                            keep=key if dry_run and keep else None, staged=staged,
                             actor=user.username, file_name=job.filename, mapping_name=job.mapping or None)
     return Counts(r.total, r.inserted, r.updated, r.unchanged, tuple(r.groups))
 
@@ -207,9 +240,15 @@ def _entries(session: Session, job: ImportJob, path: Path, *, dry_run: bool, clo
 
 
 def preview_upload(session: Session, clock: Clock, user: User, job: ImportJob, folder: Path,
-            progress: Callable[[int], None] | None = None) -> ImportJob:
-    """Read the stored file as a dry run and record what it would do, or every problem it has."""
+            progress: Callable[[int], None] | None = None, *, keep: bool = False) -> ImportJob:
+    """Read the stored file as a dry run and record what it would do, or every problem it has.
+    ``keep`` (the background worker's big files): keep a progress file's checked rows for the
+    commit. Small files are read again at the commit in a moment, and on SQLite keeping rows
+    takes the side database's one write lock, which a page's request should never wait for."""
     require_upload(user, job.kind)
+    keep = keep and job.kind == "progress"
+    if keep:
+        prune_kept(session, clock)
     path = folder / job.stored_name
     header: dict[str, Any] = {"header_row": None, "fields": []}
 
@@ -220,7 +259,8 @@ def preview_upload(session: Session, clock: Clock, user: User, job: ImportJob, f
     encoding: str | None = None
     try:
         encoding = file_encoding(path)
-        counts = _import(session, job, path, dry_run=True, clock=clock, user=user, on_header=seen, progress=progress)
+        counts = _import(session, job, path, dry_run=True, clock=clock, user=user, on_header=seen, progress=progress,
+                         keep=keep)
     except ImportFileError as exc:
         record_preview(job, clock, encoding=encoding, columns=[header], counts=None, problems=exc.problems)
         return job
@@ -243,6 +283,7 @@ def commit_upload(session: Session, clock: Clock, user: User, job: ImportJob, fo
             counts = _import(session, job, path, dry_run=False, clock=clock, user=user, progress=progress)
     except ImportFileError as exc:
         record_failure(job, clock, exc.problems)
+        drop_kept(session.connection(), kept_key(job))
         return job
     record_commit(session, clock, user, job, counts)
     return job

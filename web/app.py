@@ -24,8 +24,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engine import Clock, SystemClock, make_engine, require_schema, sessions
-from service import JobRunner
-from web import accounts, api, api_imports, errors, pages, plan_changes, uploads
+from service import JobRunner, recover_jobs
+from web import accounts, api, api_imports, errors, pages, plan_changes, tokens, uploads
 from web.context import HERE, SESSION_TTL, AppState, SecurityHeaders, make_templates
 
 SECRET_ENV = "ROLLOUT_SECRET_KEY"
@@ -73,12 +73,16 @@ def routes() -> list[Route | Mount]:
         Route("/imports", uploads.upload, methods=["POST"]),
         Route("/imports/{job:int}", uploads.show, methods=["GET"]),
         Route("/imports/{job:int}/confirm", uploads.confirm, methods=["POST"]),
+        Route("/imports/{job:int}/retry", uploads.retry, methods=["POST"]),
         Route("/imports/{job:int}/problems.xlsx", uploads.problems, methods=["GET"]),
         Route("/accounts", accounts.accounts, methods=["GET"]),
         Route("/accounts", accounts.add, methods=["POST"]),
         Route("/accounts/bulk", accounts.bulk, methods=["POST"]),
         Route("/accounts/{username}/disable", accounts.disable, methods=["POST"]),
         Route("/accounts/{username}/reset", accounts.reset, methods=["POST"]),
+        Route("/tokens", tokens.tokens, methods=["GET"]),
+        Route("/tokens", tokens.add, methods=["POST"]),
+        Route("/tokens/{name}/revoke", tokens.revoke, methods=["POST"]),
         Route("/account/password", accounts.password_form, methods=["GET"]),
         Route("/account/password", accounts.password, methods=["POST"]),
         Route("/api/me", api.me, methods=["GET"]),
@@ -105,7 +109,7 @@ def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = Fa
                secret_key: str | None = None, upload_dir: Path | None = None) -> Starlette:
     """The dashboard over the database at ``db_url``; ``https_only`` marks the cookie Secure;
     ``upload_dir`` is where uploads are kept (default: service.uploads.upload_dir())."""
-    engine = make_engine(db_url)
+    engine = make_engine(db_url, kept_stage=True)  # uploads keep their previewed rows (engine/imports/kept.py)
     require_schema(engine)
     key = secret_key or os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
     # Pages and lists are text that compresses ~10× (a province's list, the API's JSON).
@@ -114,6 +118,7 @@ def create_app(db_url: str, clock: Clock | None = None, *, https_only: bool = Fa
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        recover_jobs(state.sessions, state.clock, state.upload_folder())  # jobs a restart cut off
         yield
         state.jobs.shutdown()  # type: ignore[union-attr]  # a running import finishes first
         engine.dispose()  # no pooled connection outlives the server

@@ -20,6 +20,8 @@ from engine import (
     job_for,
     latest_import,
     list_jobs,
+    mark_interrupted,
+    reset_for_retry,
     tr,
     upload_kinds,
 )
@@ -28,13 +30,17 @@ from service import (
     BACKGROUND_BYTES,
     DEFAULT_MAPPING,
     KIND_TITLES,
+    UploadError,
     check_mapping,
     check_upload,
     commit_upload,
+    hold,
     mapping_choices,
     preview_upload,
     problems_xlsx,
     progress_of,
+    sha256_of,
+    worker_gone,
 )
 from web.context import AppState, Ctx, endpoint
 from web.data import _int
@@ -75,17 +81,23 @@ def upload(ctx: Ctx) -> Response:
     job = create_job(ctx.db, ctx.clock, ctx.user, kind=ctx.form.get("kind", ""), mapping=mapping,
                      filename=sent.filename, stored_name=sent.path.name, sha256=sent.sha256, size=sent.size)
     sent.keep = True
-    if sent.size > BACKGROUND_BYTES:  # read on the worker thread; the page shows how far it got
-        job.state, job.rows_expected, job.started_at = "reading", estimate_rows(sent.path), ctx.clock.now()
-        _later(ctx, job.id, commit=False)
-    else:
-        preview_upload(ctx.db, ctx.clock, ctx.user, job, sent.path.parent)
+    _read(ctx, job, sent.path.parent)
     return RedirectResponse(f"/imports/{job.id}", 303)
 
 
-def _later(ctx: Ctx, job_id: int, *, commit: bool) -> None:
-    runner, user_id = _state(ctx).jobs, ctx.user.id
+def _read(ctx: Ctx, job: ImportJob, folder: Path) -> None:
+    """Preview a stored file: a big one on the worker (the page shows how far it got), else now."""
+    if job.size > BACKGROUND_BYTES:
+        job.state, job.rows_expected, job.started_at = "reading", estimate_rows(folder / job.stored_name), ctx.clock.now()
+        _later(ctx, job, commit=False)
+    else:
+        preview_upload(ctx.db, ctx.clock, ctx.user, job, folder)
+
+
+def _later(ctx: Ctx, job: ImportJob, *, commit: bool) -> None:
+    runner, user_id, job_id = _state(ctx).jobs, ctx.user.id, job.id
     assert runner is not None
+    hold(_state(ctx).upload_folder(), job)  # owned by this process from now: see worker_gone
     ctx.after_commit.append(lambda: runner.submit(job_id, user_id, commit=commit))
 
 
@@ -96,6 +108,8 @@ def _job_id(ctx: Ctx) -> int:
 @endpoint()
 def show(ctx: Ctx) -> Response:
     job = job_for(ctx.db, ctx.user, _job_id(ctx))
+    if worker_gone(_state(ctx).upload_folder(), job):  # the server restarted mid-file
+        mark_interrupted(job, ctx.clock)
     q = ctx.request.query_params
     page = max(1, _int(q.get("page"), 1))
     gpage = max(1, _int(q.get("gpage"), 1))
@@ -130,7 +144,7 @@ def confirm(ctx: Ctx) -> Response:
     if job.size > BACKGROUND_BYTES:
         claim_commit(ctx.db, job)
         job.started_at = ctx.clock.now()
-        _later(ctx, job.id, commit=True)
+        _later(ctx, job, commit=True)
         return RedirectResponse(f"/imports/{job.id}", 303)
     commit_upload(ctx.db, ctx.clock, ctx.user, job, _state(ctx).upload_folder())
     if job.state == "imported":
@@ -139,6 +153,19 @@ def confirm(ctx: Ctx) -> Response:
         ctx.session["flash"] = {"kind": "ok", "text": text}
     else:
         ctx.session["flash"] = {"kind": "error", "text": tr("导入时发现问题，未写入任何数据", "the import found problems: nothing was written")}
+    return RedirectResponse(f"/imports/{job.id}", 303)
+
+
+@endpoint(back=_back_to_job)
+def retry(ctx: Ctx) -> Response:
+    """Read a failed job's stored file again from the start (an interrupted import, mostly)."""
+    job = job_for(ctx.db, ctx.user, _job_id(ctx))
+    folder = _state(ctx).upload_folder()
+    path = folder / job.stored_name
+    if not path.is_file() or sha256_of(path) != job.sha256:
+        raise UploadError(tr("已存的文件不在了或已改变：请重新上传", "the stored file is gone or changed: upload it again"))
+    reset_for_retry(job)
+    _read(ctx, job, folder)
     return RedirectResponse(f"/imports/{job.id}", 303)
 
 

@@ -16,6 +16,7 @@ from engine.imports.calendar import (
 from engine.imports.contractors import ContractorResult, import_contractors
 from engine.imports.entries import ExtensionRow, FactRow, read_extension_rows, read_fact_rows
 from engine.imports.history import DataAsOf, latest_progress_import
+from engine.imports.kept import drop_kept, kept_keys, kept_rows
 from engine.imports.mapping import ColumnMapping, load_mapping
 from engine.imports.progress import import_progress
 from engine.imports.regions import import_regions
@@ -41,6 +42,8 @@ __all__ = [
     # bulk entries' files, read and checked (applied by engine.import_facts / import_extensions)
     "ExtensionRow", "FactRow", "read_extension_rows", "read_fact_rows",
     "ContractorResult", "import_contractors",
+    # an upload's previewed rows kept for its commit
+    "drop_kept", "kept_keys", "kept_rows",
     # for other importers built on the same rules (the contact list)
     "Problems", "check_code", "fold", "missing", "out_of_scope",
 ]

@@ -27,6 +27,7 @@ from engine.db import refresh_statistics
 from engine.deadline import local_date
 from engine.i18n import language, tr
 from engine.imports.history import (
+    VALUES,
     check_as_of,
     drop_temporary,
     earlier_import,
@@ -35,13 +36,13 @@ from engine.imports.history import (
     record_import,
     write_history,
 )
+from engine.imports.kept import adopt, keeping
 from engine.imports.mapping import ColumnMapping, resolve_mapping
 from engine.imports.staging import (
     HeaderCallback,
     ImportResult,
     Problems,
     ProgressCallback,
-    Staging,
     check_code,
     connection_for,
     dry_result,
@@ -318,6 +319,8 @@ def import_progress(
     scope: str | None = None,
     source: str | None = None,
     on_header: HeaderCallback | None = None,
+    keep: str | None = None,
+    staged: str | None = None,
 ) -> ImportResult:
     """Validate the whole file, then upsert by platform id; raises ImportFileError listing every
     bad row and writes nothing if any row is wrong. ``progress(rows)`` is called as rows pass.
@@ -334,7 +337,9 @@ def import_progress(
     ``dry_run`` stops before the merge and returns what it would do per school (the upload
     preview); ``scope`` (a region code) makes a row of a school outside that region a problem,
     never written (engine/access.py ``upload_scope``); ``source`` names the file in problems
-    (an upload is stored under another name than the clerk's)."""
+    (an upload is stored under another name than the clerk's). ``keep`` (a dry run's) and
+    ``staged`` (the commit's) name the upload whose checked rows the preview keeps and the commit
+    merges without reading the file again (engine/imports/kept.py)."""
     clock = clock or SystemClock()
     now = clock.now()
     as_of = as_of or local_date(now, LOCAL_TZ)
@@ -353,15 +358,16 @@ def import_progress(
             query = query.where(or_(School.county_code == scope, School.city_code == scope,
                                     School.province_code == scope))
         schools = set(conn.scalars(query))
-        staging = Staging(conn, Teacher, "platform_id", [
-            "name", "school_code", "online_hours", "practice_hours",
-            "points", "points_count", "evidence_count", "evidence_result", "role",
-        ])
-        with open_table(path, mapping["teachers"], REQUIRED, source) as table, staging.stream():
-            if on_header:
-                on_header(table.header_row, table.columns)
-            total = _Rows(table.columns, schools, problems, scope is not None).run(
-                table.records(FIELDS), staging.add, progress)
+        if staged is not None:
+            staging = adopt(conn, Teacher, "platform_id", VALUES, staged, schools, problems, scope is not None)
+            total = staging.rows
+        else:
+            staging = keeping(conn, Teacher, "platform_id", VALUES, keep if dry_run else None)
+            with open_table(path, mapping["teachers"], REQUIRED, source) as table, staging.stream():
+                if on_header:
+                    on_header(table.header_row, table.columns)
+                total = _Rows(table.columns, schools, problems, scope is not None).run(
+                    table.records(FIELDS), staging.add, progress)
         if progress:
             progress(total)
         if problems:

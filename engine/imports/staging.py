@@ -193,25 +193,35 @@ class Staging:
     """
 
     def __init__(
-        self, conn: Connection, model: type[DeclarativeBase], key: str, columns: Sequence[str]
+        self, conn: Connection, model: type[DeclarativeBase], key: str, columns: Sequence[str],
+        *, kept: str | None = None, create: bool = True,
     ) -> None:
+        """``kept``: the qualified name of a table that outlives the transaction (an upload's
+        preview, engine/imports/kept.py) instead of a temporary one; ``create=False`` adopts an
+        existing kept table with its rows."""
         target = cast(Table, model.__table__)
         self.conn = conn
         self.target = target
         self.key = key
         self.columns = [key, *columns]
-        self.name = f"rollout_stage_{target.name}"
+        self.name = kept or f"rollout_stage_{target.name}"
+        self.kept = kept is not None
         self.postgres = conn.dialect.name == "postgresql"
         self.buffer: list[tuple[Any, ...]] = []
         self.rows = 0
         self._write: Callable[[Sequence[Any]], None] | None = None
+        if not create:
+            self.rows = int(conn.scalar(text(f"SELECT count(*) FROM {self.name}")) or 0)
+            return
         conn.execute(text(f"DROP TABLE IF EXISTS {self.name}"))
-        kwargs: dict[str, Any] = {"postgresql_on_commit": "DROP"} if self.postgres else {}
+        kwargs: dict[str, Any] = {"postgresql_on_commit": "DROP"} if self.postgres and not kept else {}
+        schema, _, bare = self.name.rpartition(".")
         self.table = Table(
-            self.name,
+            bare,
             MetaData(),
             *(SAColumn(c, target.c[c].type) for c in self.columns),
-            prefixes=["TEMPORARY"],
+            schema=schema or None,
+            prefixes=(["UNLOGGED"] if self.postgres else []) if kept else ["TEMPORARY"],
             **kwargs,
         )
         self.table.create(conn)
@@ -301,7 +311,8 @@ class Staging:
             f"COUNT(*) FROM {stage} AS s LEFT JOIN {target} AS t ON t.{key} = s.{key} "
             f"GROUP BY s.{group} ORDER BY s.{group}"
         )).all()
-        self.drop()
+        if not self.kept:  # a kept table waits for the commit
+            self.drop()
         return tuple((str(g), int(i), int(u), int(n) - int(i) - int(u)) for g, i, u, n in rows)
 
     def _insert_all(self) -> int:
