@@ -1,15 +1,24 @@
-"""The persistent state of uploads: import jobs and the API tokens platforms push data with.
-
-Kept beside ``engine.models`` (same ``Base``, same migrations) so that module stays readable in
-one sitting; migration 0009 creates both tables.
+"""Records kept beside ``engine.models`` (same ``Base``, same migrations) so that module stays
+readable in one sitting: uploads' import jobs and the API tokens platforms push data with
+(migration 0009), and each school run's stored forecast risk (migration 0014).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import UTCDateTime
@@ -72,3 +81,31 @@ class ApiToken(Base):
     # Requests in the current minute (engine/tokens.py throttle: 429 above the limit).
     window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     window_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RunRisk(Base):
+    """A school run's latest forecast (预警, issue 11), as the sweep or ``rollout forecast --store``
+    computed it: one row per run, replaced by each computation. ``as_of_import_id`` / ``as_of`` are
+    the latest progress import the forecast read; a later import, or age, makes the row stale
+    (``engine.forecast.store``). ``risk`` is the larger of the two probabilities (what "at risk"
+    compares with a threshold); NULL when the forecast gives neither (no history)."""
+
+    __tablename__ = "run_risk"
+    run_id: Mapped[int] = mapped_column(ForeignKey("school_run.id"), primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"), index=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    as_of_import_id: Mapped[int | None] = mapped_column(ForeignKey("progress_import.id"))
+    as_of: Mapped[date | None] = mapped_column(Date)
+    stage: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20))  # ok | passed | no_history
+    due_date: Mapped[date | None] = mapped_column(Date)
+    p_miss_due: Mapped[float | None] = mapped_column(Float)
+    p_miss_final: Mapped[float | None] = mapped_column(Float)
+    risk: Mapped[float | None] = mapped_column(Float, index=True)
+    eta_p50: Mapped[date | None] = mapped_column(Date)
+    eta_p90: Mapped[date | None] = mapped_column(Date)
+    eta_beyond: Mapped[bool] = mapped_column(Boolean, default=False)
+    teachers_at_risk: Mapped[int] = mapped_column(Integer, default=0)
+    samples: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(20))  # sweep | cli
