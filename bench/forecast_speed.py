@@ -15,7 +15,7 @@ from datetime import date
 import numpy as np
 
 from engine.calendar import WorkCalendar
-from engine.forecast import RunInput, Settings, TeacherHistory, forecast_run
+from engine.forecast import RunInput, Settings, TeacherHistory, forecast_runs
 from engine.workflow import WORKFLOWS_DIR, load_workflow_file
 
 PROVINCE = 50_000
@@ -43,8 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         runs.append(RunInput(s + 1, f"S{s}", "online_study", date(2022, 3, 1), date(2022, 5, 31), None, 30, h, values))
     settings = Settings(samples=args.samples)
     started = time.perf_counter()
-    for run in runs:
-        forecast_run(run, wf, cal, {}, settings)
+    forecast_runs(runs, wf, cal, {}, settings)
     took = time.perf_counter() - started
     per = took / args.schools
     print(f"{args.schools} schools × {args.teachers} teachers × {args.imports} imports, {args.samples} samples: "

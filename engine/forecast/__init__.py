@@ -21,6 +21,7 @@ from engine.forecast.school import (
     Settings,
     TeacherRisk,
     forecast_run,
+    forecast_runs,
     next_stages,
 )
 from engine.forecast.store import (
@@ -38,5 +39,5 @@ __all__ = [
     "StageDurations", "remaining_days",
     "TeacherHistory", "interval_rates", "sample_paces",
     "StoredRisk", "at_risk_counts", "fresh_since", "latest_import", "run_risk", "run_risks", "store_risks",
-    "RunInput", "SchoolForecast", "DEFAULT_SETTINGS", "Settings", "TeacherRisk", "forecast_run", "next_stages",
+    "RunInput", "SchoolForecast", "DEFAULT_SETTINGS", "Settings", "TeacherRisk", "forecast_run", "forecast_runs", "next_stages",
 ]

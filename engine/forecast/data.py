@@ -87,9 +87,13 @@ def observation_dates(session: Session, today: date, window: int, calendar: Work
 
 def teacher_histories(session: Session, schools: Iterable[str], observations: list[tuple[int, date]],
                       today: date, calendar: WorkCalendar) -> tuple[dict[str, TeacherHistory], dict[str, tuple[str, ...]]]:
-    """Per school, its present teachers' figures at each observation (forward-filled), and names."""
+    """Per school, its present teachers' figures at each observation (forward-filled), and names.
+
+    One teachers query and two history queries for the whole scope (chunked ``IN`` lists); the
+    figures land in one (teachers × observations) array per field, filled with numpy — each
+    school's history is a slice of it (its teachers are consecutive rows)."""
     codes = sorted(set(schools))
-    teachers: dict[int, tuple[str, int]] = {}
+    tids: list[int] = []
     ids: dict[str, list[str]] = defaultdict(list)
     names: dict[str, list[str]] = defaultdict(list)
     for start in range(0, len(codes), CHUNK):
@@ -98,12 +102,15 @@ def teacher_histories(session: Session, schools: Iterable[str], observations: li
             .where(Teacher.school_code.in_(codes[start:start + CHUNK]), Teacher.left_on.is_(None))
             .order_by(Teacher.school_code, Teacher.platform_id)
         ):
-            teachers[tid] = (code, len(ids[code]))
+            tids.append(tid)
             ids[code].append(pid)
             names[code].append(name)
     k = len(observations)
-    values = {code: {f: np.full((len(ids[code]), k), np.nan) for f in FIELDS} for code in ids}
-    if k:
+    n = len(tids)
+    big = {f: np.full((n, k), np.nan) for f in FIELDS}
+    if k and n:
+        row_of = np.full(max(tids) + 1, -1, dtype=np.int64)
+        row_of[np.asarray(tids, dtype=np.int64)] = np.arange(n)
         column = {import_id: j for j, (import_id, _) in enumerate(observations)}
         first = observations[0][0]
         latest = (select(TeacherProgress.teacher_id, func.max(TeacherProgress.import_id).label("m"))
@@ -113,24 +120,34 @@ def teacher_histories(session: Session, schools: Iterable[str], observations: li
         base = select(*cols).join(latest, and_(latest.c.teacher_id == TeacherProgress.teacher_id,
                                                latest.c.m == TeacherProgress.import_id))
         inside = select(*cols).where(TeacherProgress.import_id.in_([i for i, _ in observations[1:]]))
-        rows: list[tuple[Any, ...]] = [tuple(r) for r in session.execute(base)]
+        rows: list[Any] = list(session.execute(base))
         if k > 1:
-            rows += [tuple(r) for r in session.execute(inside)]
-        rows.sort(key=lambda r: r[1])
-        for row in rows:
-            tid, import_id, figures = row[0], row[1], row[2:]
-            found = teachers.get(tid)
-            if found is None:
-                continue
-            code, t = found
-            j = column.get(import_id, 0)
-            for f, v in zip(FIELDS, figures, strict=True):
-                values[code][f][t, j:] = v  # forward-filled: unchanged until the next change
+            rows += list(session.execute(inside))
+        if rows:
+            table = np.array(rows, dtype=np.float64)  # teacher, import, figures: one row per (teacher, import)
+            tid = table[:, 0].astype(np.int64)
+            keep = tid < row_of.size
+            keep[keep] = row_of[tid[keep]] >= 0  # present teachers of these schools only
+            table, tid = table[keep], tid[keep]
+            r = row_of[tid]
+            col_of = np.zeros(max(column) + 1, dtype=np.int64)  # the base rows (imports before the window): 0
+            col_of[list(column)] = list(column.values())
+            imports = table[:, 1].astype(np.int64)
+            j = np.where(imports < col_of.size, col_of[np.minimum(imports, col_of.size - 1)], 0)
+            for c, f in enumerate(FIELDS):
+                big[f][r, j] = table[:, 2 + c]
+            filled = ~np.isnan(big[FIELDS[0]])
+            last = np.maximum.accumulate(np.where(filled, np.arange(k)[None, :], 0), axis=1)
+            for f in FIELDS:  # forward-filled: unchanged until the next change
+                big[f] = np.take_along_axis(big[f], last, axis=1)
     days = working_day_index(calendar, today, [d for _, d in observations])
-    return (
-        {code: TeacherHistory(tuple(ids[code]), days, values[code]) for code in ids},
-        {code: tuple(n) for code, n in names.items()},
-    )
+    out: dict[str, TeacherHistory] = {}
+    start = 0
+    for code in sorted(ids):
+        end = start + len(ids[code])
+        out[code] = TeacherHistory(tuple(ids[code]), days, {f: big[f][start:end] for f in FIELDS})
+        start = end
+    return out, {code: tuple(v) for code, v in names.items()}
 
 
 def stage_durations(session: Session, plan: Plan, wf: Workflow, now: datetime, today: date,

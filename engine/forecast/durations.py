@@ -37,7 +37,9 @@ class StageDurations:
     def _fit(self) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
         """The Kaplan–Meier estimate once per stage (not once per school: a province's 50,000
         schools share four): its points, the mass at each, and the survival beyond the last."""
-        from scipy import stats  # imported when needed: scipy.stats costs a second at every CLI start
+        from scipy import (
+            stats,  # imported when needed: scipy.stats costs a second at every CLI start
+        )
 
         data = stats.CensoredData(
             uncensored=np.asarray(self.finished, dtype=float),

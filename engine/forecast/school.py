@@ -15,7 +15,7 @@ schools were forecast with it).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from engine.calendar import WorkCalendar
+from engine.forecast.days import remembered
 from engine.forecast.durations import StageDurations, remaining_days
 from engine.forecast.pace import TeacherHistory, gate_eta, needed_teachers, teacher_crossing
 from engine.gate import judge
@@ -122,11 +123,30 @@ def next_stages(wf: Workflow, stage: str) -> list[Stage]:
         current = nxt.id
 
 
+def forecast_runs(
+    runs: Sequence[RunInput], wf: Workflow, calendar: WorkCalendar, durations: Mapping[str, StageDurations],
+    settings: Settings = DEFAULT_SETTINGS,
+) -> list[SchoolForecast]:
+    """The forecasts of many open runs (a province's): what they share is computed once — the
+    Kaplan–Meier fits (``StageDurations``), the calendar's answers (``MemoCalendar``) — and each
+    run draws from its own generator, so every run's numbers are those ``forecast_run`` gives it
+    alone."""
+    days = remembered(calendar)
+    return [_forecast(run, wf, days, durations, settings) for run in runs]
+
+
 def forecast_run(
     run: RunInput, wf: Workflow, calendar: WorkCalendar, durations: Mapping[str, StageDurations],
     settings: Settings = DEFAULT_SETTINGS,
 ) -> SchoolForecast:
-    """The forecast of one open run (see the module docstring)."""
+    """The forecast of one open run (see the module docstring): ``forecast_runs`` of one."""
+    return forecast_runs([run], wf, calendar, durations, settings)[0]
+
+
+def _forecast(
+    run: RunInput, wf: Workflow, calendar: WorkCalendar, durations: Mapping[str, StageDurations],
+    settings: Settings,
+) -> SchoolForecast:
     result = SchoolForecast(run.run_id, run.school_code, run.stage, "ok", run.due, run.final)
     rng = np.random.default_rng([settings.seed, run.run_id])
     stage = wf.stage(run.stage)

@@ -3,6 +3,7 @@ teacher, a holiday in the window, no history yet, fact gates from other schools'
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
 
 import numpy as np
@@ -10,7 +11,14 @@ import pytest
 
 from engine.calendar import WorkCalendar
 from engine.calendar.workdays import seed_from_chinesecalendar
-from engine.forecast import RunInput, Settings, StageDurations, TeacherHistory, forecast_run
+from engine.forecast import (
+    RunInput,
+    Settings,
+    StageDurations,
+    TeacherHistory,
+    forecast_run,
+    forecast_runs,
+)
 from engine.forecast.pace import working_day_index
 from tests.engine.builders import shipped_workflow
 
@@ -151,3 +159,20 @@ def test_a_stalled_teacher_may_resume_at_a_school_mates_pace() -> None:
     assert certain.p_miss_due == 1.0 and certain.eta_beyond  # pace 0: never, without the prior
     assert hopeful.p_miss_due is not None and hopeful.p_miss_due < 0.5 and hopeful.eta_p50 is not None
     assert hopeful.teachers == [] and certain.teachers[0].pace == 0.0
+
+
+def test_a_batch_gives_each_run_what_it_gets_alone() -> None:
+    """``forecast_runs`` (a province) and ``forecast_run`` (a school page) are one code path and
+    each run draws from its own seeded generator: batched, reordered or alone, the same numbers."""
+    histories = [online([[5, 9, 13], [20, 24, 26], [3, 3, 3]], [-20, -10, 0]),
+                 online([[10, 15, 20], [12, 17, 22]], [-10, -5, 0]),
+                 online([[20, 25, 30]] * 4 + [[2, 3, 4]], [-20, -10, 0])]
+    runs = [RunInput(i + 1, f"37032300{i:02d}", "online_study", TODAY, date(2022, 4, 15), date(2022, 11, 30), 10, h,
+                     {"online_25h_share": float(np.mean(h.current("online_hours") >= 25)), "points_chosen_share": 1.0})
+            for i, h in enumerate(histories)]
+    stays = {s.id: StageDurations((10, 20, 30, 40), (5,)) for s in WF.stages}
+    alone = [asdict(forecast_run(r, WF, PLAIN, stays, FAST)) for r in runs]
+    together = [asdict(f) for f in forecast_runs(runs, WF, PLAIN, stays, FAST)]
+    backwards = [asdict(f) for f in forecast_runs(runs[::-1], WF, PLAIN, stays, FAST)][::-1]
+    assert together == alone == backwards
+    assert {f["status"] for f in alone} == {"ok"} and len({f["p_miss_final"] for f in alone}) > 1
