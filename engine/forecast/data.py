@@ -125,11 +125,11 @@ def teacher_histories(session: Session, schools: Iterable[str], observations: li
             rows += list(session.execute(inside))
         if rows:
             table = np.array(rows, dtype=np.float64)  # teacher, import, figures: one row per (teacher, import)
-            tid = table[:, 0].astype(np.int64)
-            keep = tid < row_of.size
-            keep[keep] = row_of[tid[keep]] >= 0  # present teachers of these schools only
-            table, tid = table[keep], tid[keep]
-            r = row_of[tid]
+            who = table[:, 0].astype(np.int64)
+            keep = who < row_of.size
+            keep[keep] = row_of[who[keep]] >= 0  # present teachers of these schools only
+            table, who = table[keep], who[keep]
+            r = row_of[who]
             col_of = np.zeros(max(column) + 1, dtype=np.int64)  # the base rows (imports before the window): 0
             col_of[list(column)] = list(column.values())
             imports = table[:, 1].astype(np.int64)
