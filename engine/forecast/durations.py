@@ -57,14 +57,17 @@ class StageDurations:
         return {}
 
     def remaining(self, elapsed: int) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
-        """(outcomes, probabilities) of the days still needed after ``elapsed`` (None: nothing
-        seen predicts it), computed once per elapsed value."""
+        """(outcomes, cumulative probabilities) of the days still needed after ``elapsed`` (None:
+        nothing seen predicts it), computed once per elapsed value."""
         if elapsed not in self._given:
             points, mass, beyond = self._fit
             masses = np.where(points > elapsed, mass, 0.0)
             total = masses.sum() + beyond
-            self._given[elapsed] = None if total <= 0 else (
-                np.concatenate((points - elapsed, [np.inf])), np.concatenate((masses, [beyond])) / total)
+            if total <= 0:
+                self._given[elapsed] = None
+            else:  # the cumulative distribution exactly as Generator.choice(p=...) builds it, once
+                cdf = np.cumsum(np.concatenate((masses, [beyond])) / total)
+                self._given[elapsed] = (np.concatenate((points - elapsed, [np.inf])), cdf / cdf[-1])
         return self._given[elapsed]
 
 
@@ -75,5 +78,7 @@ def remaining_days(durations: StageDurations, elapsed: int, samples: int, rng: n
     table = durations.remaining(elapsed)
     if table is None:  # every finished stay was shorter than this one: nothing seen predicts it
         return np.full(samples, np.inf)
-    outcomes, probabilities = table
-    return np.asarray(rng.choice(outcomes, size=samples, p=probabilities), dtype=np.float64)
+    outcomes, cdf = table
+    # What rng.choice(outcomes, size=samples, p=...) draws (the same uniforms, the same search),
+    # without re-checking and re-summing p for each of a province's schools.
+    return np.asarray(outcomes[cdf.searchsorted(rng.random(samples), side="right")], dtype=np.float64)

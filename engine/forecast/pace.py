@@ -114,6 +114,39 @@ def sample_paces(rates: Floats, days: Floats, samples: int, rng: np.random.Gener
     return paces
 
 
+def approximate_paces(rates: Floats, days: Floats, samples: int, rng: np.random.Generator,
+                      prior_days: float = 0.0) -> Floats:
+    """What ``sample_paces`` draws, from its first two moments: one lognormal draw per teacher and
+    sample instead of a gamma per interval, a gamma and a school-mate pick (the province method).
+
+    The Bayesian bootstrap mean of values ``x`` with Dirichlet parameters ``a`` (total ``A``) has
+    mean ``Σ a·x / A`` and variance ``Σ a·(x − mean)² / (A·(A + 1))``; the school-mate's pace of
+    the prior is averaged over the school-mates (its spread added by the law of total variance).
+    A lognormal with those moments keeps a pace positive and right-skewed like the bootstrap's."""
+    teachers, intervals = rates.shape
+    if intervals == 0:
+        return np.full((samples, teachers), np.nan)
+    observed = days.sum(axis=1)
+    known = observed > 0
+    gained = (rates * days).sum(axis=1)
+    squares = (rates * rates * days).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = np.where(known, gained / np.where(known, observed, 1.0), np.nan)
+    a0 = prior_days if prior_days > 0 and known.any() else 0.0
+    mates = own[known]
+    pool, spread = (float(mates.mean()), float(mates.var())) if mates.size else (0.0, 0.0)
+    total = observed + a0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (gained + a0 * pool) / total
+        within = squares - 2 * mean * gained + mean * mean * observed + a0 * (spread + (pool - mean) ** 2)
+        var = np.maximum(within, 0.0) / (total * (total + 1)) + (a0 / total) ** 2 * spread
+        sigma2 = np.log1p(np.where(mean > 0, var / np.where(mean > 0, mean * mean, 1.0), 0.0))
+    z = rng.standard_normal((samples, teachers))
+    paces = mean[None, :] * np.exp(np.sqrt(sigma2)[None, :] * z - sigma2[None, :] / 2)
+    paces[:, ~known] = np.nan
+    return paces
+
+
 def borrow_missing(paces: Floats, rng: np.random.Generator) -> tuple[Floats, int]:
     """Teachers without a pace take a random school-mate's in each sample; how many borrowed."""
     missing = np.isnan(paces[0]) if paces.size else np.zeros(0, dtype=bool)
@@ -141,7 +174,7 @@ class Crossing:
 
 
 def teacher_crossing(metric: Metric, history: TeacherHistory, samples: int, rng: np.random.Generator,
-                     prior_days: float = 0.0) -> Crossing:
+                     prior_days: float = 0.0, method: str = "bootstrap") -> Crossing:
     """Working days until each teacher meets every condition of ``metric``, per sample."""
     n = history.teachers
     days = np.zeros((samples, n))
@@ -161,7 +194,8 @@ def teacher_crossing(metric: Metric, history: TeacherHistory, samples: int, rng:
             continue
         rates, gaps = interval_rates(history, cond.field)
         paced = paced and bool((gaps.sum(axis=1) > 0).any())
-        paces, lent = borrow_missing(sample_paces(rates, gaps, samples, rng, prior_days), rng)
+        sampler = approximate_paces if method == "approximate" else sample_paces
+        paces, lent = borrow_missing(sampler(rates, gaps, samples, rng, prior_days), rng)
         borrowed = max(borrowed, lent)
         with np.errstate(divide="ignore", invalid="ignore"):
             wait = np.where(short[None, :] > 0, np.ceil(short[None, :] / paces), 0.0)

@@ -43,6 +43,7 @@ class Settings:
     seed: int = 0
     window: int = WINDOW
     prior_days: float = PRIOR_DAYS
+    method: str = "bootstrap"  # or "approximate": the bootstrap's moments, one draw a sample (pace.approximate_paces)
 
 
 DEFAULT_SETTINGS = Settings()
@@ -153,7 +154,7 @@ def _forecast(
     history = windowed(run.history, settings.window)
     explain: dict[str, Any] = {
         "today": run.today, "window_working_days": settings.window, "samples": settings.samples,
-        "seed": settings.seed, "prior_days": settings.prior_days, "teachers": history.teachers,
+        "seed": settings.seed, "prior_days": settings.prior_days, "pace_method": settings.method, "teachers": history.teachers,
         "observations": [int(d) for d in history.days], "gates": [],
     }
     result.explain = explain
@@ -176,7 +177,7 @@ def _forecast(
                     f"fewer than 3 schools have finished stage '{stage.title.en}': no basis for when '{gate.title.en}' is met"))
             eta = np.maximum(eta, remaining_days(stay, run.elapsed, settings.samples, rng))
             continue
-        crossing = teacher_crossing(metric, history, settings.samples, rng, settings.prior_days) if history.days.size >= 2 else None
+        crossing = teacher_crossing(metric, history, settings.samples, rng, settings.prior_days, settings.method) if history.days.size >= 2 else None
         if crossing is None or not crossing.paced:
             return _no_history(result, tr(
                 "该校只有不到两次进度导入，尚无学习进度的历史，无法预测",

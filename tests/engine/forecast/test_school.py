@@ -176,3 +176,25 @@ def test_a_batch_gives_each_run_what_it_gets_alone() -> None:
     backwards = [asdict(f) for f in forecast_runs(runs[::-1], WF, PLAIN, stays, FAST)][::-1]
     assert together == alone == backwards
     assert {f["status"] for f in alone} == {"ok"} and len({f["p_miss_final"] for f in alone}) > 1
+
+
+@pytest.mark.parametrize("rows, days, due, expect", [
+    ([[5, 6, 7], [8, 8.5, 9], [10, 10, 10.5]], [-20, -10, 0], date(2022, 3, 29), 1.0),  # surely late
+    ([[10, 15, 20], [12, 17, 22]], [-10, -5, 0], date(2022, 4, 29), 0.0),  # surely on time
+])
+def test_the_approximate_paces_agree_where_the_answer_is_clear(rows: list, days: list, due: date, expect: float) -> None:
+    f = forecast_run(run(online(rows, days), due), WF, PLAIN, {}, Settings(samples=400, seed=7, method="approximate"))
+    assert f.p_miss_due == expect and f.explain["pace_method"] == "approximate"
+
+
+def test_the_approximate_paces_have_the_bootstraps_moments() -> None:
+    """Same mean and spread as the Bayesian bootstrap (its moments are what it keeps)."""
+    from engine.forecast.pace import approximate_paces, sample_paces
+
+    rates = np.array([[0.2, 1.0, 0.6], [0.0, 0.0, 0.0], [1.5, 1.4, 1.6]])
+    days = np.full_like(rates, 5.0)
+    exact = sample_paces(rates, days, 40_000, np.random.default_rng(1), prior_days=10)
+    approx = approximate_paces(rates, days, 40_000, np.random.default_rng(2), prior_days=10)
+    np.testing.assert_allclose(approx.mean(axis=0), exact.mean(axis=0), rtol=0.02)
+    np.testing.assert_allclose(approx.std(axis=0), exact.std(axis=0), rtol=0.1)
+    assert (approx > 0).all()  # a stalled teacher's mates may carry it: never a negative pace
