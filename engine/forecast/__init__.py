@@ -13,7 +13,7 @@ from engine.forecast.api import (
     schools_at_risk,
 )
 from engine.forecast.durations import StageDurations, remaining_days
-from engine.forecast.pace import TeacherHistory, interval_rates, sample_paces
+from engine.forecast.pace import TeacherHistory, approximate_paces, interval_rates, sample_paces
 from engine.forecast.school import (
     DEFAULT_SETTINGS,
     RunInput,
@@ -37,7 +37,7 @@ from engine.forecast.store import (
 __all__ = [
     "DEFAULT_AT_RISK", "RegionRisk", "forecast_plan", "risk_of", "school_forecast", "schools_at_risk",
     "StageDurations", "remaining_days",
-    "TeacherHistory", "interval_rates", "sample_paces",
+    "TeacherHistory", "approximate_paces", "interval_rates", "sample_paces",
     "StoredRisk", "at_risk_counts", "fresh_since", "latest_import", "run_risk", "run_risks", "store_risks",
     "RunInput", "SchoolForecast", "DEFAULT_SETTINGS", "Settings", "TeacherRisk", "forecast_run", "forecast_runs", "next_stages",
 ]

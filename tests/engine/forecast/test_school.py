@@ -164,18 +164,25 @@ def test_a_stalled_teacher_may_resume_at_a_school_mates_pace() -> None:
 def test_a_batch_gives_each_run_what_it_gets_alone() -> None:
     """``forecast_runs`` (a province) and ``forecast_run`` (a school page) are one code path and
     each run draws from its own seeded generator: batched, reordered or alone, the same numbers."""
-    histories = [online([[5, 9, 13], [20, 24, 26], [3, 3, 3]], [-20, -10, 0]),
+    nan = float("nan")
+    histories = [online([[5, 9, 13], [20, 24, 26], [3, 3, 3]], [-20, -10, 0]),  # three of three teachers:
+                 online([[6, 8, 12], [nan, nan, 10], [1, 4, 9]], [-20, -10, 0]),  # one array (a new teacher
+                 online([[15, 18, 21], [2, 2, 2], [7, 12, 16]], [-20, -10, 0]),  # borrows a pace)
                  online([[10, 15, 20], [12, 17, 22]], [-10, -5, 0]),
                  online([[20, 25, 30]] * 4 + [[2, 3, 4]], [-20, -10, 0])]
     runs = [RunInput(i + 1, f"37032300{i:02d}", "online_study", TODAY, date(2022, 4, 15), date(2022, 11, 30), 10, h,
                      {"online_25h_share": float(np.mean(h.current("online_hours") >= 25)), "points_chosen_share": 1.0})
             for i, h in enumerate(histories)]
     stays = {s.id: StageDurations((10, 20, 30, 40), (5,)) for s in WF.stages}
-    alone = [asdict(forecast_run(r, WF, PLAIN, stays, FAST)) for r in runs]
-    together = [asdict(f) for f in forecast_runs(runs, WF, PLAIN, stays, FAST)]
-    backwards = [asdict(f) for f in forecast_runs(runs[::-1], WF, PLAIN, stays, FAST)][::-1]
-    assert together == alone == backwards
-    assert {f["status"] for f in alone} == {"ok"} and len({f["p_miss_final"] for f in alone}) > 1
+    for method in ("bootstrap", "approximate"):
+        settings = Settings(samples=400, seed=7, method=method)
+        alone = [asdict(forecast_run(r, WF, PLAIN, stays, settings)) for r in runs]
+        together = [asdict(f) for f in forecast_runs(runs, WF, PLAIN, stays, settings)]
+        backwards = [asdict(f) for f in forecast_runs(runs[::-1], WF, PLAIN, stays, settings)][::-1]
+        assert together == alone == backwards
+        assert {f["status"] for f in alone} == {"ok"}
+        assert len({(f["p_miss_due"], f["p_miss_final"], f["eta_p50"], f["eta_p90"]) for f in alone}) == len(runs)
+        assert alone[1]["explain"]["gates"][0]["borrowed_pace"] == 1
 
 
 @pytest.mark.parametrize("rows, days, due, expect", [
