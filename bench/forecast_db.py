@@ -105,7 +105,7 @@ def timed(url: str, samples: int, method: str) -> dict[str, float]:
         t2 = time.perf_counter()
     return {"schools": len(found), "teachers": sum(r.history.teachers for r in inputs), "read_s": t1 - t0,
             "model_s": t2 - t1, "total_s": t2 - t0,
-            "at_risk": sum((f.p_miss_due or 0) >= 0.7 for f in found),
+            "at_risk": int(sum((f.p_miss_due or 0) >= 0.7 for f in found)),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -115,21 +115,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pg", default=None, help="PostgreSQL URL (an empty database) instead of a SQLite file")
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--method", choices=("bootstrap", "approximate"), default="approximate")
+    parser.add_argument("--db", default=None, help="SQLite file to build into and keep (default: a temporary one)")
+    parser.add_argument("--reuse", action="store_true", help="time the forecast on an already built --db/--pg")
     parser.add_argument("--time-only", default=None, help=argparse.SUPPRESS)  # the child: a built database's URL
     args = parser.parse_args(argv)
     if args.time_only:
         print(json.dumps(timed(args.time_only, args.samples, args.method)))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        url = args.pg or f"sqlite:///{tmp}/bench.db"
+        url = args.pg or f"sqlite:///{args.db or Path(tmp) / 'bench.db'}"
         engine = make_engine(url)
-        t0 = time.perf_counter()
-        rows = build(engine, Path(tmp), args.size)
+        if not args.reuse:
+            t0 = time.perf_counter()
+            rows = build(engine, Path(tmp), args.size)
+            print(f"built {args.size} on {engine.dialect.name}: {rows:,} history rows in {time.perf_counter() - t0:.0f} s",
+                  flush=True)
         engine.dispose()
-        print(f"built {args.size} on {engine.dialect.name}: {rows:,} history rows in {time.perf_counter() - t0:.0f} s",
-              flush=True)
         child = subprocess.run([sys.executable, "-m", "bench.forecast_db", "--time-only", url, "--samples",
-                                str(args.samples), "--method", args.method], capture_output=True, text=True, check=True)
+                                str(args.samples), "--method", args.method], capture_output=True, text=True)
+        if child.returncode:
+            raise SystemExit(child.stderr)
         result = json.loads(child.stdout.strip().splitlines()[-1])
         print(json.dumps({"backend": engine.dialect.name, "size": args.size, "samples": args.samples,
                           "method": args.method} | result))

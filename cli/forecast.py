@@ -43,14 +43,16 @@ def row_of(f: SchoolForecast) -> dict[str, Any]:
 @click.option("--samples", type=click.IntRange(50, 100_000), default=Settings().samples, show_default=True,
               help="Monte Carlo samples per school.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (the same seed gives the same numbers).")
+@click.option("--method", type=click.Choice(["bootstrap", "approximate"]), default=Settings().method, show_default=True,
+              help="Teachers' paces: the Bayesian bootstrap, or its two moments (one draw each; ~2.5× faster).")
 @click.option("--store", "store", is_flag=True,
               help="Keep each school's risk for the dashboard (replaces what the sweep stored).")
 @json_option
 @pass_app
 def forecast(app: App, plan_code: str | None, region: str | None, at_risk: float | None, samples: int, seed: int,
-             store: bool, as_json: bool) -> None:
+             method: str, store: bool, as_json: bool) -> None:
     """预警：按当前进度预测哪些学校将逾期、哪些教师拖后腿 / forecast who will miss the deadline."""
-    settings = Settings(samples=samples, seed=seed)
+    settings = Settings(samples=samples, seed=seed, method=method)
     threshold = DEFAULT_AT_RISK if at_risk is None else at_risk
     with app.sessions() as session:
         plan, found = forecast_plan(session, app.clock, plan_code, region=region, settings=settings)

@@ -127,6 +127,7 @@ def next_stages(wf: Workflow, stage: str) -> list[Stage]:
 
 
 BATCH = 256  # schools per group array: samples × teachers × 256 floats (~20 MB at 500 × 20)
+CHUNK = 4_096  # runs forecast together: their ETA samples (500 floats each) at once, not a province's
 
 
 @dataclass
@@ -153,6 +154,14 @@ def forecast_runs(
     from its own generator in the same order as alone, so every run's numbers are those
     ``forecast_run`` gives it alone."""
     days = remembered(calendar)
+    out: list[SchoolForecast] = []
+    for start in range(0, len(runs), CHUNK):  # each run's samples live only while its chunk is forecast
+        out += _forecast_chunk(runs[start:start + CHUNK], wf, days, durations, settings)
+    return out
+
+
+def _forecast_chunk(runs: Sequence[RunInput], wf: Workflow, days: WorkCalendar,
+                    durations: Mapping[str, StageDurations], settings: Settings) -> list[SchoolForecast]:
     states = [_open(run, wf, days, settings) for run in runs]
     depth = max((len(wf.stage(st.run.stage).gates) for st in states), default=0)
     for position in range(depth):
@@ -231,8 +240,11 @@ def _teacher_gate(group: list[_Open], position: int, wf: Workflow, settings: Set
     found = group_crossing(metric, [st.history for st in group], settings.samples, [st.rng for st in group],
                            settings.prior_days, settings.method)
     need = needed_teachers(metric.kind, gate.op, gate.value, group[0].history.teachers)
-    etas = group_eta(np.stack([c.days for c in found]), need)
-    for st, crossing, gate_days in zip(group, found, etas, strict=True):
+    stacked = np.stack([c.days for c in found])
+    etas = group_eta(stacked, need)
+    horizons = np.array([-1 if st.horizon is None else st.horizon for st in group])
+    lates = np.count_nonzero(stacked > horizons[:, None, None], axis=1) / settings.samples  # per teacher: P(late)
+    for st, crossing, gate_days, late in zip(group, found, etas, lates, strict=True):
         if not crossing.paced:
             _no_pace(st)
             continue
@@ -243,7 +255,7 @@ def _teacher_gate(group: list[_Open], position: int, wf: Workflow, settings: Set
         st.result.explain["gates"][-1] |= {
             "method": "pace_monte_carlo", "needed_teachers": need, "borrowed_pace": crossing.borrowed,
             "p_pass_by_due": np.count_nonzero(gate_days <= st.horizon) / gate_days.size if st.horizon is not None else None}
-        st.crossings.append((gate, crossing))
+        st.crossings.append((gate, crossing.shortfall, crossing.field, crossing.pace, late))  # not its samples
         st.eta = np.maximum(st.eta, gate_days)
 
 
@@ -295,21 +307,23 @@ def _final(result: SchoolForecast, run: RunInput, wf: Workflow, calendar: WorkCa
 
 
 def _teachers(result: SchoolForecast, run: RunInput, crossings: list[Any], horizon: int) -> None:
-    risks: dict[int, TeacherRisk] = {}
-    for gate, crossing in crossings:
-        late = np.mean(crossing.days > horizon, axis=0)
-        for t in map(int, np.flatnonzero(crossing.shortfall > 0)):
-            p = float(late[t])
-            if t in risks and risks[t].p_late >= p:
-                continue
-            pace = float(crossing.pace[t])
-            risks[t] = TeacherRisk(
-                platform_id=run.history.teacher_ids[t], name=run.names[t] if run.names else "",
-                gate=gate.id, field=crossing.field[t], shortfall=round(float(crossing.shortfall[t]), 2),
-                pace=None if math.isnan(pace) else round(pace, 3),
-                needed_pace=round(float(crossing.shortfall[t]) / horizon, 3) if horizon > 0 else None, p_late=p,
-            )
-    ranked = sorted(risks.values(), key=lambda r: (-r.p_late, -r.shortfall, r.platform_id))
-    result.teachers_at_risk = sum(r.p_late >= AT_RISK for r in ranked)
-    result.teachers = [r for r in ranked if r.p_late >= AT_RISK][:SHOWN_TEACHERS]
-
+    """The teachers most likely late (each at the gate that makes it likeliest; the first on a tie)."""
+    best = np.full(run.history.teachers, -1.0)
+    which = np.full(run.history.teachers, -1)
+    for k, (_, shortfall, _, _, late) in enumerate(crossings):
+        p = np.where(shortfall > 0, late, -1.0)
+        better = p > best
+        best, which = np.where(better, p, best), np.where(better, k, which)
+    risky = np.flatnonzero(best >= AT_RISK)
+    result.teachers_at_risk = int(risky.size)
+    ids = run.history.teacher_ids
+    order = sorted(risky.tolist(), key=lambda t: (-best[t], -round(float(crossings[which[t]][1][t]), 2), ids[t]))
+    shown = []
+    for t in order[:SHOWN_TEACHERS]:
+        gate, shortfall, fields, paces, _ = crossings[which[t]]
+        pace = float(paces[t])
+        shown.append(TeacherRisk(
+            platform_id=ids[t], name=run.names[t] if run.names else "", gate=gate.id, field=fields[t],
+            shortfall=round(float(shortfall[t]), 2), pace=None if math.isnan(pace) else round(pace, 3),
+            needed_pace=round(float(shortfall[t]) / horizon, 3) if horizon > 0 else None, p_late=float(best[t])))
+    result.teachers = shown
