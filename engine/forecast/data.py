@@ -124,7 +124,9 @@ def teacher_histories(session: Session, schools: Iterable[str], observations: li
         if k > 1:
             rows += list(session.execute(inside))
         if rows:
-            table = np.array(rows, dtype=np.float64)  # teacher, import, figures: one row per (teacher, import)
+            # teacher, import, figures: one row per (teacher, import). Transposed in Python first:
+            # numpy reads a list of Row objects element by element (11 s for 500,000 rows).
+            table = np.column_stack([np.array(c, dtype=np.float64) for c in zip(*rows, strict=True)])
             who = table[:, 0].astype(np.int64)
             keep = who < row_of.size
             keep[keep] = row_of[who[keep]] >= 0  # present teachers of these schools only
