@@ -97,7 +97,7 @@ def teacher_histories(session: Session, schools: Iterable[str], observations: li
     ids: dict[str, list[str]] = defaultdict(list)
     names: dict[str, list[str]] = defaultdict(list)
     for start in range(0, len(codes), CHUNK):
-        for tid, pid, name, code in session.execute(
+        for tid, pid, name, code in session.connection().execute(
             select(Teacher.id, Teacher.platform_id, Teacher.name, Teacher.school_code)
             .where(Teacher.school_code.in_(codes[start:start + CHUNK]), Teacher.left_on.is_(None))
             .order_by(Teacher.school_code, Teacher.platform_id)
@@ -120,9 +120,9 @@ def teacher_histories(session: Session, schools: Iterable[str], observations: li
         base = select(*cols).join(latest, and_(latest.c.teacher_id == TeacherProgress.teacher_id,
                                                latest.c.m == TeacherProgress.import_id))
         inside = select(*cols).where(TeacherProgress.import_id.in_([i for i, _ in observations[1:]]))
-        rows: list[Any] = list(session.execute(base))
+        rows: list[Any] = list(session.connection().execute(base))  # Core: no ORM row loading
         if k > 1:
-            rows += list(session.execute(inside))
+            rows += list(session.connection().execute(inside))
         if rows:
             # teacher, import, figures: one row per (teacher, import). Transposed in Python first:
             # numpy reads a list of Row objects element by element (11 s for 500,000 rows).
