@@ -38,6 +38,7 @@ from engine.workflow.model import Workflow
 
 FIELDS = ("online_hours", "practice_hours", "points_count", "evidence_count")
 CHUNK = 5_000  # ids per IN (...) list
+SMALL_SCOPE = 50_000  # teachers up to which the history is read by teacher id (a page, a county, a city)
 
 
 @dataclass(frozen=True)
@@ -112,17 +113,12 @@ def teacher_histories(session: Session, schools: Iterable[str], observations: li
         row_of = np.full(max(tids) + 1, -1, dtype=np.int64)
         row_of[np.asarray(tids, dtype=np.int64)] = np.arange(n)
         column = {import_id: j for j, (import_id, _) in enumerate(observations)}
-        first = observations[0][0]
-        latest = (select(TeacherProgress.teacher_id, func.max(TeacherProgress.import_id).label("m"))
-                  .where(TeacherProgress.import_id <= first).group_by(TeacherProgress.teacher_id).subquery())
-        cols: list[Any] = [TeacherProgress.teacher_id, TeacherProgress.import_id,
-                           *(getattr(TeacherProgress, f) for f in FIELDS)]
-        base = select(*cols).join(latest, and_(latest.c.teacher_id == TeacherProgress.teacher_id,
-                                               latest.c.m == TeacherProgress.import_id))
-        inside = select(*cols).where(TeacherProgress.import_id.in_([i for i, _ in observations[1:]]))
-        rows: list[Any] = list(session.connection().execute(base))  # Core: no ORM row loading
-        if k > 1:
-            rows += list(session.connection().execute(inside))
+        rows: list[Any] = []
+        # A school's page or a county reads its own teachers' rows (by id); a province reads them all.
+        scopes: list[list[int] | None] = ([tids[i:i + CHUNK] for i in range(0, n, CHUNK)] if n <= SMALL_SCOPE
+                                          else [None])
+        for scope in scopes:
+            rows += _history_rows(session, observations, scope)
         if rows:
             # teacher, import, figures: one row per (teacher, import). Transposed in Python first:
             # numpy reads a list of Row objects element by element (11 s for 500,000 rows).
@@ -150,6 +146,23 @@ def teacher_histories(session: Session, schools: Iterable[str], observations: li
         out[code] = TeacherHistory(tuple(ids[code]), days, {f: big[f][start:end] for f in FIELDS})
         start = end
     return out, {code: tuple(v) for code, v in names.items()}
+
+
+def _history_rows(session: Session, observations: list[tuple[int, date]], teachers: list[int] | None) -> list[Any]:
+    """(teacher, import, figures…) rows: each teacher's latest row up to the window's first
+    import, and its rows of the window's other imports (``teachers``: only these; None: all)."""
+    first = observations[0][0]
+    only = [TeacherProgress.teacher_id.in_(teachers)] if teachers is not None else []
+    latest = (select(TeacherProgress.teacher_id, func.max(TeacherProgress.import_id).label("m"))
+              .where(TeacherProgress.import_id <= first, *only).group_by(TeacherProgress.teacher_id).subquery())
+    cols: list[Any] = [TeacherProgress.teacher_id, TeacherProgress.import_id, *(getattr(TeacherProgress, f) for f in FIELDS)]
+    base = select(*cols).join(latest, and_(latest.c.teacher_id == TeacherProgress.teacher_id,
+                                           latest.c.m == TeacherProgress.import_id))
+    rows: list[Any] = list(session.connection().execute(base))  # Core: no ORM row loading
+    if len(observations) > 1:
+        inside = select(*cols).where(TeacherProgress.import_id.in_([i for i, _ in observations[1:]]), *only)
+        rows += list(session.connection().execute(inside))
+    return rows
 
 
 def stage_durations(session: Session, plan: Plan, wf: Workflow, now: datetime, today: date,
