@@ -162,7 +162,7 @@ def _history_rows(session: Session, observations: list[tuple[int, date]],
     if len(observations) > 1:
         queries.append(select(*cols).where(TeacherProgress.import_id.in_([i for i, _ in observations[1:]]), *only))
     for q in queries:  # Core, not the ORM's row loading; streamed where the driver can
-        result = session.connection().execution_options(yield_per=PART).execute(q)
+        result = session.connection().execute(q.execution_options(yield_per=PART))  # this statement only
         yield from (part for part in result.partitions(PART) if part)
 
 
