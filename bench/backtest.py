@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--window", type=int, default=Settings().window)
     parser.add_argument("--prior-days", type=float, default=Settings().prior_days)
+    parser.add_argument("--method", choices=("bootstrap", "approximate"), default=Settings().method,
+                        help="how teachers' paces are drawn (engine.forecast.Settings.method)")
     args = parser.parse_args(argv)
     cal = calendar()
     began = time.perf_counter()
@@ -161,14 +163,14 @@ def main(argv: list[str] | None = None) -> None:
     base = float(previous.missed.mean())
     y = term.missed
     print(f"Backtest: {args.schools} schools, seed {args.seed}, {args.samples} samples, window {args.window} "
-          f"working days, prior {args.prior_days:g} days; deadline {term.due}; "
+          f"working days, prior {args.prior_days:g} days, pace method {args.method}; deadline {term.due}; "
           f"{int(y.sum())} missed ({y.mean():.0%}); base rate from the previous term {base:.0%}.\n")
     print("| cut-off (working days before) | method | recall | precision | warned | Brier |")
     print("|---|---|---:|---:|---:|---:|")
     tables = {}
     for cutoff in CUTOFFS:
         ours, line = forecasts(term, cal, cutoff, Settings(samples=args.samples, seed=args.seed, window=args.window,
-                                                              prior_days=args.prior_days))
+                                                              prior_days=args.prior_days, method=args.method))
         known = ~np.isnan(ours)
         for name, p in (("forecast", ours[known]), ("straight line", line[known]), ("base rate", np.full(known.sum(), base))):
             r = scores(p, y[known])

@@ -1,24 +1,42 @@
-"""How long the pure forecast takes per school, and what that makes a province (issue 11 speed).
+"""How long the pure forecast takes for a province's schools (issue 11 speed), and its peak memory.
 
-``python -m bench.forecast_speed [--schools 500] [--teachers 20] [--imports 12] [--samples 1000]``
-times ``engine.forecast.forecast_run`` over synthetic schools (teachers × imports of history, the
-online-study gate) and extrapolates linearly to 50,000 schools. It times the model only; reading
-the inputs (``engine.forecast.data``) is extra.
+``python -m bench.forecast_speed [--schools 50000] [--teachers 20] [--imports 12] [--samples 500]
+[--method bootstrap|approximate]`` runs ``engine.forecast.forecast_runs`` over synthetic schools
+(teachers × weekly imports of history, the online-study gate, later stages from Kaplan–Meier fits)
+in batches of ``--batch`` schools, as ``engine.forecast.forecast_plan`` does once it has read them.
+It times the model only; reading the inputs (``engine.forecast.data``) is extra. With fewer
+schools than a province it extrapolates linearly to 50,000.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 from datetime import date
 
 import numpy as np
 
 from engine.calendar import WorkCalendar
-from engine.forecast import RunInput, Settings, TeacherHistory, forecast_run
+from engine.forecast import RunInput, Settings, StageDurations, TeacherHistory, forecast_runs
 from engine.workflow import WORKFLOWS_DIR, load_workflow_file
 
 PROVINCE = 50_000
+
+
+def schools(first: int, count: int, teachers: int, imports: int, rng: np.random.Generator) -> list[RunInput]:
+    days = np.arange(-(imports - 1) * 5, 1, 5)
+    zeros = np.zeros((teachers, imports))
+    three = np.full((teachers, imports), 3.0)
+    runs = []
+    for s in range(first, first + count):
+        online = np.cumsum(rng.gamma(1.0, 1.5, (teachers, imports)), axis=1)
+        h = TeacherHistory(tuple(f"T{i}" for i in range(teachers)), days,
+                           {"online_hours": online, "practice_hours": zeros, "points_count": three, "evidence_count": zeros})
+        values = {"online_25h_share": float(np.mean(online[:, -1] >= 25)), "points_chosen_share": 1.0}
+        runs.append(RunInput(s + 1, f"S{s}", "online_study", date(2022, 3, 1), date(2022, 5, 31), date(2022, 11, 30),
+                             30, h, values))
+    return runs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,29 +44,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--schools", type=int, default=500)
     parser.add_argument("--teachers", type=int, default=20)
     parser.add_argument("--imports", type=int, default=12)
-    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=Settings().samples)
+    parser.add_argument("--method", choices=("bootstrap", "approximate"), default=Settings().method)
+    parser.add_argument("--batch", type=int, default=5_000, help="schools generated and forecast at a time")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     wf = load_workflow_file(WORKFLOWS_DIR / "whole-school-2.0.yaml")
     cal = WorkCalendar({}, set())
-    days = np.arange(-(args.imports - 1) * 5, 1, 5)
-    runs = []
-    for s in range(args.schools):
-        gains = rng.gamma(1.0, 1.5, (args.teachers, args.imports))
-        online = np.cumsum(gains, axis=1)
-        h = TeacherHistory(tuple(f"T{i}" for i in range(args.teachers)), days,
-                           {"online_hours": online, "practice_hours": np.zeros_like(online),
-                            "points_count": np.full_like(online, 3.0), "evidence_count": np.zeros_like(online)})
-        values = {"online_25h_share": float(np.mean(online[:, -1] >= 25)), "points_chosen_share": 1.0}
-        runs.append(RunInput(s + 1, f"S{s}", "online_study", date(2022, 3, 1), date(2022, 5, 31), None, 30, h, values))
-    settings = Settings(samples=args.samples)
-    started = time.perf_counter()
-    for run in runs:
-        forecast_run(run, wf, cal, {}, settings)
-    took = time.perf_counter() - started
+    stays = {s.id: StageDurations(tuple(int(x) for x in rng.integers(20, 80, 2_000)), tuple(range(0, 60, 3)))
+             for s in wf.stages}
+    settings = Settings(samples=args.samples, method=args.method)
+    took = 0.0
+    for first in range(0, args.schools, args.batch):
+        runs = schools(first, min(args.batch, args.schools - first), args.teachers, args.imports, rng)
+        started = time.perf_counter()
+        forecast_runs(runs, wf, cal, stays, settings)
+        took += time.perf_counter() - started
     per = took / args.schools
-    print(f"{args.schools} schools × {args.teachers} teachers × {args.imports} imports, {args.samples} samples: "
-          f"{took:.2f} s, {per * 1000:.1f} ms per school; {PROVINCE:,} schools ≈ {per * PROVINCE:.0f} s")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{args.schools:,} schools × {args.teachers} teachers × {args.imports} imports, {args.samples} samples, "
+          f"{args.method}: {took:.1f} s, {per * 1000:.2f} ms per school; {PROVINCE:,} schools ≈ {per * PROVINCE:.0f} s; "
+          f"peak RSS {peak:.0f} MB")
 
 
 if __name__ == "__main__":

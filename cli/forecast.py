@@ -12,7 +12,7 @@ import click
 
 from cli.app import App, emit, json_option, pass_app, table
 from cli.runs import plan_option
-from engine import stage_title, tr
+from engine import local_date, stage_title, tr
 from engine.forecast import (
     DEFAULT_AT_RISK,
     SchoolForecast,
@@ -20,6 +20,7 @@ from engine.forecast import (
     forecast_plan,
     risk_of,
     schools_at_risk,
+    store_risks,
 )
 from engine.workflow import workflow_for_version
 
@@ -42,17 +43,25 @@ def row_of(f: SchoolForecast) -> dict[str, Any]:
 @click.option("--samples", type=click.IntRange(50, 100_000), default=Settings().samples, show_default=True,
               help="Monte Carlo samples per school.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (the same seed gives the same numbers).")
+@click.option("--method", type=click.Choice(["bootstrap", "approximate"]), default=Settings().method, show_default=True,
+              help="Teachers' paces: the Bayesian bootstrap, or its two moments (one draw each; ~2.5× faster).")
+@click.option("--store", "store", is_flag=True,
+              help="Keep each school's risk for the dashboard (replaces what the sweep stored).")
 @json_option
 @pass_app
 def forecast(app: App, plan_code: str | None, region: str | None, at_risk: float | None, samples: int, seed: int,
-             as_json: bool) -> None:
+             method: str, store: bool, as_json: bool) -> None:
     """预警：按当前进度预测哪些学校将逾期、哪些教师拖后腿 / forecast who will miss the deadline."""
-    settings = Settings(samples=samples, seed=seed)
+    settings = Settings(samples=samples, seed=seed, method=method)
     threshold = DEFAULT_AT_RISK if at_risk is None else at_risk
     with app.sessions() as session:
         plan, found = forecast_plan(session, app.clock, plan_code, region=region, settings=settings)
         regions = schools_at_risk(session, app.clock, plan.code, region=region, threshold=threshold, forecasts=found)
         wf = workflow_for_version(session, plan.workflow_version_id)
+        if store:
+            now = app.clock.now()
+            store_risks(session, plan.id, found, now, local_date(now, plan.timezone), settings, "cli")
+            session.commit()
     shown = [f for f in found if at_risk is None or (risk_of(f) or 0.0) >= at_risk]
     shown.sort(key=lambda f: (-(risk_of(f) or -1.0), f.school_code))
     data = {"plan": plan.code, "threshold": threshold, "schools": [row_of(f) for f in shown],

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.deadline import local_date
-from engine.forecast import SchoolForecast, forecast_plan
+from engine.forecast import DEFAULT_SETTINGS, SchoolForecast, forecast_plan, store_risks
 from engine.models import AuditEvent, Contact, NoticeItem, Plan, Region, School, SchoolRun
 from engine.reminder import DueItem, due_items
 from engine.status import RunView, stored_views
@@ -221,14 +221,16 @@ def _crossings(session: Session, run_ids: list[int]) -> dict[str, tuple[int, int
 
 
 def due_warnings(session: Session, clock: Clock, plan: Plan, wf: Workflow,
-                 forecasts: list[SchoolForecast] | None = None) -> Warnings:
+                 forecasts: list[SchoolForecast] | None = None, store: bool = False) -> Warnings:
     """预警 digests for runs whose stage sets ``remind.warn_at_risk`` and whose forecast probability
     of missing the due date (still ahead) has crossed it since the last warning.
 
     Level-triggered like the reminders: whether a run is above the threshold depends only on
     today's forecast (seeded, so a second sweep today agrees), and each crossing has its own
     number, so a run is warned once while it stays above, again only after it fell below (which
-    ``rearmed`` records) and rose again, and once — not once per missed day — after an outage."""
+    ``rearmed`` records) and rose again, and once — not once per missed day — after an outage.
+    With ``store`` (the sweep), the forecasts it computes are kept as each run's risk
+    (``engine.forecast.store``) for the dashboard."""
     stages = {s.id: s.remind.warn_at_risk for s in wf.stages if s.remind and s.remind.warn_at_risk}
     if not stages:
         return Warnings([], [])
@@ -236,6 +238,8 @@ def due_warnings(session: Session, clock: Clock, plan: Plan, wf: Workflow,
     today = local_date(now, plan.timezone)
     if forecasts is None:
         _, forecasts = forecast_plan(session, clock, plan.code)
+        if store:
+            store_risks(session, plan.id, forecasts, now, today, DEFAULT_SETTINGS, "sweep")
     candidates = [f for f in forecasts if f.stage in stages and f.due_date is not None and f.due_date >= today
                   and f.p_miss_due is not None]
     state = _crossings(session, [f.run_id for f in candidates])

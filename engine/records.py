@@ -1,6 +1,7 @@
-"""Persistent state kept beside ``engine.models`` (same ``Base``, same migrations) so that module
-stays readable in one sitting: import jobs and API tokens (migration 0009), and the per-county
-tallies the dashboard reads (migration 0011, engine/tally.py).
+"""Records kept beside ``engine.models`` (same ``Base``, same migrations) so that module stays
+readable in one sitting: uploads' import jobs and the API tokens platforms push data with
+(migration 0009), the per-county tallies the dashboard reads (migration 0011, engine/tally.py),
+and each school run's stored forecast risk (migration 0014).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -124,3 +126,29 @@ class RateTally(Base):
     rate_id: Mapped[str] = mapped_column(String(60))
     numerator: Mapped[int] = mapped_column(Integer)
     denominator: Mapped[int] = mapped_column(Integer)
+class RunRisk(Base):
+    """A school run's latest forecast (预警, issue 11), as the sweep or ``rollout forecast --store``
+    computed it: one row per run, replaced by each computation. ``as_of_import_id`` / ``as_of`` are
+    the latest progress import the forecast read; a later import, or age, makes the row stale
+    (``engine.forecast.store``). ``risk`` is the larger of the two probabilities (what "at risk"
+    compares with a threshold); NULL when the forecast gives neither (no history)."""
+
+    __tablename__ = "run_risk"
+    run_id: Mapped[int] = mapped_column(ForeignKey("school_run.id"), primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"), index=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    as_of_import_id: Mapped[int | None] = mapped_column(ForeignKey("progress_import.id"))
+    as_of: Mapped[date | None] = mapped_column(Date)
+    stage: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20))  # ok | passed | no_history
+    due_date: Mapped[date | None] = mapped_column(Date)
+    p_miss_due: Mapped[float | None] = mapped_column(Float)
+    p_miss_final: Mapped[float | None] = mapped_column(Float)
+    risk: Mapped[float | None] = mapped_column(Float, index=True)
+    eta_p50: Mapped[date | None] = mapped_column(Date)
+    eta_p90: Mapped[date | None] = mapped_column(Date)
+    eta_beyond: Mapped[bool] = mapped_column(Boolean, default=False)
+    teachers_at_risk: Mapped[int] = mapped_column(Integer, default=0)
+    samples: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(20))  # sweep | cli

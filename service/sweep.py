@@ -65,7 +65,7 @@ def run_sweep(session: Session, clock: Clock, plan_code: str | None = None, temp
     if lapsed:
         result.messages += _tell_lapsed(session, plan, wf, lapsed, now, templates)
     notices = due_notices(session, clock, plan, wf)
-    warnings = due_warnings(session, clock, plan, wf)  # 预警: only if a stage sets warn_at_risk
+    warnings = due_warnings(session, clock, plan, wf, store=True)  # 预警 (stored): only if a stage sets warn_at_risk
     record_rearmed(session, warnings.rearmed)
     digests = notices.digests + warnings.digests
     # Reported in the result (and so in `rollout sweep` and the scheduler's status): nothing due is

@@ -20,7 +20,8 @@ from engine.clock import Clock
 from engine.deadline import local_date
 from engine.errors import NotFound
 from engine.forecast.data import open_runs, run_inputs, stage_durations
-from engine.forecast.school import DEFAULT_SETTINGS, SchoolForecast, Settings, forecast_run
+from engine.forecast.days import remembered
+from engine.forecast.school import DEFAULT_SETTINGS, SchoolForecast, Settings, forecast_runs
 from engine.i18n import tr
 from engine.models import Plan, Region, School
 from engine.plan import find_plan
@@ -42,13 +43,13 @@ def forecast_plan(session: Session, clock: Clock, plan_code: str | None = None, 
     plan = find_plan(session, plan_code)
     ensure_current(session, plan.id)
     wf = workflow_for_version(session, plan.workflow_version_id)
-    calendar = load_calendar(session)
+    calendar = remembered(load_calendar(session))
     now = clock.now()
     today = local_date(now, plan.timezone)
     runs = open_runs(session, plan, wf, now, region=region, school=school)
     inputs = run_inputs(session, plan, wf, runs, today, calendar, settings.window)
     durations = stage_durations(session, plan, wf, now, today, calendar) if runs else {}
-    return plan, [forecast_run(r, wf, calendar, durations, settings) for r in inputs]
+    return plan, forecast_runs(inputs, wf, calendar, durations, settings)
 
 
 def school_forecast(session: Session, clock: Clock, school_code: str, plan_code: str | None = None,

@@ -9,12 +9,9 @@ gains by Dirichlet(1, …, 1) weights, which for gains grouped by interval is a 
 intervals with their day counts as parameters — one ``standard_gamma`` call for every teacher and
 sample at once.
 
-A teacher crosses a gate's conditions (``online_hours >= 25`` …) after ``ceil(shortfall / pace)``
-working days (never at pace 0); a school's share-of-teachers gate passes on the day its k-th
-teacher crosses, ``k = ceil(required share × teachers)`` — one ``np.partition`` per sample.
 Teachers without a pace of their own (one observation only) borrow a random school-mate's
-pace in each sample; a school where nobody has two observations has no history, and the caller
-says so instead of guessing.
+pace in each sample. When teachers cross a gate, and so when a school's gate passes, is
+``engine.forecast.batch`` (for many schools at once).
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.calendar import WorkCalendar
-from engine.workflow.model import Condition, Metric
+from engine.workflow.model import Condition
 
 NEVER = np.inf  # a crossing that does not happen at the observed pace
 MODELLED_OPS = (">=", ">")  # progress only grows: other conditions cannot be projected
@@ -114,6 +111,46 @@ def sample_paces(rates: Floats, days: Floats, samples: int, rng: np.random.Gener
     return paces
 
 
+def approximate_moments(rates: Floats, days: Floats, prior_days: float = 0.0) -> tuple[Floats, Floats]:
+    """The mean of ``sample_paces``' draws per teacher and the log-variance of the lognormal with
+    its variance (rates and days: [schools ×] teachers × intervals; school-mates along teachers).
+
+    The Bayesian bootstrap mean of values ``x`` with Dirichlet parameters ``a`` (total ``A``) has
+    mean ``Σ a·x / A`` and variance ``Σ a·(x − mean)² / (A·(A + 1))``; the school-mate's pace of
+    the prior is averaged over the school-mates (its spread added by the law of total variance)."""
+    observed = days.sum(axis=-1)
+    known = observed > 0
+    gained = (rates * days).sum(axis=-1)
+    squares = (rates * rates * days).sum(axis=-1)
+    count = known.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = np.where(known, gained / np.where(known, observed, 1.0), 0.0)
+        pool = np.where(count > 0, own.sum(axis=-1, keepdims=True) / np.maximum(count, 1), 0.0)
+        spread = np.where(count > 0, (np.where(known, own - pool, 0.0) ** 2).sum(axis=-1, keepdims=True)
+                          / np.maximum(count, 1), 0.0)
+        a0 = np.where(count > 0, prior_days if prior_days > 0 else 0.0, 0.0)
+        total = observed + a0
+        mean = (gained + a0 * pool) / total
+        within = squares - 2 * mean * gained + mean * mean * observed + a0 * (spread + (pool - mean) ** 2)
+        var = np.maximum(within, 0.0) / (total * (total + 1)) + (a0 / total) ** 2 * spread
+        sigma2 = np.log1p(np.where(mean > 0, var / np.where(mean > 0, mean * mean, 1.0), 0.0))
+    return np.where(known, mean, np.nan), np.where(known, sigma2, 0.0)
+
+
+def approximate_paces(rates: Floats, days: Floats, samples: int, rng: np.random.Generator,
+                      prior_days: float = 0.0) -> Floats:
+    """What ``sample_paces`` draws, from its first two moments (``approximate_moments``): one
+    lognormal draw per teacher and sample instead of a gamma per interval, a gamma and a
+    school-mate pick (``Settings.method = "approximate"``, the province method). A lognormal keeps
+    a pace positive and right-skewed like the bootstrap's; NaN for a teacher with no interval."""
+    teachers, intervals = rates.shape
+    if intervals == 0:
+        return np.full((samples, teachers), np.nan)
+    mean, sigma2 = approximate_moments(rates, days, prior_days)
+    z = rng.standard_normal((samples, teachers))
+    return mean[None, :] * np.exp(np.sqrt(sigma2)[None, :] * z - sigma2[None, :] / 2)
+
+
 def borrow_missing(paces: Floats, rng: np.random.Generator) -> tuple[Floats, int]:
     """Teachers without a pace take a random school-mate's in each sample; how many borrowed."""
     missing = np.isnan(paces[0]) if paces.size else np.zeros(0, dtype=bool)
@@ -124,56 +161,6 @@ def borrow_missing(paces: Floats, rng: np.random.Generator) -> tuple[Floats, int
     paces = paces.copy()
     paces[:, missing] = paces[:, have][np.arange(paces.shape[0])[:, None], picks]
     return paces, int(missing.sum())
-
-
-@dataclass(frozen=True)
-class Crossing:
-    """When each teacher meets a metric's conditions: samples × teachers working days (0 = already,
-    inf = not at this pace), plus what the teachers-at-risk list shows."""
-
-    days: Floats
-    shortfall: Floats  # per teacher, in the metric's first unmet condition's unit (0 when met)
-    field: Sequence[str]  # that condition's field per teacher ("" when met)
-    pace: Floats  # the teacher's own mean pace on that field in the window (NaN when unknown)
-    borrowed: int
-    modelled: bool  # False: a condition progress cannot project (e.g. evidence_result in …)
-    paced: bool  # some teacher short of a condition has an observed pace on its field
-
-
-def teacher_crossing(metric: Metric, history: TeacherHistory, samples: int, rng: np.random.Generator,
-                     prior_days: float = 0.0) -> Crossing:
-    """Working days until each teacher meets every condition of ``metric``, per sample."""
-    n = history.teachers
-    days = np.zeros((samples, n))
-    shortfall = np.zeros(n)
-    worst_field = [""] * n
-    pace_shown = np.full(n, np.nan)
-    borrowed = 0
-    modelled = paced = True
-    for cond in metric.where:
-        if not isinstance(cond.value, int | float) or cond.op not in MODELLED_OPS:
-            modelled = modelled and _all_met(cond, history)
-            continue
-        have = np.nan_to_num(history.current(cond.field), nan=0.0)
-        need = float(cond.value) + (1e-9 if cond.op == ">" else 0.0)
-        short = np.maximum(need - have, 0.0)
-        if not short.any():
-            continue
-        rates, gaps = interval_rates(history, cond.field)
-        paced = paced and bool((gaps.sum(axis=1) > 0).any())
-        paces, lent = borrow_missing(sample_paces(rates, gaps, samples, rng, prior_days), rng)
-        borrowed = max(borrowed, lent)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            wait = np.where(short[None, :] > 0, np.ceil(short[None, :] / paces), 0.0)
-        wait = np.where(np.isnan(wait) | (paces <= 0) & (short[None, :] > 0), NEVER, wait)
-        for t in np.flatnonzero(short > shortfall):
-            worst_field[t] = cond.field
-        with np.errstate(invalid="ignore", divide="ignore"):
-            own = np.where(gaps.sum(axis=1) > 0, (rates * gaps).sum(axis=1) / gaps.sum(axis=1), np.nan)
-        pace_shown = np.where(short > shortfall, own, pace_shown)
-        shortfall = np.maximum(shortfall, short)
-        days = np.maximum(days, wait)
-    return Crossing(days, shortfall, tuple(worst_field), pace_shown, borrowed, modelled, paced)
 
 
 def _all_met(cond: Condition, history: TeacherHistory) -> bool:
@@ -191,13 +178,3 @@ def needed_teachers(kind: str, op: str, value: float, teachers: int) -> int:
     if op == ">":
         return math.floor(target + 1e-9) + 1
     return math.ceil(target - 1e-9)
-
-
-def gate_eta(crossing: Crossing, needed: int) -> Floats:
-    """Per sample, the working day the needed-th teacher crosses (inf if fewer ever do)."""
-    samples, teachers = crossing.days.shape
-    if needed <= 0:
-        return np.zeros(samples)
-    if needed > teachers:
-        return np.full(samples, NEVER)
-    return np.partition(crossing.days, needed - 1, axis=1)[:, needed - 1]

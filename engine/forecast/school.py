@@ -15,7 +15,8 @@ schools were forecast with it).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -23,8 +24,10 @@ from typing import Any
 import numpy as np
 
 from engine.calendar import WorkCalendar
+from engine.forecast.batch import group_crossing, group_eta
+from engine.forecast.days import remembered
 from engine.forecast.durations import StageDurations, remaining_days
-from engine.forecast.pace import TeacherHistory, gate_eta, needed_teachers, teacher_crossing
+from engine.forecast.pace import TeacherHistory, needed_teachers
 from engine.gate import judge
 from engine.i18n import tr
 from engine.workflow.model import Stage, Workflow
@@ -42,6 +45,7 @@ class Settings:
     seed: int = 0
     window: int = WINDOW
     prior_days: float = PRIOR_DAYS
+    method: str = "bootstrap"  # or "approximate": the bootstrap's moments, one draw a sample (pace.approximate_paces)
 
 
 DEFAULT_SETTINGS = Settings()
@@ -122,62 +126,154 @@ def next_stages(wf: Workflow, stage: str) -> list[Stage]:
         current = nxt.id
 
 
+BATCH = 256  # schools per group array: samples × teachers × 256 floats (~20 MB at 500 × 20)
+CHUNK = 4_096  # runs forecast together: their ETA samples (500 floats each) at once, not a province's
+
+
+@dataclass
+class _Open:
+    """A run being forecast: its result so far, its generator, its window, its ETA samples."""
+
+    run: RunInput
+    result: SchoolForecast
+    rng: np.random.Generator
+    history: TeacherHistory
+    horizon: int | None
+    eta: np.ndarray
+    crossings: list[Any] = field(default_factory=list)
+    done: bool = False
+
+
+def forecast_runs(
+    runs: Sequence[RunInput], wf: Workflow, calendar: WorkCalendar, durations: Mapping[str, StageDurations],
+    settings: Settings = DEFAULT_SETTINGS,
+) -> list[SchoolForecast]:
+    """The forecasts of many open runs (a province's), gate by gate: the teacher gates of schools
+    with the same stage, teacher count and observation days as one array (``engine.forecast.batch``);
+    what they share computed once (the Kaplan–Meier fits, the calendar's answers). Each run draws
+    from its own generator in the same order as alone, so every run's numbers are those
+    ``forecast_run`` gives it alone."""
+    days = remembered(calendar)
+    out: list[SchoolForecast] = []
+    for start in range(0, len(runs), CHUNK):  # each run's samples live only while its chunk is forecast
+        out += _forecast_chunk(runs[start:start + CHUNK], wf, days, durations, settings)
+    return out
+
+
+def _forecast_chunk(runs: Sequence[RunInput], wf: Workflow, days: WorkCalendar,
+                    durations: Mapping[str, StageDurations], settings: Settings) -> list[SchoolForecast]:
+    states = [_open(run, wf, days, settings) for run in runs]
+    depth = max((len(wf.stage(st.run.stage).gates) for st in states), default=0)
+    for position in range(depth):
+        groups: dict[tuple[Any, ...], list[_Open]] = defaultdict(list)
+        for st in states:
+            gates = wf.stage(st.run.stage).gates
+            if st.done or position >= len(gates):
+                continue
+            if _fact_or_passed(st, gates[position], wf, durations, settings):
+                continue
+            if st.history.days.size < 2:
+                _no_pace(st)
+                continue
+            groups[(st.run.stage, st.history.teachers, tuple(st.history.days))].append(st)
+        for group in groups.values():
+            for start in range(0, len(group), BATCH):
+                _teacher_gate(group[start:start + BATCH], position, wf, settings)
+    return [_close(st, wf, days, durations, settings) for st in states]
+
+
 def forecast_run(
     run: RunInput, wf: Workflow, calendar: WorkCalendar, durations: Mapping[str, StageDurations],
     settings: Settings = DEFAULT_SETTINGS,
 ) -> SchoolForecast:
-    """The forecast of one open run (see the module docstring)."""
+    """The forecast of one open run (see the module docstring): ``forecast_runs`` of one."""
+    return forecast_runs([run], wf, calendar, durations, settings)[0]
+
+
+def _open(run: RunInput, wf: Workflow, calendar: WorkCalendar, settings: Settings) -> _Open:
     result = SchoolForecast(run.run_id, run.school_code, run.stage, "ok", run.due, run.final)
-    rng = np.random.default_rng([settings.seed, run.run_id])
-    stage = wf.stage(run.stage)
     history = windowed(run.history, settings.window)
-    explain: dict[str, Any] = {
+    result.explain = {
         "today": run.today, "window_working_days": settings.window, "samples": settings.samples,
-        "seed": settings.seed, "prior_days": settings.prior_days, "teachers": history.teachers,
-        "observations": [int(d) for d in history.days], "gates": [],
+        "seed": settings.seed, "prior_days": settings.prior_days, "pace_method": settings.method,
+        "teachers": history.teachers, "observations": [int(d) for d in history.days], "gates": [],
     }
-    result.explain = explain
-    eta = np.zeros(settings.samples)
     horizon = calendar.working_days_between(run.today, run.due) if run.due else None
-    crossings = []
-    for gate in stage.gates:
-        metric = wf.metrics[gate.metric]
-        verdict = judge(gate, metric, run.values.get(gate.metric))
-        info: dict[str, Any] = {"gate": gate.id, "passed": verdict.passed}
-        explain["gates"].append(info)
-        if verdict.passed:
+    return _Open(run, result, np.random.default_rng([settings.seed, run.run_id]), history, horizon,
+                 np.zeros(settings.samples))
+
+
+def _fact_or_passed(st: _Open, gate: Any, wf: Workflow, durations: Mapping[str, StageDurations],
+                    settings: Settings) -> bool:
+    """Judge the gate; a passed gate or a fact gate (Kaplan–Meier) is dealt with here (True)."""
+    metric = wf.metrics[gate.metric]
+    stage = wf.stage(st.run.stage)
+    verdict = judge(gate, metric, st.run.values.get(gate.metric))
+    info: dict[str, Any] = {"gate": gate.id, "passed": verdict.passed}
+    st.result.explain["gates"].append(info)
+    if verdict.passed:
+        return True
+    if metric.kind != "fact" and metric.where:
+        return False
+    stay = durations.get(stage.id, StageDurations(()))
+    info |= {"method": "kaplan_meier", "finished": len(stay.finished), "ongoing": len(stay.ongoing)}
+    if not stay.enough:
+        _no_history(st.result, tr(
+            f"阶段“{stage.title.zh}”完成的学校不足 {3} 所，无法估计“{gate.title.zh}”何时达成",
+            f"fewer than 3 schools have finished stage '{stage.title.en}': no basis for when '{gate.title.en}' is met"))
+        st.done = True
+        return True
+    st.eta = np.maximum(st.eta, remaining_days(stay, st.run.elapsed, settings.samples, st.rng))
+    return True
+
+
+def _no_pace(st: _Open) -> None:
+    _no_history(st.result, tr("该校只有不到两次进度导入，尚无学习进度的历史，无法预测",
+                              "fewer than two progress imports of this school: no pace yet, no forecast"))
+    st.done = True
+
+
+def _teacher_gate(group: list[_Open], position: int, wf: Workflow, settings: Settings) -> None:
+    """One teacher gate for schools of one stage, teacher count and observation days."""
+    gate = wf.stage(group[0].run.stage).gates[position]
+    metric = wf.metrics[gate.metric]
+    found = group_crossing(metric, [st.history for st in group], settings.samples, [st.rng for st in group],
+                           settings.prior_days, settings.method)
+    need = needed_teachers(metric.kind, gate.op, gate.value, group[0].history.teachers)
+    stacked = np.stack([c.days for c in found])
+    etas = group_eta(stacked, need)
+    horizons = np.array([-1 if st.horizon is None else st.horizon for st in group])
+    lates = np.count_nonzero(stacked > horizons[:, None, None], axis=1) / settings.samples  # per teacher: P(late)
+    for st, crossing, gate_days, late in zip(group, found, etas, lates, strict=True):
+        if not crossing.paced:
+            _no_pace(st)
             continue
-        if metric.kind == "fact" or not metric.where:
-            stay = durations.get(stage.id, StageDurations(()))
-            info |= {"method": "kaplan_meier", "finished": len(stay.finished), "ongoing": len(stay.ongoing)}
-            if not stay.enough:
-                return _no_history(result, tr(
-                    f"阶段“{stage.title.zh}”完成的学校不足 {3} 所，无法估计“{gate.title.zh}”何时达成",
-                    f"fewer than 3 schools have finished stage '{stage.title.en}': no basis for when '{gate.title.en}' is met"))
-            eta = np.maximum(eta, remaining_days(stay, run.elapsed, settings.samples, rng))
-            continue
-        crossing = teacher_crossing(metric, history, settings.samples, rng, settings.prior_days) if history.days.size >= 2 else None
-        if crossing is None or not crossing.paced:
-            return _no_history(result, tr(
-                "该校只有不到两次进度导入，尚无学习进度的历史，无法预测",
-                "fewer than two progress imports of this school: no pace yet, no forecast"))
         if not crossing.modelled:
-            return _no_history(result, tr(f"“{gate.title.zh}”的条件无法按进度推算", f"'{gate.title.en}' cannot be projected from pace"))
-        need = needed_teachers(metric.kind, gate.op, gate.value, history.teachers)
-        gate_days = gate_eta(crossing, need)
-        info |= {"method": "pace_monte_carlo", "needed_teachers": need, "borrowed_pace": crossing.borrowed,
-                 "p_pass_by_due": float(np.mean(gate_days <= horizon)) if horizon is not None else None}
-        crossings.append((gate, crossing))
-        eta = np.maximum(eta, gate_days)
-    if not explain["gates"] or all(g["passed"] for g in explain["gates"]):
+            _no_history(st.result, tr(f"“{gate.title.zh}”的条件无法按进度推算", f"'{gate.title.en}' cannot be projected from pace"))
+            st.done = True
+            continue
+        st.result.explain["gates"][-1] |= {
+            "method": "pace_monte_carlo", "needed_teachers": need, "borrowed_pace": crossing.borrowed,
+            "p_pass_by_due": np.count_nonzero(gate_days <= st.horizon) / gate_days.size if st.horizon is not None else None}
+        st.crossings.append((gate, crossing.shortfall, crossing.field, crossing.pace, late))  # not its samples
+        st.eta = np.maximum(st.eta, gate_days)
+
+
+def _close(st: _Open, wf: Workflow, calendar: WorkCalendar, durations: Mapping[str, StageDurations],
+           settings: Settings) -> SchoolForecast:
+    result, run = st.result, st.run
+    if st.done:
+        return result
+    gates = result.explain["gates"]
+    if not gates or all(g["passed"] for g in gates):
         result.status = "passed"
         result.p_miss_due = 0.0 if run.due else None
-    if horizon is not None and result.status == "ok":
-        result.p_miss_due = float(np.mean(eta > horizon))
-    _etas(result, eta, run.today, calendar)
-    _final(result, run, wf, calendar, durations, eta, settings, rng)
-    if horizon is not None:
-        _teachers(result, run, crossings, horizon)
+    if st.horizon is not None and result.status == "ok":
+        result.p_miss_due = np.count_nonzero(st.eta > st.horizon) / st.eta.size
+    _etas(result, st.eta, run.today, calendar)
+    _final(result, run, wf, calendar, durations, st.eta, settings, st.rng)
+    if st.horizon is not None:
+        _teachers(result, run, st.crossings, st.horizon)
     return result
 
 
@@ -207,25 +303,27 @@ def _final(result: SchoolForecast, run: RunInput, wf: Workflow, calendar: WorkCa
             result.explain["final"] = tr(f"阶段“{later.title.zh}”完成的学校不足 3 所", f"fewer than 3 schools finished '{later.title.en}'")
             return
         total = total + remaining_days(stay, 0, settings.samples, rng)
-    result.p_miss_final = float(np.mean(total > calendar.working_days_between(run.today, run.final)))
+    result.p_miss_final = np.count_nonzero(total > calendar.working_days_between(run.today, run.final)) / total.size
 
 
 def _teachers(result: SchoolForecast, run: RunInput, crossings: list[Any], horizon: int) -> None:
-    risks: dict[int, TeacherRisk] = {}
-    for gate, crossing in crossings:
-        late = np.mean(crossing.days > horizon, axis=0)
-        for t in map(int, np.flatnonzero(crossing.shortfall > 0)):
-            p = float(late[t])
-            if t in risks and risks[t].p_late >= p:
-                continue
-            pace = float(crossing.pace[t])
-            risks[t] = TeacherRisk(
-                platform_id=run.history.teacher_ids[t], name=run.names[t] if run.names else "",
-                gate=gate.id, field=crossing.field[t], shortfall=round(float(crossing.shortfall[t]), 2),
-                pace=None if math.isnan(pace) else round(pace, 3),
-                needed_pace=round(float(crossing.shortfall[t]) / horizon, 3) if horizon > 0 else None, p_late=p,
-            )
-    ranked = sorted(risks.values(), key=lambda r: (-r.p_late, -r.shortfall, r.platform_id))
-    result.teachers_at_risk = sum(r.p_late >= AT_RISK for r in ranked)
-    result.teachers = [r for r in ranked if r.p_late >= AT_RISK][:SHOWN_TEACHERS]
-
+    """The teachers most likely late (each at the gate that makes it likeliest; the first on a tie)."""
+    best = np.full(run.history.teachers, -1.0)
+    which = np.full(run.history.teachers, -1)
+    for k, (_, shortfall, _, _, late) in enumerate(crossings):
+        p = np.where(shortfall > 0, late, -1.0)
+        better = p > best
+        best, which = np.where(better, p, best), np.where(better, k, which)
+    risky = np.flatnonzero(best >= AT_RISK)
+    result.teachers_at_risk = int(risky.size)
+    ids = run.history.teacher_ids
+    order = sorted(risky.tolist(), key=lambda t: (-best[t], -round(float(crossings[which[t]][1][t]), 2), ids[t]))
+    shown = []
+    for t in order[:SHOWN_TEACHERS]:
+        gate, shortfall, fields, paces, _ = crossings[which[t]]
+        pace = float(paces[t])
+        shown.append(TeacherRisk(
+            platform_id=ids[t], name=run.names[t] if run.names else "", gate=gate.id, field=fields[t],
+            shortfall=round(float(shortfall[t]), 2), pace=None if math.isnan(pace) else round(pace, 3),
+            needed_pace=round(float(shortfall[t]) / horizon, 3) if horizon > 0 else None, p_late=float(best[t])))
+    result.teachers = shown

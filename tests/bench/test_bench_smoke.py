@@ -50,3 +50,22 @@ def test_upload_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert result["rows"] == SIZES["tiny"].teachers
     assert result["cli_s"] > 0 and result["web_s"] > 0 and result["web_peak_mb"] > 0
     assert result["busy_requests"] >= 1
+
+
+def test_province_forecast_bench_runs_at_tiny_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """bench.forecast_db builds 12 weekly imports and forecasts every school; both methods agree on
+    which schools exist and read the same teachers."""
+    import json
+
+    from bench.forecast_db import main as forecast_db
+    from bench.forecast_speed import main as forecast_speed
+
+    db = tmp_path / "f.db"
+    forecast_db(["--size", "tiny", "--db", str(db), "--samples", "50"])
+    forecast_db(["--size", "tiny", "--db", str(db), "--samples", "50", "--reuse", "--method", "bootstrap"])
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    tiny = SIZES["tiny"]
+    assert [(r["method"], r["schools"], r["teachers"]) for r in results] == [
+        ("approximate", tiny.schools, tiny.teachers), ("bootstrap", tiny.schools, tiny.teachers)]
+    forecast_speed(["--schools", "20", "--samples", "50", "--batch", "7"])
+    assert "20 schools × 20 teachers" in capsys.readouterr().out

@@ -45,3 +45,19 @@ def test_json_with_at_risk_filter(studying: sessionmaker[Session], clock: FixedC
     assert school["p_miss_due"] == 1.0 and school["teachers"][0]["platform_id"] == f"T{EARLY[0]}09"
     assert school["explain"]["samples"] == 200
     assert {r["code"]: r["at_risk"] for r in data["regions"]} == {COUNTY: 1}
+
+
+def test_store_keeps_each_schools_risk_for_the_dashboard(studying: sessionmaker[Session]) -> None:
+    from sqlalchemy import select
+
+    from engine.models import SchoolRun
+    from engine.records import RunRisk
+
+    result = run(studying, "forecast", "--samples", "200", "--method", "approximate", "--store", "--json")
+    assert result.exit_code == 0, result.output
+    shown = {s["school_code"]: s["p_miss_due"] for s in json.loads(result.output)["schools"]}
+    with studying() as s:
+        stored = dict(s.execute(select(SchoolRun.school_code, RunRisk.p_miss_due)
+                                .join(RunRisk, RunRisk.run_id == SchoolRun.id)).all())
+        sources = set(s.scalars(select(RunRisk.source)))
+    assert stored == shown and stored[EARLY[0]] == 1.0 and sources == {"cli"}

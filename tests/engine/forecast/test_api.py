@@ -68,3 +68,19 @@ def test_deterministic_across_calls(studying: sessionmaker[Session], clock: Fixe
         a = school_forecast(s, clock, EARLY[0], settings=Settings(samples=300, seed=3))
         b = school_forecast(s, clock, EARLY[0], settings=Settings(samples=300, seed=3))
     assert a is not None and b is not None and (a.p_miss_due, a.eta_p50, a.eta_p90) == (b.p_miss_due, b.eta_p50, b.eta_p90)
+
+
+def test_a_province_reads_history_unfiltered_with_the_same_result(studying: sessionmaker[Session], clock: FixedClock,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to SMALL_SCOPE teachers the history is read by teacher id (a school's page); above it, for
+    every teacher at once (a province): the same forecasts either way."""
+    import engine.forecast.data as data
+
+    with studying() as s:
+        _, by_id = forecast_plan(s, clock, settings=FAST)
+    monkeypatch.setattr(data, "SMALL_SCOPE", 0)
+    with studying() as s:
+        _, whole = forecast_plan(s, clock, settings=FAST)
+    assert [(f.school_code, f.p_miss_due, f.eta_p50, f.explain["observations"]) for f in whole] == \
+        [(f.school_code, f.p_miss_due, f.eta_p50, f.explain["observations"]) for f in by_id]
+    assert any(f.status == "ok" for f in whole)

@@ -3,6 +3,7 @@ teacher, a holiday in the window, no history yet, fact gates from other schools'
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
 
 import numpy as np
@@ -10,7 +11,14 @@ import pytest
 
 from engine.calendar import WorkCalendar
 from engine.calendar.workdays import seed_from_chinesecalendar
-from engine.forecast import RunInput, Settings, StageDurations, TeacherHistory, forecast_run
+from engine.forecast import (
+    RunInput,
+    Settings,
+    StageDurations,
+    TeacherHistory,
+    forecast_run,
+    forecast_runs,
+)
 from engine.forecast.pace import working_day_index
 from tests.engine.builders import shipped_workflow
 
@@ -151,3 +159,49 @@ def test_a_stalled_teacher_may_resume_at_a_school_mates_pace() -> None:
     assert certain.p_miss_due == 1.0 and certain.eta_beyond  # pace 0: never, without the prior
     assert hopeful.p_miss_due is not None and hopeful.p_miss_due < 0.5 and hopeful.eta_p50 is not None
     assert hopeful.teachers == [] and certain.teachers[0].pace == 0.0
+
+
+def test_a_batch_gives_each_run_what_it_gets_alone() -> None:
+    """``forecast_runs`` (a province) and ``forecast_run`` (a school page) are one code path and
+    each run draws from its own seeded generator: batched, reordered or alone, the same numbers."""
+    nan = float("nan")
+    histories = [online([[5, 9, 13], [20, 24, 26], [3, 3, 3]], [-20, -10, 0]),  # three of three teachers:
+                 online([[6, 8, 12], [nan, nan, 10], [1, 4, 9]], [-20, -10, 0]),  # one array (a new teacher
+                 online([[15, 18, 21], [2, 2, 2], [7, 12, 16]], [-20, -10, 0]),  # borrows a pace)
+                 online([[10, 15, 20], [12, 17, 22]], [-10, -5, 0]),
+                 online([[20, 25, 30]] * 4 + [[2, 3, 4]], [-20, -10, 0])]
+    runs = [RunInput(i + 1, f"37032300{i:02d}", "online_study", TODAY, date(2022, 4, 15), date(2022, 11, 30), 10, h,
+                     {"online_25h_share": float(np.mean(h.current("online_hours") >= 25)), "points_chosen_share": 1.0})
+            for i, h in enumerate(histories)]
+    stays = {s.id: StageDurations((10, 20, 30, 40), (5,)) for s in WF.stages}
+    for method in ("bootstrap", "approximate"):
+        settings = Settings(samples=400, seed=7, method=method)
+        alone = [asdict(forecast_run(r, WF, PLAIN, stays, settings)) for r in runs]
+        together = [asdict(f) for f in forecast_runs(runs, WF, PLAIN, stays, settings)]
+        backwards = [asdict(f) for f in forecast_runs(runs[::-1], WF, PLAIN, stays, settings)][::-1]
+        assert together == alone == backwards
+        assert {f["status"] for f in alone} == {"ok"}
+        assert len({(f["p_miss_due"], f["p_miss_final"], f["eta_p50"], f["eta_p90"]) for f in alone}) == len(runs)
+        assert alone[1]["explain"]["gates"][0]["borrowed_pace"] == 1
+
+
+@pytest.mark.parametrize("rows, days, due, expect", [
+    ([[5, 6, 7], [8, 8.5, 9], [10, 10, 10.5]], [-20, -10, 0], date(2022, 3, 29), 1.0),  # surely late
+    ([[10, 15, 20], [12, 17, 22]], [-10, -5, 0], date(2022, 4, 29), 0.0),  # surely on time
+])
+def test_the_approximate_paces_agree_where_the_answer_is_clear(rows: list, days: list, due: date, expect: float) -> None:
+    f = forecast_run(run(online(rows, days), due), WF, PLAIN, {}, Settings(samples=400, seed=7, method="approximate"))
+    assert f.p_miss_due == expect and f.explain["pace_method"] == "approximate"
+
+
+def test_the_approximate_paces_have_the_bootstraps_moments() -> None:
+    """Same mean and spread as the Bayesian bootstrap (its moments are what it keeps)."""
+    from engine.forecast.pace import approximate_paces, sample_paces
+
+    rates = np.array([[0.2, 1.0, 0.6], [0.0, 0.0, 0.0], [1.5, 1.4, 1.6]])
+    days = np.full_like(rates, 5.0)
+    exact = sample_paces(rates, days, 40_000, np.random.default_rng(1), prior_days=10)
+    approx = approximate_paces(rates, days, 40_000, np.random.default_rng(2), prior_days=10)
+    np.testing.assert_allclose(approx.mean(axis=0), exact.mean(axis=0), rtol=0.02)
+    np.testing.assert_allclose(approx.std(axis=0), exact.std(axis=0), rtol=0.1)
+    assert (approx > 0).all()  # a stalled teacher's mates may carry it: never a negative pace

@@ -1,0 +1,144 @@
+"""The province forecast read from a real database (issue 11 speed): ``forecast_plan`` over every
+open run of the benchmark province, history included, on SQLite and PostgreSQL.
+
+``python -m bench.forecast_db --size small|full [--pg URL] [--method approximate] [--samples 500]``
+builds the benchmark dataset (bench.generate: 50,000 schools and 1,000,000 teachers at ``full``),
+imports its progress file once (the teachers), replaces that history with 12 weekly imports
+(2021-12-06 … 2022-02-21; each teacher's figures grow every week, so every import holds a row per
+teacher: 12,000,000 rows at ``full``), puts every run in online study and then, in a child process
+(its own peak RSS), times the forecast on 2022-03-01: reading (runs, metrics, history, stage
+durations) and the model, separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import Engine, delete, insert, select, text, update
+
+from bench.generate import SIZES, generate
+from bench.ops import setup
+from engine.calendar import load_calendar
+from engine.clock import FixedClock
+from engine.db import make_engine, sessions, transaction
+from engine.deadline import local_date
+from engine.imports import import_progress
+from engine.models import Plan, ProgressImport, SchoolRun, Teacher, TeacherProgress
+from engine.run_status import refresh
+
+TZ = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2022, 3, 1, 9, tzinfo=TZ)
+IMPORTS = [date(2021, 12, 6) + timedelta(weeks=i) for i in range(12)]
+ROWS = 50_000
+
+
+def build(engine: Engine, workdir: Path, size: str) -> int:
+    ds = generate(workdir, SIZES[size])
+    setup(engine, ds)
+    import_progress(engine, ds.progress_csv, as_of=date(2021, 12, 1))  # the teachers
+    with transaction(sessions(engine)) as s:
+        teachers = s.execute(select(Teacher.id, Teacher.online_hours, Teacher.practice_hours)).all()
+        s.execute(delete(TeacherProgress))
+        tid = np.array([t[0] for t in teachers])
+        online = np.array([t[1] for t in teachers])
+        practice = np.array([t[2] for t in teachers])
+        rng = np.random.default_rng(11)
+        stall = rng.random(len(tid)) < 0.2
+        rows = 0
+        for j, as_of in enumerate(IMPORTS):
+            share = (j + 1) / len(IMPORTS)
+            at = datetime(as_of.year, as_of.month, as_of.day, 18, tzinfo=TZ).astimezone(UTC)
+            pid = s.scalar(insert(ProgressImport).values(
+                at=at, as_of=as_of, file_name=f"week{j}.csv", sha256=f"{j:064d}", mapping="bench", actor="bench",
+                full=False, total=len(tid), inserted=0, updated=len(tid), unchanged=0, left_school=0)
+                .returning(ProgressImport.id))
+            grown = np.where(stall & (j > 6), online * 7 / 12, online * share)  # a fifth stall in the last weeks
+            for i in range(0, len(tid), ROWS):
+                s.execute(insert(TeacherProgress), [
+                    {"teacher_id": int(t), "import_id": pid, "online_hours": round(float(o), 1),
+                     "practice_hours": round(float(p) * share, 1), "points_count": 3, "evidence_count": 0,
+                     "evidence_result": None, "left_school": False}
+                    for t, o, p in zip(tid[i:i + ROWS], grown[i:i + ROWS], practice[i:i + ROWS], strict=True)])
+            rows += len(tid)
+        entered = datetime(2021, 12, 1, 9, tzinfo=TZ)
+        s.execute(update(SchoolRun).values(state="online_study", stage_entered_at=entered))
+        refresh(s, SchoolRun.id.is_not(None))
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as c:
+            c.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+    return rows
+
+
+def timed(url: str, samples: int, method: str) -> dict[str, float]:
+    """The forecast on NOW, its reading and its model timed apart (what ``forecast_plan`` does)."""
+    from engine.forecast import Settings, forecast_runs
+    from engine.forecast.data import open_runs, run_inputs, stage_durations
+    from engine.forecast.days import remembered
+    from engine.run_status import ensure_current
+    from engine.workflow.versions import workflow_for_version
+
+    engine = make_engine(url)
+    settings = Settings(samples=samples, method=method)
+    clock = FixedClock(NOW)
+    with sessions(engine)() as s:
+        t0 = time.perf_counter()
+        plan = s.scalars(select(Plan)).one()
+        ensure_current(s, plan.id)
+        wf = workflow_for_version(s, plan.workflow_version_id)
+        calendar = remembered(load_calendar(s))
+        today = local_date(clock.now(), plan.timezone)
+        runs = open_runs(s, plan, wf, clock.now())
+        inputs = run_inputs(s, plan, wf, runs, today, calendar, settings.window)
+        durations = stage_durations(s, plan, wf, clock.now(), today, calendar)
+        t1 = time.perf_counter()
+        found = forecast_runs(inputs, wf, calendar, durations, settings)
+        t2 = time.perf_counter()
+    return {"schools": len(found), "teachers": sum(r.history.teachers for r in inputs), "read_s": t1 - t0,
+            "model_s": t2 - t1, "total_s": t2 - t0,
+            "at_risk": int(sum((f.p_miss_due or 0) >= 0.7 for f in found)),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--pg", default=None, help="PostgreSQL URL (an empty database) instead of a SQLite file")
+    parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--method", choices=("bootstrap", "approximate"), default="approximate")
+    parser.add_argument("--db", default=None, help="SQLite file to build into and keep (default: a temporary one)")
+    parser.add_argument("--reuse", action="store_true", help="time the forecast on an already built --db/--pg")
+    parser.add_argument("--time-only", default=None, help=argparse.SUPPRESS)  # the child: a built database's URL
+    args = parser.parse_args(argv)
+    if args.time_only:
+        print(json.dumps(timed(args.time_only, args.samples, args.method)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.pg or f"sqlite:///{args.db or Path(tmp) / 'bench.db'}"
+        engine = make_engine(url)
+        if not args.reuse:
+            t0 = time.perf_counter()
+            rows = build(engine, Path(tmp), args.size)
+            print(f"built {args.size} on {engine.dialect.name}: {rows:,} history rows in {time.perf_counter() - t0:.0f} s",
+                  flush=True)
+        engine.dispose()
+        child = subprocess.run([sys.executable, "-m", "bench.forecast_db", "--time-only", url, "--samples",
+                                str(args.samples), "--method", args.method], capture_output=True, text=True)
+        if child.returncode:
+            raise SystemExit(child.stderr)
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+        print(json.dumps({"backend": engine.dialect.name, "size": args.size, "samples": args.samples,
+                          "method": args.method} | result))
+
+
+if __name__ == "__main__":
+    main()

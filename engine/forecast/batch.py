@@ -1,0 +1,130 @@
+"""When teachers cross a gate's conditions, and so when a school's gate passes — for a group of
+schools at once (same stage, same number of teachers, same observation days: one array per group
+instead of one per school). Plain arrays in, plain arrays out; no database.
+
+A teacher crosses a condition (``online_hours >= 25`` …) after ``ceil(shortfall / pace)`` working
+days (never at pace 0), a metric when it has crossed all of its conditions; a school's
+share-of-teachers gate passes on the day its k-th teacher crosses, ``k = ceil(required share ×
+teachers)`` — one ``np.partition`` per group. The paces come from ``engine.forecast.pace``.
+
+Every school draws from its own generator, in the same order whether it is forecast alone or with
+a province (each step draws for every school of the group in turn, then computes for all), so a
+school's numbers never depend on which other schools were forecast with it; ``teacher_crossing``
+is a group of one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.forecast.pace import (
+    MODELLED_OPS,
+    NEVER,
+    Floats,
+    TeacherHistory,
+    _all_met,
+    approximate_moments,
+    borrow_missing,
+    sample_paces,
+)
+from engine.workflow.model import Metric
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """When each teacher meets a metric's conditions: samples × teachers working days (0 = already,
+    inf = not at this pace), plus what the teachers-at-risk list shows."""
+
+    days: Floats
+    shortfall: Floats  # per teacher, in the metric's first unmet condition's unit (0 when met)
+    field: Sequence[str]  # that condition's field per teacher ("" when met)
+    pace: Floats  # the teacher's own mean pace on that field in the window (NaN when unknown)
+    borrowed: int
+    modelled: bool  # False: a condition progress cannot project (e.g. evidence_result in …)
+    paced: bool  # some teacher short of a condition has an observed pace on its field
+
+
+def group_rates(values: Floats, days: np.ndarray) -> tuple[Floats, Floats]:
+    """``pace.interval_rates`` for stacked schools: values (schools × teachers × observations)."""
+    gaps = np.diff(days).astype(np.float64)
+    gains = np.diff(values, axis=-1)
+    known = ~np.isnan(gains) & (gaps > 0)
+    span = np.where(known, gaps, 0.0)
+    rates = np.where(known, np.maximum(np.nan_to_num(gains), 0.0) / np.where(gaps > 0, gaps, 1.0), 0.0)
+    return rates, span
+
+
+def group_crossing(metric: Metric, histories: Sequence[TeacherHistory], samples: int,
+                   rngs: Sequence[np.random.Generator], prior_days: float = 0.0,
+                   method: str = "bootstrap") -> list[Crossing]:
+    """Working days until each teacher of each school meets every condition of ``metric``, per
+    sample. The schools have the same teacher count and observation days."""
+    g, n = len(histories), histories[0].teachers
+    obs = histories[0].days
+    days = np.zeros((g, samples, n))
+    shortfall = np.zeros((g, n))
+    worst = np.full((g, n), -1)
+    shown = np.full((g, n), np.nan)
+    borrowed = np.zeros(g, dtype=np.int64)
+    modelled = np.ones(g, dtype=bool)
+    paced = np.ones(g, dtype=bool)
+    conds = metric.where
+    for c, cond in enumerate(conds):
+        if not isinstance(cond.value, int | float) or cond.op not in MODELLED_OPS:
+            modelled &= np.array([_all_met(cond, h) for h in histories])
+            continue
+        need = float(cond.value) + (1e-9 if cond.op == ">" else 0.0)
+        short = np.maximum(need - np.nan_to_num(np.stack([h.current(cond.field) for h in histories]), nan=0.0), 0.0)
+        act = np.flatnonzero(short.any(axis=1))
+        each = [int(i) for i in act]
+        if act.size == 0:
+            continue
+        if obs.size < 2:
+            paced[act] = False
+            continue
+        rates, gaps = group_rates(np.stack([histories[i].field(cond.field) for i in each]), obs)
+        observed = gaps.sum(axis=-1)
+        paced[act] &= (observed > 0).any(axis=-1)
+        if method == "approximate":
+            mean, sigma2 = approximate_moments(rates, gaps, prior_days)
+            z = np.stack([rngs[i].standard_normal((samples, n)) for i in each])
+            paces = mean[:, None, :] * np.exp(np.sqrt(sigma2)[:, None, :] * z - sigma2[:, None, :] / 2)
+            paces = np.where((observed > 0)[:, None, :], paces, np.nan)
+        else:
+            paces = np.stack([sample_paces(rates[j], gaps[j], samples, rngs[i], prior_days) for j, i in enumerate(each)])
+        for j, i in enumerate(each):
+            paces[j], lent = borrow_missing(paces[j], rngs[i])
+            borrowed[i] = max(borrowed[i], lent)
+        s = short[act][:, None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wait = np.where(s > 0, np.ceil(s / paces), 0.0)
+            own = np.where(observed > 0, (rates * gaps).sum(axis=-1) / observed, np.nan)
+        wait = np.where(np.isnan(wait) | (paces <= 0) & (s > 0), NEVER, wait)
+        better = short[act] > shortfall[act]
+        worst[act] = np.where(better, c, worst[act])
+        shown[act] = np.where(better, own, shown[act])
+        shortfall[act] = np.maximum(shortfall[act], short[act])
+        days[act] = np.maximum(days[act], wait)
+    names = np.array([cond.field for cond in conds] + [""], dtype=object)
+    return [Crossing(days[i], shortfall[i], tuple(names[worst[i]]), shown[i], int(borrowed[i]), bool(modelled[i]),
+                     bool(paced[i])) for i in range(g)]
+
+
+def teacher_crossing(metric: Metric, history: TeacherHistory, samples: int, rng: np.random.Generator,
+                     prior_days: float = 0.0, method: str = "bootstrap") -> Crossing:
+    """One school's ``group_crossing``."""
+    return group_crossing(metric, [history], samples, [rng], prior_days, method)[0]
+
+
+def group_eta(days: Floats, needed: int) -> Floats:
+    """Per school and sample, the working day the needed-th teacher crosses (inf if fewer ever
+    do): ``days`` is schools × samples × teachers."""
+    schools, samples, teachers = days.shape
+    if needed <= 0:
+        return np.zeros((schools, samples))
+    if needed > teachers:
+        return np.full((schools, samples), NEVER)
+    return np.partition(days, needed - 1, axis=-1)[..., needed - 1]
