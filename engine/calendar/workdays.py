@@ -61,6 +61,11 @@ class WorkCalendar:
         self._shift = [0, *accumulate(int(w) - int(not is_weekend(d)) for d, w in ordered)]
 
     @property
+    def fingerprint(self) -> int:
+        """Equal for calendars that count every day alike (what a cache of counts is keyed on)."""
+        return hash((self._official, tuple(self._ordinals), tuple(self._shift)))
+
+    @property
     def official_years(self) -> frozenset[int]:
         return self._official
 

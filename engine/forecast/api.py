@@ -9,23 +9,28 @@ stage's due date or the final deadline reaches the threshold (default 0.7, the w
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.calendar import load_calendar
+from engine.calendar.workdays import WorkCalendar
 from engine.clock import Clock
 from engine.deadline import local_date
 from engine.errors import NotFound
 from engine.forecast.data import open_runs, run_inputs, stage_durations
 from engine.forecast.days import remembered
+from engine.forecast.durations import StageDurations
 from engine.forecast.school import DEFAULT_SETTINGS, SchoolForecast, Settings, forecast_runs
 from engine.i18n import tr
-from engine.models import Plan, Region, School
+from engine.models import AuditEvent, Plan, Region, School
 from engine.plan import find_plan
 from engine.run_status import ensure_current
+from engine.workflow.model import Workflow
 from engine.workflow.versions import workflow_for_version
 
 DEFAULT_AT_RISK = 0.7
@@ -48,8 +53,36 @@ def forecast_plan(session: Session, clock: Clock, plan_code: str | None = None, 
     today = local_date(now, plan.timezone)
     runs = open_runs(session, plan, wf, now, region=region, school=school)
     inputs = run_inputs(session, plan, wf, runs, today, calendar, settings.window)
-    durations = stage_durations(session, plan, wf, now, today, calendar) if runs else {}
+    durations = recent_durations(session, plan, wf, now, today, calendar) if runs else {}
     return plan, forecast_runs(inputs, wf, calendar, durations, settings)
+
+
+_DURATIONS: OrderedDict[tuple[Any, ...], dict[str, StageDurations]] = OrderedDict()
+REMEMBERED = 8
+
+
+def recent_durations(session: Session, plan: Plan, wf: Workflow, now: datetime, today: date,
+                     calendar: WorkCalendar) -> dict[str, StageDurations]:
+    """``stage_durations``, remembered until the audit trail grows or the day changes.
+
+    They are every school of the plan's stays in each stage, read from the whole trail: 0.3–0.5 s
+    at 50,000 schools, for a school page that must answer in 50 ms. Every change of stage is an
+    audit event, so the newest event up to ``now`` (id and hash: another database never matches
+    both) says whether the trail is the one they were read from; later events are not read."""
+    newest = session.execute(select(AuditEvent.id, AuditEvent.hash).where(AuditEvent.at <= now)
+                             .order_by(AuditEvent.id.desc()).limit(1)).first()
+    if newest is None:
+        return stage_durations(session, plan, wf, now, today, calendar)
+    key = (str(session.get_bind().engine.url), plan.id, wf.key, today, calendar.fingerprint, newest.id, newest.hash)
+    found = _DURATIONS.get(key)
+    if found is None:
+        found = stage_durations(session, plan, wf, now, today, calendar)
+        _DURATIONS[key] = found
+        while len(_DURATIONS) > REMEMBERED:
+            _DURATIONS.popitem(last=False)
+    else:
+        _DURATIONS.move_to_end(key)
+    return found
 
 
 def school_forecast(session: Session, clock: Clock, school_code: str, plan_code: str | None = None,

@@ -9,10 +9,23 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.calendar import load_calendar
 from engine.clock import FixedClock
-from engine.forecast import Settings, forecast_plan, school_forecast, schools_at_risk
+from engine.deadline import local_date
+from engine.forecast import (
+    Settings,
+    StageDurations,
+    forecast_plan,
+    school_forecast,
+    schools_at_risk,
+)
+from engine.forecast.api import recent_durations
+from engine.forecast.data import stage_durations
+from engine.plan import find_plan
+from engine.runs import fire
+from engine.workflow.versions import workflow_for_version
 from tests.conftest import SHANGHAI
-from tests.engine.builders import COUNTY, EARLY, LATE, OTHER, PILOT
+from tests.engine.builders import COUNTY, COUNTY_OFFICER, EARLY, LATE, OTHER, PILOT
 from tests.engine.forecast.scenario import studying_school
 
 FAST = Settings(samples=300, seed=1)
@@ -84,3 +97,28 @@ def test_a_province_reads_history_unfiltered_with_the_same_result(studying: sess
     assert [(f.school_code, f.p_miss_due, f.eta_p50, f.explain["observations"]) for f in whole] == \
         [(f.school_code, f.p_miss_due, f.eta_p50, f.explain["observations"]) for f in by_id]
     assert any(f.status == "ok" for f in whole)
+
+
+
+def test_stage_durations_are_remembered_only_while_the_trail_is_unchanged(studying: sessionmaker[Session],
+                                                                          clock: FixedClock) -> None:
+    def both(s: Session) -> tuple[dict[str, StageDurations], dict[str, StageDurations]]:
+        plan = find_plan(s, None)
+        wf = workflow_for_version(s, plan.workflow_version_id)
+        cal, now = load_calendar(s), clock.now()
+        today = local_date(now, plan.timezone)
+        return recent_durations(s, plan, wf, now, today, cal), stage_durations(s, plan, wf, now, today, cal)
+
+    with studying() as s:
+        remembered, first = both(s)
+        assert remembered == first
+        assert both(s)[0] is remembered  # the same trail, the same day: not read again
+        fire(s, clock, school_code=EARLY[0], trigger="suspend", actor=COUNTY_OFFICER, reason="校舍维修")
+        s.commit()
+        remembered, fresh = both(s)
+        assert fresh != first and remembered == fresh  # a new event: read again
+        assert fresh["suspended"].ongoing == (0,)
+    clock.set(clock.now() + timedelta(days=7))  # a later day: the ongoing stays are longer
+    with studying() as s:
+        remembered, fresh = both(s)
+        assert remembered == fresh and fresh["suspended"].ongoing == (5,)
