@@ -46,12 +46,14 @@ def region_columns(rate_titles: Sequence[str]) -> list[SheetColumn]:
             SheetColumn(tr("已开始", "Started"), 8), SheetColumn(tr("已完成", "Done"), 8),
             SheetColumn(tr("完成率", "Done share"), 9, "0.0%"),
             *[SheetColumn(t, max(10, 2 * len(t) + 2), "0.0%") for t in rate_titles],
-            SheetColumn(tr("逾期学校", "Overdue"), 9), SheetColumn(tr("逾期占比", "Overdue share"), 9, "0.0%")]
+            SheetColumn(tr("逾期学校", "Overdue"), 9), SheetColumn(tr("逾期占比", "Overdue share"), 9, "0.0%"),
+            SheetColumn(tr("有风险", "At risk"), 8)]
 
 
 def region_cells(rows: list[dict[str, Any]], rate_ids: Sequence[str]) -> list[list[Any]]:
     return [[r["rank"], r["region_code"], r["region_name"], r["schools"], r["started"], r["done"], r["done_share"],
-             *[r["rates"][k]["value"] for k in rate_ids], r["overdue"], r["overdue_share"]] for r in rows]
+             *[r["rates"][k]["value"] for k in rate_ids], r["overdue"], r["overdue_share"], r.get("at_risk", 0)]
+            for r in rows]
 
 
 def file_response(kind: str, name: str, sheet: str, columns: list[SheetColumn], cells: list[list[Any]],

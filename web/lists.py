@@ -32,6 +32,7 @@ from engine import (
     tr,
     user_school_clause,
 )
+from engine.forecast import DEFAULT_AT_RISK, at_risk_clause
 from engine.workflow import Workflow, workflow_for_version
 
 LIST_PAGE = 100
@@ -51,13 +52,15 @@ class Filters:
     gate: str | None = None
     sort: str = "days"
     rework: bool = False  # only schools sent back for rework and not moved on since
+    at_risk: bool = False  # only schools whose stored forecast risk is current and ≥ 70 % (预警)
 
 
     def query(self) -> dict[str, str]:
         """The filters as query parameters (for links to other pages and the downloads)."""
         items = {"state": self.state, "stage": self.stage, "region": self.region, "gate": self.gate,
                  "min_days": str(self.min_days) if self.min_days else None,
-                 "sort": self.sort if self.sort != "days" else None, "rework": "1" if self.rework else None}
+                 "sort": self.sort if self.sort != "days" else None, "rework": "1" if self.rework else None,
+                 "at_risk": "1" if self.at_risk else None}
         return {k: v for k, v in items.items() if v}
 
 
@@ -69,7 +72,7 @@ def filters_from(params: Any, default_state: str | None = None, *, rework: bool 
     sort = get("sort") or "days"
     return Filters(state=get("state") if "state" in params else default_state, stage=get("stage"),
                    region=get("region"), min_days=int(days) if days and days.isdigit() else 0,
-                   gate=get("gate"), sort=sort if sort in SORTS else "days", rework=rework or get("rework") == "1")
+                   gate=get("gate"), sort=sort if sort in SORTS else "days", rework=rework or get("rework") == "1", at_risk=get("at_risk") == "1")
 
 
 def check_filters(wf: Workflow, f: Filters) -> None:
@@ -105,6 +108,8 @@ def school_list(session: Session, clock: Clock, user: User, plan: Plan, f: Filte
         where.append(SchoolRun.due_date <= today - timedelta(days=f.min_days))
     if f.rework:
         where.append(rework_clause(wf, plan.id))
+    if f.at_risk:
+        where.append(at_risk_clause(session, plan.id, DEFAULT_AT_RISK, now))
     if f.gate:
         # Stored failing gates are JSON written by json.dumps: the gate id appears as "gate": "<id>".
         where.append(cast(SchoolRun.failing, String).like(f'%"gate": "{f.gate}"%'))

@@ -41,6 +41,7 @@ from engine import (
     user_school_clause,
 )
 from engine.calendar import load_calendar
+from engine.forecast import DEFAULT_AT_RISK, at_risk_counts
 from engine.imports import latest_progress_import
 from engine.workflow import Workflow, workflow_for_version
 from web.plans import pick_plan, plan_choices
@@ -91,7 +92,7 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
     wf = workflow_for_version(session, plan.workflow_version_id)
     out: dict[str, Any] = {"plan": plan.code, "header": header(session, clock, plan),
                            "plans": plan_choices(session, user, plan), "region": None, "crumbs": [],
-                           "level": "school", "schools": []}
+                           "level": "school", "schools": [], "at_risk": None}
     if lists_schools(user):  # a school admin, a contractor: their schools
         today = local_date(clock.now(), plan.timezone)
         views = scoped_views(session, clock, user, plan)
@@ -121,6 +122,13 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
         # Inside a region the status table and the rates come from the per-county tallies.
         rates = rate_tallies(session, plan.id, "city" if out["level"] == "province" else "county",
                              level=out["level"], region=code)
+        # 有风险 (issue 11): the runs whose stored forecast risk is current and ≥ 70 %.
+        group = School.city_code if out["level"] == "province" else School.county_code
+        risky = at_risk_counts(session, plan.id, group, region_clause(session, code),
+                               threshold=DEFAULT_AT_RISK, now=clock.now())
+        out["at_risk"] = sum(risky.values())
+        for row in rows:
+            row["at_risk"] = risky.get(row["region_code"], 0)
         for row in rows:
             st = by_code[row["region_code"]]
             row["states"] = st.states

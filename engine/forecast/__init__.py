@@ -26,6 +26,7 @@ from engine.forecast.school import (
 )
 from engine.forecast.store import (
     StoredRisk,
+    at_risk_clause,
     at_risk_counts,
     fresh_since,
     latest_import,
@@ -38,6 +39,6 @@ __all__ = [
     "DEFAULT_AT_RISK", "RegionRisk", "forecast_plan", "risk_of", "school_forecast", "schools_at_risk",
     "StageDurations", "remaining_days",
     "TeacherHistory", "approximate_paces", "interval_rates", "sample_paces",
-    "StoredRisk", "at_risk_counts", "fresh_since", "latest_import", "run_risk", "run_risks", "store_risks",
+    "StoredRisk", "at_risk_clause", "at_risk_counts", "fresh_since", "latest_import", "run_risk", "run_risks", "store_risks",
     "RunInput", "SchoolForecast", "DEFAULT_SETTINGS", "Settings", "TeacherRisk", "forecast_run", "forecast_runs", "next_stages",
 ]

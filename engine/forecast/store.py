@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from engine.forecast.school import SchoolForecast, Settings
 from engine.models import ProgressImport, School, SchoolRun
@@ -116,11 +116,27 @@ def at_risk_counts(session: Session, plan_id: int, group_column: Any, *where: Co
 
     Only current risks are counted; ``stale=True`` counts the at-risk ones that are stale instead
     (what a page shows beside the count, so an old warning is not taken for today's)."""
-    since = fresh_since(session, now, max_age_days)
-    current = (RunRisk.computed_at >= since) & (RunRisk.stage == SchoolRun.state)
     q = (select(group_column, func.count())
          .select_from(RunRisk).join(SchoolRun, SchoolRun.id == RunRisk.run_id)
          .join(School, School.code == SchoolRun.school_code)
-         .where(RunRisk.plan_id == plan_id, RunRisk.risk >= threshold, ~current if stale else current, *where)
+         .where(RunRisk.plan_id == plan_id, SchoolRun.withdrawn_at.is_(None),
+                _at_risk(session, threshold, now, max_age_days, stale), *where)
          .group_by(group_column))
     return {group: int(n) for group, n in session.execute(q)}
+
+
+def _at_risk(session: Session, threshold: float, now: datetime, max_age_days: int, stale: bool,
+             run: Any = SchoolRun) -> ColumnElement[bool]:
+    """A stored risk at or above ``threshold`` that is current (computed since the latest import,
+    in the run's present stage, not too old) — or, with ``stale``, one that is not."""
+    since = fresh_since(session, now, max_age_days)
+    current = (RunRisk.computed_at >= since) & (RunRisk.stage == run.state)
+    return (RunRisk.risk >= threshold) & (~current if stale else current)
+
+
+def at_risk_clause(session: Session, plan_id: int, threshold: float, now: datetime,
+                   max_age_days: int = MAX_AGE_DAYS) -> ColumnElement[bool]:
+    """A WHERE clause over ``SchoolRun``: the runs ``at_risk_counts`` counts (the 有风险 list)."""
+    run = aliased(SchoolRun)
+    return SchoolRun.id.in_(select(RunRisk.run_id).join(run, run.id == RunRisk.run_id)
+                            .where(RunRisk.plan_id == plan_id, _at_risk(session, threshold, now, max_age_days, False, run)))

@@ -9,7 +9,8 @@ from openpyxl import load_workbook
 from engine.bulletin import ranked_regions
 from engine.db import sessions, transaction
 from engine.plan import find_plan
-from tests.engine.builders import EARLY, OTHER, add_teachers
+from tests.engine.builders import EARLY, LATE, OTHER, add_teachers
+from tests.engine.forecast.test_store import store_constructed
 from tests.web.conftest import Site
 
 
@@ -85,3 +86,18 @@ def test_data_as_of_names_the_newest_progress_import(site: Site, tmp_path) -> No
     page = site.as_user("county").get("/").text
     assert "数据截至 2021-06-30（周三导出.csv，2021-07-01 09:00 导入）" in page
     assert "周一导出.csv" not in page
+
+
+def test_region_rows_count_the_schools_at_risk_and_link_to_them(site: Site) -> None:
+    """有风险: the stored forecast risk (issue 11) per child region, and its list, in scope."""
+    store_constructed(sessions(site.engine), site.clock)  # at 0.7: EARLY[0], LATE[0] (沂源县), OTHER (淄川区)
+    city = site.as_user("city")
+    d = city.get("/api/overview").json()
+    assert {r["region_code"]: r["at_risk"] for r in d["rows"]} == {"370323": 2, "370302": 1}
+    assert d["at_risk"] == 3
+    listed = {row["school_code"] for row in city.get("/api/schools?at_risk=1&region=370323").json()}
+    assert listed == {EARLY[0], LATE[0]}
+    assert "有风险" in city.get("/").text
+    county = site.as_user("county")
+    assert {row["school_code"] for row in county.get("/api/schools?at_risk=1").json()} == {EARLY[0], LATE[0]}
+    assert {row["school_code"] for row in site.as_user("other").get("/api/schools?at_risk=1").json()} == {OTHER}

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.clock import FixedClock
 from engine.forecast import (
     Settings,
+    at_risk_clause,
     at_risk_counts,
     forecast_plan,
     run_risk,
@@ -136,3 +137,15 @@ def test_the_sweep_stores_the_risk_it_warned_on(factory: sessionmaker[Session], 
             select(SchoolRun.school_code, RunRisk.risk, RunRisk.source).join(SchoolRun, SchoolRun.id == RunRisk.run_id))}
     assert rows[EARLY[0]] == (1.0, "sweep")  # the slow teacher: surely late (test_api)
     assert set(rows) == {PILOT, *EARLY, OTHER}  # the runs forecast; LATE schools start in September
+
+
+def test_the_at_risk_list_holds_exactly_the_counted_schools(studying: sessionmaker[Session], clock: FixedClock) -> None:
+    plan_id = store_constructed(studying, clock)
+    with studying() as s:
+        listed = set(s.scalars(select(SchoolRun.school_code).where(at_risk_clause(s, plan_id, 0.7, clock.now()))))
+        assert listed == {EARLY[0], LATE[0], OTHER}
+        # A stage change makes that school's stored risk stale: it leaves the list and the count.
+        s.execute(update(SchoolRun).where(SchoolRun.school_code == OTHER).values(state="practice"))
+        listed = set(s.scalars(select(SchoolRun.school_code).where(at_risk_clause(s, plan_id, 0.7, clock.now()))))
+        assert listed == {EARLY[0], LATE[0]}
+        assert at_risk_counts(s, plan_id, School.county_code, threshold=0.7, now=clock.now()) == {COUNTY: 2}
