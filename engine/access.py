@@ -27,7 +27,7 @@ from engine.errors import NotFound, RolloutError
 from engine.facts import role_refusal
 from engine.i18n import tr
 from engine.models import Plan, Region, School, SchoolRun, User
-from engine.regions import any_level_clause, region_clause
+from engine.regions import any_level_clause, region_clause, region_level
 from engine.status import RunView, stored_views
 from engine.workflow.model import Metric, Workflow
 
@@ -149,7 +149,7 @@ def region_level_of(session: Session, user: User) -> str | None:
     """The level of a region user's scope (province, city, county); None for everyone else."""
     if user.role not in REGION_ROLES:
         return None
-    return session.scalar(select(Region.level).where(Region.code == user.scope_code))
+    return region_level(session, user.scope_code)
 
 
 def user_school_clause(session: Session, user: User) -> ColumnElement[bool]:

@@ -22,9 +22,18 @@ def any_level_clause(region: str) -> ColumnElement[bool]:
     return or_(School.county_code == region, School.city_code == region, School.province_code == region)
 
 
+def region_level(session: Session, region: str) -> str | None:
+    """``region``'s level, looked up once per session (a page asked for it a dozen times: 12 round
+    trips to PostgreSQL). The region tree changes only by a region import, in its own session."""
+    known: dict[str, str | None] = session.info.setdefault("region_levels", {})
+    if region not in known:
+        known[region] = session.scalar(select(Region.level).where(Region.code == region))
+    return known[region]
+
+
 def region_clause(session: Session, region: str) -> ColumnElement[bool]:
     """The schools of ``region``, by the column of its level; the three-way test for a code the
     region tree does not hold (which then matches what it always matched)."""
-    level = session.scalar(select(Region.level).where(Region.code == region))
+    level = region_level(session, region)
     column = LEVEL_COLUMN.get(level or "")
     return column == region if column is not None else any_level_clause(region)

@@ -20,7 +20,7 @@ from engine.gate import GateResult, all_passed, judge_stage
 from engine.metrics import metric_values, runs_by_id, teacher_summary
 from engine.models import AuditEvent, Batch, Plan, Region, RunDeadline, School, SchoolRun, Teacher
 from engine.plan import find_plan
-from engine.regions import region_clause
+from engine.regions import region_clause, region_level
 from engine.run_status import ensure_current
 from engine.runs import find_run
 from engine.school_state import OVERDUE, STATES, run_state, state_case, tally_state
@@ -47,7 +47,7 @@ class RunView:
 
 
 def _region_column(session: Session, region: str | None) -> tuple[Any, str]:
-    level = session.scalar(select(Region.level).where(Region.code == region)) if region else None
+    level = region_level(session, region) if region else None
     if level == "province":
         return School.city_code, "city"
     return School.county_code, "county"
@@ -165,7 +165,7 @@ def status_table(session: Session, clock: Clock, *, plan_code: str | None = None
         row.overdue += n if school_state == OVERDUE else 0
 
     if group is None and not where:
-        level = session.scalar(select(Region.level).where(Region.code == region)) if region else None
+        level = region_level(session, region) if region else None
         # A code the region tree does not hold has no schools.
         for t in [] if region and level is None else run_tallies(session, plan.id, level=level, region=region):
             started = t.started_at <= now

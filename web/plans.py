@@ -25,7 +25,15 @@ from engine import (
 
 def plans_for(session: Session, user: User) -> list[Plan]:
     """The plans with at least one school the user may see, newest first (year, then load time);
-    for a contractor, the plans with a school assigned to it."""
+    for a contractor, the plans with a school assigned to it. Asked three times by one page (the
+    pick, the picker, a list), answered once per request's session."""
+    known: dict[int, list[Plan]] = session.info.setdefault("plans_for", {})
+    if user.id not in known:
+        known[user.id] = _plans_for(session, user)
+    return known[user.id]
+
+
+def _plans_for(session: Session, user: User) -> list[Plan]:
     # A region's plans from the per-county tallies; a school's (or a contractor's) from its runs.
     # A DISTINCT over a province's runs took 190 ms on SQLite, an EXISTS 80–100 ms on PostgreSQL.
     level = region_level_of(session, user)

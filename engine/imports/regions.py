@@ -193,4 +193,6 @@ def import_regions(
         for row in rows:
             staging.add((row.code, row.name, row.level, row.parent))
         inserted, updated, unchanged = staging.merge()
+    if isinstance(session, Session):
+        session.info.pop("region_levels", None)  # engine.regions remembers levels per session
     return ImportResult("regions", source, len(rows), inserted, updated, unchanged)
