@@ -207,7 +207,8 @@ def record_fact(ctx: Ctx) -> Response:
     """
     b = ctx.body
     return json_response(data.record_fact(ctx.db, ctx.clock, ctx.user, ctx.request.path_params["code"],
-                                          name=_str(b.get("name")), value=b.get("value"), note=_str(b.get("note"))))
+                                          name=_str(b.get("name")), value=b.get("value"), note=_str(b.get("note")),
+                                          plan_code=_str(b.get("plan"))))
 
 
 def _str(value: object) -> str | None:

@@ -57,7 +57,7 @@ from engine.audit import (
     verify_chains,
 )
 from engine.workflow import workflow_for_version
-from web.plans import pick_plan
+from web.plans import pick_plan, school_plan
 
 PAGE_SIZE = 50
 OVERDUE_PAGE = 100
@@ -71,7 +71,7 @@ def school(session: Session, clock: Clock, user: User, code: str, plan_code: str
     """One school's picture (engine.status.school_detail), with the words for its ids added: the
     actions it offers now, its history's triggers, stages and roles (display names for actors)."""
     school_for(session, user, code)
-    detail = school_detail(session, clock, code, plan_code)
+    detail = school_detail(session, clock, code, school_plan(session, user, code, plan_code))
     run = find_run(session, code, detail["plan"])
     require_run(user, run)  # a contractor's school in another programme's plan
     wf = workflow_for_version(session, run.workflow_version_id)
@@ -126,7 +126,7 @@ def outcome_message(session: Session, code: str, out: Outcome) -> str:
 
 
 def extension(session: Session, clock: Clock, user: User, code: str, decision: str, *, reason: str | None,
-              due: str | None) -> str:
+              due: str | None, plan_code: str | None = None) -> str:
     """Request (``request``), approve or refuse an extension through engine.extension, as the web user."""
     require_write(user)
     school_for(session, user, code)
@@ -135,11 +135,13 @@ def extension(session: Session, clock: Clock, user: User, code: str, decision: s
         day = parse_date(due, "due")
         if day is None:
             raise BadInput(tr("请填写申请的截止日期", "the requested due date is missing"))
-        request_extension(session, clock, school_code=code, due=day, reason=reason or "", actor=actor)
+        request_extension(session, clock, school_code=code, due=day, reason=reason or "", actor=actor,
+                          plan_code=school_plan(session, user, code, plan_code))
         return tr("已提交延期申请", "extension requested")
     if decision not in ("approve", "refuse"):
         raise BadInput(decision)
-    decide_extension(session, clock, school_code=code, approve=decision == "approve", reason=reason or "", actor=actor)
+    decide_extension(session, clock, school_code=code, approve=decision == "approve", reason=reason or "", actor=actor,
+                     plan_code=school_plan(session, user, code, plan_code))
     return tr("已批准延期", "extension approved") if decision == "approve" else tr("已驳回延期申请", "extension refused")
 
 
@@ -163,7 +165,7 @@ def facts(session: Session, user: User, code: str, plan_code: str | None = None)
 
 
 def record_fact(session: Session, clock: Clock, user: User, code: str, *, name: str | None, value: object,
-                note: str | None) -> dict[str, Any]:
+                note: str | None, plan_code: str | None = None) -> dict[str, Any]:
     """Record a fact through engine.facts.set_fact, as the web user (same role rule, same audit event).
 
     Not behind require_write: the workflow's fact roles decide, so a supervisor may record the
@@ -173,12 +175,13 @@ def record_fact(session: Session, clock: Clock, user: User, code: str, *, name: 
     name = (name or "").strip()
     if not name:
         raise BadInput(tr("请选择事实项", "choose a fact"))
-    run = find_run(session, code, None)
+    plan_code = school_plan(session, user, code, plan_code)
+    run = find_run(session, code, plan_code)
     wf = workflow_for_version(session, run.workflow_version_id)
     require_fact_role(user, wf, name)
     number = parse_number(value, "value")
     changed = set_fact(session, clock, school_code=code, name=name, value=number, actor=Actor(user.username, user.role),
-                       note=(note or "").strip() or None)
+                       note=(note or "").strip() or None, plan_code=plan_code)
     return {"school_code": code, "name": name, "title": fact_title(wf, name), "value": number,
             "changed": changed}
 
@@ -209,7 +212,7 @@ def parse_date(value: str | None, field: str) -> date | None:
 
 
 def act(session: Session, clock: Clock, user: User, code: str, trigger: str, *, reason: str | None,
-        due: str | None, version: str | None) -> Outcome:
+        due: str | None, version: str | None, plan_code: str | None = None) -> Outcome:
     """One action through the engine, as the web user (same gates, same audit event)."""
     require_write(user)
     school_for(session, user, code)
@@ -220,7 +223,8 @@ def act(session: Session, clock: Clock, user: User, code: str, trigger: str, *, 
         except ValueError as exc:
             raise BadInput(f"version: {version}") from exc
     return fire(session, clock, school_code=code, trigger=trigger, actor=Actor(user.username, user.role),
-                reason=(reason or "").strip() or None, due=parse_date(due, "due"), expected_version=expected)
+                reason=(reason or "").strip() or None, due=parse_date(due, "due"), expected_version=expected,
+                plan_code=school_plan(session, user, code, plan_code))
 
 
 def _local_start(day: date | None) -> datetime | None:

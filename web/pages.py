@@ -187,7 +187,8 @@ def _back_to_school(request: Request) -> str:
 def action(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
     out = data.act(ctx.db, ctx.clock, ctx.user, code, ctx.request.path_params["trigger"],
-                   reason=ctx.form.get("reason"), due=ctx.form.get("due"), version=ctx.form.get("version"))
+                   reason=ctx.form.get("reason"), due=ctx.form.get("due"), version=ctx.form.get("version"),
+                   plan_code=ctx.form.get("plan") or None)
     ctx.session["flash"] = {"kind": "ok", "text": data.outcome_message(ctx.db, code, out)}
     return RedirectResponse(f"/schools/{code}", 303)
 
@@ -201,7 +202,7 @@ def _back_from_extension(request: Request) -> str:
 def extension(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
     text = data.extension(ctx.db, ctx.clock, ctx.user, code, ctx.request.path_params["decision"],
-                          reason=ctx.form.get("reason"), due=ctx.form.get("due"))
+                          reason=ctx.form.get("reason"), due=ctx.form.get("due"), plan_code=ctx.form.get("plan") or None)
     ctx.session["flash"] = {"kind": "ok", "text": f"{text}（{code}）"}
     return RedirectResponse(_back_from_extension(ctx.request), 303)
 
@@ -217,7 +218,7 @@ def extensions(ctx: Ctx) -> Response:
 def record_fact(ctx: Ctx) -> Response:
     code = ctx.request.path_params["code"]
     out = data.record_fact(ctx.db, ctx.clock, ctx.user, code, name=ctx.form.get("name"), value=ctx.form.get("value"),
-                           note=ctx.form.get("note"))
+                           note=ctx.form.get("note"), plan_code=ctx.form.get("plan") or None)
     shown = f"{out['title']} = {out['value']:g}"
     text = tr(f"已记录 {shown}", f"recorded {shown}") if out["changed"] else tr(f"{shown}（未变化）", f"{shown} (unchanged)")
     ctx.session["flash"] = {"kind": "ok", "text": text}

@@ -60,3 +60,16 @@ def pick_plan(session: Session, user: User, code: str | None) -> Plan:
 def plan_choices(session: Session, user: User, current: Plan) -> list[dict[str, Any]]:
     """The picker's options (only shown when there is more than one)."""
     return [{"code": p.code, "title": p.title, "selected": p.id == current.id} for p in plans_for(session, user)]
+
+
+def school_plan(session: Session, user: User, code: str, plan_code: str | None) -> str | None:
+    """The plan a school's page and its forms work in: the one asked for, else the newest of the
+    user's plans that holds the school (a county in both the 2.0 programme and the Henan
+    contractor project answered "there are 2 plans" on every school page)."""
+    if plan_code:
+        return plan_code
+    for plan in plans_for(session, user):
+        if session.scalar(select(SchoolRun.id).where(SchoolRun.plan_id == plan.id, SchoolRun.school_code == code)
+                          .limit(1)) is not None:
+            return plan.code
+    return None

@@ -4,14 +4,24 @@ the scope decides which schools, and supervisors record only what the workflow g
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from engine.db import sessions, transaction
-from engine.models import AuditEvent, SchoolFact
-from tests.engine.builders import EARLY, OTHER, event_count, events_of, run_of
+from engine.models import AuditEvent, Plan, SchoolFact, SchoolRun
+from engine.plan import load_plan
+from tests.engine.builders import (
+    EARLY,
+    OTHER,
+    event_count,
+    events_of,
+    plan_data,
+    run_of,
+    write_plan,
+)
 from tests.web.conftest import Site, csrf_of
 
 SCHOOL = EARLY[0]  # county 370323; the "school" user's school
@@ -206,3 +216,23 @@ def test_openapi_describes_the_fact_endpoints(site: Site) -> None:
     post = facts["post"]
     assert set(post["responses"]) == {"200", "400", "403", "404", "409"}
     assert post["requestBody"]["content"]["application/json"]["schema"]["required"] == ["name", "value"]
+
+
+def test_with_two_plans_a_school_page_and_its_forms_work_in_the_plan_shown(site: Site, tmp_path: Path) -> None:
+    """The 2.0 programme and a second plan holding the same schools: the page defaults to the newest
+    plan holding the school, ``?plan=`` picks the other, and a form records in the plan it shows."""
+    with transaction(sessions(site.engine)) as s:
+        load_plan(s, write_plan(tmp_path, plan_data(plan="other-2022", year=2022), "other.yaml"), site.clock)
+    client = site.as_user("county")
+    assert client.get(f"/api/schools/{SCHOOL}").json()["plan"] == "other-2022"
+    page = client.get(f"/schools/{SCHOOL}?plan=yiyuan-2021")
+    assert page.status_code == 200 and '<input type="hidden" name="plan" value="yiyuan-2021">' in page.text
+    r = client.post(f"/schools/{SCHOOL}/facts", data={"csrf": csrf_of(page.text), "name": "plan_filed", "value": "1",
+                                                      "plan": "yiyuan-2021"})
+    assert r.status_code == 303
+    with transaction(sessions(site.engine)) as s:
+        recorded = {code for code, in s.execute(
+            select(Plan.code).join(SchoolRun, SchoolRun.plan_id == Plan.id).join(SchoolFact, SchoolFact.run_id == SchoolRun.id)
+            .where(SchoolRun.school_code == SCHOOL, SchoolFact.name == "plan_filed"))}
+    assert recorded == {"yiyuan-2021"}
+    assert client.get(f"/schools/{SCHOOL}").status_code == 200  # no ?plan=: the newest, no "there are 2 plans"
