@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from engine import authenticate, end_session, may_act, start_session, state_title, tr
+from engine import SheetColumn, authenticate, end_session, may_act, start_session, state_title, tr
 from engine.audit import LOCAL_TZ
 from engine.workflow import workflow_for_version
 from web import contractors, data, downloads, lists, plan_changes, school_page
@@ -65,17 +65,23 @@ def overview(ctx: Ctx) -> Response:
 @endpoint()
 def contractors_file(ctx: Ctx) -> Response:
     """The overview's 承训单位 table as a file (same rows, same ranking, numerators and denominators)."""
-    kind = ctx.request.path_params["kind"]
-    downloads.check_kind(kind)
     q = ctx.request.query_params
     t = contractors.contractor_table(ctx.db, ctx.clock, ctx.user, plan_code=q.get("plan") or None,
                                      region=q.get("region") or None)
-    plan = pick_plan(ctx.db, ctx.user, t["plan"])
-    what = tr("承训单位进度与排名", "Contractors: progress and rank")
-    region = q.get("region") or ctx.user.scope_code
+    return _ranking_file(ctx, t["plan"], q.get("region") or ctx.user.scope_code,
+                         tr("承训单位进度与排名", "Contractors: progress and rank"),
+                         contractors.columns([r["title"] for r in t["rates"]]),
+                         contractors.cells(t["rows"], [r["id"] for r in t["rates"]]))
+
+
+def _ranking_file(ctx: Ctx, plan_code: str, region: str, what: str, columns: list[SheetColumn],
+                  cells: list[list[object]]) -> Response:
+    """A ranking table of the overview as XLSX or CSV, with the plan, region and time on top."""
+    kind = ctx.request.path_params["kind"]
+    downloads.check_kind(kind)
+    plan = pick_plan(ctx.db, ctx.user, plan_code)
     title = downloads.title_lines(plan, what, overview_data.region_name(ctx.db, region), ctx.clock.now())
-    return downloads.file_response(kind, f"{what}-{region}", what, contractors.columns([r["title"] for r in t["rates"]]),
-                                   contractors.cells(t["rows"], [r["id"] for r in t["rates"]]), title)
+    return downloads.file_response(kind, f"{what}-{region}", what, columns, cells, title)
 
 
 def _list_page(ctx: Ctx, default_state: str | None, path: str, *, rework: bool = False) -> Response:
@@ -130,18 +136,12 @@ def _list_file(ctx: Ctx, default_state: str | None, *, rework: bool = False) -> 
 @endpoint()
 def regions_file(ctx: Ctx) -> Response:
     """The region table of the overview, as the office sends it up (same rows, same ranking)."""
-    kind = ctx.request.path_params["kind"]
-    downloads.check_kind(kind)
     q = ctx.request.query_params
     d = overview_data.overview(ctx.db, ctx.clock, ctx.user, plan_code=q.get("plan") or None,
                                region=q.get("region") or None)
-    plan = pick_plan(ctx.db, ctx.user, d["plan"])
-    what = tr("下级地区进度与排名", "Regions: progress and rank")
-    region = d["region"] or ctx.user.scope_code
-    title = downloads.title_lines(plan, what, overview_data.region_name(ctx.db, region), ctx.clock.now())
-    ids = [r["id"] for r in d["rates"]]
-    return downloads.file_response(kind, f"{what}-{region}", what, downloads.region_columns([r["title"] for r in d["rates"]]),
-                                   downloads.region_cells(d["rows"], ids), title)
+    return _ranking_file(ctx, d["plan"], d["region"] or ctx.user.scope_code, tr("下级地区进度与排名", "Regions: progress and rank"),
+                         downloads.region_columns([r["title"] for r in d["rates"]]),
+                         downloads.region_cells(d["rows"], [r["id"] for r in d["rates"]]))
 
 
 @endpoint()
