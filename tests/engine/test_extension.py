@@ -233,6 +233,7 @@ def test_the_office_sees_each_schools_request_with_its_reason_requester_and_numb
         b = request_extension(s, clock, school_code=OTHER, due=date(2021, 11, 15), reason="教师外出培训",
                               actor=Actor("陈老师", "school_admin"))
         assert OTHER < SCHOOL and run_of(s, OTHER).id > run_of(s, SCHOOL).id  # code order is not run order
+        assert (a.seq, b.seq) == (events_of(s, SCHOOL)[-1].seq, events_of(s, OTHER)[-1].seq) == (2, 2)  # "#2" on the chain
         assert pending_requests(s) == [
             ExtensionRequest(OTHER, "planning", date(2021, 11, 15), "教师外出培训", "陈老师", b.seq, "planning"),
             ExtensionRequest(SCHOOL, "planning", date(2021, 10, 31), "校舍改造", "刘老师", a.seq, "planning"),
