@@ -284,6 +284,9 @@ def test_the_payload_is_the_documented_canonical_json_and_the_columns_repeat_it(
                 second.reason, second.gates, second.workflow_version) == (
             7, 4, "3703230002", "planning", "online_study", "规划已备案",
             [{"actual": 25, "gate": "online_25h", "passed": True, "required": 0.5}], "whole-school-2.0@1")
+    with factory() as s:  # the column holds the normalised value (module docstring), read back as stored
+        stored = s.scalars(select(AuditEvent.gates).where(AuditEvent.chain == "run:4", AuditEvent.seq == 2)).one()
+        assert type(stored[0]["actual"]) is int
 
 
 def test_the_time_is_spelled_in_utc_whatever_the_servers_zone(monkeypatch: pytest.MonkeyPatch) -> None:
