@@ -62,12 +62,13 @@ def _pending(session: Session, run: SchoolRun) -> ExtensionRequest | None:
 
 def _append(session: Session, run: SchoolRun, clock: Clock, actor: Actor, trigger: str, reason: str,
             gates: list[dict[str, str]], workflow_version: str) -> None:
+    school_code = run.school_code  # read before the flush: after a failed one the session refuses every read
     run.updated_at = clock.now()
     flag_modified(run, "updated_at")  # serialise with transitions on the same school
     try:
         session.flush()
     except StaleDataError as exc:
-        raise StaleStateError(stale_message(run.school_code)) from exc
+        raise StaleStateError(stale_message(school_code)) from exc
     append_event(session, chain=run_chain(run.id), at=clock.now(), actor=actor.name, role=actor.role, trigger=trigger,
                  plan_id=run.plan_id, run_id=run.id, school_code=run.school_code, from_state=run.state,
                  to_state=run.state, reason=reason, gates=gates, workflow_version=workflow_version)

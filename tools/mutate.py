@@ -26,7 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRATCH = ROOT / "build" / "mutate"
-COPY = ("engine", "notifications", "service", "web", "cli", "tests", "workflows", "mappings", "pyproject.toml")
+# docs/ too: tests read its examples (tests/engine/calendar/test_store.py loads docs/examples/calendar-2026.yaml)
+COPY = ("engine", "notifications", "service", "web", "cli", "tests", "workflows", "mappings", "docs", "pyproject.toml")
 
 # module → (file to mutate, the test files that cover its rules)
 MODULES: dict[str, tuple[str, list[str]]] = {
@@ -57,7 +58,7 @@ def _config(target: str, tests: list[str]) -> str:
         "[tool.mutmut]",
         f'source_paths = ["{target.split("/")[0]}"]',
         f'only_mutate = ["{target}"]',
-        'also_copy = ["engine", "notifications", "service", "web", "cli", "workflows", "mappings"]',
+        'also_copy = ["engine", "notifications", "service", "web", "cli", "workflows", "mappings", "docs"]',
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]',
         "",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ from engine.audit import (
 )
 from engine.audit.chain import GENESIS, canonical
 from engine.db import transaction
-from engine.errors import AuditError, StaleStateError
+from engine.errors import AuditError, StaleStateError, TextRefused
 from engine.i18n import set_language
 from engine.models import AuditEvent
 
@@ -253,3 +253,144 @@ def test_bad_input_is_refused_before_writing(factory: sessionmaker[Session]) -> 
         append_event(s, chain="run:1", at=T0, actor="", role="r", trigger="t")
     with factory() as s:
         assert s.scalars(select(AuditEvent)).all() == []
+
+
+# --- Issue 13: the payload format and the refusals, stated exactly (mutation testing found them open) ---
+
+def test_the_payload_is_the_documented_canonical_json_and_the_columns_repeat_it(factory: sessionmaker[Session]) -> None:
+    """docs/audit.md "Each event stores": the payload is the canonical JSON of exactly these keys
+    (sorted, no whitespace, Chinese as is), ``hash = sha256(payload)``, ``prev_hash`` links to the
+    event before (64 zeros first), and the columns hold the same values (gates normalised: 25.0 → 25)."""
+    with transaction(factory) as s:
+        first = append_event(s, chain="run:4", at=T0, actor="县项目办", role="county_office", trigger="start",
+                             to_state="planning")
+        second = append_event(
+            s, chain="run:4", at=datetime(2021, 7, 1, 9, 30, tzinfo=timezone(timedelta(hours=8))), actor="王主任",
+            role="county_office", trigger="advance", plan_id=7, run_id=4, school_code="3703230002",
+            from_state="planning", to_state="online_study", reason="规划已备案",
+            gates=[{"gate": "online_25h", "actual": 25.0, "required": 0.5, "passed": True}],
+            workflow_version="whole-school-2.0@1")
+        expected = (
+            '{"actor":"王主任","at":"2021-07-01T01:30:00.000000Z","chain":"run:4","from":"planning",'
+            '"gates":[{"actual":25,"gate":"online_25h","passed":true,"required":0.5}],"plan_id":7,'
+            f'"prev_hash":"{first.hash}","reason":"规划已备案","role":"county_office","run_id":4,'
+            '"school_code":"3703230002","seq":2,"to":"online_study","trigger":"advance","v":1,'
+            '"workflow_version":"whole-school-2.0@1"}').encode()
+        assert bytes(second.payload) == expected
+        assert second.hash == hashlib.sha256(expected).hexdigest()
+        assert (first.seq, first.prev_hash, second.prev_hash) == (1, GENESIS, first.hash)
+        assert json.loads(bytes(first.payload))["from"] is None
+        assert (second.plan_id, second.run_id, second.school_code, second.from_state, second.to_state,
+                second.reason, second.gates, second.workflow_version) == (
+            7, 4, "3703230002", "planning", "online_study", "规划已备案",
+            [{"actual": 25, "gate": "online_25h", "passed": True, "required": 0.5}], "whole-school-2.0@1")
+    with factory() as s:  # the column holds the normalised value (module docstring), read back as stored
+        stored = s.scalars(select(AuditEvent.gates).where(AuditEvent.chain == "run:4", AuditEvent.seq == 2)).one()
+        assert type(stored[0]["actual"]) is int
+
+
+def test_the_time_is_spelled_in_utc_whatever_the_servers_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One spelling per instant (format_time): a server set to Beijing time writes the same bytes."""
+    import time
+
+    from engine.audit.chain import format_time
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        assert format_time(datetime(2021, 7, 1, 9, 0, tzinfo=timezone(timedelta(hours=8)))) == "2021-07-01T01:00:00.000000Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_what_the_trail_cannot_record_is_refused_with_what_it_was(factory: sessionmaker[Session]) -> None:
+    from engine.audit.chain import format_time, normalise
+
+    class NoOffset(tzinfo):
+        def utcoffset(self, dt: datetime | None) -> timedelta | None:
+            return None
+
+    with pytest.raises(AuditError, match=r"^naive datetime 2021-07-01T00:00:00 refused in the audit trail$"):
+        format_time(datetime(2021, 7, 1))
+    with pytest.raises(AuditError, match=r"^naive datetime 2021-07-01T00:00:00 refused"):
+        format_time(datetime(2021, 7, 1, tzinfo=NoOffset()))  # a zone that gives no offset is no zone
+    with pytest.raises(AuditError, match=r"^nan cannot be recorded in the audit trail \(finite numbers only\)$"):
+        normalise([{"actual": float("nan")}])
+    with pytest.raises(AuditError, match=r"^audit keys must be strings, not 1$"):
+        normalise({1: "x"})
+    with pytest.raises(AuditError, match=r"^cannot record a set in the audit trail$"):
+        normalise({"x": {1}})
+    with pytest.raises(AuditError, match=r"^cannot record a object in the audit trail$"), transaction(factory) as s:
+        append_event(s, chain="run:1", at=T0, actor="a", role="r", trigger="t", school_code=object())  # type: ignore[arg-type]
+    with pytest.raises(AuditError, match=r"^audit event needs a non-empty trigger$"), transaction(factory) as s:
+        append_event(s, chain="run:1", at=T0, actor="a", role="r", trigger="")
+    with factory() as s:
+        assert s.scalars(select(AuditEvent)).all() == []
+
+
+def test_actor_and_reason_are_cleaned_and_capped_by_name(factory: sessionmaker[Session]) -> None:
+    """engine/text.py in the trail itself: escapes removed; an actor over 100 characters or a reason
+    over 2 × MAX_REASON is refused naming the field, never cut; the caps themselves are kept."""
+    from engine.text import MAX_REASON
+    with transaction(factory) as s:
+        e = append_event(s, chain="run:1", at=T0, actor="王\x1b[2J主任", role="r", trigger="t", reason="理由\x1b[31m已备案")
+        assert (e.actor, e.reason) == ("王主任", "理由已备案")
+        e = append_event(s, chain="run:1", at=T0, actor="甲" * 100, role="r", trigger="t", reason="乙" * (2 * MAX_REASON))
+        assert (len(e.actor), len(e.reason or "")) == (100, 2 * MAX_REASON)
+    for lang, actor_msg, reason_msg in (
+            ("zh", "操作人太长：最多 100 个字符，实为 101 个", f"理由太长：最多 {2 * MAX_REASON} 个字符，实为 {2 * MAX_REASON + 1} 个"),
+            ("en", "actor is too long: at most 100 characters, not 101",
+             f"reason is too long: at most {2 * MAX_REASON} characters, not {2 * MAX_REASON + 1}")):
+        set_language(lang)
+        with pytest.raises(TextRefused) as info, transaction(factory) as s:
+            append_event(s, chain="run:1", at=T0, actor="甲" * 101, role="r", trigger="t")
+        assert str(info.value) == actor_msg
+        with pytest.raises(TextRefused) as info, transaction(factory) as s:
+            append_event(s, chain="run:1", at=T0, actor="a", role="r", trigger="t", reason="乙" * (2 * MAX_REASON + 1))
+        assert str(info.value) == reason_msg
+    set_language("zh")
+
+
+def test_a_writer_that_read_an_old_head_loses_and_is_told_which_chain(
+        factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/audit.md: UNIQUE (chain, seq) makes the slower writer fail with 已被他人修改, naming the chain."""
+    fill(factory, chain="run:5", n=1)
+    monkeypatch.setattr(audit_module, "_chain_head", lambda session, chain: (0, GENESIS))  # read before run:5's event
+    for lang, message in (("zh", "审计链 run:5 已被他人修改，请重新加载后再试"),
+                          ("en", "audit chain run:5 was changed by someone else; reload and try again")):
+        set_language(lang)
+        with pytest.raises(StaleStateError) as info, transaction(factory) as s:
+            append_event(s, chain="run:5", at=T0, actor="a", role="r", trigger="t")
+        assert str(info.value) == message
+    set_language("zh")
+
+
+def test_a_bulk_append_that_lost_names_its_first_three_chains(
+        factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    real = audit_module.chain_heads
+    fill(factory, chain="plan:1", n=1)  # not in the batch: never named
+    for c in ("run:1", "run:2", "run:3", "run:4"):
+        fill(factory, chain=c, n=1)
+
+    def stale_heads(session: Session, chains: Iterable[str] | None = None) -> dict[str, tuple[int, str]]:
+        return {c: (0, GENESIS) for c in real(session, chains)}  # as read before those events
+
+    monkeypatch.setattr(audit_module, "chain_heads", stale_heads)
+    for chains, named in ((["run:3", "run:1", "run:2"], "run:1, run:2, run:3"),
+                          (["run:4", "run:3", "run:1", "run:2"], "run:1, run:2, run:3…")):
+        drafts = [EventDraft(chain=c, at=T0, actor="a", role="r", trigger="advance") for c in chains]
+        with pytest.raises(StaleStateError) as info, transaction(factory) as s:
+            append_events(s, drafts)
+        assert str(info.value) == f"审计链 {named} 已被他人修改，请重新加载后再试"
+
+
+def test_chain_heads_of_named_chains_are_those_chains_own(factory: sessionmaker[Session]) -> None:
+    """Two chains of the same length: each head is its own last event, and only the chains asked for."""
+    from engine.audit.chain import chunked
+    fill(factory, chain="run:1", n=3)
+    fill(factory, chain="run:2", n=3)
+    fill(factory, chain="plan:7", n=1)
+    with factory() as s:
+        last = {c: h for c, h in s.execute(select(AuditEvent.chain, AuditEvent.hash).where(AuditEvent.seq == 3))}
+        assert chain_heads(s, ["run:2", "run:1"]) == {"run:1": (3, last["run:1"]), "run:2": (3, last["run:2"])}
+    assert [list(c) for c in chunked(["a", "b", "c", "d", "e"], 2)] == [["a", "b"], ["c", "d"], ["e"]]

@@ -8,6 +8,7 @@ from engine.calendar.workdays import (
     Deadline,
     WorkCalendar,
     chinesecalendar_name,
+    chinesecalendar_version,
     chinesecalendar_years,
     seed_from_chinesecalendar,
 )
@@ -136,3 +137,37 @@ def test_between_counts_any_exceptions_including_redundant_ones(a: date, b: date
     official are ignored either way."""
     cal = WorkCalendar(marks, official_years={2020, 2021, 2022, 2025})
     assert cal.working_days_between(a, b) == _count_day_by_day(cal, a, b)
+# --- Issue 13: rules mutation testing found unasserted ---
+
+def test_a_years_exceptions_are_that_years_only() -> None:
+    exceptions, official = seed_from_chinesecalendar([2021, 2022])
+    cal = WorkCalendar(exceptions, official)
+    of_2021 = cal.exceptions(2021)
+    assert of_2021 and {d.year for d in of_2021} == {2021}
+    assert of_2021[date(2021, 10, 1)] is False and of_2021[date(2021, 9, 18)] is True
+    assert date(2022, 1, 31) not in of_2021 and cal.exceptions(2022)[date(2022, 1, 31)] is False  # 春节 2022
+    assert list(of_2021) == sorted(of_2021)  # in date order, as the calendar page lists them
+
+
+def test_a_year_the_library_lacks_does_not_stop_the_years_after_it() -> None:
+    """LIBRARY-NOTES: chinesecalendar has no data before 2004; asking for 2003 and 2021 seeds 2021."""
+    exceptions, official = seed_from_chinesecalendar([2003, 2021])
+    assert official == {2021}
+    assert exceptions[date(2021, 10, 1)] is False
+
+
+def test_a_library_build_without_a_version_is_named_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seeded years' source reads "chinesecalendar <version>"; a build without one still says so."""
+    import chinese_calendar
+
+    assert chinesecalendar_version() == chinese_calendar.__version__
+    monkeypatch.delattr(chinese_calendar, "__version__")
+    assert chinesecalendar_version() == "unknown"
+
+
+def test_a_festival_without_a_chinese_name_keeps_the_librarys_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A newer chinesecalendar may know a festival its Holiday enum does not name: shown as given."""
+    import chinese_calendar
+
+    monkeypatch.setattr(chinese_calendar, "get_holiday_detail", lambda day: (True, "New Festival"))
+    assert chinesecalendar_name(date(2021, 10, 1)) == "New Festival"
