@@ -114,7 +114,10 @@ def school_list(session: Session, clock: Clock, user: User, plan: Plan, f: Filte
         # Stored failing gates are JSON written by json.dumps: the gate id appears as "gate": "<id>".
         where.append(cast(SchoolRun.failing, String).like(f'%"gate": "{f.gate}"%'))
     late = (SchoolRun.started_at <= now) & (SchoolRun.due_date < today)
-    by_days = (case((late, 0), else_=1), SchoolRun.due_date, SchoolRun.school_code)
+    # Overdue longest first, then the nearest due date; finished (no due date) and not yet started
+    # last — SQLite sorts NULL first, which put a county's finished schools at the top.
+    by_days = (case((late, 0), else_=1), SchoolRun.started_at > now, SchoolRun.due_date.is_(None),
+               SchoolRun.due_date, SchoolRun.school_code)
     order = {"school": (SchoolRun.school_code,),
              "due": (SchoolRun.due_date.is_(None), SchoolRun.due_date, SchoolRun.school_code),
              "county": (School.county_code, *by_days),

@@ -129,3 +129,19 @@ def test_drill_down_and_breadcrumbs_stay_in_scope(site: Site) -> None:
     assert other.get("/?region=370323").status_code == 404  # a sibling county is not theirs
     assert other.get("/?region=370300").status_code == 404  # nor the city above them
     assert site.as_user("city").get("/api/overview?region=370302").json()["crumbs"][-1]["name"] == "淄川区"
+
+
+def test_the_default_order_puts_schools_with_no_due_date_last(site: Site) -> None:
+    """Overdue longest first, then the nearest due date, then the finished (no due date): SQLite
+    sorts NULL first, which put a county's finished schools at the top of its 'most urgent'."""
+    from engine.db import sessions, transaction
+    from engine.runs import fire
+    from tests.engine.builders import CITY_OFFICER
+
+    with transaction(sessions(site.engine)) as s:
+        fire(s, site.clock, school_code=EARLY[1], trigger="override", actor=CITY_OFFICER, reason="撤并")
+    rows = site.as_user("county").get("/api/schools").json()
+    dues = [r["due"] for r in rows]
+    shown = dues[:dues.index(None)]
+    assert shown == sorted(shown) and all(d is None for d in dues[len(shown):])  # no date after the first without
+    assert [r["school_code"] for r in rows[len(shown):]] == [EARLY[1], *LATE]  # finished, then not started
