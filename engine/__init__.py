@@ -144,6 +144,7 @@ from engine.plan_history import (
 from engine.projection import StateProblem, StateReport, verify_state
 from engine.rates import RateValue, rate_values
 from engine.rates import total as rate_total
+from engine.reads import remember_reads
 from engine.records import ApiToken, ImportJob
 from engine.regions import region_clause
 from engine.run_deadline import may_override_deadline, override_deadline
@@ -221,6 +222,7 @@ __all__ = [
     # time, storage, errors, language
     "Clock", "FixedClock", "SystemClock", "as_utc", "parse_timestamp", "local_date",
     "DEFAULT_URL", "current_revision", "make_engine", "require_schema", "sessions", "transaction", "upgrade",
+    "remember_reads",
     "database_error", "DatabaseUnavailable", "TextRefused",
     "AuditError", "ImportFileError", "NotFound", "PlanFileError", "Problem", "RolloutError", "StaleStateError",
     "TransitionRefused", "WorkflowFileError", "WorkflowVersionConflict",

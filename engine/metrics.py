@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from engine.models import School, SchoolFact, SchoolRun, Teacher
+from engine.reads import remembered
 from engine.workflow.model import Condition, Metric, Workflow
 
 SCAN_ALL_MIN = 1000  # below this many schools the index lookups are cheaper than any full pass
@@ -152,6 +153,15 @@ def _scan_all(session: Session, schools: int) -> bool:
 
 def runs_by_id(run_ids: Iterable[int]) -> Select:
     return select(SchoolRun.id, SchoolRun.school_code).where(SchoolRun.id.in_(list(run_ids)))
+
+
+def values_of_runs(session: Session, wf: Workflow, run_ids: Iterable[int]) -> dict[int, dict[str, float | None]]:
+    """``metric_values`` of the runs ``run_ids``, once per read-only request (``engine.reads``): the
+    school page's gates and its forecast read the same run's values."""
+    ids = tuple(run_ids)
+    # wf is kept in the memo beside its values: the key's id(wf) cannot be reused while it lives.
+    return remembered(session, ("metric_values", id(wf), ids),
+                      lambda: (wf, metric_values(session, wf, runs_by_id(ids))))[1]
 
 
 def values_for_run(session: Session, wf: Workflow, run: SchoolRun) -> Mapping[str, float | None]:

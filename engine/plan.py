@@ -25,6 +25,7 @@ from engine.errors import ImportFileError, NotFound, PlanFileError, Problem
 from engine.i18n import tr
 from engine.imports.tabular import open_table
 from engine.models import Batch, Plan, School, SchoolRun
+from engine.reads import remembered
 from engine.run_status import refresh
 from engine.text import clean_line
 from engine.workflow.model import Workflow
@@ -333,11 +334,11 @@ def _read_plan(path: Path) -> str:
 def find_plan(session: Session, code: str | None) -> Plan:
     """The named plan, or the only plan there is."""
     if code:
-        plan = session.scalar(select(Plan).where(Plan.code == code))
+        plan = remembered(session, ("plan", code), lambda: session.scalar(select(Plan).where(Plan.code == code)))
         if plan is None:
             raise NotFound(tr(f"没有计划 {code}", f"no plan {code}"))
         return plan
-    plans = session.scalars(select(Plan).order_by(Plan.id)).all()
+    plans = remembered(session, ("plans",), lambda: session.scalars(select(Plan).order_by(Plan.id)).all())
     if not plans:
         raise NotFound(tr("尚未载入计划：先运行 rollout plan load", "no plan loaded yet: run 'rollout plan load' first"))
     if len(plans) > 1:

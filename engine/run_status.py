@@ -29,6 +29,7 @@ from engine.deadline import local_date, run_stage_due
 from engine.gate import all_passed, judge_stage
 from engine.metrics import metric_values
 from engine.models import Batch, Plan, RunDeadline, SchoolRun
+from engine.reads import remembered
 from engine.tally import retally_where
 from engine.workflow.versions import workflow_for_version
 
@@ -138,6 +139,10 @@ def refresh_connection(conn: Connection, where: ColumnElement[bool]) -> int:
 
 def ensure_current(session: Session, plan_id: int) -> int:
     """Derive the runs never derived (a database upgraded from before the stored status)."""
+    asked: list[bool] = remembered(session, ("derived", plan_id), list)
+    if asked:  # a read-only request asked already: derived then, and nothing it does un-derives a run
+        return 0
+    asked.append(True)
     stale = SchoolRun.plan_id == plan_id, SchoolRun.derived_ok == false()
     if session.scalar(select(SchoolRun.id).where(*stale).limit(1)) is None:
         return 0

@@ -29,6 +29,7 @@ from engine.i18n import tr
 from engine.metrics import metric_values, values_for_run
 from engine.models import Plan, RunDeadline, School, SchoolRun
 from engine.plan import find_plan
+from engine.reads import remembered
 from engine.run_status import expire_runs, refresh, refresh_ids
 from engine.text import MAX_REASON, clean_line, clean_text
 from engine.workflow.machine import Token, machine_for
@@ -62,7 +63,8 @@ def find_run(session: Session, school_code: str, plan_code: str | None = None) -
     if session.get(School, school_code) is None:
         raise NotFound(tr(f"没有学校 {school_code}", f"no school {school_code}"))
     plan = find_plan(session, plan_code)
-    run = session.scalar(select(SchoolRun).where(SchoolRun.plan_id == plan.id, SchoolRun.school_code == school_code))
+    run = remembered(session, ("run", plan.id, school_code), lambda: session.scalar(
+        select(SchoolRun).where(SchoolRun.plan_id == plan.id, SchoolRun.school_code == school_code)))
     if run is None:
         raise NotFound(tr(f"学校 {school_code} 不在计划 {plan.code} 中", f"school {school_code} is not in plan {plan.code}"))
     return run

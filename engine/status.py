@@ -17,7 +17,7 @@ from engine.calendar.workdays import WorkCalendar
 from engine.clock import Clock
 from engine.deadline import StageDue, days_overdue, local_date, run_stage_due
 from engine.gate import GateResult, all_passed, judge_stage
-from engine.metrics import metric_values, runs_by_id, teacher_summary
+from engine.metrics import teacher_summary, values_of_runs
 from engine.models import AuditEvent, Batch, Plan, Region, RunDeadline, School, SchoolRun, Teacher
 from engine.plan import find_plan
 from engine.regions import region_clause, region_level
@@ -81,7 +81,7 @@ def run_views(session: Session, clock: Clock, plan: Plan, *, region: str | None 
         by_version[row[0].workflow_version_id].append(row)
     for version_id, group in by_version.items():
         wf = workflow_for_version(session, version_id)
-        values = metric_values(session, wf, runs_by_id([r[0].id for r in group]))
+        values = values_of_runs(session, wf, [r[0].id for r in group])
         for run, name, county, batch_start, deadlines in group:
             stage = wf.stage(run.state)
             started = run.started_at <= now

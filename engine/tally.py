@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from engine.models import Plan, School, SchoolRun
 from engine.rates import RateValue, rate_values
+from engine.reads import remembered
 from engine.records import RateTally, RunTally
 from engine.workflow.versions import workflow_for_version
 
@@ -125,6 +126,10 @@ def retally_all(conn: Connection) -> None:
 
 def ensure_tallied(session: Session, plan_id: int) -> None:
     """A plan with runs but no tally rows (a database upgraded to 0011) is tallied once."""
+    asked: list[bool] = remembered(session, ("tallied", plan_id), list)
+    if asked:  # a read-only request asked already: tallied then
+        return
+    asked.append(True)
     if session.scalar(select(RunTally.id).where(RunTally.plan_id == plan_id).limit(1)) is not None:
         return
     if session.scalar(select(SchoolRun.id).where(SchoolRun.plan_id == plan_id).limit(1)) is None:

@@ -45,6 +45,7 @@ from engine import (
     database_error,
     is_school_user,
     manages_accounts,
+    remember_reads,
     role_title,
     session_user,
     set_language,
@@ -325,6 +326,8 @@ def _run(handler: Handler, request: Request, form: dict[str, str], body: dict[st
         token = bearer_token(request) if tokens else None
         token_id = _token_user_id(state, token) if token else None
         with transaction(state.sessions) as db:
+            if request.method in ("GET", "HEAD"):  # a page or an export reads: each lookup once
+                remember_reads(db)
             user = db.get(User, token_id) if token_id else None if public else _current_user(request, db, state.clock)
             if request.method == "POST" and token_id is None:  # a bearer token is no cookie: nothing to forge
                 _check_csrf(request, form, api)

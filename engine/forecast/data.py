@@ -24,7 +24,7 @@ from engine.deadline import local_date
 from engine.forecast.durations import StageDurations
 from engine.forecast.pace import TeacherHistory, working_day_index
 from engine.forecast.school import RunInput
-from engine.metrics import metric_values, runs_by_id
+from engine.metrics import values_of_runs
 from engine.models import (
     AuditEvent,
     Plan,
@@ -201,7 +201,7 @@ def run_inputs(session: Session, plan: Plan, wf: Workflow, runs: list[OpenRun], 
     """Every open run's ``RunInput``: one metrics query, one teachers query, two history queries."""
     if not runs:
         return []
-    values = metric_values(session, wf, runs_by_id([r.run_id for r in runs]))
+    values = values_of_runs(session, wf, [r.run_id for r in runs])
     observations = observation_dates(session, today, window, calendar)
     histories, names = teacher_histories(session, [r.school_code for r in runs], observations, today, calendar)
     empty = TeacherHistory((), np.zeros(0, dtype=np.int64), {f: np.zeros((0, 0)) for f in FIELDS})

@@ -18,6 +18,7 @@ from engine.clock import Clock
 from engine.errors import NotFound, WorkflowVersionConflict
 from engine.i18n import tr
 from engine.models import SchoolRun, WorkflowVersion
+from engine.reads import remembered
 from engine.workflow.loader import load_workflow_text
 from engine.workflow.model import Workflow
 
@@ -85,7 +86,8 @@ def register_workflow(session: Session, wf: Workflow, source_text: str, clock: C
 def workflow_for_version(session: Session, version_id: int) -> Workflow:
     """The parsed workflow a run is pinned to (parsed once per process and content)."""
     # The hash first: the file's text (kilobytes) is read only when this process has not parsed it.
-    digest = session.scalar(select(WorkflowVersion.content_hash).where(WorkflowVersion.id == version_id))
+    digest = remembered(session, ("workflow_hash", version_id), lambda: session.scalar(
+        select(WorkflowVersion.content_hash).where(WorkflowVersion.id == version_id)))
     if digest is None:
         raise NotFound(tr(f"工作流版本 {version_id} 不存在", f"workflow version {version_id} does not exist"))
     key = (version_id, digest)
