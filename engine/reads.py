@@ -47,4 +47,4 @@ def remembered(session: Session, key: Hashable, load: Callable[[], T]) -> T:
         return load()
     if key not in memo:
         memo[key] = load()
-    return memo[key]  # type: ignore[no-any-return]
+    return memo[key]
