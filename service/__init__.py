@@ -29,6 +29,7 @@ from service.upload_jobs import (
 )
 from service.uploads import (
     DEFAULT_MAPPING,
+    FIELD_TITLES,
     KIND_TITLES,
     MAPPINGS_ENV,
     MAX_UPLOAD,
@@ -38,6 +39,7 @@ from service.uploads import (
     check_mapping,
     check_upload,
     commit_upload,
+    field_title,
     mapping_choices,
     preview_upload,
     problems_xlsx,
@@ -51,7 +53,7 @@ __all__ = [
     "SweepResult", "run_bulletins", "run_sweep",
     "ScheduleError", "SchedulerAlreadyRunning", "Settings", "bulletin_trigger", "parse_every", "run_once",
     "serve", "status",
-    "DEFAULT_MAPPING", "KIND_TITLES", "MAPPINGS_ENV", "MAX_UPLOAD", "UPLOAD_DIR_ENV", "UploadError", "UploadTooLarge",
+    "DEFAULT_MAPPING", "FIELD_TITLES", "KIND_TITLES", "field_title", "MAPPINGS_ENV", "MAX_UPLOAD", "UPLOAD_DIR_ENV", "UploadError", "UploadTooLarge",
     "check_mapping", "check_upload", "commit_upload", "mapping_choices", "preview_upload", "problems_xlsx",
     "rows_from_json", "sha256_of", "stored_name", "upload_dir",
     "BACKGROUND_BYTES", "WORKER_NICENESS", "JobRunner", "Progress", "progress_of", "hold", "recover_jobs", "worker_gone",

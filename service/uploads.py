@@ -67,6 +67,33 @@ KIND_TITLES = {"progress": ("教师学习进度（平台导出）", "teachers' p
                "extensions": ("延期申请与审批（学校标识码、操作、新截止日期、理由）",
                               "extension requests and decisions (school code, action, new due date, reason)")}
 
+# What the preview's "header as understood" table and its problem rows call each field: an
+# official reads 线上学时, not online_hours (ids stay for the API). Per kind, since "code" is a
+# school's 学校标识码 in one file and "name" a teacher's 姓名 in another.
+_SCHOOL_CODE = ("学校标识码", "school code")
+FIELD_TITLES: dict[str, dict[str, tuple[str, str]]] = {
+    "progress": {"platform_id": ("教师编号", "teacher id"), "name": ("姓名", "name"), "school_code": _SCHOOL_CODE,
+                 "online_hours": ("线上学时", "online hours"), "practice_hours": ("校本实践学时", "practice hours"),
+                 "points": ("能力点", "capability points"), "evidence_count": ("提交作品数", "evidence submitted"),
+                 "evidence_result": ("测评结果", "assessment result")},
+    "schools": {"code": _SCHOOL_CODE, "name": ("学校名称", "school name"), "county_code": ("县区代码", "county code"),
+                "kind": ("学段", "school type"), "rural": ("是否农村", "rural"), "pilot": ("是否试点", "pilot")},
+    "contacts": {"scope_code": ("地区或学校代码", "region or school code"), "level": ("级别", "level"),
+                 "name": ("名称", "name"), "channel": ("渠道", "channel"), "address": ("地址", "address"),
+                 "secret_ref": ("密钥名", "secret name"), "lang": ("语言", "language")},
+    "facts": {"code": _SCHOOL_CODE, "fact": ("事实项", "fact"), "value": ("值", "value"), "note": ("备注", "note")},
+    "extensions": {"code": _SCHOOL_CODE, "action": ("操作", "action"), "due": ("新截止日期", "new due date"),
+                   "reason": ("理由", "reason")},
+}
+
+
+def field_title(kind: str, field: str | None) -> str:
+    """The field's name in the user's language; the id itself for one this table does not know."""
+    if not field:
+        return ""
+    title = FIELD_TITLES.get(kind, {}).get(field)
+    return field if title is None else tr(*title)
+
 
 class UploadError(RolloutError):
     """An upload refused before any importer read it (type, size, unknown mapping, file changed)."""

@@ -34,6 +34,7 @@ from service import (
     check_mapping,
     check_upload,
     commit_upload,
+    field_title,
     hold,
     mapping_choices,
     preview_upload,
@@ -117,6 +118,7 @@ def show(ctx: Ctx) -> Response:
     groups = job.groups[(gpage - 1) * PAGE:gpage * PAGE]
     return ctx.render("upload.html", job=job, running=_running(job, _state(ctx).upload_folder()), problems=problems, page=page, more=page * PAGE < len(job.problems),
                       groups=groups, gpage=gpage, gmore=gpage * PAGE < len(job.groups), titles=_titles(),
+                      field_title=lambda f: field_title(job.kind, f),
                       header=(job.columns[0] if job.columns else {}))
 
 

@@ -96,6 +96,19 @@ def test_gb18030_progress_previews_then_imports_and_is_audited(site: Site, folde
         assert s.scalar(select(func.count()).where(AuditEvent.chain == f"import:{job}")) == 1
 
 
+def test_the_header_as_understood_names_fields_as_officials_do(site: Site, folder: Path) -> None:
+    """A file with the platform's English headers: the preview says which column became 线上学时,
+    in Chinese, beside the file's own header (the field ids are for the API)."""
+    client = site.as_user("county")
+    english = "platform_id,name,school_code,online_hours,practice_hours,points,evidence_count,evidence_result\n"
+    page = client.get(f"/imports/{job_id(upload(client, (english + ''.join(GOOD)).encode()))}").text
+    assert "<tr><td>线上学时</td><td>online_hours</td><td>4</td></tr>" in page
+    assert "<tr><td>学校标识码</td><td>school_code</td><td>3</td></tr>" in page
+    assert "<td>online_hours</td><td>online_hours</td>" not in page
+    english_page = client.get(f"/imports/{job_id(upload(client, (english + ''.join(GOOD)).encode()))}?lang=en").text
+    assert "<tr><td>online hours</td><td>online_hours</td><td>4</td></tr>" in english_page
+
+
 def test_a_bad_row_and_another_countys_school_are_listed_and_cannot_be_confirmed(site: Site, folder: Path) -> None:
     client = site.as_user("county")
     rows = [*GOOD, f"U900,越界,{OTHER},30,30,\"1,2,3\",3,合格\n", f"U901,坏行,{EARLY[0]},abc,30,\"1,2,3\",3,合格\n"]
@@ -245,5 +258,5 @@ def test_schools_and_contacts_of_another_county_are_problems(site: Site, folder:
                 f"{COUNTY},county,县办,email,a@example.org\n{OTHER_COUNTY},county,外县,email,b@example.org\n").encode()
     job = job_id(upload(client, contacts, "联系人.csv", kind="contacts"))
     page = client.get(f"/imports/{job}")
-    assert '<td>3</td><td>1</td><td>scope_code</td>' in page.text and "不在您的管辖范围内" in page.text
+    assert '<td>3</td><td>1</td><td>地区或学校代码</td>' in page.text and "不在您的管辖范围内" in page.text
     assert count(site, Contact) == 0
