@@ -150,7 +150,9 @@ def run_tallies(session: Session, plan_id: int, *, level: str | None = None,
     a province's 2,000 rows are read on every overview)."""
     ensure_tallied(session, plan_id)
     cols = [c for c in RunTally.__table__.columns if c.name not in ("id", "plan_id")]
-    return list(session.execute(select(*cols).where(RunTally.plan_id == plan_id, _in_region(RunTally, level, region))))
+    # The overview's table and its charts read the same rows: once per read-only request.
+    return remembered(session, ("run_tallies", plan_id, level, region), lambda: list(
+        session.execute(select(*cols).where(RunTally.plan_id == plan_id, _in_region(RunTally, level, region)))))
 
 
 def rate_tallies(session: Session, plan_id: int, group_level: str, *, level: str | None = None,
