@@ -80,7 +80,6 @@ def test_sqlite_blob_gates_get_the_full_check(sqlite_db: Engine, monkeypatch: py
     """gates stored as a BLOB is not read as text on the cheap path (NULL): that row alone goes to the full
     check, which reads the same JSON and finds nothing wrong."""
     from engine.db import sessions
-
     from tests.engine.audit.test_verify import no_fallback
 
     fill(sessions(sqlite_db), n=3)
