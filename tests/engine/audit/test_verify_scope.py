@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import engine.audit.verify as verify_module
 from engine.audit.verify import verify_chains
 from engine.errors import AuditError
+from engine.models import AuditEvent
 from tests.engine.audit.test_chain import fill, tamper
 
 
@@ -112,3 +113,70 @@ def test_one_thread_per_cpu_at_most_four(
     assert verify_chains(sqlite_db).ok
     assert verify_chains(sqlite_db, workers=3).ok
     assert asked == [workers, 3]
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///"])
+def test_a_private_sqlite_database_is_checked_on_its_one_connection(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An in-memory (or nameless temporary) SQLite database exists only on the connection that made it:
+    however many workers are asked for, it is never split between threads that could not see it."""
+    from engine.db import make_engine, sessions, upgrade
+
+    engine = make_engine(url)
+    upgrade(engine)
+    for i in range(4):
+        fill(sessions(engine), chain=f"run:{i}", n=3)
+    monkeypatch.setattr(verify_module, "PARALLEL_FROM", 0)
+    assert verify_module._spans(engine, 4) == [(None, None)]
+    report = verify_chains(engine, workers=4)
+    assert (report.ok, report.chains, report.events) == (True, 4, 12)
+    engine.dispose()
+
+
+def test_an_empty_trail_is_one_span(db: Engine) -> None:
+    assert verify_module._spans(db, 4) == [(None, None)]
+    report = verify_chains(db, workers=4)
+    assert (report.ok, report.chains, report.events) == (True, 0, 0)
+
+
+def test_threads_start_at_parallel_from_events(
+    db: Engine, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below PARALLEL_FROM events (by id range) one connection does it all; from there the work splits."""
+    for i in range(3):
+        fill(factory, chain=f"run:{i}", n=4)
+    with db.connect() as conn:
+        low, high = conn.execute(select(func.min(AuditEvent.id), func.max(AuditEvent.id))).one()
+    monkeypatch.setattr(verify_module, "PARALLEL_FROM", high - low + 1)
+    assert verify_module._spans(db, 3) == [(None, None)]
+    monkeypatch.setattr(verify_module, "PARALLEL_FROM", high - low)
+    assert len(verify_module._spans(db, 3)) == 3
+
+
+def span_events(db: Engine, spans: list[tuple[str | None, str | None]]) -> list[int]:
+    with db.connect() as conn:
+        counts = []
+        for low, high in spans:
+            query = select(func.count()).select_from(AuditEvent)
+            if low is not None:
+                query = query.where(AuditEvent.chain >= low)
+            if high is not None:
+                query = query.where(AuditEvent.chain < high)
+            counts.append(conn.execute(query).scalar_one())
+    return counts
+
+
+@pytest.mark.parametrize("workers", [2, 3, 4])
+def test_spans_hold_about_equal_events(
+    db: Engine, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Each thread gets about its share of the events: off by less than one chain, whatever the order
+    of seq numbers across chains."""
+    for i in range(20):
+        fill(factory, chain=f"run:{i:02d}", n=3)
+    monkeypatch.setattr(verify_module, "PARALLEL_FROM", 0)
+    spans = verify_module._spans(db, workers)
+    counts = span_events(db, spans)
+    assert len(spans) == workers and sum(counts) == 60
+    assert all(abs(c - 60 / workers) <= 3 for c in counts), counts
