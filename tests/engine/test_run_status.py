@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -187,3 +188,50 @@ def test_a_progress_import_keeps_the_rates_over_teachers_tallied(plan: sessionma
     with transaction(plan) as s:
         import_progress(s, path)
         assert tally_drift(s, s.scalars(select(Plan.id)).one()) == []
+
+
+def test_stored_due_dates_follow_the_plans_final_deadline_binding_and_extension_cap(
+        factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    """Henan (seed 002): the first stage counts from the batch start; the final deadline (06-30)
+    cuts only the stages it binds; an extension of an earlier stage that covers the remaining work
+    makes a later stage due by the plan's extension cap (12-31), not by the final deadline."""
+    from engine.models import RunDeadline
+    from tests.engine.henan import SCHOOLS, henan
+
+    entered = datetime(2021, 6, 25, 9, 0, tzinfo=SHANGHAI)
+    registration, training, deliverables = SCHOOLS[0], SCHOOLS[1], SCHOOLS[2]
+    with transaction(factory) as s:
+        henan(s, clock, tmp_path)
+        for school, stage in [(registration, "registration"), (training, "training"), (deliverables, "deliverables")]:
+            s.execute(update(SchoolRun).where(SchoolRun.school_code == school)
+                      .values(state=stage, stage_entered_at=entered))
+        s.add(RunDeadline(run_id=_run_id(s, training), stage="registration", due=date(2021, 9, 30),
+                          kind="extension", reason="延期", created_at=clock.now(), created_by="赵处长"))
+        s.flush()
+        refresh(s, SchoolRun.plan_id == s.scalars(select(Plan.id)).one())
+        stored = {r.school_code: (r.due_date, r.due_source) for r in s.scalars(select(SchoolRun))}
+        _agree(s, clock)
+    assert stored[SCHOOLS[3]] == (date(2021, 3, 1), "workflow")  # assigned: 20 working days after 02-01
+    assert stored[registration] == (date(2021, 6, 30), "final")  # 10 working days from 06-25, cut to 06-30
+    assert stored[deliverables] == (date(2021, 7, 25), "workflow")  # not bound by the final deadline
+    assert stored[training] == (date(2021, 12, 31), "extension")
+
+
+def _run_id(s: Session, school: str) -> int:
+    run_id = s.scalar(select(SchoolRun.id).where(SchoolRun.school_code == school))
+    assert run_id is not None
+    return run_id
+
+
+def test_refresh_ids_refreshes_every_chunk(plan: sessionmaker[Session], clock: FixedClock,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long id lists go in chunks (drivers' bind limits); every run in every chunk is refreshed."""
+    import engine.run_status as run_status
+
+    monkeypatch.setattr(run_status, "CHUNK", 2)
+    with transaction(plan) as s:
+        ids = list(s.scalars(select(SchoolRun.id).order_by(SchoolRun.id)))
+        assert len(ids) == 6
+        s.execute(update(SchoolRun).values(due_date=None))
+        assert run_status.refresh_ids(s, ids) == 6
+        assert all(r.due_date is not None for r in s.scalars(select(SchoolRun)))
