@@ -235,3 +235,12 @@ def test_refresh_ids_refreshes_every_chunk(plan: sessionmaker[Session], clock: F
         s.execute(update(SchoolRun).values(due_date=None))
         assert run_status.refresh_ids(s, ids) == 6
         assert all(r.due_date is not None for r in s.scalars(select(SchoolRun)))
+
+
+def test_a_suspended_school_has_no_stored_due_date(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """A hold stage has no deadline of its own: nothing is due, nothing overdue, while suspended."""
+    with transaction(plan) as s:
+        fire(s, clock, school_code=EARLY[0], trigger="suspend", actor=COUNTY_OFFICER, reason="学校合并")
+        run = run_of(s, EARLY[0])
+        assert (run.state, run.due_date, run.due_source, run.due_provisional) == ("suspended", None, None, False)
+        _agree(s, clock)
