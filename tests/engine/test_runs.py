@@ -209,7 +209,12 @@ def test_batch_not_started_is_refused(plan: sessionmaker[Session], clock: FixedC
 
 
 def test_expected_version_mismatch_is_stale(plan: sessionmaker[Session], clock: FixedClock) -> None:
-    _refused(plan, lambda: _fire(plan, clock, trigger="suspend", reason="x", expected_version=7), StaleStateError)
+    message = _refused(plan, lambda: _fire(plan, clock, trigger="suspend", reason="x", expected_version=7), StaleStateError)
+    assert SCHOOL in message and "请刷新后重试" in message  # the officer is told which school, and what to do
+    set_language("en")
+    message = _refused(plan, lambda: _fire(plan, clock, trigger="suspend", reason="x", expected_version=7), StaleStateError)
+    assert SCHOOL in message and "reload and try again" in message
+    set_language("zh")
     assert _fire(plan, clock, trigger="suspend", reason="x", expected_version=1).to_state == "suspended"
     assert _state(plan)[2] == 2
 
@@ -264,6 +269,10 @@ def test_advance_all_ready_moves_only_ready_schools(plan: sessionmaker[Session],
     assert (result.advanced, result.blocked, result.not_started) == (2, 2, 2)
     assert dict(result.moves) == {("planning", "online_study"): 2}
     assert result.blocked_by == {"plan_filed": 1, "team_formed": 1, "pilot_summary": 1}
+    # what `rollout advance-all` and the web report: counts, each move with its schools, the blocking gates
+    assert result.as_dict() == {"advanced": 2, "blocked": 2, "not_started": 2,
+                                "moves": [{"from": "planning", "to": "online_study", "schools": 2}],
+                                "blocked_by": {"plan_filed": 1, "team_formed": 1, "pilot_summary": 1}}
     with transaction(plan) as s:
         assert event_count(s) == before + 2
         for code in (SCHOOL, OTHER):
@@ -332,3 +341,26 @@ def test_advance_auto_takes_every_stage_already_finished(plan: sessionmaker[Sess
         assert [(e.trigger, e.from_state, e.to_state, e.actor) for e in events_of(s, SCHOOL)[-2:]] == [
             ("advance", "planning", "online_study", "system"), ("advance", "online_study", "practice", "system")]
         assert runs_module.advance_auto(s, clock) == 0
+
+
+def test_with_two_plans_advance_auto_moves_only_the_named_plan(plan: sessionmaker[Session], clock: FixedClock,
+                                                               tmp_path: Any) -> None:
+    """A school can be in two plans; the sweep of one plan never moves the other plan's run of it."""
+    from engine.models import Plan, SchoolRun
+    from engine.plan import load_plan
+    from tests.engine.builders import plan_data, write_plan
+
+    with transaction(plan) as s:
+        load_plan(s, write_plan(tmp_path, plan_data(plan="other", batches=[
+            {"id": "x", "start": "2021-06-01", "start_stage": "planning", "schools": {"rest": True}}]), "p2.yaml"), clock)
+    with transaction(plan) as s:  # planning done in both plans: either run could advance
+        for code in ("yiyuan-2021", "other"):
+            set_fact(s, clock, school_code=SCHOOL, name="plan_filed", value=1, actor=COUNTY_OFFICER, plan_code=code)
+            set_fact(s, clock, school_code=SCHOOL, name="team_members", value=4, actor=COUNTY_OFFICER, plan_code=code)
+    with transaction(plan) as s:
+        assert runs_module.advance_auto(s, clock, "other") == 1
+        states = dict(s.execute(select(Plan.code, SchoolRun.state).join(Plan, Plan.id == SchoolRun.plan_id)
+                                .where(SchoolRun.school_code == SCHOOL)).all())
+    assert states == {"other": "online_study", "yiyuan-2021": "planning"}
+    with transaction(plan) as s:
+        assert runs_module.advance_auto(s, clock, "yiyuan-2021") == 1  # it was ready: only the plan named held it
