@@ -180,9 +180,14 @@ def test_extend_within_cap_changes_due_date(plan: sessionmaker[Session], clock: 
     with transaction(plan) as s:
         before = school_detail(s, clock, SCHOOL)["due"]
     assert (before["date"], before["source"]) == (date(2021, 9, 30), "batch")
-    _refused(plan, lambda: _fire(plan, clock, trigger="extend", reason="疫情", due=date(2023, 1, 31)))
-    _refused(plan, lambda: _fire(plan, clock, trigger="extend", reason="疫情", due=date(2021, 6, 30)))  # past
-    _refused(plan, lambda: _fire(plan, clock, trigger="extend", reason="疫情"))  # no date
+    # each refusal says why: past the plan's cap, already past, no date given (in the user's language)
+    for lang, words in (("zh", ("不得晚于 2022-12-31", "已经过去", "新的截止日期（--due）")),
+                        ("en", ("may not go past 2022-12-31", "already past", "needs the new due date (--due)"))):
+        set_language(lang)
+        for due, word in zip((date(2023, 1, 31), date(2021, 6, 30), None), words, strict=True):
+            message = _refused(plan, lambda d=due: _fire(plan, clock, trigger="extend", reason="疫情", due=d))
+            assert word in message, (lang, due, message)
+    set_language("zh")
     out = _fire(plan, clock, trigger="extend", reason="疫情", due=date(2022, 12, 31))  # cap itself is allowed
     assert out.from_state == out.to_state == "planning"
     with transaction(plan) as s:
@@ -364,3 +369,29 @@ def test_with_two_plans_advance_auto_moves_only_the_named_plan(plan: sessionmake
     assert states == {"other": "online_study", "yiyuan-2021": "planning"}
     with transaction(plan) as s:
         assert runs_module.advance_auto(s, clock, "yiyuan-2021") == 1  # it was ready: only the plan named held it
+
+
+def test_a_withdrawn_school_cannot_be_moved(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """A school that left the plan keeps its history but takes no transition, not even by an office."""
+    from sqlalchemy import update
+
+    from engine.models import SchoolRun
+
+    _planning_done(plan, clock)
+    with transaction(plan) as s:
+        s.execute(update(SchoolRun).where(SchoolRun.school_code == SCHOOL).values(withdrawn_at=clock.now()))
+    assert "已退出本计划" in _refused(plan, lambda: _fire(plan, clock))
+    set_language("en")
+    assert "was withdrawn" in _refused(plan, lambda: _fire(plan, clock, trigger="override", actor=CITY_OFFICER,
+                                                            reason="x"))
+
+
+def test_refusals_are_explained_in_english_too(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """An English-language user reads why: the allowed triggers, the roles, the reason, the gates."""
+    set_language("en")
+    assert "'graduate' is not allowed; allowed: Advance to the next stage (advance)" in _refused(
+        plan, lambda: _fire(plan, clock, trigger="graduate"))
+    assert "may not fire 'Advance to the next stage' (allowed:" in _refused(
+        plan, lambda: _fire(plan, clock, actor=SCHOOL_ADMIN))
+    assert "needs a reason (--reason)" in _refused(plan, lambda: _fire(plan, clock, trigger="suspend"))
+    assert "gates not passed: " in _refused(plan, lambda: _fire(plan, clock))
