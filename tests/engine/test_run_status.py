@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,7 +21,8 @@ from engine.models import Plan, SchoolRun
 from engine.run_status import ensure_current, refresh
 from engine.runs import SYSTEM, Actor, advance_all_ready, fire
 from engine.status import RunView, run_views, status_table, stored_views
-from tests.engine.builders import COUNTY_OFFICER, EARLY, LATE, add_teachers, run_of
+from engine.tally import tally_drift
+from tests.engine.builders import COUNTY, COUNTY_OFFICER, EARLY, LATE, OTHER, add_teachers, run_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -133,4 +135,112 @@ def test_a_calendar_change_judges_runs_never_derived(plan: sessionmaker[Session]
         assert all(r.derived_ok for r in runs.values())
         early = runs[EARLY[0]]
         assert early.blocked and sorted(g["gate"] for g in early.failing or []) == ["plan_filed", "team_formed"]
+        _agree(s, clock)
+
+
+def test_a_schools_own_deadline_is_its_stored_due_date(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """An office's override and an approved extension are the stage's due date (above the batch
+    date), and stay so when a plan-wide refresh (a calendar change) recomputes every due date."""
+    from engine.run_deadline import override_deadline
+
+    with transaction(plan) as s:
+        override_deadline(s, clock, school_code=EARLY[0], stage="planning", due=date(2021, 10, 20),
+                          reason="校舍改造", actor=COUNTY_OFFICER)
+        fire(s, clock, school_code=EARLY[1], trigger="extend", actor=COUNTY_OFFICER, reason="洪水",
+             due=date(2021, 10, 25))
+        seed_calendar(s, [2021], clock)
+        stored = {r.school_code: (r.due_date, r.due_source) for r in s.scalars(select(SchoolRun))}
+        _agree(s, clock)
+    assert stored[EARLY[0]] == (date(2021, 10, 20), "override")
+    assert stored[EARLY[1]] == (date(2021, 10, 25), "extension")
+    assert stored[OTHER] == (date(2021, 9, 30), "batch")  # the same batch, no deadline of its own
+
+
+def test_refreshing_a_withdrawn_run_takes_it_out_of_its_countys_tallies(plan: sessionmaker[Session],
+                                                                        clock: FixedClock) -> None:
+    """A run that left the plan is not derived (nothing is due from it) but its county's counts —
+    schools and the rates over its teachers — must lose it when it is refreshed."""
+    with transaction(plan) as s:
+        add_teachers(s, EARLY[0], 3)
+        plan_id = s.scalars(select(Plan.id)).one()
+        run = run_of(s, EARLY[0])
+        s.execute(update(SchoolRun).where(SchoolRun.id == run.id)
+                  .values(withdrawn_at=clock.now(), due_date=None, due_source=None, blocked=False, failing=None))
+        assert tally_drift(s, plan_id) == [COUNTY]  # the withdrawal is not counted yet
+        assert refresh(s, SchoolRun.id == run.id) == 0  # nothing to derive on a withdrawn run
+        assert tally_drift(s, plan_id) == []
+        seed_calendar(s, [2021], clock)  # a plan-wide refresh leaves the withdrawn run underived
+        s.expire_all()
+        run = run_of(s, EARLY[0])
+        assert (run.due_date, run.due_source, run.blocked, run.failing) == (None, None, False, None)
+        assert tally_drift(s, plan_id) == []
+
+
+def test_a_progress_import_keeps_the_rates_over_teachers_tallied(plan: sessionmaker[Session], clock: FixedClock,
+                                                                tmp_path: Path) -> None:
+    """New teachers change the county's rates over teachers, which a refresh must re-tally."""
+    path = tmp_path / "progress.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["教师ID", "姓名", "学校标识码", "网络研修学时", "校本实践学时", "所选能力点", "提交作品数", "测评结果"])
+        for i in range(3):
+            w.writerow([f"T{i}", f"教师{i}", EARLY[0], "30", "0", "1,2,3", "0", ""])
+    with transaction(plan) as s:
+        import_progress(s, path)
+        assert tally_drift(s, s.scalars(select(Plan.id)).one()) == []
+
+
+def test_stored_due_dates_follow_the_plans_final_deadline_binding_and_extension_cap(
+        factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    """Henan (seed 002): the first stage counts from the batch start; the final deadline (06-30)
+    cuts only the stages it binds; an extension of an earlier stage that covers the remaining work
+    makes a later stage due by the plan's extension cap (12-31), not by the final deadline."""
+    from engine.models import RunDeadline
+    from tests.engine.henan import SCHOOLS, henan
+
+    entered = datetime(2021, 6, 25, 9, 0, tzinfo=SHANGHAI)
+    registration, training, deliverables = SCHOOLS[0], SCHOOLS[1], SCHOOLS[2]
+    with transaction(factory) as s:
+        henan(s, clock, tmp_path)
+        for school, stage in [(registration, "registration"), (training, "training"), (deliverables, "deliverables")]:
+            s.execute(update(SchoolRun).where(SchoolRun.school_code == school)
+                      .values(state=stage, stage_entered_at=entered))
+        s.add(RunDeadline(run_id=_run_id(s, training), stage="registration", due=date(2021, 9, 30),
+                          kind="extension", reason="延期", created_at=clock.now(), created_by="赵处长"))
+        s.flush()
+        refresh(s, SchoolRun.plan_id == s.scalars(select(Plan.id)).one())
+        stored = {r.school_code: (r.due_date, r.due_source) for r in s.scalars(select(SchoolRun))}
+        _agree(s, clock)
+    assert stored[SCHOOLS[3]] == (date(2021, 3, 1), "workflow")  # assigned: 20 working days after 02-01
+    assert stored[registration] == (date(2021, 6, 30), "final")  # 10 working days from 06-25, cut to 06-30
+    assert stored[deliverables] == (date(2021, 7, 25), "workflow")  # not bound by the final deadline
+    assert stored[training] == (date(2021, 12, 31), "extension")
+
+
+def _run_id(s: Session, school: str) -> int:
+    run_id = s.scalar(select(SchoolRun.id).where(SchoolRun.school_code == school))
+    assert run_id is not None
+    return run_id
+
+
+def test_refresh_ids_refreshes_every_chunk(plan: sessionmaker[Session], clock: FixedClock,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long id lists go in chunks (drivers' bind limits); every run in every chunk is refreshed."""
+    import engine.run_status as run_status
+
+    monkeypatch.setattr(run_status, "CHUNK", 2)
+    with transaction(plan) as s:
+        ids = list(s.scalars(select(SchoolRun.id).order_by(SchoolRun.id)))
+        assert len(ids) == 6
+        s.execute(update(SchoolRun).values(due_date=None))
+        assert run_status.refresh_ids(s, ids) == 6
+        assert all(r.due_date is not None for r in s.scalars(select(SchoolRun)))
+
+
+def test_a_suspended_school_has_no_stored_due_date(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """A hold stage has no deadline of its own: nothing is due, nothing overdue, while suspended."""
+    with transaction(plan) as s:
+        fire(s, clock, school_code=EARLY[0], trigger="suspend", actor=COUNTY_OFFICER, reason="学校合并")
+        run = run_of(s, EARLY[0])
+        assert (run.state, run.due_date, run.due_source, run.due_provisional) == ("suspended", None, None, False)
         _agree(s, clock)

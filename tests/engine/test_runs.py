@@ -180,9 +180,14 @@ def test_extend_within_cap_changes_due_date(plan: sessionmaker[Session], clock: 
     with transaction(plan) as s:
         before = school_detail(s, clock, SCHOOL)["due"]
     assert (before["date"], before["source"]) == (date(2021, 9, 30), "batch")
-    _refused(plan, lambda: _fire(plan, clock, trigger="extend", reason="疫情", due=date(2023, 1, 31)))
-    _refused(plan, lambda: _fire(plan, clock, trigger="extend", reason="疫情", due=date(2021, 6, 30)))  # past
-    _refused(plan, lambda: _fire(plan, clock, trigger="extend", reason="疫情"))  # no date
+    # each refusal says why: past the plan's cap, already past, no date given (in the user's language)
+    for lang, words in (("zh", ("不得晚于 2022-12-31", "已经过去", "新的截止日期（--due）")),
+                        ("en", ("may not go past 2022-12-31", "already past", "needs the new due date (--due)"))):
+        set_language(lang)
+        for due, word in zip((date(2023, 1, 31), date(2021, 6, 30), None), words, strict=True):
+            message = _refused(plan, lambda d=due: _fire(plan, clock, trigger="extend", reason="疫情", due=d))
+            assert word in message, (lang, due, message)
+    set_language("zh")
     out = _fire(plan, clock, trigger="extend", reason="疫情", due=date(2022, 12, 31))  # cap itself is allowed
     assert out.from_state == out.to_state == "planning"
     with transaction(plan) as s:
@@ -209,7 +214,12 @@ def test_batch_not_started_is_refused(plan: sessionmaker[Session], clock: FixedC
 
 
 def test_expected_version_mismatch_is_stale(plan: sessionmaker[Session], clock: FixedClock) -> None:
-    _refused(plan, lambda: _fire(plan, clock, trigger="suspend", reason="x", expected_version=7), StaleStateError)
+    message = _refused(plan, lambda: _fire(plan, clock, trigger="suspend", reason="x", expected_version=7), StaleStateError)
+    assert SCHOOL in message and "请刷新后重试" in message  # the officer is told which school, and what to do
+    set_language("en")
+    message = _refused(plan, lambda: _fire(plan, clock, trigger="suspend", reason="x", expected_version=7), StaleStateError)
+    assert SCHOOL in message and "reload and try again" in message
+    set_language("zh")
     assert _fire(plan, clock, trigger="suspend", reason="x", expected_version=1).to_state == "suspended"
     assert _state(plan)[2] == 2
 
@@ -264,6 +274,10 @@ def test_advance_all_ready_moves_only_ready_schools(plan: sessionmaker[Session],
     assert (result.advanced, result.blocked, result.not_started) == (2, 2, 2)
     assert dict(result.moves) == {("planning", "online_study"): 2}
     assert result.blocked_by == {"plan_filed": 1, "team_formed": 1, "pilot_summary": 1}
+    # what `rollout advance-all` and the web report: counts, each move with its schools, the blocking gates
+    assert result.as_dict() == {"advanced": 2, "blocked": 2, "not_started": 2,
+                                "moves": [{"from": "planning", "to": "online_study", "schools": 2}],
+                                "blocked_by": {"plan_filed": 1, "team_formed": 1, "pilot_summary": 1}}
     with transaction(plan) as s:
         assert event_count(s) == before + 2
         for code in (SCHOOL, OTHER):
@@ -332,3 +346,52 @@ def test_advance_auto_takes_every_stage_already_finished(plan: sessionmaker[Sess
         assert [(e.trigger, e.from_state, e.to_state, e.actor) for e in events_of(s, SCHOOL)[-2:]] == [
             ("advance", "planning", "online_study", "system"), ("advance", "online_study", "practice", "system")]
         assert runs_module.advance_auto(s, clock) == 0
+
+
+def test_with_two_plans_advance_auto_moves_only_the_named_plan(plan: sessionmaker[Session], clock: FixedClock,
+                                                               tmp_path: Any) -> None:
+    """A school can be in two plans; the sweep of one plan never moves the other plan's run of it."""
+    from engine.models import Plan, SchoolRun
+    from engine.plan import load_plan
+    from tests.engine.builders import plan_data, write_plan
+
+    with transaction(plan) as s:
+        load_plan(s, write_plan(tmp_path, plan_data(plan="other", batches=[
+            {"id": "x", "start": "2021-06-01", "start_stage": "planning", "schools": {"rest": True}}]), "p2.yaml"), clock)
+    with transaction(plan) as s:  # planning done in both plans: either run could advance
+        for code in ("yiyuan-2021", "other"):
+            set_fact(s, clock, school_code=SCHOOL, name="plan_filed", value=1, actor=COUNTY_OFFICER, plan_code=code)
+            set_fact(s, clock, school_code=SCHOOL, name="team_members", value=4, actor=COUNTY_OFFICER, plan_code=code)
+    with transaction(plan) as s:
+        assert runs_module.advance_auto(s, clock, "other") == 1
+        states = dict(s.execute(select(Plan.code, SchoolRun.state).join(Plan, Plan.id == SchoolRun.plan_id)
+                                .where(SchoolRun.school_code == SCHOOL)).all())
+    assert states == {"other": "online_study", "yiyuan-2021": "planning"}
+    with transaction(plan) as s:
+        assert runs_module.advance_auto(s, clock, "yiyuan-2021") == 1  # it was ready: only the plan named held it
+
+
+def test_a_withdrawn_school_cannot_be_moved(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """A school that left the plan keeps its history but takes no transition, not even by an office."""
+    from sqlalchemy import update
+
+    from engine.models import SchoolRun
+
+    _planning_done(plan, clock)
+    with transaction(plan) as s:
+        s.execute(update(SchoolRun).where(SchoolRun.school_code == SCHOOL).values(withdrawn_at=clock.now()))
+    assert "已退出本计划" in _refused(plan, lambda: _fire(plan, clock))
+    set_language("en")
+    assert "was withdrawn" in _refused(plan, lambda: _fire(plan, clock, trigger="override", actor=CITY_OFFICER,
+                                                            reason="x"))
+
+
+def test_refusals_are_explained_in_english_too(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """An English-language user reads why: the allowed triggers, the roles, the reason, the gates."""
+    set_language("en")
+    assert "'graduate' is not allowed; allowed: Advance to the next stage (advance)" in _refused(
+        plan, lambda: _fire(plan, clock, trigger="graduate"))
+    assert "may not fire 'Advance to the next stage' (allowed:" in _refused(
+        plan, lambda: _fire(plan, clock, actor=SCHOOL_ADMIN))
+    assert "needs a reason (--reason)" in _refused(plan, lambda: _fire(plan, clock, trigger="suspend"))
+    assert "gates not passed: " in _refused(plan, lambda: _fire(plan, clock))
