@@ -27,7 +27,7 @@ from engine.calendar import WorkCalendar
 from engine.forecast.batch import group_crossing, group_eta
 from engine.forecast.days import remembered
 from engine.forecast.durations import StageDurations, remaining_days
-from engine.forecast.pace import TeacherHistory, needed_teachers
+from engine.forecast.pace import TeacherHistory, TeacherSums, needed_teachers
 from engine.gate import judge
 from engine.i18n import tr
 from engine.workflow.model import Stage, Workflow
@@ -62,7 +62,7 @@ class RunInput:
     due: date | None
     final: date | None
     elapsed: int  # working days since the run entered its stage
-    history: TeacherHistory
+    history: TeacherHistory | TeacherSums  # sums: a province read (approximate method only)
     values: Mapping[str, float | None]  # today's metric values (facts included), as gates see them
     names: tuple[str, ...] = ()  # teachers' names, parallel to history.teacher_ids
 
@@ -98,9 +98,11 @@ class SchoolForecast:
     explain: dict[str, Any] = field(default_factory=dict)
 
 
-def windowed(history: TeacherHistory, window: int) -> TeacherHistory:
+def windowed(history: TeacherHistory | TeacherSums, window: int) -> TeacherHistory | TeacherSums:
     """The observations of the last ``window`` working days, plus the one just before them (so
-    the first interval of the window is known)."""
+    the first interval of the window is known). Sums were read over that window already."""
+    if isinstance(history, TeacherSums):
+        return history
     inside = np.flatnonzero(history.days >= -window)
     if inside.size == 0:
         keep = np.arange(max(0, history.days.size - 1), history.days.size)
@@ -137,7 +139,7 @@ class _Open:
     run: RunInput
     result: SchoolForecast
     rng: np.random.Generator
-    history: TeacherHistory
+    history: TeacherHistory | TeacherSums
     horizon: int | None
     eta: np.ndarray
     crossings: list[Any] = field(default_factory=list)
@@ -323,7 +325,7 @@ def _teachers(result: SchoolForecast, run: RunInput, crossings: list[Any], horiz
         gate, shortfall, fields, paces, _ = crossings[which[t]]
         pace = float(paces[t])
         shown.append(TeacherRisk(
-            platform_id=ids[t], name=run.names[t] if run.names else "", gate=gate.id, field=fields[t],
+            platform_id=str(ids[t]), name=run.names[t] if run.names else "", gate=gate.id, field=fields[t],
             shortfall=round(float(shortfall[t]), 2), pace=None if math.isnan(pace) else round(pace, 3),
             needed_pace=round(float(shortfall[t]) / horizon, 3) if horizon > 0 else None, p_late=float(best[t])))
     result.teachers = shown
