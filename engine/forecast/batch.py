@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from engine.forecast.pace import (
     MODELLED_OPS,
@@ -46,6 +47,7 @@ class Crossing:
     borrowed: int
     modelled: bool  # False: a condition progress cannot project (e.g. evidence_result in …)
     paced: bool  # some teacher short of a condition has an observed pace on its field
+    who: NDArray[np.int64] | None = None  # the teachers ``days``' columns are (None: all; the others: day 0)
 
 
 def group_rates(values: Floats, days: np.ndarray) -> tuple[Floats, Floats]:
