@@ -25,7 +25,9 @@ from engine.errors import NotFound
 from engine.forecast.data import open_runs, run_inputs, stage_durations
 from engine.forecast.days import remembered
 from engine.forecast.durations import StageDurations
+from engine.forecast.pace import TeacherSums
 from engine.forecast.school import DEFAULT_SETTINGS, SchoolForecast, Settings, forecast_runs
+from engine.forecast.sums import name_shown
 from engine.i18n import tr
 from engine.models import AuditEvent, Plan, Region, School
 from engine.plan import find_plan
@@ -52,9 +54,12 @@ def forecast_plan(session: Session, clock: Clock, plan_code: str | None = None, 
     now = clock.now()
     today = local_date(now, plan.timezone)
     runs = open_runs(session, plan, wf, now, region=region, school=school)
-    inputs = run_inputs(session, plan, wf, runs, today, calendar, settings.window)
+    inputs = run_inputs(session, plan, wf, runs, today, calendar, settings.window, settings.method)
     durations = recent_durations(session, plan, wf, now, today, calendar) if runs else {}
-    return plan, forecast_runs(inputs, wf, calendar, durations, settings)
+    found = forecast_runs(inputs, wf, calendar, durations, settings)
+    if any(isinstance(r.history, TeacherSums) for r in inputs):
+        found = name_shown(session, found)
+    return plan, found
 
 
 _DURATIONS: OrderedDict[tuple[Any, ...], dict[str, StageDurations]] = OrderedDict()

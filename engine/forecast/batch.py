@@ -19,15 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from engine.forecast.pace import (
     MODELLED_OPS,
     NEVER,
     Floats,
     TeacherHistory,
+    TeacherSums,
     _all_met,
-    approximate_moments,
     borrow_missing,
+    moments_from_sums,
     sample_paces,
 )
 from engine.workflow.model import Metric
@@ -45,6 +47,7 @@ class Crossing:
     borrowed: int
     modelled: bool  # False: a condition progress cannot project (e.g. evidence_result in …)
     paced: bool  # some teacher short of a condition has an observed pace on its field
+    who: NDArray[np.int64] | None = None  # the teachers ``days``' columns are (None: all; the others: day 0)
 
 
 def group_rates(values: Floats, days: np.ndarray) -> tuple[Floats, Floats]:
@@ -57,7 +60,13 @@ def group_rates(values: Floats, days: np.ndarray) -> tuple[Floats, Floats]:
     return rates, span
 
 
-def group_crossing(metric: Metric, histories: Sequence[TeacherHistory], samples: int,
+def _observed(history: TeacherHistory | TeacherSums) -> TeacherHistory:
+    if isinstance(history, TeacherSums):
+        raise ValueError("the bootstrap resamples a teacher's intervals: it needs the observations, not their sums")
+    return history
+
+
+def group_crossing(metric: Metric, histories: Sequence[TeacherHistory | TeacherSums], samples: int,
                    rngs: Sequence[np.random.Generator], prior_days: float = 0.0,
                    method: str = "bootstrap") -> list[Crossing]:
     """Working days until each teacher of each school meets every condition of ``metric``, per
@@ -85,23 +94,25 @@ def group_crossing(metric: Metric, histories: Sequence[TeacherHistory], samples:
         if obs.size < 2:
             paced[act] = False
             continue
-        rates, gaps = group_rates(np.stack([histories[i].field(cond.field) for i in each]), obs)
-        observed = gaps.sum(axis=-1)
-        paced[act] &= (observed > 0).any(axis=-1)
-        if method == "approximate":
-            mean, sigma2 = approximate_moments(rates, gaps, prior_days)
+        if method == "approximate":  # from the intervals' sums: a TeacherHistory or TeacherSums
+            gained, squares, observed = (np.stack(x) for x in zip(*(histories[i].sums(cond.field) for i in each),
+                                                                  strict=True))
+            mean, sigma2 = moments_from_sums(gained, squares, observed, prior_days)
             z = np.stack([rngs[i].standard_normal((samples, n)) for i in each])
             paces = mean[:, None, :] * np.exp(np.sqrt(sigma2)[:, None, :] * z - sigma2[:, None, :] / 2)
             paces = np.where((observed > 0)[:, None, :], paces, np.nan)
         else:
+            rates, gaps = group_rates(np.stack([_observed(histories[i]).field(cond.field) for i in each]), obs)
+            gained, observed = (rates * gaps).sum(axis=-1), gaps.sum(axis=-1)
             paces = np.stack([sample_paces(rates[j], gaps[j], samples, rngs[i], prior_days) for j, i in enumerate(each)])
+        paced[act] &= (observed > 0).any(axis=-1)
         for j, i in enumerate(each):
             paces[j], lent = borrow_missing(paces[j], rngs[i])
             borrowed[i] = max(borrowed[i], lent)
         s = short[act][:, None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
             wait = np.where(s > 0, np.ceil(s / paces), 0.0)
-            own = np.where(observed > 0, (rates * gaps).sum(axis=-1) / observed, np.nan)
+            own = np.where(observed > 0, gained / observed, np.nan)
         wait = np.where(np.isnan(wait) | (paces <= 0) & (s > 0), NEVER, wait)
         better = short[act] > shortfall[act]
         worst[act] = np.where(better, c, worst[act])
@@ -113,7 +124,7 @@ def group_crossing(metric: Metric, histories: Sequence[TeacherHistory], samples:
                      bool(paced[i])) for i in range(g)]
 
 
-def teacher_crossing(metric: Metric, history: TeacherHistory, samples: int, rng: np.random.Generator,
+def teacher_crossing(metric: Metric, history: TeacherHistory | TeacherSums, samples: int, rng: np.random.Generator,
                      prior_days: float = 0.0, method: str = "bootstrap") -> Crossing:
     """One school's ``group_crossing``."""
     return group_crossing(metric, [history], samples, [rng], prior_days, method)[0]

@@ -10,7 +10,7 @@ live metric values (one GROUP BY for all runs, ``engine.metrics``).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 from engine.calendar import WorkCalendar
 from engine.deadline import local_date
 from engine.forecast.durations import StageDurations
-from engine.forecast.pace import TeacherHistory, working_day_index
+from engine.forecast.pace import TeacherHistory, TeacherSums, working_day_index
 from engine.forecast.school import RunInput
+from engine.forecast.sums import teacher_sums, windowed_observations
 from engine.metrics import values_of_runs
 from engine.models import (
     AuditEvent,
@@ -166,6 +167,23 @@ def _history_rows(session: Session, observations: list[tuple[int, date]],
         yield from (part for part in result.partitions(PART) if part)
 
 
+def _teachers_in(session: Session, codes: list[str]) -> int:
+    """Present teachers of these schools (all of them when every school is asked)."""
+    unique = sorted(set(codes))
+    total = 0
+    for start in range(0, len(unique), CHUNK):
+        total += session.scalar(select(func.count()).select_from(Teacher).where(
+            Teacher.school_code.in_(unique[start:start + CHUNK]), Teacher.left_on.is_(None))) or 0
+    return total
+
+
+def modelled_fields(wf: Workflow) -> list[str]:
+    """The fields teacher-metric conditions project (``>=``/``>`` a number): what sums are read for."""
+    known = {*FIELDS, "total_hours"}
+    return sorted({c.field for m in wf.metrics.values() for c in (m.where or ())
+                   if isinstance(c.value, int | float) and c.op in (">=", ">") and c.field in known})
+
+
 def stage_durations(session: Session, plan: Plan, wf: Workflow, now: datetime, today: date,
                     calendar: WorkCalendar) -> dict[str, StageDurations]:
     """Working days each run of the plan spent in each stage it left by an advance (finished), and
@@ -197,13 +215,24 @@ def stage_durations(session: Session, plan: Plan, wf: Workflow, now: datetime, t
 
 
 def run_inputs(session: Session, plan: Plan, wf: Workflow, runs: list[OpenRun], today: date,
-               calendar: WorkCalendar, window: int) -> list[RunInput]:
-    """Every open run's ``RunInput``: one metrics query, one teachers query, two history queries."""
+               calendar: WorkCalendar, window: int, method: str = "bootstrap") -> list[RunInput]:
+    """Every open run's ``RunInput``: one metrics query, one teachers query, two history queries
+    — or, for the approximate method over more than ``SMALL_SCOPE`` teachers, the history's sums
+    per teacher computed by the database (``engine.forecast.sums``; the same numbers, one row per
+    teacher instead of one per teacher and import)."""
     if not runs:
         return []
     values = values_of_runs(session, wf, [r.run_id for r in runs])
     observations = observation_dates(session, today, window, calendar)
-    histories, names = teacher_histories(session, [r.school_code for r in runs], observations, today, calendar)
+    codes = [r.school_code for r in runs]
+    histories: Mapping[str, TeacherHistory | TeacherSums]
+    if method == "approximate" and _teachers_in(session, codes) > SMALL_SCOPE:
+        kept, days = windowed_observations(observations, today, calendar, window)
+        every = session.scalar(select(func.count()).select_from(School)) == len(set(codes))
+        histories = teacher_sums(session, None if every else codes, kept, days, modelled_fields(wf))
+        names: dict[str, tuple[str, ...]] = {}
+    else:
+        histories, names = teacher_histories(session, codes, observations, today, calendar)
     empty = TeacherHistory((), np.zeros(0, dtype=np.int64), {f: np.zeros((0, 0)) for f in FIELDS})
     return [
         RunInput(r.run_id, r.school_code, r.state, today, r.due, plan.final_deadline,

@@ -58,6 +58,43 @@ class TeacherHistory:
             return self.values["online_hours"] + self.values["practice_hours"]
         return self.values[field]
 
+    def sums(self, field: str) -> tuple[Floats, Floats, Floats]:
+        """``interval_sums`` of this history's intervals on ``field``."""
+        return interval_sums(*interval_rates(self, field))
+
+
+@dataclass(frozen=True)
+class TeacherSums:
+    """One school's teachers as the approximate method needs them, without their observations:
+    per field, each teacher's latest figure and its intervals' Σ rate·days, Σ rate²·days and
+    Σ days (``interval_sums``) over the window — what ``engine.forecast.sums`` computes in SQL for a
+    province instead of shipping every history row. ``teacher_ids`` are database ids (the names
+    and platform ids of the few teachers a forecast shows are read afterwards); ``days`` are the
+    window's observation days, as in ``TeacherHistory``."""
+
+    teacher_ids: NDArray[np.int64]
+    days: NDArray[np.int64]
+    latest: Mapping[str, Floats]
+    totals: Mapping[str, tuple[Floats, Floats, Floats]]
+
+    @property
+    def teachers(self) -> int:
+        return len(self.teacher_ids)
+
+    def current(self, field: str) -> Floats:
+        if field == "total_hours":
+            return self.latest["online_hours"] + self.latest["practice_hours"]
+        return self.latest[field]
+
+    def sums(self, field: str) -> tuple[Floats, Floats, Floats]:
+        return self.totals[field]
+
+
+def interval_sums(rates: Floats, days: Floats) -> tuple[Floats, Floats, Floats]:
+    """Per teacher (the last axis is intervals): Σ rate·days, Σ rate²·days, Σ days — all that
+    ``approximate_moments`` and a teacher's own mean pace read of its intervals."""
+    return (rates * days).sum(axis=-1), (rates * rates * days).sum(axis=-1), days.sum(axis=-1)
+
 
 def working_day_index(calendar: WorkCalendar, today: date, dates: Sequence[date]) -> NDArray[np.int64]:
     """Each date as working days relative to ``today`` (negative before it), on the official calendar."""
@@ -118,10 +155,13 @@ def approximate_moments(rates: Floats, days: Floats, prior_days: float = 0.0) ->
     The Bayesian bootstrap mean of values ``x`` with Dirichlet parameters ``a`` (total ``A``) has
     mean ``Σ a·x / A`` and variance ``Σ a·(x − mean)² / (A·(A + 1))``; the school-mate's pace of
     the prior is averaged over the school-mates (its spread added by the law of total variance)."""
-    observed = days.sum(axis=-1)
+    return moments_from_sums(*interval_sums(rates, days), prior_days)
+
+
+def moments_from_sums(gained: Floats, squares: Floats, observed: Floats,
+                      prior_days: float = 0.0) -> tuple[Floats, Floats]:
+    """``approximate_moments`` from the intervals' sums (``interval_sums``): [schools ×] teachers."""
     known = observed > 0
-    gained = (rates * days).sum(axis=-1)
-    squares = (rates * rates * days).sum(axis=-1)
     count = known.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         own = np.where(known, gained / np.where(known, observed, 1.0), 0.0)
@@ -163,7 +203,7 @@ def borrow_missing(paces: Floats, rng: np.random.Generator) -> tuple[Floats, int
     return paces, int(missing.sum())
 
 
-def _all_met(cond: Condition, history: TeacherHistory) -> bool:
+def _all_met(cond: Condition, history: TeacherHistory | TeacherSums) -> bool:
     """A condition that cannot be projected only matters if some teacher does not meet it yet."""
     if cond.field == "evidence_result" or not isinstance(cond.value, int | float):
         return False

@@ -27,7 +27,8 @@ from engine.calendar import WorkCalendar
 from engine.forecast.batch import group_crossing, group_eta
 from engine.forecast.days import remembered
 from engine.forecast.durations import StageDurations, remaining_days
-from engine.forecast.pace import TeacherHistory, needed_teachers
+from engine.forecast.pace import TeacherHistory, TeacherSums, needed_teachers
+from engine.forecast.short import short_crossing, short_eta
 from engine.gate import judge
 from engine.i18n import tr
 from engine.workflow.model import Stage, Workflow
@@ -62,7 +63,7 @@ class RunInput:
     due: date | None
     final: date | None
     elapsed: int  # working days since the run entered its stage
-    history: TeacherHistory
+    history: TeacherHistory | TeacherSums  # sums: a province read (approximate method only)
     values: Mapping[str, float | None]  # today's metric values (facts included), as gates see them
     names: tuple[str, ...] = ()  # teachers' names, parallel to history.teacher_ids
 
@@ -98,9 +99,11 @@ class SchoolForecast:
     explain: dict[str, Any] = field(default_factory=dict)
 
 
-def windowed(history: TeacherHistory, window: int) -> TeacherHistory:
+def windowed(history: TeacherHistory | TeacherSums, window: int) -> TeacherHistory | TeacherSums:
     """The observations of the last ``window`` working days, plus the one just before them (so
-    the first interval of the window is known)."""
+    the first interval of the window is known). Sums were read over that window already."""
+    if isinstance(history, TeacherSums):
+        return history
     inside = np.flatnonzero(history.days >= -window)
     if inside.size == 0:
         keep = np.arange(max(0, history.days.size - 1), history.days.size)
@@ -137,7 +140,7 @@ class _Open:
     run: RunInput
     result: SchoolForecast
     rng: np.random.Generator
-    history: TeacherHistory
+    history: TeacherHistory | TeacherSums
     horizon: int | None
     eta: np.ndarray
     crossings: list[Any] = field(default_factory=list)
@@ -163,6 +166,8 @@ def forecast_runs(
 def _forecast_chunk(runs: Sequence[RunInput], wf: Workflow, days: WorkCalendar,
                     durations: Mapping[str, StageDurations], settings: Settings) -> list[SchoolForecast]:
     states = [_open(run, wf, days, settings) for run in runs]
+    if not states:
+        return []
     depth = max((len(wf.stage(st.run.stage).gates) for st in states), default=0)
     for position in range(depth):
         groups: dict[tuple[Any, ...], list[_Open]] = defaultdict(list)
@@ -179,7 +184,12 @@ def _forecast_chunk(runs: Sequence[RunInput], wf: Workflow, days: WorkCalendar,
         for group in groups.values():
             for start in range(0, len(group), BATCH):
                 _teacher_gate(group[start:start + BATCH], position, wf, settings)
-    return [_close(st, wf, days, durations, settings) for st in states]
+    # What every run of a chunk shares, once: the ETA quantiles (one np.quantile over the chunk,
+    # the same numbers as one per run) and each stage's later stages.
+    quantiles = np.quantile(np.stack([st.eta for st in states]), [0.5, 0.9], axis=1, method="inverted_cdf")
+    later = {stage: next_stages(wf, stage) for stage in {st.run.stage for st in states}}
+    return [_close(st, wf, days, durations, settings, (float(q50), float(q90)), later[st.run.stage])
+            for st, q50, q90 in zip(states, quantiles[0], quantiles[1], strict=True)]
 
 
 def forecast_run(
@@ -237,13 +247,22 @@ def _teacher_gate(group: list[_Open], position: int, wf: Workflow, settings: Set
     """One teacher gate for schools of one stage, teacher count and observation days."""
     gate = wf.stage(group[0].run.stage).gates[position]
     metric = wf.metrics[gate.metric]
-    found = group_crossing(metric, [st.history for st in group], settings.samples, [st.rng for st in group],
-                           settings.prior_days, settings.method)
-    need = needed_teachers(metric.kind, gate.op, gate.value, group[0].history.teachers)
-    stacked = np.stack([c.days for c in found])
-    etas = group_eta(stacked, need)
-    horizons = np.array([-1 if st.horizon is None else st.horizon for st in group])
-    lates = np.count_nonzero(stacked > horizons[:, None, None], axis=1) / settings.samples  # per teacher: P(late)
+    histories, rngs = [st.history for st in group], [st.rng for st in group]
+    teachers = group[0].history.teachers
+    need = needed_teachers(metric.kind, gate.op, gate.value, teachers)
+    horizons = [-1 if st.horizon is None else st.horizon for st in group]
+    if settings.method == "approximate":  # only the teachers still short drawn (engine.forecast.short)
+        found = short_crossing(metric, histories, settings.samples, rngs, settings.prior_days)
+        etas = short_eta(found, need, teachers, settings.samples)
+        lates = np.zeros((len(group), teachers))
+        for i, (c, h) in enumerate(zip(found, horizons, strict=True)):
+            if c.who is not None and c.who.size:
+                lates[i, c.who] = np.count_nonzero(c.days > h, axis=0) / settings.samples
+    else:
+        found = group_crossing(metric, histories, settings.samples, rngs, settings.prior_days, settings.method)
+        stacked = np.stack([c.days for c in found])
+        etas = group_eta(stacked, need)
+        lates = np.count_nonzero(stacked > np.array(horizons)[:, None, None], axis=1) / settings.samples  # P(late)
     for st, crossing, gate_days, late in zip(group, found, etas, lates, strict=True):
         if not crossing.paced:
             _no_pace(st)
@@ -260,7 +279,7 @@ def _teacher_gate(group: list[_Open], position: int, wf: Workflow, settings: Set
 
 
 def _close(st: _Open, wf: Workflow, calendar: WorkCalendar, durations: Mapping[str, StageDurations],
-           settings: Settings) -> SchoolForecast:
+           settings: Settings, quantiles: tuple[float, float], later: list[Stage]) -> SchoolForecast:
     result, run = st.result, st.run
     if st.done:
         return result
@@ -270,8 +289,8 @@ def _close(st: _Open, wf: Workflow, calendar: WorkCalendar, durations: Mapping[s
         result.p_miss_due = 0.0 if run.due else None
     if st.horizon is not None and result.status == "ok":
         result.p_miss_due = np.count_nonzero(st.eta > st.horizon) / st.eta.size
-    _etas(result, st.eta, run.today, calendar)
-    _final(result, run, wf, calendar, durations, st.eta, settings, st.rng)
+    _etas(result, quantiles, run.today, calendar)
+    _final(result, run, later, calendar, durations, st.eta, settings, st.rng)
     if st.horizon is not None:
         _teachers(result, run, st.crossings, st.horizon)
     return result
@@ -282,22 +301,22 @@ def _no_history(result: SchoolForecast, reason: str) -> SchoolForecast:
     return result
 
 
-def _etas(result: SchoolForecast, eta: np.ndarray, today: date, calendar: WorkCalendar) -> None:
-    p50, p90 = np.quantile(eta, [0.5, 0.9], method="inverted_cdf")  # no interpolation with inf
-    for name, q in (("eta_p50", p50), ("eta_p90", p90)):
+def _etas(result: SchoolForecast, quantiles: tuple[float, float], today: date, calendar: WorkCalendar) -> None:
+    """P50 and P90 of the ETA samples (``method="inverted_cdf"``: no interpolation with inf)."""
+    for name, q in zip(("eta_p50", "eta_p90"), quantiles, strict=True):
         if math.isinf(q):
             result.eta_beyond = True
             continue
         setattr(result, name, calendar.add_working_days(today, int(math.ceil(q))).due)
 
 
-def _final(result: SchoolForecast, run: RunInput, wf: Workflow, calendar: WorkCalendar,
+def _final(result: SchoolForecast, run: RunInput, later_stages: list[Stage], calendar: WorkCalendar,
            durations: Mapping[str, StageDurations], eta: np.ndarray, settings: Settings,
            rng: np.random.Generator) -> None:
     if run.final is None:
         return
     total = eta.copy()
-    for later in next_stages(wf, run.stage):
+    for later in later_stages:
         stay = durations.get(later.id, StageDurations(()))
         if not stay.enough:
             result.explain["final"] = tr(f"阶段“{later.title.zh}”完成的学校不足 3 所", f"fewer than 3 schools finished '{later.title.en}'")
@@ -323,7 +342,7 @@ def _teachers(result: SchoolForecast, run: RunInput, crossings: list[Any], horiz
         gate, shortfall, fields, paces, _ = crossings[which[t]]
         pace = float(paces[t])
         shown.append(TeacherRisk(
-            platform_id=ids[t], name=run.names[t] if run.names else "", gate=gate.id, field=fields[t],
+            platform_id=str(ids[t]), name=run.names[t] if run.names else "", gate=gate.id, field=fields[t],
             shortfall=round(float(shortfall[t]), 2), pace=None if math.isnan(pace) else round(pace, 3),
             needed_pace=round(float(shortfall[t]) / horizon, 3) if horizon > 0 else None, p_late=float(best[t])))
     result.teachers = shown

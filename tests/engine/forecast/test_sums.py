@@ -1,0 +1,102 @@
+"""The province read (``engine.forecast.sums``) against the row path it replaces, on both
+databases: the same latest figures and the same interval sums, with the National Day holiday in
+the window, a teacher with no change rows in it, one who joined mid-window, one corrected down."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.calendar import WorkCalendar
+from engine.calendar.workdays import seed_from_chinesecalendar
+from engine.clock import FixedClock
+from engine.db import transaction
+from engine.forecast import Settings, forecast_plan
+from engine.forecast.data import FIELDS, observation_dates, teacher_histories
+from engine.forecast.school import windowed
+from engine.forecast.sums import teacher_sums, windowed_observations
+from engine.imports.progress import import_progress
+from tests.conftest import SHANGHAI
+from tests.engine.builders import EARLY, seed_with_plan
+from tests.engine.forecast.scenario import export, studying_school
+
+EXPORTS = (date(2021, 9, 13), date(2021, 9, 27), date(2021, 10, 11), date(2021, 10, 25))
+TODAY = date(2021, 10, 26)
+WINDOW = 20
+T = f"T{EARLY[0]}"
+
+
+def hours(week: int) -> dict[str, float]:
+    """T…00 steady; T…01 never changes (no row after the first export); T…02 joins in the third
+    export; T…03 is corrected down once (a negative gain is no pace, not a negative one)."""
+    out = {f"{T}00": 2.0 + 4.0 * week, f"{T}01": 7.0, f"{T}03": [3.0, 9.0, 8.0, 12.0][week]}
+    if week >= 2:
+        out[f"{T}02"] = 1.0 + 5.0 * (week - 2)
+    return out
+
+
+@pytest.fixture
+def calendar() -> WorkCalendar:
+    return WorkCalendar(*seed_from_chinesecalendar([2021]))
+
+
+@pytest.fixture
+def history(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> sessionmaker[Session]:
+    with transaction(factory) as s:
+        seed_with_plan(s, clock, tmp_path)
+    for week, day in enumerate(EXPORTS):
+        clock.set(datetime(day.year, day.month, day.day, 18, tzinfo=SHANGHAI))
+        import_progress(factory.kw["bind"], export(tmp_path / f"e{week}.csv", hours(week)), as_of=day, clock=clock)
+    return factory
+
+
+def test_sums_from_sql_equal_the_row_paths(history: sessionmaker[Session], calendar: WorkCalendar) -> None:
+    with history() as s:
+        observations = observation_dates(s, TODAY, WINDOW, calendar)
+        rows, _ = teacher_histories(s, [EARLY[0]], observations, TODAY, calendar)
+        kept, days = windowed_observations(observations, TODAY, calendar, WINDOW)
+        sums = teacher_sums(s, [EARLY[0]], kept, days, ["online_hours", "total_hours"])
+        province = teacher_sums(s, None, kept, days, ["online_hours"])  # every school: no IN list
+    expected = windowed(rows[EARLY[0]], WINDOW)
+    got = sums[EARLY[0]]
+    # The National Day week is no working days: 2021-09-27 → 10-11 is 6 working days (09-28 … 30,
+    # 10-08, the 调休 Saturday 10-09, 10-11), not 10.
+    assert list(got.days) == list(expected.days) and int(got.days[-2] - got.days[-3]) == 6
+    assert got.teachers == expected.teachers == 4
+    for field in (*FIELDS, "total_hours"):
+        np.testing.assert_allclose(got.current(field), expected.current(field), equal_nan=True)
+        for a, b in zip(got.sums(field), expected.sums(field), strict=True):
+            np.testing.assert_allclose(a, b)
+    gained, squares, observed = got.sums("online_hours")
+    pid = {p: i for i, p in enumerate(sorted(hours(3)))}
+    assert gained[pid[f"{T}01"]] == 0.0 and observed[pid[f"{T}01"]] == observed[pid[f"{T}00"]] > 0  # days, no gain
+    assert observed[pid[f"{T}02"]] < observed[pid[f"{T}00"]]  # joined late: fewer days observed
+    assert len(days) == 4 and gained[pid[f"{T}03"]] == pytest.approx(6.0 + 4.0)  # the 9 → 8 step gains nothing
+    for a, b in zip(province[EARLY[0]].sums("online_hours"), got.sums("online_hours"), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_province_forecast_from_sums_is_the_row_paths(factory: sessionmaker[Session], clock: FixedClock,
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The approximate method gives a school the same numbers whichever read it came from, and
+    names the teachers it shows (read afterwards for those few)."""
+    import engine.forecast.data as data
+
+    history = studying_school(factory, clock, tmp_path)
+    settings = Settings(samples=200, seed=3, method="approximate")
+    with history() as s:
+        _, by_rows = forecast_plan(s, clock, settings=settings)
+    monkeypatch.setattr(data, "SMALL_SCOPE", 0)  # any scope reads sums
+    with history() as s:
+        _, by_sums = forecast_plan(s, clock, settings=settings)
+    assert [f.school_code for f in by_sums] == [f.school_code for f in by_rows]
+    assert any(f.teachers for f in by_sums) and any(f.status == "ok" for f in by_sums)
+    for a, b in zip(by_sums, by_rows, strict=True):
+        assert (a.status, a.p_miss_due, a.p_miss_final, a.eta_p50, a.eta_p90) == (
+            b.status, b.p_miss_due, b.p_miss_final, b.eta_p50, b.eta_p90)
+        assert [(t.platform_id, t.name, t.shortfall) for t in a.teachers] == [
+            (t.platform_id, t.name, t.shortfall) for t in b.teachers]
