@@ -119,7 +119,7 @@ def school_show(app: App, code: str, plan_code: str | None, actor: str | None, r
 
 def render_school(d: dict[str, Any], wf: Workflow | None = None) -> str:
     s = d["school"]
-    lines = [f"{s['name']}（{s['code']}）  {tr('计划', 'plan')} {d['plan']} / {tr('批次', 'batch')} {d['batch']}  {d['workflow']}",
+    lines = [f"{s['name']}（{s['code']}）  {tr('计划', 'plan')} {d['plan']} / {tr('批次', 'batch')} {d['batch_title']}  {d['workflow']}",
              f"{tr('当前阶段', 'stage')}：{d['stage_title']}（{d['state']}）" + ("" if d["started"] else tr("  尚未开始", "  not started"))]
     due = d["due"]
     if due:

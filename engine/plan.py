@@ -311,7 +311,7 @@ def load_plan(session: Session, path: str | Path, clock: Clock, *, actor: str = 
         ids = session.execute(select(SchoolRun.id, SchoolRun.school_code).where(SchoolRun.batch_id == batch.id)).all()
         drafts += [EventDraft(chain=run_chain(rid), at=now, actor=actor, role=role, trigger="start", plan_id=plan.id,
                               run_id=rid, school_code=code, to_state=b.start_stage,
-                              reason=tr(f"批次 {b.code} 于 {b.start} 开始", f"batch {b.code} starts {b.start}"),
+                              reason=tr(f"批次“{b.title}”于 {b.start} 开始", f"batch '{b.title}' starts {b.start}"),
                               workflow_version=wf.key) for rid, code in ids]
     append_events(session, drafts)
     refresh(session, SchoolRun.plan_id == plan.id)

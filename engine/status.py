@@ -228,7 +228,7 @@ def school_detail(session: Session, clock: Clock, school_code: str, plan_code: s
     return {
         "school": {"code": school.code, "name": school.name, "county": school.county_code, "kind": school.kind,
                    "rural": school.rural, "pilot": school.pilot},
-        "plan": plan.code, "batch": batch.code, "workflow": wf.key, "version": run.version,
+        "plan": plan.code, "batch": batch.code, "batch_title": batch.title, "workflow": wf.key, "version": run.version,
         "state": run.state, "stage_title": str(wf.stage(run.state).title), "started": view.started,
         "stage_entered_at": run.stage_entered_at, "previous_state": run.previous_state,
         "due": None if view.due is None else {"date": view.due.due, "source": view.due.source,

@@ -264,3 +264,10 @@ def test_final_deadline_binds_problems(factory: sessionmaker[Session], clock: Fi
     path = write_plan(tmp_path, plan_data(final_deadline="2021-08-31", final_deadline_binds=["planning"]))
     with transaction(factory) as s, pytest.raises(PlanFileError, match="2021-09-30"):
         load_plan(s, path, clock)
+
+
+def test_a_schools_start_is_told_in_the_batchs_own_words(plan: sessionmaker[Session]) -> None:
+    """The school page's history shows the start event's reason: an official reads 第一批, not b2."""
+    with plan() as s:
+        start = s.scalars(select(AuditEvent).where(AuditEvent.school_code == EARLY[0], AuditEvent.trigger == "start")).one()
+        assert start.reason == "批次“第一批”于 2021-06-15 开始"
