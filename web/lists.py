@@ -85,10 +85,11 @@ def check_filters(wf: Workflow, f: Filters) -> None:
 
 
 def school_list(session: Session, clock: Clock, user: User, plan: Plan, f: Filters, *, page: int = 1,
-                page_size: int | None = 0) -> tuple[list[dict[str, Any]], int]:
+                page_size: int | None = 0, total: int | None = None) -> tuple[list[dict[str, Any]], int]:
     """One page of the plan's schools in scope matching ``f``, and how many match in all.
 
-    ``page_size`` 0 means LIST_PAGE; ``None`` returns every match (the downloads)."""
+    ``page_size`` 0 means LIST_PAGE; ``None`` returns every match (the downloads). ``total``: the
+    count when the caller has it already (the county overview, from the tallies), not counted again."""
     if page_size == 0:
         page_size = LIST_PAGE
     wf = workflow_for_version(session, plan.workflow_version_id)
@@ -122,8 +123,10 @@ def school_list(session: Session, clock: Clock, user: User, plan: Plan, f: Filte
              "due": (SchoolRun.due_date.is_(None), SchoolRun.due_date, SchoolRun.school_code),
              "county": (School.county_code, *by_days),
              "stage": (SchoolRun.state, *by_days)}.get(f.sort, by_days)
-    total = session.scalar(select(func.count()).select_from(SchoolRun).join(School, School.code == SchoolRun.school_code)
-                           .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), user_school_clause(session, user), *where)) or 0
+    if total is None:
+        total = session.scalar(select(func.count()).select_from(SchoolRun).join(School, School.code == SchoolRun.school_code)
+                               .where(SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), user_school_clause(session, user),
+                                      *where)) or 0
     offset = 0 if page_size is None else (max(page, 1) - 1) * page_size
     views = scoped_views(session, clock, user, plan, *where, order=order, limit=page_size, offset=offset)
     counties = dict(session.execute(select(Region.code, Region.name).where(

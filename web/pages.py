@@ -57,7 +57,8 @@ def overview(ctx: Ctx) -> Response:
         # in full were most of the page's time; the link under the heading lists them all.
         plan = pick_plan(ctx.db, ctx.user, d["plan"])
         school_rows, school_total = lists.school_list(ctx.db, ctx.clock, ctx.user, plan,
-                                                      lists.Filters(region=d["region"]), page_size=OVERVIEW_SCHOOLS)
+                                                      lists.Filters(region=d["region"]), page_size=OVERVIEW_SCHOOLS,
+                                                      total=d["totals"]["schools"])  # the tallies counted them
     table = contractors.contractor_table(ctx.db, ctx.clock, ctx.user, plan_code=d["plan"], region=d["region"])
     return ctx.render("overview.html", data=d, school_rows=school_rows, school_total=school_total, contractors=table)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from openpyxl import load_workbook
 
@@ -101,3 +102,12 @@ def test_region_rows_count_the_schools_at_risk_and_link_to_them(site: Site) -> N
     county = site.as_user("county")
     assert {row["school_code"] for row in county.get("/api/schools?at_risk=1").json()} == {EARLY[0], LATE[0]}
     assert {row["school_code"] for row in site.as_user("other").get("/api/schools?at_risk=1").json()} == {OTHER}
+
+
+def test_the_county_overview_counts_its_schools_as_the_full_list_does(site: Site) -> None:
+    """The overview's 本县学校 total comes from the tallies, the list's from a count of the runs:
+    the link "查看全部" must lead to as many schools as the heading says."""
+    client = site.as_user("county")
+    heading = re.search(r"本县学校 <span class=\"hint\">共 (\d+) 所", client.get("/").text)
+    listed = re.search(r"共 (\d+) 所 · 第", client.get("/schools?region=370323").text)
+    assert heading and listed and heading.group(1) == listed.group(1) == "5"
