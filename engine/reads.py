@@ -9,8 +9,9 @@ with ``remember_reads`` keeps every object it loads until it closes and answers 
 by key from a memo.
 
 Only for sessions that do not replace what they read — a GET page, an export — so a remembered
-answer cannot go stale: such a session may update stored status in place (the same objects) but
-never deletes, re-keys or reloads a plan, a run or a workflow version. Without the mark every
+answer cannot go stale: such a session never deletes, re-keys or reloads a plan, a run or a
+workflow version. It may refresh a run's stored status (``ensure_current`` after an upgrade): those
+are Core UPDATEs of derived columns, which the pages read by query, never from the kept objects. Without the mark every
 lookup goes to the database as before (commands, POSTs, the scheduler).
 """
 
