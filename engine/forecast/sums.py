@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import date
+from itertools import groupby
 from typing import Any
 
 import numpy as np
@@ -81,12 +82,19 @@ def teacher_sums(session: Session, schools: Sequence[str] | None, observations: 
     for chunk in chunks:  # the present teachers, in (school, platform id) order: a school's are consecutive
         only = "AND school_code IN :codes" if chunk is not None else ""
         bound = {"codes": chunk} if chunk is not None else {}
-        counts += [(code, int(c)) for code, c in session.execute(_stmt(
-            f"SELECT school_code, COUNT(*) FROM teacher WHERE left_on IS NULL {only} GROUP BY school_code "
-            "ORDER BY school_code", chunk), bound)]
-        order += _arrays(session, _stmt(f"SELECT id FROM teacher WHERE left_on IS NULL {only} "
-                                        "ORDER BY school_code, platform_id", chunk), bound)
-    ids = np.concatenate(order)[:, 0].astype(np.int64) if order else np.zeros(0, dtype=np.int64)
+        stmt = _stmt(f"SELECT id, school_code FROM teacher WHERE left_on IS NULL {only} "
+                     "ORDER BY school_code, platform_id", chunk)
+        result = session.connection().execute(stmt.execution_options(yield_per=PART), bound)
+        for part in result.partitions(PART):  # one statement: the counts always match the ids
+            tids, schools_of = zip(*part, strict=True)
+            order.append(np.array(tids, dtype=np.int64))
+            for code, run in groupby(schools_of):
+                size = sum(1 for _ in run)
+                if counts and counts[-1][0] == code:  # a school split between two parts
+                    counts[-1] = (code, counts[-1][1] + size)
+                else:
+                    counts.append((code, size))
+    ids = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
     n, k = ids.size, len(observations)
     days = np.asarray(days, dtype=np.int64)
     values = {f: np.full((n, k), np.nan) for f in BASE}
