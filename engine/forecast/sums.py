@@ -35,7 +35,7 @@ from engine.forecast.school import SchoolForecast
 BASE = ("online_hours", "practice_hours", "points_count", "evidence_count")
 DERIVED = {"total_hours": "online_hours + practice_hours"}
 CHUNK = 2_000  # schools per query when the scope is a list of schools
-PART = 100_000  # teachers turned into arrays at a time
+PART = 20_000  # teachers turned into arrays at a time (their Python rows: ~12 MB)
 
 
 def windowed_observations(observations: Sequence[tuple[int, date]], today: date, calendar: WorkCalendar,
@@ -116,13 +116,15 @@ def teacher_sums(session: Session, schools: Sequence[str] | None, observations: 
                         columns = table[keep][:, 1 + c::len(BASE)]
                         values[f][rows, j0:j0 + columns.shape[1]] = columns
     latest = {f: np.full(n, np.nan) for f in fields}
-    totals = {f: (np.zeros(n), np.zeros(n), np.zeros(n)) for f in fields}
+    observed = np.zeros(n)  # Σ days is every field's: a teacher's known intervals are its rows'
+    totals = {f: (np.zeros(n), np.zeros(n), observed) for f in fields}
     for a in range(0, n, PART):  # forward-filled and summed a part at a time (its copies stay small)
         history = _filled({f: v[a:a + PART] for f, v in values.items()}, days)
         for f in fields:
             latest[f][a:a + PART] = history.current(f)
-            for total, got in zip(totals[f], history.sums(f), strict=True):
-                total[a:a + PART] = got
+            gained, squares, seen = history.sums(f)
+            totals[f][0][a:a + PART], totals[f][1][a:a + PART] = gained, squares
+            observed[a:a + PART] = seen
     del values
     out: dict[str, TeacherSums] = {}
     start = 0
