@@ -1,13 +1,15 @@
 """The province forecast read from a real database (issue 11 speed): ``forecast_plan`` over every
 open run of the benchmark province, history included, on SQLite and PostgreSQL.
 
-``python -m bench.forecast_db --size small|full [--pg URL] [--method approximate] [--samples 500]``
+``python -m bench.forecast_db --size small|full [--pg URL] [--method approximate] [--samples 500]
+[--db FILE --reuse] [--pages N]``
 builds the benchmark dataset (bench.generate: 50,000 schools and 1,000,000 teachers at ``full``),
 imports its progress file once (the teachers), replaces that history with 12 weekly imports
 (2021-12-06 … 2022-02-21; each teacher's figures grow every week, so every import holds a row per
 teacher: 12,000,000 rows at ``full``), puts every run in online study and then, in a child process
 (its own peak RSS), times the forecast on 2022-03-01: reading (runs, metrics, history, stage
-durations) and the model, separately.
+durations) and the model, separately; ``--pages N`` times N school pages (``school_forecast``)
+instead.
 """
 
 from __future__ import annotations
@@ -114,6 +116,27 @@ def timed(url: str, samples: int, method: str) -> dict[str, float]:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def pages(url: str, count: int) -> dict[str, float]:
+    """``school_forecast`` (the school page's call, default settings) for ``count`` schools, one
+    session each as a request has: the first (the stage durations not yet remembered, the calendar
+    not yet asked) and the median of the others, in ms."""
+    from engine.forecast import school_forecast
+
+    engine = make_engine(url)
+    clock = FixedClock(NOW)
+    with sessions(engine)() as s:
+        codes = list(s.scalars(select(SchoolRun.school_code).order_by(SchoolRun.id).limit(count)))
+    took = []
+    for code in codes:
+        with sessions(engine)() as s:
+            t0 = time.perf_counter()
+            school_forecast(s, clock, code)
+            took.append((time.perf_counter() - t0) * 1000)
+    rest = sorted(took[1:])
+    return {"pages": len(took), "first_ms": took[0], "median_ms": rest[len(rest) // 2] if rest else took[0],
+            "max_ms": max(rest) if rest else took[0]}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
@@ -122,8 +145,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--method", choices=("bootstrap", "approximate"), default="approximate")
     parser.add_argument("--db", default=None, help="SQLite file to build into and keep (default: a temporary one)")
     parser.add_argument("--reuse", action="store_true", help="time the forecast on an already built --db/--pg")
+    parser.add_argument("--pages", type=int, default=0, help="time this many school pages instead of the province")
     parser.add_argument("--time-only", default=None, help=argparse.SUPPRESS)  # the child: a built database's URL
     args = parser.parse_args(argv)
+    if args.time_only and args.pages:
+        print(json.dumps(pages(args.time_only, args.pages)))
+        return
     if args.time_only:
         print(json.dumps(timed(args.time_only, args.samples, args.method)))
         return
@@ -137,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
                   flush=True)
         engine.dispose()
         child = subprocess.run([sys.executable, "-m", "bench.forecast_db", "--time-only", url, "--samples",
-                                str(args.samples), "--method", args.method], capture_output=True, text=True)
+                                str(args.samples), "--method", args.method, "--pages", str(args.pages)],
+                               capture_output=True, text=True)
         if child.returncode:
             raise SystemExit(child.stderr)
         result = json.loads(child.stdout.strip().splitlines()[-1])

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import date
+from itertools import groupby
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ from engine.forecast.school import SchoolForecast
 BASE = ("online_hours", "practice_hours", "points_count", "evidence_count")
 DERIVED = {"total_hours": "online_hours + practice_hours"}
 CHUNK = 2_000  # schools per query when the scope is a list of schools
-PART = 100_000  # teachers turned into arrays at a time
+PART = 20_000  # teachers turned into arrays at a time (their Python rows: ~12 MB)
 
 
 def windowed_observations(observations: Sequence[tuple[int, date]], today: date, calendar: WorkCalendar,
@@ -81,12 +82,19 @@ def teacher_sums(session: Session, schools: Sequence[str] | None, observations: 
     for chunk in chunks:  # the present teachers, in (school, platform id) order: a school's are consecutive
         only = "AND school_code IN :codes" if chunk is not None else ""
         bound = {"codes": chunk} if chunk is not None else {}
-        counts += [(code, int(c)) for code, c in session.execute(_stmt(
-            f"SELECT school_code, COUNT(*) FROM teacher WHERE left_on IS NULL {only} GROUP BY school_code "
-            "ORDER BY school_code", chunk), bound)]
-        order += _arrays(session, _stmt(f"SELECT id FROM teacher WHERE left_on IS NULL {only} "
-                                        "ORDER BY school_code, platform_id", chunk), bound)
-    ids = np.concatenate(order)[:, 0].astype(np.int64) if order else np.zeros(0, dtype=np.int64)
+        stmt = _stmt(f"SELECT id, school_code FROM teacher WHERE left_on IS NULL {only} "
+                     "ORDER BY school_code, platform_id", chunk)
+        result = session.connection().execute(stmt.execution_options(yield_per=PART), bound)
+        for part in result.partitions(PART):  # one statement: the counts always match the ids
+            tids, schools_of = zip(*part, strict=True)
+            order.append(np.array(tids, dtype=np.int64))
+            for code, run in groupby(schools_of):
+                size = sum(1 for _ in run)
+                if counts and counts[-1][0] == code:  # a school split between two parts
+                    counts[-1] = (code, counts[-1][1] + size)
+                else:
+                    counts.append((code, size))
+    ids = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
     n, k = ids.size, len(observations)
     days = np.asarray(days, dtype=np.int64)
     values = {f: np.full((n, k), np.nan) for f in BASE}
@@ -108,13 +116,15 @@ def teacher_sums(session: Session, schools: Sequence[str] | None, observations: 
                         columns = table[keep][:, 1 + c::len(BASE)]
                         values[f][rows, j0:j0 + columns.shape[1]] = columns
     latest = {f: np.full(n, np.nan) for f in fields}
-    totals = {f: (np.zeros(n), np.zeros(n), np.zeros(n)) for f in fields}
+    observed = np.zeros(n)  # Σ days is every field's: a teacher's known intervals are its rows'
+    totals = {f: (np.zeros(n), np.zeros(n), observed) for f in fields}
     for a in range(0, n, PART):  # forward-filled and summed a part at a time (its copies stay small)
         history = _filled({f: v[a:a + PART] for f, v in values.items()}, days)
         for f in fields:
             latest[f][a:a + PART] = history.current(f)
-            for total, got in zip(totals[f], history.sums(f), strict=True):
-                total[a:a + PART] = got
+            gained, squares, seen = history.sums(f)
+            totals[f][0][a:a + PART], totals[f][1][a:a + PART] = gained, squares
+            observed[a:a + PART] = seen
     del values
     out: dict[str, TeacherSums] = {}
     start = 0
