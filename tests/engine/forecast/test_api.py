@@ -19,7 +19,7 @@ from engine.forecast import (
     school_forecast,
     schools_at_risk,
 )
-from engine.forecast.api import recent_durations
+from engine.forecast.api import DURATIONS_FRESH, recent_durations
 from engine.forecast.data import stage_durations
 from engine.plan import find_plan
 from engine.runs import fire
@@ -100,8 +100,10 @@ def test_a_province_reads_history_unfiltered_with_the_same_result(studying: sess
 
 
 
-def test_stage_durations_are_remembered_only_while_the_trail_is_unchanged(studying: sessionmaker[Session],
-                                                                          clock: FixedClock) -> None:
+def test_stage_durations_are_read_again_when_the_trail_grew_and_the_read_is_old(studying: sessionmaker[Session],
+                                                                               clock: FixedClock) -> None:
+    """An unchanged trail: the same read all day. A grown one: the read serves 15 more minutes (a
+    working province's trail grows every minute, and one more stay hardly moves the curve)."""
     def both(s: Session) -> tuple[dict[str, StageDurations], dict[str, StageDurations]]:
         plan = find_plan(s, None)
         wf = workflow_for_version(s, plan.workflow_version_id)
@@ -116,8 +118,15 @@ def test_stage_durations_are_remembered_only_while_the_trail_is_unchanged(studyi
         fire(s, clock, school_code=EARLY[0], trigger="suspend", actor=COUNTY_OFFICER, reason="校舍维修")
         s.commit()
         remembered, fresh = both(s)
-        assert fresh != first and remembered == fresh  # a new event: read again
+        assert fresh != first and remembered == first  # a new event, but the read is 0 minutes old
         assert fresh["suspended"].ongoing == (0,)
+    clock.set(clock.now() + DURATIONS_FRESH - timedelta(seconds=1))
+    with studying() as s:
+        assert both(s)[0] == first  # still within the quarter hour
+    clock.set(clock.now() + timedelta(seconds=1))
+    with studying() as s:
+        remembered, fresh = both(s)
+        assert remembered == fresh and fresh["suspended"].ongoing == (0,)  # read again
     clock.set(clock.now() + timedelta(days=7))  # a later day: the ongoing stays are longer
     with studying() as s:
         remembered, fresh = both(s)
