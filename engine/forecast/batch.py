@@ -15,8 +15,8 @@ is a group of one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,7 +32,7 @@ from engine.forecast.pace import (
     moments_from_sums,
     sample_paces,
 )
-from engine.workflow.model import Metric
+from engine.workflow.model import Condition, Metric
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,58 @@ class Crossing:
     modelled: bool  # False: a condition progress cannot project (e.g. evidence_result in …)
     paced: bool  # some teacher short of a condition has an observed pace on its field
     who: NDArray[np.int64] | None = None  # the teachers ``days``' columns are (None: all; the others: day 0)
+
+
+@dataclass
+class Tracked:
+    """What a metric's crossings carry across its conditions, per school of a group: each teacher's
+    largest shortfall, that condition's index and the teacher's own pace on it (what the
+    teachers-at-risk list shows), teachers lent a pace, and whether the gate can be projected."""
+
+    schools: int
+    teachers: int
+    shortfall: Floats = field(init=False)
+    worst: NDArray[np.int64] = field(init=False)
+    shown: Floats = field(init=False)
+    borrowed: NDArray[np.int64] = field(init=False)
+    modelled: NDArray[np.bool_] = field(init=False)
+    paced: NDArray[np.bool_] = field(init=False)
+
+    def __post_init__(self) -> None:
+        g, n = self.schools, self.teachers
+        self.shortfall, self.worst, self.shown = np.zeros((g, n)), np.full((g, n), -1), np.full((g, n), np.nan)
+        self.borrowed, self.modelled, self.paced = np.zeros(g, dtype=np.int64), np.ones(g, dtype=bool), np.ones(g, dtype=bool)
+
+    def shorts(self, metric: Metric, histories: Sequence[TeacherHistory | TeacherSums],
+               obs: np.ndarray) -> Iterator[tuple[int, Condition, Floats, np.ndarray, list[int]]]:
+        """The metric's projectable conditions some teacher is short of: (index, condition,
+        shortfall schools × teachers, the schools with a short teacher as an array and a list).
+        A condition progress cannot project counts only if unmet; without two observations there is no pace."""
+        for c, cond in enumerate(metric.where):
+            if not isinstance(cond.value, int | float) or cond.op not in MODELLED_OPS:
+                self.modelled &= np.array([_all_met(cond, h) for h in histories])
+                continue
+            need = float(cond.value) + (1e-9 if cond.op == ">" else 0.0)
+            short = np.maximum(need - np.nan_to_num(np.stack([h.current(cond.field) for h in histories]), nan=0.0), 0.0)
+            act = np.flatnonzero(short.any(axis=1))
+            if act.size == 0:
+                continue
+            if obs.size < 2:
+                self.paced[act] = False
+                continue
+            yield c, cond, short, act, [int(i) for i in act]
+
+    def note(self, c: int, act: np.ndarray, short: Floats, own: Floats) -> None:
+        """Condition ``c``'s shortfalls of the schools ``act``: keep each teacher's largest."""
+        better = short[act] > self.shortfall[act]
+        self.worst[act] = np.where(better, c, self.worst[act])
+        self.shown[act] = np.where(better, own, self.shown[act])
+        self.shortfall[act] = np.maximum(self.shortfall[act], short[act])
+
+    def crossing(self, metric: Metric, i: int, days: Floats, who: NDArray[np.int64] | None = None) -> Crossing:
+        names = np.array([cond.field for cond in metric.where] + [""], dtype=object)
+        return Crossing(days, self.shortfall[i], tuple(names[self.worst[i]]), self.shown[i], int(self.borrowed[i]),
+                        bool(self.modelled[i]), bool(self.paced[i]), who)
 
 
 def group_rates(values: Floats, days: np.ndarray) -> tuple[Floats, Floats]:
@@ -74,26 +126,8 @@ def group_crossing(metric: Metric, histories: Sequence[TeacherHistory | TeacherS
     g, n = len(histories), histories[0].teachers
     obs = histories[0].days
     days = np.zeros((g, samples, n))
-    shortfall = np.zeros((g, n))
-    worst = np.full((g, n), -1)
-    shown = np.full((g, n), np.nan)
-    borrowed = np.zeros(g, dtype=np.int64)
-    modelled = np.ones(g, dtype=bool)
-    paced = np.ones(g, dtype=bool)
-    conds = metric.where
-    for c, cond in enumerate(conds):
-        if not isinstance(cond.value, int | float) or cond.op not in MODELLED_OPS:
-            modelled &= np.array([_all_met(cond, h) for h in histories])
-            continue
-        need = float(cond.value) + (1e-9 if cond.op == ">" else 0.0)
-        short = np.maximum(need - np.nan_to_num(np.stack([h.current(cond.field) for h in histories]), nan=0.0), 0.0)
-        act = np.flatnonzero(short.any(axis=1))
-        each = [int(i) for i in act]
-        if act.size == 0:
-            continue
-        if obs.size < 2:
-            paced[act] = False
-            continue
+    t = Tracked(g, n)
+    for c, cond, short, act, each in t.shorts(metric, histories, obs):
         if method == "approximate":  # from the intervals' sums: a TeacherHistory or TeacherSums
             gained, squares, observed = (np.stack(x) for x in zip(*(histories[i].sums(cond.field) for i in each),
                                                                   strict=True))
@@ -105,23 +139,18 @@ def group_crossing(metric: Metric, histories: Sequence[TeacherHistory | TeacherS
             rates, gaps = group_rates(np.stack([_observed(histories[i]).field(cond.field) for i in each]), obs)
             gained, observed = (rates * gaps).sum(axis=-1), gaps.sum(axis=-1)
             paces = np.stack([sample_paces(rates[j], gaps[j], samples, rngs[i], prior_days) for j, i in enumerate(each)])
-        paced[act] &= (observed > 0).any(axis=-1)
+        t.paced[act] &= (observed > 0).any(axis=-1)
         for j, i in enumerate(each):
             paces[j], lent = borrow_missing(paces[j], rngs[i])
-            borrowed[i] = max(borrowed[i], lent)
+            t.borrowed[i] = max(t.borrowed[i], lent)
         s = short[act][:, None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
             wait = np.where(s > 0, np.ceil(s / paces), 0.0)
             own = np.where(observed > 0, gained / observed, np.nan)
         wait = np.where(np.isnan(wait) | (paces <= 0) & (s > 0), NEVER, wait)
-        better = short[act] > shortfall[act]
-        worst[act] = np.where(better, c, worst[act])
-        shown[act] = np.where(better, own, shown[act])
-        shortfall[act] = np.maximum(shortfall[act], short[act])
+        t.note(c, act, short, own)
         days[act] = np.maximum(days[act], wait)
-    names = np.array([cond.field for cond in conds] + [""], dtype=object)
-    return [Crossing(days[i], shortfall[i], tuple(names[worst[i]]), shown[i], int(borrowed[i]), bool(modelled[i]),
-                     bool(paced[i])) for i in range(g)]
+    return [t.crossing(metric, i, days[i]) for i in range(g)]
 
 
 def teacher_crossing(metric: Metric, history: TeacherHistory | TeacherSums, samples: int, rng: np.random.Generator,

@@ -18,14 +18,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.forecast.batch import Crossing
+from engine.forecast.batch import Crossing, Tracked
 from engine.forecast.pace import (
-    MODELLED_OPS,
     NEVER,
     Floats,
     TeacherHistory,
     TeacherSums,
-    _all_met,
     moments_from_sums,
 )
 from engine.workflow.model import Metric
@@ -36,50 +34,25 @@ def short_crossing(metric: Metric, histories: Sequence[TeacherHistory | TeacherS
     """``batch.group_crossing`` for the approximate method: ``Crossing.days`` holds only the
     columns of ``Crossing.who`` (the teachers short of some condition); the others cross on day 0."""
     g, n = len(histories), histories[0].teachers
-    obs = histories[0].days
-    shortfall = np.zeros((g, n))
-    worst = np.full((g, n), -1)
-    shown = np.full((g, n), np.nan)
-    borrowed = np.zeros(g, dtype=np.int64)
-    modelled = np.ones(g, dtype=bool)
-    paced = np.ones(g, dtype=bool)
+    t = Tracked(g, n)
     waits: list[dict[int, Floats]] = [{} for _ in range(g)]  # per school: short teacher → days per sample
-    conds = metric.where
-    for c, cond in enumerate(conds):
-        if not isinstance(cond.value, int | float) or cond.op not in MODELLED_OPS:
-            modelled &= np.array([_all_met(cond, h) for h in histories])
-            continue
-        need = float(cond.value) + (1e-9 if cond.op == ">" else 0.0)
-        short = np.maximum(need - np.nan_to_num(np.stack([h.current(cond.field) for h in histories]), nan=0.0), 0.0)
-        act = np.flatnonzero(short.any(axis=1))
-        each = [int(i) for i in act]
-        if act.size == 0:
-            continue
-        if obs.size < 2:
-            paced[act] = False
-            continue
+    for c, cond, short, act, each in t.shorts(metric, histories, histories[0].days):
         gained, squares, observed = (np.stack(x) for x in zip(*(histories[i].sums(cond.field) for i in each),
                                                               strict=True))
         mean, sigma2 = moments_from_sums(gained, squares, observed, prior_days)
         sigma = np.sqrt(sigma2)
-        paced[act] &= (observed > 0).any(axis=-1)
+        t.paced[act] &= (observed > 0).any(axis=-1)
         for j, i in enumerate(each):
-            borrowed[i] = max(borrowed[i], int(np.count_nonzero(observed[j] <= 0)))
+            t.borrowed[i] = max(t.borrowed[i], int(np.count_nonzero(observed[j] <= 0)))
             _draw(waits[i], short[i], mean[j], sigma[j], observed[j], samples, rngs[i])
         with np.errstate(divide="ignore", invalid="ignore"):
             own = np.where(observed > 0, gained / observed, np.nan)
-        better = short[act] > shortfall[act]
-        worst[act] = np.where(better, c, worst[act])
-        shown[act] = np.where(better, own, shown[act])
-        shortfall[act] = np.maximum(shortfall[act], short[act])
-    names = np.array([cond.field for cond in conds] + [""], dtype=object)
+        t.note(c, act, short, own)
     out = []
     for i in range(g):
         order = sorted(waits[i])
-        who = np.array(order, dtype=np.int64)
-        days = np.stack([waits[i][t] for t in order], axis=1) if order else np.zeros((samples, 0))
-        out.append(Crossing(days, shortfall[i], tuple(names[worst[i]]), shown[i], int(borrowed[i]),
-                            bool(modelled[i]), bool(paced[i]), who))
+        days = np.stack([waits[i][k] for k in order], axis=1) if order else np.zeros((samples, 0))
+        out.append(t.crossing(metric, i, days, np.array(order, dtype=np.int64)))
     return out
 
 
