@@ -181,12 +181,13 @@ def test_extend_within_cap_changes_due_date(plan: sessionmaker[Session], clock: 
         before = school_detail(s, clock, SCHOOL)["due"]
     assert (before["date"], before["source"]) == (date(2021, 9, 30), "batch")
     # each refusal says why: past the plan's cap, already past, no date given (in the user's language)
-    for lang, words in (("zh", ("不得晚于 2022-12-31", "已经过去", "新的截止日期（--due）")),
-                        ("en", ("may not go past 2022-12-31", "already past", "needs the new due date (--due)"))):
+    for lang, words in (("zh", ("延期不得晚于 2022-12-31", "新的截止日期已经过去", "延期必须给出新的截止日期（--due）")),
+                        ("en", ("an extension may not go past 2022-12-31", "the new due date is already past",
+                                "an extension needs the new due date (--due)"))):
         set_language(lang)
         for due, word in zip((date(2023, 1, 31), date(2021, 6, 30), None), words, strict=True):
             message = _refused(plan, lambda d=due: _fire(plan, clock, trigger="extend", reason="疫情", due=d))
-            assert word in message, (lang, due, message)
+            assert message == word, (lang, due)
     set_language("zh")
     out = _fire(plan, clock, trigger="extend", reason="疫情", due=date(2022, 12, 31))  # cap itself is allowed
     assert out.from_state == out.to_state == "planning"
@@ -215,10 +216,10 @@ def test_batch_not_started_is_refused(plan: sessionmaker[Session], clock: FixedC
 
 def test_expected_version_mismatch_is_stale(plan: sessionmaker[Session], clock: FixedClock) -> None:
     message = _refused(plan, lambda: _fire(plan, clock, trigger="suspend", reason="x", expected_version=7), StaleStateError)
-    assert SCHOOL in message and "请刷新后重试" in message  # the officer is told which school, and what to do
+    assert message == f"学校 {SCHOOL} 已被他人修改，请刷新后重试"  # which school, and what to do
     set_language("en")
     message = _refused(plan, lambda: _fire(plan, clock, trigger="suspend", reason="x", expected_version=7), StaleStateError)
-    assert SCHOOL in message and "reload and try again" in message
+    assert message == f"school {SCHOOL} was changed by someone else: reload and try again"
     set_language("zh")
     assert _fire(plan, clock, trigger="suspend", reason="x", expected_version=1).to_state == "suspended"
     assert _state(plan)[2] == 2
@@ -380,18 +381,22 @@ def test_a_withdrawn_school_cannot_be_moved(plan: sessionmaker[Session], clock: 
     _planning_done(plan, clock)
     with transaction(plan) as s:
         s.execute(update(SchoolRun).where(SchoolRun.school_code == SCHOOL).values(withdrawn_at=clock.now()))
-    assert "已退出本计划" in _refused(plan, lambda: _fire(plan, clock))
+    assert _refused(plan, lambda: _fire(plan, clock)) == f"学校 {SCHOOL} 已退出本计划"
     set_language("en")
-    assert "was withdrawn" in _refused(plan, lambda: _fire(plan, clock, trigger="override", actor=CITY_OFFICER,
-                                                            reason="x"))
+    assert _refused(plan, lambda: _fire(plan, clock, trigger="override", actor=CITY_OFFICER, reason="x")) == (
+        f"school {SCHOOL} was withdrawn from the plan")
 
 
 def test_refusals_are_explained_in_english_too(plan: sessionmaker[Session], clock: FixedClock) -> None:
     """An English-language user reads why: the allowed triggers, the roles, the reason, the gates."""
     set_language("en")
-    assert "'graduate' is not allowed; allowed: Advance to the next stage (advance)" in _refused(
-        plan, lambda: _fire(plan, clock, trigger="graduate"))
-    assert "may not fire 'Advance to the next stage' (allowed:" in _refused(
-        plan, lambda: _fire(plan, clock, actor=SCHOOL_ADMIN))
-    assert "needs a reason (--reason)" in _refused(plan, lambda: _fire(plan, clock, trigger="suspend"))
-    assert "gates not passed: " in _refused(plan, lambda: _fire(plan, clock))
+    assert _refused(plan, lambda: _fire(plan, clock, trigger="graduate")) == (
+        f"school {SCHOOL} is in stage 'Planning': 'graduate' is not allowed; allowed: Advance to the next stage "
+        "(advance), Extend the deadline (extend), Override to done (override), Suspend (suspend)")
+    assert _refused(plan, lambda: _fire(plan, clock, actor=SCHOOL_ADMIN)) == (
+        "role School admin (school_admin) may not fire 'Advance to the next stage' "
+        "(allowed: County project office (county_office))")
+    assert _refused(plan, lambda: _fire(plan, clock, trigger="suspend")) == "'Suspend' (suspend) needs a reason (--reason)"
+    gates = _refused(plan, lambda: _fire(plan, clock))
+    assert gates.startswith("gates not passed: School plan reviewed and filed by the county: no data")
+    assert "✗; School IT management team" in gates  # an English list, not a Chinese one
