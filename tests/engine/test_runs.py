@@ -400,3 +400,10 @@ def test_refusals_are_explained_in_english_too(plan: sessionmaker[Session], cloc
     gates = _refused(plan, lambda: _fire(plan, clock))
     assert gates.startswith("gates not passed: School plan reviewed and filed by the county: no data")
     assert "✗; School IT management team" in gates  # an English list, not a Chinese one
+
+
+def test_an_extension_may_end_today(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """The due date itself is still on time, so today is a valid new due date; yesterday is not."""
+    assert _fire(plan, clock, trigger="extend", reason="补交材料", due=date(2021, 7, 1)).to_state == "planning"
+    with transaction(plan) as s:
+        assert school_detail(s, clock, SCHOOL)["due"]["date"] == date(2021, 7, 1)
