@@ -407,3 +407,28 @@ def test_an_extension_may_end_today(plan: sessionmaker[Session], clock: FixedClo
     assert _fire(plan, clock, trigger="extend", reason="补交材料", due=date(2021, 7, 1)).to_state == "planning"
     with transaction(plan) as s:
         assert school_detail(s, clock, SCHOOL)["due"]["date"] == date(2021, 7, 1)
+
+
+def test_each_extension_belongs_to_one_school_and_one_stage(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """An extension replaces only the same school's deadline for the same stage — an office's
+    override there becomes the extension, by whoever granted it — never another school's row or
+    an earlier stage's."""
+    from engine.run_deadline import override_deadline
+
+    with transaction(plan) as s:
+        override_deadline(s, clock, school_code=SCHOOL, stage="planning", due=date(2021, 10, 10), reason="水灾",
+                          actor=COUNTY_OFFICER)
+    _fire(plan, clock, code=EARLY[1], trigger="extend", reason="另一所", due=date(2021, 10, 20))
+    _fire(plan, clock, trigger="extend", reason="疫情", due=date(2021, 10, 31), actor=CITY_OFFICER)
+    _planning_done(plan, clock)
+    _fire(plan, clock)  # on to online study, whose deadline is its own
+    _fire(plan, clock, trigger="extend", reason="再延", due=date(2021, 12, 31))
+
+    with transaction(plan) as s:
+        code_of = {run_of(s, c).id: c for c in (SCHOOL, EARLY[1])}
+        rows = [(code_of[r.run_id], r.stage, r.due, r.kind, r.reason, r.created_by)
+                for r in s.scalars(select(RunDeadline).order_by(RunDeadline.run_id, RunDeadline.stage))]
+        assert rows == [
+            (SCHOOL, "online_study", date(2021, 12, 31), "extension", "再延", COUNTY_OFFICER.name),
+            (SCHOOL, "planning", date(2021, 10, 31), "extension", "疫情", CITY_OFFICER.name),
+            (EARLY[1], "planning", date(2021, 10, 20), "extension", "另一所", COUNTY_OFFICER.name)]
