@@ -432,3 +432,52 @@ def test_each_extension_belongs_to_one_school_and_one_stage(plan: sessionmaker[S
             (SCHOOL, "online_study", date(2021, 12, 31), "extension", "再延", COUNTY_OFFICER.name),
             (SCHOOL, "planning", date(2021, 10, 31), "extension", "疫情", CITY_OFFICER.name),
             (EARLY[1], "planning", date(2021, 10, 20), "extension", "另一所", COUNTY_OFFICER.name)]
+
+
+
+@pytest.mark.parametrize("region", ["370300", "370000"])  # 淄博市, 山东省: both above the two counties
+def test_advance_all_ready_by_city_or_province_takes_every_county_below(plan: sessionmaker[Session],
+                                                                        clock: FixedClock, region: str) -> None:
+    """A region is a subtree: a city's or a province's bulk advance reaches the schools of every
+    county below it, and each moved school's audit event names that school."""
+    _planning_done(plan, clock, SCHOOL)
+    _planning_done(plan, clock, OTHER)  # in another county of the same city
+    with transaction(plan) as s:
+        assert advance_all_ready(s, clock, actor=COUNTY_OFFICER, region=region).moves == {("planning", "online_study"): 2}
+    with transaction(plan) as s:
+        for code in (SCHOOL, OTHER):
+            last = events_of(s, code)[-1]
+            assert (last.school_code, last.trigger, last.to_state) == (code, "advance", "online_study")
+
+
+def test_advance_all_ready_leaves_withdrawn_schools(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """A school that left the plan is not moved by a bulk advance either, though its gates pass."""
+    from sqlalchemy import update
+
+    from engine.models import SchoolRun
+
+    _planning_done(plan, clock, SCHOOL)
+    _planning_done(plan, clock, OTHER)
+    with transaction(plan) as s:
+        s.execute(update(SchoolRun).where(SchoolRun.school_code == OTHER).values(withdrawn_at=clock.now()))
+    with transaction(plan) as s:
+        assert advance_all_ready(s, clock, actor=COUNTY_OFFICER).advanced == 1
+    assert (_state(plan, SCHOOL)[0], _state(plan, OTHER)[0]) == ("online_study", "planning")
+
+
+def test_a_batch_is_started_from_its_first_instant(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """At 00:00 of its start day (the plan's time zone) a batch has started: its ready schools move,
+    one at a time or in bulk, and the sweep's advance takes them too."""
+    from datetime import datetime
+
+    from tests.conftest import SHANGHAI
+
+    clock.set(datetime(2021, 9, 1, 0, 0, tzinfo=SHANGHAI))  # batch b3's start
+    _planning_done(plan, clock, LATE[0])
+    with transaction(plan) as s:
+        result = advance_all_ready(s, clock, actor=COUNTY_OFFICER)
+        assert (result.advanced, result.not_started) == (1, 0)
+    _planning_done(plan, clock, LATE[1])
+    with transaction(plan) as s:
+        assert runs_module.advance_auto(s, clock) == 1
+    assert (_state(plan, LATE[0])[0], _state(plan, LATE[1])[0]) == ("online_study", "online_study")
