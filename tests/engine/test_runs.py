@@ -481,3 +481,15 @@ def test_a_batch_is_started_from_its_first_instant(plan: sessionmaker[Session], 
     with transaction(plan) as s:
         assert runs_module.advance_auto(s, clock) == 1
     assert (_state(plan, LATE[0])[0], _state(plan, LATE[1])[0]) == ("online_study", "online_study")
+
+
+def test_a_bulk_advance_after_rework_clears_the_previous_stage(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """Rework remembers the stage it came back from; moving on again, alone or in bulk, forgets it
+    (as ``fire`` does), so the run looks the same whichever way it advanced."""
+    _planning_done(plan, clock)
+    _fire(plan, clock)
+    _fire(plan, clock, trigger="return_for_rework", actor=CITY_OFFICER, reason="规划未备案")
+    assert _state(plan)[:2] == ("planning", "online_study")
+    with transaction(plan) as s:
+        assert advance_all_ready(s, clock, actor=COUNTY_OFFICER).advanced == 1
+    assert _state(plan)[:2] == ("online_study", None)
