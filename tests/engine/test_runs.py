@@ -493,3 +493,66 @@ def test_a_bulk_advance_after_rework_clears_the_previous_stage(plan: sessionmake
     with transaction(plan) as s:
         assert advance_all_ready(s, clock, actor=COUNTY_OFFICER).advanced == 1
     assert _state(plan)[:2] == ("online_study", None)
+
+
+def test_a_bulk_advance_records_the_move_like_a_single_advance(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """The bulk path writes what ``fire`` writes: the school enters its new stage now (its deadline
+    counts from today), its version moves by exactly one, a run this session holds shows the new
+    stage, and its audit event names the plan, run, school, gates and workflow version."""
+    from engine.models import Plan
+
+    _planning_done(plan, clock)
+    clock.advance(timedelta(days=5))
+    with transaction(plan) as s:
+        held = run_of(s, SCHOOL)
+        version = held.version
+        assert advance_all_ready(s, clock, actor=COUNTY_OFFICER).advanced == 1
+        assert held.state == "online_study"  # not the stale object from before the Core UPDATE
+        assert (held.stage_entered_at, held.updated_at, held.version) == (clock.now(), clock.now(), version + 1)
+        plan_row = s.scalars(select(Plan)).one()
+        last = events_of(s, SCHOOL)[-1]
+        assert (last.plan_id, last.run_id, last.school_code, last.from_state, last.to_state) == (
+            plan_row.id, held.id, SCHOOL, "planning", "online_study")
+        assert [g["gate"] for g in last.gates] == ["plan_filed", "team_formed"] and all(g["passed"] for g in last.gates)
+        assert last.workflow_version == events_of(s, SCHOOL)[0].workflow_version is not None
+
+
+def test_a_bulk_advance_that_finds_a_school_changed_meanwhile_changes_nothing(
+        plan: sessionmaker[Session], clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each row is guarded by its version: if another officer's commit changes one school while the
+    bulk advance is judging, nothing moves and the officer is told to try again."""
+    from sqlalchemy import update
+
+    from engine.models import SchoolRun
+
+    _planning_done(plan, clock, SCHOOL)
+    _planning_done(plan, clock, OTHER)
+    judge = runs_module.judge_stage
+    session: list[Session] = []
+
+    def meanwhile(*args: Any, **kwargs: Any) -> Any:  # a concurrent commit bumps OTHER's version
+        session[0].execute(update(SchoolRun).where(SchoolRun.school_code == OTHER)
+                           .values(version=SchoolRun.version + 1))
+        return judge(*args, **kwargs)
+
+    monkeypatch.setattr(runs_module, "judge_stage", meanwhile)
+    with pytest.raises(StaleStateError) as info, transaction(plan) as s:  # the caller's transaction rolls back
+        session.append(s)
+        advance_all_ready(s, clock, actor=COUNTY_OFFICER)
+    assert str(info.value) == "有学校在批量推进期间被他人修改，本次未做任何更改，请重试"
+    assert (_state(plan, SCHOOL)[0], _state(plan, OTHER)[0]) == ("planning", "planning")
+    set_language("en")
+    with pytest.raises(StaleStateError) as info, transaction(plan) as s:
+        session[0] = s
+        advance_all_ready(s, clock, actor=COUNTY_OFFICER)
+    assert str(info.value) == "schools changed during the bulk advance; nothing was changed, try again"
+
+
+def test_only_an_extension_records_a_new_due_date_in_its_reason(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    set_language("en")
+    _fire(plan, clock, trigger="extend", reason="flood", due=date(2021, 10, 31))
+    _fire(plan, clock, trigger="suspend", reason="merger", due=date(2021, 11, 30))  # a stray --due is not recorded
+    with transaction(plan) as s:
+        extend, suspend = events_of(s, SCHOOL)[-2:]
+    assert extend.reason is not None and extend.reason.startswith("flood") and extend.reason.endswith("new due date 2021-10-31")
+    assert suspend.reason == "merger"
