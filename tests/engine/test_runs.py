@@ -139,7 +139,7 @@ def test_override_records_the_gates_it_overrode(plan: sessionmaker[Session], clo
         last = events_of(s, SCHOOL)[-1]
         assert last.trigger == "override" and last.to_state == "done"
         assert last.reason is not None
-        assert "学校撤并" in last.reason and "plan_filed" in last.reason and "team_formed" in last.reason
+        assert last.reason == "学校撤并；越过未通过的关卡：plan_filed, team_formed"
         assert [g["passed"] for g in last.gates] == [False, False]
 
 
@@ -259,7 +259,14 @@ def test_unknown_school_and_trigger(plan: sessionmaker[Session], clock: FixedClo
     with pytest.raises(NotFound):
         _fire(plan, clock, code="3703239999")
     message = _refused(plan, lambda: _fire(plan, clock, trigger="graduate"))
-    assert "graduate" in message and "advance" in message
+    assert message == (f"学校 {SCHOOL} 处于“制定规划”阶段，不能执行“graduate”；可执行：推进到下一阶段（advance）、"
+                       "延期（extend）、特批完成（override）、暂停推进（suspend）")
+    _fire(plan, clock, trigger="override", actor=CITY_OFFICER, reason="学校撤并")
+    # a finished school can take nothing more, and is told so
+    assert _refused(plan, lambda: _fire(plan, clock)) == f"学校 {SCHOOL} 处于“完成”阶段，不能执行“advance”；可执行：无"
+    set_language("en")
+    assert _refused(plan, lambda: _fire(plan, clock)) == (
+        f"school {SCHOOL} is in stage 'Done': 'advance' is not allowed; allowed: none")
 
 
 # --- advance_all_ready ----------------------------------------------------------------------------
@@ -552,7 +559,10 @@ def test_only_an_extension_records_a_new_due_date_in_its_reason(plan: sessionmak
     set_language("en")
     _fire(plan, clock, trigger="extend", reason="flood", due=date(2021, 10, 31))
     _fire(plan, clock, trigger="suspend", reason="merger", due=date(2021, 11, 30))  # a stray --due is not recorded
+    _fire(plan, clock, code=EARLY[1], trigger="override", actor=CITY_OFFICER, reason="closed")
     with transaction(plan) as s:
         extend, suspend = events_of(s, SCHOOL)[-2:]
+        override = events_of(s, EARLY[1])[-1]
+    assert override.reason == "closed；overrode failing gates: plan_filed, team_formed"
     assert extend.reason is not None and extend.reason.startswith("flood") and extend.reason.endswith("new due date 2021-10-31")
     assert suspend.reason == "merger"
