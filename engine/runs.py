@@ -126,7 +126,7 @@ def fire(
     values = values_for_run(session, wf, run)
     gates = judge_stage(wf, stage, values) if stage.gates else []
     if t.kind == "advance" and not all_passed(gates):
-        raise TransitionRefused(tr("关卡未通过：", "gates not passed: ") + "；".join(g.explain() for g in failing(gates)))
+        raise TransitionRefused(tr("关卡未通过：", "gates not passed: ") + tr("；", "; ").join(g.explain() for g in failing(gates)))
     overridden = [g.gate for g in failing(gates)] if t.kind == "override" else []
 
     token = Token(run.state, run.previous_state)

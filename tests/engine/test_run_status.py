@@ -244,3 +244,22 @@ def test_a_suspended_school_has_no_stored_due_date(plan: sessionmaker[Session], 
         run = run_of(s, EARLY[0])
         assert (run.state, run.due_date, run.due_source, run.due_provisional) == ("suspended", None, None, False)
         _agree(s, clock)
+
+
+def test_gates_are_judged_for_every_run_when_measured_in_chunks(plan: sessionmaker[Session], clock: FixedClock,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A province's teachers are aggregated a chunk of schools at a time: every chunk's runs get
+    their own gate verdict, the same as measured in one go."""
+    import engine.run_status as run_status
+
+    with transaction(plan) as s:
+        for school in (EARLY[1], LATE[1]):  # planning done: these pass, the others do not
+            set_fact(s, clock, school_code=school, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+            set_fact(s, clock, school_code=school, name="team_members", value=4, actor=COUNTY_OFFICER)
+        expected = {r.school_code: (r.blocked, r.failing) for r in s.scalars(select(SchoolRun))}
+        assert len({b for b, _ in expected.values()}) == 2  # some pass, some do not
+        s.execute(update(SchoolRun).values(blocked=False, failing=None))
+        monkeypatch.setattr(run_status, "CHUNK", 2)
+        refresh(s, SchoolRun.plan_id == s.scalars(select(Plan.id)).one())
+        s.expire_all()
+        assert {r.school_code: (r.blocked, r.failing) for r in s.scalars(select(SchoolRun))} == expected

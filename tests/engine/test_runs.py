@@ -139,7 +139,7 @@ def test_override_records_the_gates_it_overrode(plan: sessionmaker[Session], clo
         last = events_of(s, SCHOOL)[-1]
         assert last.trigger == "override" and last.to_state == "done"
         assert last.reason is not None
-        assert "学校撤并" in last.reason and "plan_filed" in last.reason and "team_formed" in last.reason
+        assert last.reason == "学校撤并；越过未通过的关卡：plan_filed, team_formed"
         assert [g["passed"] for g in last.gates] == [False, False]
 
 
@@ -181,12 +181,13 @@ def test_extend_within_cap_changes_due_date(plan: sessionmaker[Session], clock: 
         before = school_detail(s, clock, SCHOOL)["due"]
     assert (before["date"], before["source"]) == (date(2021, 9, 30), "batch")
     # each refusal says why: past the plan's cap, already past, no date given (in the user's language)
-    for lang, words in (("zh", ("不得晚于 2022-12-31", "已经过去", "新的截止日期（--due）")),
-                        ("en", ("may not go past 2022-12-31", "already past", "needs the new due date (--due)"))):
+    for lang, words in (("zh", ("延期不得晚于 2022-12-31", "新的截止日期已经过去", "延期必须给出新的截止日期（--due）")),
+                        ("en", ("an extension may not go past 2022-12-31", "the new due date is already past",
+                                "an extension needs the new due date (--due)"))):
         set_language(lang)
         for due, word in zip((date(2023, 1, 31), date(2021, 6, 30), None), words, strict=True):
             message = _refused(plan, lambda d=due: _fire(plan, clock, trigger="extend", reason="疫情", due=d))
-            assert word in message, (lang, due, message)
+            assert message == word, (lang, due)
     set_language("zh")
     out = _fire(plan, clock, trigger="extend", reason="疫情", due=date(2022, 12, 31))  # cap itself is allowed
     assert out.from_state == out.to_state == "planning"
@@ -215,10 +216,10 @@ def test_batch_not_started_is_refused(plan: sessionmaker[Session], clock: FixedC
 
 def test_expected_version_mismatch_is_stale(plan: sessionmaker[Session], clock: FixedClock) -> None:
     message = _refused(plan, lambda: _fire(plan, clock, trigger="suspend", reason="x", expected_version=7), StaleStateError)
-    assert SCHOOL in message and "请刷新后重试" in message  # the officer is told which school, and what to do
+    assert message == f"学校 {SCHOOL} 已被他人修改，请刷新后重试"  # which school, and what to do
     set_language("en")
     message = _refused(plan, lambda: _fire(plan, clock, trigger="suspend", reason="x", expected_version=7), StaleStateError)
-    assert SCHOOL in message and "reload and try again" in message
+    assert message == f"school {SCHOOL} was changed by someone else: reload and try again"
     set_language("zh")
     assert _fire(plan, clock, trigger="suspend", reason="x", expected_version=1).to_state == "suspended"
     assert _state(plan)[2] == 2
@@ -258,7 +259,14 @@ def test_unknown_school_and_trigger(plan: sessionmaker[Session], clock: FixedClo
     with pytest.raises(NotFound):
         _fire(plan, clock, code="3703239999")
     message = _refused(plan, lambda: _fire(plan, clock, trigger="graduate"))
-    assert "graduate" in message and "advance" in message
+    assert message == (f"学校 {SCHOOL} 处于“制定规划”阶段，不能执行“graduate”；可执行：推进到下一阶段（advance）、"
+                       "延期（extend）、特批完成（override）、暂停推进（suspend）")
+    _fire(plan, clock, trigger="override", actor=CITY_OFFICER, reason="学校撤并")
+    # a finished school can take nothing more, and is told so
+    assert _refused(plan, lambda: _fire(plan, clock)) == f"学校 {SCHOOL} 处于“完成”阶段，不能执行“advance”；可执行：无"
+    set_language("en")
+    assert _refused(plan, lambda: _fire(plan, clock)) == (
+        f"school {SCHOOL} is in stage 'Done': 'advance' is not allowed; allowed: none")
 
 
 # --- advance_all_ready ----------------------------------------------------------------------------
@@ -380,18 +388,181 @@ def test_a_withdrawn_school_cannot_be_moved(plan: sessionmaker[Session], clock: 
     _planning_done(plan, clock)
     with transaction(plan) as s:
         s.execute(update(SchoolRun).where(SchoolRun.school_code == SCHOOL).values(withdrawn_at=clock.now()))
-    assert "已退出本计划" in _refused(plan, lambda: _fire(plan, clock))
+    assert _refused(plan, lambda: _fire(plan, clock)) == f"学校 {SCHOOL} 已退出本计划"
     set_language("en")
-    assert "was withdrawn" in _refused(plan, lambda: _fire(plan, clock, trigger="override", actor=CITY_OFFICER,
-                                                            reason="x"))
+    assert _refused(plan, lambda: _fire(plan, clock, trigger="override", actor=CITY_OFFICER, reason="x")) == (
+        f"school {SCHOOL} was withdrawn from the plan")
 
 
 def test_refusals_are_explained_in_english_too(plan: sessionmaker[Session], clock: FixedClock) -> None:
     """An English-language user reads why: the allowed triggers, the roles, the reason, the gates."""
     set_language("en")
-    assert "'graduate' is not allowed; allowed: Advance to the next stage (advance)" in _refused(
-        plan, lambda: _fire(plan, clock, trigger="graduate"))
-    assert "may not fire 'Advance to the next stage' (allowed:" in _refused(
-        plan, lambda: _fire(plan, clock, actor=SCHOOL_ADMIN))
-    assert "needs a reason (--reason)" in _refused(plan, lambda: _fire(plan, clock, trigger="suspend"))
-    assert "gates not passed: " in _refused(plan, lambda: _fire(plan, clock))
+    assert _refused(plan, lambda: _fire(plan, clock, trigger="graduate")) == (
+        f"school {SCHOOL} is in stage 'Planning': 'graduate' is not allowed; allowed: Advance to the next stage "
+        "(advance), Extend the deadline (extend), Override to done (override), Suspend (suspend)")
+    assert _refused(plan, lambda: _fire(plan, clock, actor=SCHOOL_ADMIN)) == (
+        "role School admin (school_admin) may not fire 'Advance to the next stage' "
+        "(allowed: County project office (county_office))")
+    assert _refused(plan, lambda: _fire(plan, clock, trigger="suspend")) == "'Suspend' (suspend) needs a reason (--reason)"
+    gates = _refused(plan, lambda: _fire(plan, clock))
+    assert gates.startswith("gates not passed: School plan reviewed and filed by the county: no data")
+    assert "✗; School IT management team" in gates  # an English list, not a Chinese one
+
+
+def test_an_extension_may_end_today(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """The due date itself is still on time, so today is a valid new due date; yesterday is not."""
+    assert _fire(plan, clock, trigger="extend", reason="补交材料", due=date(2021, 7, 1)).to_state == "planning"
+    with transaction(plan) as s:
+        assert school_detail(s, clock, SCHOOL)["due"]["date"] == date(2021, 7, 1)
+
+
+def test_each_extension_belongs_to_one_school_and_one_stage(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """An extension replaces only the same school's deadline for the same stage — an office's
+    override there becomes the extension, by whoever granted it — never another school's row or
+    an earlier stage's."""
+    from engine.run_deadline import override_deadline
+
+    with transaction(plan) as s:
+        override_deadline(s, clock, school_code=SCHOOL, stage="planning", due=date(2021, 10, 10), reason="水灾",
+                          actor=COUNTY_OFFICER)
+    _fire(plan, clock, code=EARLY[1], trigger="extend", reason="另一所", due=date(2021, 10, 20))
+    _fire(plan, clock, trigger="extend", reason="疫情", due=date(2021, 10, 31), actor=CITY_OFFICER)
+    _planning_done(plan, clock)
+    _fire(plan, clock)  # on to online study, whose deadline is its own
+    _fire(plan, clock, trigger="extend", reason="再延", due=date(2021, 12, 31))
+
+    with transaction(plan) as s:
+        code_of = {run_of(s, c).id: c for c in (SCHOOL, EARLY[1])}
+        rows = [(code_of[r.run_id], r.stage, r.due, r.kind, r.reason, r.created_by)
+                for r in s.scalars(select(RunDeadline).order_by(RunDeadline.run_id, RunDeadline.stage))]
+        assert rows == [
+            (SCHOOL, "online_study", date(2021, 12, 31), "extension", "再延", COUNTY_OFFICER.name),
+            (SCHOOL, "planning", date(2021, 10, 31), "extension", "疫情", CITY_OFFICER.name),
+            (EARLY[1], "planning", date(2021, 10, 20), "extension", "另一所", COUNTY_OFFICER.name)]
+
+
+
+@pytest.mark.parametrize("region", ["370300", "370000"])  # 淄博市, 山东省: both above the two counties
+def test_advance_all_ready_by_city_or_province_takes_every_county_below(plan: sessionmaker[Session],
+                                                                        clock: FixedClock, region: str) -> None:
+    """A region is a subtree: a city's or a province's bulk advance reaches the schools of every
+    county below it, and each moved school's audit event names that school."""
+    _planning_done(plan, clock, SCHOOL)
+    _planning_done(plan, clock, OTHER)  # in another county of the same city
+    with transaction(plan) as s:
+        assert advance_all_ready(s, clock, actor=COUNTY_OFFICER, region=region).moves == {("planning", "online_study"): 2}
+    with transaction(plan) as s:
+        for code in (SCHOOL, OTHER):
+            last = events_of(s, code)[-1]
+            assert (last.school_code, last.trigger, last.to_state) == (code, "advance", "online_study")
+
+
+def test_advance_all_ready_leaves_withdrawn_schools(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """A school that left the plan is not moved by a bulk advance either, though its gates pass."""
+    from sqlalchemy import update
+
+    from engine.models import SchoolRun
+
+    _planning_done(plan, clock, SCHOOL)
+    _planning_done(plan, clock, OTHER)
+    with transaction(plan) as s:
+        s.execute(update(SchoolRun).where(SchoolRun.school_code == OTHER).values(withdrawn_at=clock.now()))
+    with transaction(plan) as s:
+        assert advance_all_ready(s, clock, actor=COUNTY_OFFICER).advanced == 1
+    assert (_state(plan, SCHOOL)[0], _state(plan, OTHER)[0]) == ("online_study", "planning")
+
+
+def test_a_batch_is_started_from_its_first_instant(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """At 00:00 of its start day (the plan's time zone) a batch has started: its ready schools move,
+    one at a time or in bulk, and the sweep's advance takes them too."""
+    from datetime import datetime
+
+    from tests.conftest import SHANGHAI
+
+    clock.set(datetime(2021, 9, 1, 0, 0, tzinfo=SHANGHAI))  # batch b3's start
+    _planning_done(plan, clock, LATE[0])
+    with transaction(plan) as s:
+        result = advance_all_ready(s, clock, actor=COUNTY_OFFICER)
+        assert (result.advanced, result.not_started) == (1, 0)
+    _planning_done(plan, clock, LATE[1])
+    with transaction(plan) as s:
+        assert runs_module.advance_auto(s, clock) == 1
+    assert (_state(plan, LATE[0])[0], _state(plan, LATE[1])[0]) == ("online_study", "online_study")
+
+
+def test_a_bulk_advance_after_rework_clears_the_previous_stage(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """Rework remembers the stage it came back from; moving on again, alone or in bulk, forgets it
+    (as ``fire`` does), so the run looks the same whichever way it advanced."""
+    _planning_done(plan, clock)
+    _fire(plan, clock)
+    _fire(plan, clock, trigger="return_for_rework", actor=CITY_OFFICER, reason="规划未备案")
+    assert _state(plan)[:2] == ("planning", "online_study")
+    with transaction(plan) as s:
+        assert advance_all_ready(s, clock, actor=COUNTY_OFFICER).advanced == 1
+    assert _state(plan)[:2] == ("online_study", None)
+
+
+def test_a_bulk_advance_records_the_move_like_a_single_advance(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """The bulk path writes what ``fire`` writes: the school enters its new stage now (its deadline
+    counts from today), its version moves by exactly one, a run this session holds shows the new
+    stage, and its audit event names the plan, run, school, gates and workflow version."""
+    from engine.models import Plan
+
+    _planning_done(plan, clock)
+    clock.advance(timedelta(days=5))
+    with transaction(plan) as s:
+        held = run_of(s, SCHOOL)
+        version = held.version
+        assert advance_all_ready(s, clock, actor=COUNTY_OFFICER).advanced == 1
+        assert held.state == "online_study"  # not the stale object from before the Core UPDATE
+        assert (held.stage_entered_at, held.updated_at, held.version) == (clock.now(), clock.now(), version + 1)
+        plan_row = s.scalars(select(Plan)).one()
+        last = events_of(s, SCHOOL)[-1]
+        assert (last.plan_id, last.run_id, last.school_code, last.from_state, last.to_state) == (
+            plan_row.id, held.id, SCHOOL, "planning", "online_study")
+        assert [g["gate"] for g in last.gates] == ["plan_filed", "team_formed"] and all(g["passed"] for g in last.gates)
+        assert last.workflow_version == events_of(s, SCHOOL)[0].workflow_version is not None
+
+
+def test_a_bulk_advance_that_finds_a_school_changed_meanwhile_changes_nothing(
+        plan: sessionmaker[Session], clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each row is guarded by its version: if another officer's commit changes one school while the
+    bulk advance is judging, nothing moves and the officer is told to try again."""
+    from sqlalchemy import update
+
+    from engine.models import SchoolRun
+
+    _planning_done(plan, clock, SCHOOL)
+    _planning_done(plan, clock, OTHER)
+    judge = runs_module.judge_stage
+    session: list[Session] = []
+
+    def meanwhile(*args: Any, **kwargs: Any) -> Any:  # a concurrent commit bumps OTHER's version
+        session[0].execute(update(SchoolRun).where(SchoolRun.school_code == OTHER)
+                           .values(version=SchoolRun.version + 1))
+        return judge(*args, **kwargs)
+
+    monkeypatch.setattr(runs_module, "judge_stage", meanwhile)
+    with pytest.raises(StaleStateError) as info, transaction(plan) as s:  # the caller's transaction rolls back
+        session.append(s)
+        advance_all_ready(s, clock, actor=COUNTY_OFFICER)
+    assert str(info.value) == "有学校在批量推进期间被他人修改，本次未做任何更改，请重试"
+    assert (_state(plan, SCHOOL)[0], _state(plan, OTHER)[0]) == ("planning", "planning")
+    set_language("en")
+    with pytest.raises(StaleStateError) as info, transaction(plan) as s:
+        session[0] = s
+        advance_all_ready(s, clock, actor=COUNTY_OFFICER)
+    assert str(info.value) == "schools changed during the bulk advance; nothing was changed, try again"
+
+
+def test_only_an_extension_records_a_new_due_date_in_its_reason(plan: sessionmaker[Session], clock: FixedClock) -> None:
+    set_language("en")
+    _fire(plan, clock, trigger="extend", reason="flood", due=date(2021, 10, 31))
+    _fire(plan, clock, trigger="suspend", reason="merger", due=date(2021, 11, 30))  # a stray --due is not recorded
+    _fire(plan, clock, code=EARLY[1], trigger="override", actor=CITY_OFFICER, reason="closed")
+    with transaction(plan) as s:
+        extend, suspend = events_of(s, SCHOOL)[-2:]
+        override = events_of(s, EARLY[1])[-1]
+    assert override.reason == "closed；overrode failing gates: plan_filed, team_formed"
+    assert extend.reason is not None and extend.reason.startswith("flood") and extend.reason.endswith("new due date 2021-10-31")
+    assert suspend.reason == "merger"
