@@ -50,19 +50,27 @@ class GateResult:
 
     def explain(self) -> str:
         """E.g. ``网络研修满25学时的教师占比：83%（需 ≥ 100%）✗``."""
-        need = f"{_OP_WORDS[self.op]} {format_value(self.required, self.unit)}"
-        if self.actual is None:
-            have = tr("无数据", "no data")
-        else:
-            have = format_value(self.actual, self.unit)
+        def said(english: bool) -> tuple[str, str]:
+            need = f"{_OP_WORDS[self.op]} {format_value(self.required, self.unit, english=english)}"
+            if self.actual is None:
+                return tr("无数据", "no data"), need
+            return format_value(self.actual, self.unit, english=english), need
+
         mark = "✓" if self.passed else "✗"
-        return tr(f"{self.title_zh}：{have}（需 {need}）{mark}", f"{self.title_en}: {have} ({need} needed) {mark}")
+        (have_zh, need_zh), (have_en, need_en) = said(False), said(True)
+        return tr(f"{self.title_zh}：{have_zh}（需 {need_zh}）{mark}", f"{self.title_en}: {have_en} ({need_en} needed) {mark}")
 
 
 _FIELDS = tuple(f.name for f in fields(GateResult))
 
 
-def format_value(value: float, unit: str) -> str:
+# Workflow files write units as officials do (人, 期); an English page says the word instead.
+UNIT_EN = {"人": " people", "期": " cohort(s)", "学时": " h", "个": ""}
+
+
+def format_value(value: float, unit: str, *, english: bool = False) -> str:
+    if english:
+        unit = UNIT_EN.get(unit, unit)
     if unit == "share":
         pct = value * 100
         # Never round 99.6 % up to "100 %" when the gate needs 100 %: floor to one decimal.

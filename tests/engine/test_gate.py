@@ -28,6 +28,17 @@ def test_explained_in_english() -> None:
     assert "83%" in text and "≥ 100% needed" in text and ONLINE_GATE.title.en in text
 
 
+def test_a_count_says_its_unit_in_each_language() -> None:
+    """The team gate counts people: 需 ≥ 3人 in Chinese, "≥ 3 people needed" in English (the
+    workflow file writes the unit as officials do)."""
+    team_gate = next(g for g in WF.stage("planning").gates if WF.metrics[g.metric].unit == "人")
+    r = judge(team_gate, WF.metrics[team_gate.metric], 2)
+    assert "：2人（需 ≥ 3人）✗" in r.explain()
+    set_language("en")
+    assert r.explain().endswith(": 2 people (≥ 3 people needed) ✗")
+    assert format_value(1, "期", english=True) == "1 cohort(s)" and format_value(4, "间", english=True) == "4间"
+
+
 def test_no_data_is_not_zero_and_fails() -> None:
     r = judge(ONLINE_GATE, ONLINE_METRIC, None)
     assert not r.passed
