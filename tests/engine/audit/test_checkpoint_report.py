@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,9 +40,10 @@ def report_of(factory: sessionmaker[Session], path: Path, public: Path) -> Check
 def resigned(private: Path, data: dict[str, Any], path: Path) -> Path:
     """``data`` signed again with ``private``: a valid file whose contents the test chose."""
     key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
     data = dict(data)
     data.pop("signature", None)
-    data["signature"] = base64.b64encode(key.sign(checkpoint_module._signed_part(data))).decode("ascii")  # type: ignore[union-attr]
+    data["signature"] = base64.b64encode(key.sign(checkpoint_module._signed_part(data))).decode("ascii")
     write_checkpoint(path, data)
     return path
 
