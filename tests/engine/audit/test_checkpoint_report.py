@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,9 +40,10 @@ def report_of(factory: sessionmaker[Session], path: Path, public: Path) -> Check
 def resigned(private: Path, data: dict[str, Any], path: Path) -> Path:
     """``data`` signed again with ``private``: a valid file whose contents the test chose."""
     key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
     data = dict(data)
     data.pop("signature", None)
-    data["signature"] = base64.b64encode(key.sign(checkpoint_module._signed_part(data))).decode("ascii")  # type: ignore[union-attr]
+    data["signature"] = base64.b64encode(key.sign(checkpoint_module._signed_part(data))).decode("ascii")
     write_checkpoint(path, data)
     return path
 
@@ -112,6 +114,9 @@ def test_an_unsigned_file_is_not_judged_further(
         assert [(p.kind, p.chain, p.seq) for p in report.problems] == [("bad_signature", None, None)], name
         assert report.problems[0].message == (
             f"{path} has an invalid signature: the file was changed after signing, or another key signed it")
+    set_language("zh")
+    assert [p.message for p in report_of(factory, path, public).problems] == [
+        f"{path} 的签名无效：文件在签名后被改动，或不是用这把密钥签的"]
 
 
 def test_a_file_of_another_key_names_both_fingerprints(
@@ -130,6 +135,9 @@ def test_a_file_of_another_key_names_both_fingerprints(
     assert not report.ok
     assert [p.message for p in report.problems] == [
         f"{path} was signed by another key ({signed['public_key']}), not the given public key ({other})"]
+    set_language("zh")
+    assert [p.message for p in report_of(factory, path, other_public).problems] == [
+        f"{path} 由另一把密钥签名（{signed['public_key']}），不是所给公钥（{other}）"]
     key = serialization.load_pem_public_key(public.read_bytes())
     assert signed["public_key"] == fingerprint(key) != other  # type: ignore[arg-type]
 
@@ -149,6 +157,8 @@ def test_a_root_that_does_not_match_does_not_stop_the_head_checks(
     assert [(p.kind, p.chain, p.seq) for p in report.problems] == [
         ("root_mismatch", None, None), ("tail_deleted", "run:2", 2)]
     assert report.problems[0].message == "the heads in the checkpoint do not match its signed Merkle root"
+    set_language("zh")
+    assert report_of(factory, path, public).problems[0].message == "检查点中的链头与签名的 Merkle 根不符"
 
 
 def test_many_heads_are_looked_up_in_several_queries(

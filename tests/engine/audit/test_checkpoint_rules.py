@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,9 @@ def test_missing_folders_are_created_for_keys_and_checkpoints(
     generate_key(private, public)
     assert stat.S_IMODE(private.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
-    assert public.exists()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(public.parent.stat().st_mode) == 0o755 & ~umask  # a public key's folder is readable
     append(factory, "run:1", 1)
     path = tmp_path / "checkpoints" / "2021" / "cp.json"
     checkpoint(factory, private, path, clock)
@@ -178,6 +181,10 @@ def test_keys_that_are_not_ed25519_or_not_keys_are_refused(
         make_checkpoint(s, ec_private, clock)
     with factory() as s, pytest.raises(AuditError, match=r"ec.pub is not an Ed25519 key$"):
         verify_checkpoint(s, path, ec_public)
+    set_language("zh")
+    with factory() as s, pytest.raises(AuditError, match=r"ec.pub 不是 Ed25519 密钥$"):
+        verify_checkpoint(s, path, ec_public)
+    set_language("en")
     with factory() as s, pytest.raises(AuditError, match=r"^cannot read key .*missing.key: "):
         make_checkpoint(s, tmp_path / "missing.key", clock)
     with factory() as s, pytest.raises(AuditError, match=r"^cannot read key .*audit.pub: "):
@@ -213,6 +220,9 @@ def test_a_file_that_is_not_a_checkpoint_says_so(tmp_path: Path, data: Any) -> N
     path = write_json(tmp_path / "cp.json", data)
     set_language("en")
     with pytest.raises(AuditError, match=r"cp.json is not an audit checkpoint \(rollout-audit-checkpoint/1\)$"):
+        read_checkpoint(path)
+    set_language("zh")
+    with pytest.raises(AuditError, match=r"cp.json 不是审计检查点（rollout-audit-checkpoint/1）$"):
         read_checkpoint(path)
 
 

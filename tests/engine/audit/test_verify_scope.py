@@ -41,6 +41,18 @@ def test_named_chains_are_the_only_ones_checked(db: Engine, factory: sessionmake
     assert (verify_chains(db, chains=[]).chains, verify_chains(db, chains=["run:9"]).chains) == (0, 0)
 
 
+def test_named_chains_are_not_split_between_threads(
+    db: Engine, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However large the trail, named chains are read on one connection, and only they are read."""
+    broken_run_1(db, factory)
+    monkeypatch.setattr(verify_module, "PARALLEL_FROM", 0)
+    asked = spans_seen(monkeypatch)
+    report = verify_chains(db, chains=["run:2", "run:3"], workers=3)
+    assert (report.ok, report.chains, report.events) == (True, 2, 6)
+    assert asked == []
+
+
 def test_named_chains_through_a_session(db: Engine, factory: sessionmaker[Session]) -> None:
     """Through the caller's Session: the same chains, the same report, all chains when none are named."""
     broken_run_1(db, factory)
@@ -167,16 +179,45 @@ def span_events(db: Engine, spans: list[tuple[str | None, str | None]]) -> list[
     return counts
 
 
+@pytest.mark.parametrize("first_id", [1, 5000])
 @pytest.mark.parametrize("workers", [2, 3, 4])
 def test_spans_hold_about_equal_events(
-    db: Engine, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, workers: int
+    db: Engine, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, workers: int, first_id: int
 ) -> None:
     """Each thread gets about its share of the events: off by less than one chain, whatever the order
-    of seq numbers across chains."""
+    of seq numbers across chains, and wherever the ids start (a restored or trimmed database)."""
     for i in range(20):
         fill(factory, chain=f"run:{i:02d}", n=3)
+    if first_id != 1:
+        tamper(db, f"UPDATE audit_event SET id = id + {first_id - 1}")
     monkeypatch.setattr(verify_module, "PARALLEL_FROM", 0)
     spans = verify_module._spans(db, workers)
     counts = span_events(db, spans)
     assert len(spans) == workers and sum(counts) == 60
     assert all(abs(c - 60 / workers) <= 3 for c in counts), counts
+
+
+def test_each_span_is_checked_on_its_own_in_the_thread_pool(
+    db: Engine, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every span is one check of its own chains, off the caller's thread; the parts add up to the trail."""
+    import threading
+
+    for i in range(6):
+        fill(factory, chain=f"run:{i}", n=2)
+    monkeypatch.setattr(verify_module, "PARALLEL_FROM", 0)
+    seen: list[tuple[Any, str]] = []  # (span, thread)
+    real = verify_module._verify_on
+
+    def recording(conn: Any, chains: Any, batch: int, span: Any = (None, None)) -> Any:
+        seen.append((span, threading.current_thread().name))
+        return real(conn, chains, batch, span)
+
+    monkeypatch.setattr(verify_module, "_verify_on", recording)
+    for workers in (2, 3):
+        seen.clear()
+        spans = verify_module._spans(db, workers)
+        report = verify_chains(db, workers=workers)
+        assert (report.ok, report.chains, report.events) == (True, 6, 12)
+        assert len(seen) == len(spans) == workers and {span for span, _ in seen} == set(spans)
+        assert threading.current_thread().name not in {thread for _, thread in seen}
