@@ -125,7 +125,7 @@ def overview(session: Session, clock: Clock, user: User, *, plan_code: str | Non
         # 有风险 (issue 11): the runs whose stored forecast risk is current and ≥ 70 %.
         group = School.city_code if out["level"] == "province" else School.county_code
         risky = at_risk_counts(session, plan.id, group, region_clause(session, code),
-                               threshold=DEFAULT_AT_RISK, now=clock.now())
+                               threshold=DEFAULT_AT_RISK, now=clock.now(), few_schools=out["level"] != "province")
         out["at_risk"] = sum(risky.values())
         for row in rows:
             row["at_risk"] = risky.get(row["region_code"], 0)

@@ -110,12 +110,23 @@ def run_risk(session: Session, run_id: int, now: datetime, max_age_days: int = M
 
 def at_risk_counts(session: Session, plan_id: int, group_column: Any, *where: ColumnElement[bool],
                    threshold: float, now: datetime, max_age_days: int = MAX_AGE_DAYS,
-                   stale: bool = False) -> dict[Any, int]:
+                   stale: bool = False, few_schools: bool = False) -> dict[Any, int]:
     """Runs of the plan at risk (stored ``risk >= threshold``) per value of ``group_column`` (a
     ``School`` or ``SchoolRun`` column, e.g. ``School.county_code``), filtered by ``where``.
 
     Only current risks are counted; ``stale=True`` counts the at-risk ones that are stale instead
-    (what a page shows beside the count, so an old warning is not taken for today's)."""
+    (what a page shows beside the count, so an old warning is not taken for today's).
+
+    ``few_schools``: ``where`` picks a city's or a county's schools. Then the count starts from
+    them and asks each run for its risk; SQLite otherwise starts from every stored risk of the plan
+    (a county's count took 22 ms of a province's 15,000 risks, 4 ms from its 327 schools — while
+    for a whole province starting from the risks is the faster way, 32 ms against 162)."""
+    if few_schools:
+        risky = (select(RunRisk.run_id).where(RunRisk.run_id == SchoolRun.id, RunRisk.plan_id == plan_id,
+                                              _at_risk(session, threshold, now, max_age_days, stale))).exists()
+        return {group: int(n) for group, n in session.execute(
+            select(group_column, func.count()).select_from(SchoolRun).join(School, School.code == SchoolRun.school_code)
+            .where(SchoolRun.plan_id == plan_id, SchoolRun.withdrawn_at.is_(None), risky, *where).group_by(group_column))}
     q = (select(group_column, func.count())
          .select_from(RunRisk).join(SchoolRun, SchoolRun.id == RunRisk.run_id)
          .join(School, School.code == SchoolRun.school_code)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -52,6 +53,14 @@ def constructed(s: Session) -> tuple[int, list[SchoolForecast]]:
     return runs[0][3], out
 
 
+def counts(s: Session, *args: Any, **kwargs: Any) -> dict[Any, int]:
+    """``at_risk_counts`` both ways — from the plan's stored risks and from the region's schools
+    (``few_schools``, a county's or city's page) — which must always agree."""
+    found = at_risk_counts(s, *args, **kwargs)
+    assert at_risk_counts(s, *args, **kwargs, few_schools=True) == found
+    return found
+
+
 def store_constructed(factory: sessionmaker[Session], clock: FixedClock) -> int:
     with factory() as s, s.begin():
         plan_id, found = constructed(s)
@@ -63,12 +72,12 @@ def test_counts_per_county_at_a_threshold_exactly(studying: sessionmaker[Session
     plan_id = store_constructed(studying, clock)
     with studying() as s:
         now = clock.now()
-        assert at_risk_counts(s, plan_id, School.county_code, threshold=0.7, now=now) == {COUNTY: 2, OTHER_COUNTY: 1}
-        assert at_risk_counts(s, plan_id, School.county_code, threshold=0.69, now=now) == {COUNTY: 3, OTHER_COUNTY: 1}
-        assert at_risk_counts(s, plan_id, School.city_code, threshold=0.95, now=now) == {"370300": 1}
-        assert at_risk_counts(s, plan_id, School.county_code, School.county_code == COUNTY, threshold=0.5,
+        assert counts(s, plan_id, School.county_code, threshold=0.7, now=now) == {COUNTY: 2, OTHER_COUNTY: 1}
+        assert counts(s, plan_id, School.county_code, threshold=0.69, now=now) == {COUNTY: 3, OTHER_COUNTY: 1}
+        assert counts(s, plan_id, School.city_code, threshold=0.95, now=now) == {"370300": 1}
+        assert counts(s, plan_id, School.county_code, School.county_code == COUNTY, threshold=0.5,
                               now=now) == {COUNTY: 3}
-        assert at_risk_counts(s, plan_id, School.county_code, threshold=0.7, now=now, stale=True) == {}
+        assert counts(s, plan_id, School.county_code, threshold=0.7, now=now, stale=True) == {}
         one = run_risk(s, s.scalar(select(SchoolRun.id).where(SchoolRun.school_code == EARLY[0])) or 0, now)
     assert one is not None and (one.p_miss_due, one.p_miss_final, one.risk, one.stale) == (0.9, None, 0.9, False)
     assert one.as_of == date(2021, 8, 2) and one.teachers_at_risk == 2 and one.eta_p50 == date(2021, 9, 1)
@@ -90,8 +99,8 @@ def test_a_later_import_makes_the_risk_stale(studying: sessionmaker[Session], cl
                     clock=clock)
     with studying() as s:
         now = clock.now()
-        assert at_risk_counts(s, plan_id, School.county_code, threshold=0.7, now=now) == {}
-        assert at_risk_counts(s, plan_id, School.county_code, threshold=0.7, now=now, stale=True) == {COUNTY: 2, OTHER_COUNTY: 1}
+        assert counts(s, plan_id, School.county_code, threshold=0.7, now=now) == {}
+        assert counts(s, plan_id, School.county_code, threshold=0.7, now=now, stale=True) == {COUNTY: 2, OTHER_COUNTY: 1}
         risks = run_risks(s, s.scalars(select(SchoolRun.id)), now)
     assert {r.stale_reason for r in risks.values()} == {"new_import"}
 
@@ -102,12 +111,12 @@ def test_age_and_a_stage_change_make_it_stale(studying: sessionmaker[Session], c
         s.execute(update(SchoolRun).where(SchoolRun.school_code == OTHER).values(state="school_practice"))
     with studying() as s:
         now = clock.now()
-        assert at_risk_counts(s, plan_id, School.county_code, threshold=0.7, now=now) == {COUNTY: 2}
+        assert counts(s, plan_id, School.county_code, threshold=0.7, now=now) == {COUNTY: 2}
         other = s.scalar(select(SchoolRun.id).where(SchoolRun.school_code == OTHER)) or 0
         assert (r := run_risk(s, other, now)) is not None and r.stale_reason == "stage_changed"
         later = now + timedelta(days=8)
-        assert at_risk_counts(s, plan_id, School.county_code, threshold=0.7, now=later) == {}
-        assert at_risk_counts(s, plan_id, School.county_code, threshold=0.7, now=later, max_age_days=10) == {COUNTY: 2}
+        assert counts(s, plan_id, School.county_code, threshold=0.7, now=later) == {}
+        assert counts(s, plan_id, School.county_code, threshold=0.7, now=later, max_age_days=10) == {COUNTY: 2}
         early = s.scalar(select(SchoolRun.id).where(SchoolRun.school_code == EARLY[0])) or 0
         assert (r := run_risk(s, early, later)) is not None and r.stale_reason == "too_old"
 
@@ -148,4 +157,4 @@ def test_the_at_risk_list_holds_exactly_the_counted_schools(studying: sessionmak
         s.execute(update(SchoolRun).where(SchoolRun.school_code == OTHER).values(state="practice"))
         listed = set(s.scalars(select(SchoolRun.school_code).where(at_risk_clause(s, plan_id, 0.7, clock.now()))))
         assert listed == {EARLY[0], LATE[0]}
-        assert at_risk_counts(s, plan_id, School.county_code, threshold=0.7, now=clock.now()) == {COUNTY: 2}
+        assert counts(s, plan_id, School.county_code, threshold=0.7, now=clock.now()) == {COUNTY: 2}
