@@ -39,6 +39,17 @@ def _agree(s: Session, clock: FixedClock) -> dict[str, RunView]:
     return stored
 
 
+def _three_with_online_hours(tmp_path: Path) -> Path:
+    """A platform export: three teachers of EARLY[0] with their online hours, no practice yet."""
+    path = tmp_path / "progress.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["教师ID", "姓名", "学校标识码", "网络研修学时", "校本实践学时", "所选能力点", "提交作品数", "测评结果"])
+        for i in range(3):
+            w.writerow([f"T{i}", f"教师{i}", EARLY[0], "30", "0", "1,2,3", "0", ""])
+    return path
+
+
 def test_plan_load_derives_every_run(plan: sessionmaker[Session], clock: FixedClock) -> None:
     with transaction(plan) as s:
         assert all(r.derived_ok for r in s.scalars(select(SchoolRun)))
@@ -71,12 +82,7 @@ def test_progress_import_refreshes_gates(plan: sessionmaker[Session], clock: Fix
         set_fact(s, clock, school_code=EARLY[0], name="team_members", value=4, actor=COUNTY_OFFICER)
         fire(s, clock, school_code=EARLY[0], trigger="advance", actor=COUNTY_OFFICER)
         assert run_of(s, EARLY[0]).blocked
-    path = tmp_path / "progress.csv"
-    with path.open("w", encoding="utf-8-sig", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["教师ID", "姓名", "学校标识码", "网络研修学时", "校本实践学时", "所选能力点", "提交作品数", "测评结果"])
-        for i in range(3):
-            w.writerow([f"T{i}", f"教师{i}", EARLY[0], "30", "0", "1,2,3", "0", ""])
+    path = _three_with_online_hours(tmp_path)
     with transaction(plan) as s:
         import_progress(s, path)
         run = run_of(s, EARLY[0])
@@ -179,12 +185,7 @@ def test_refreshing_a_withdrawn_run_takes_it_out_of_its_countys_tallies(plan: se
 def test_a_progress_import_keeps_the_rates_over_teachers_tallied(plan: sessionmaker[Session], clock: FixedClock,
                                                                 tmp_path: Path) -> None:
     """New teachers change the county's rates over teachers, which a refresh must re-tally."""
-    path = tmp_path / "progress.csv"
-    with path.open("w", encoding="utf-8-sig", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["教师ID", "姓名", "学校标识码", "网络研修学时", "校本实践学时", "所选能力点", "提交作品数", "测评结果"])
-        for i in range(3):
-            w.writerow([f"T{i}", f"教师{i}", EARLY[0], "30", "0", "1,2,3", "0", ""])
+    path = _three_with_online_hours(tmp_path)
     with transaction(plan) as s:
         import_progress(s, path)
         assert tally_drift(s, s.scalars(select(Plan.id)).one()) == []

@@ -60,6 +60,17 @@ def check(factory: sessionmaker[Session], path: Path, public: Path) -> list[tupl
     return [(p.kind, p.chain, p.seq) for p in report.problems]
 
 
+def three_chains_checkpointed(factory: sessionmaker[Session], private: Path, tmp_path: Path,
+                              clock: FixedClock) -> Path:
+    """Chains of 4, 2 and 1 events and a checkpoint of them: the tail, loss and change cases."""
+    append(factory, "run:1", 4)
+    append(factory, "run:2", 2)
+    append(factory, "run:3", 1)
+    path = tmp_path / "cp.json"
+    checkpoint(factory, private, path, clock)
+    return path
+
+
 def delete_rows(db: Engine, where: str) -> None:
     with db.begin() as conn:
         if db.dialect.name == "sqlite":
@@ -118,11 +129,7 @@ def test_tail_deletion_is_detected(
     db: Engine, factory: sessionmaker[Session], keys: tuple[Path, Path], tmp_path: Path, clock: FixedClock
 ) -> None:
     private, public = keys
-    append(factory, "run:1", 4)
-    append(factory, "run:2", 2)
-    append(factory, "run:3", 1)
-    path = tmp_path / "cp.json"
-    checkpoint(factory, private, path, clock)
+    path = three_chains_checkpointed(factory, private, tmp_path, clock)
     delete_rows(db, "chain = 'run:1' AND seq >= 3")
     delete_rows(db, "chain = 'run:3'")
     assert verify_chains(db).ok  # the chains alone cannot see their tails cut

@@ -29,7 +29,13 @@ from engine.audit.checkpoint import (
 )
 from engine.clock import FixedClock
 from engine.i18n import set_language
-from tests.engine.audit.test_checkpoint import append, checkpoint, delete_rows, keys  # noqa: F401 (fixture)
+from tests.engine.audit.test_checkpoint import (  # noqa: F401 (keys: a fixture)
+    append,
+    checkpoint,
+    delete_rows,
+    keys,
+    three_chains_checkpointed,
+)
 
 
 def report_of(factory: sessionmaker[Session], path: Path, public: Path) -> CheckpointReport:
@@ -54,11 +60,7 @@ def test_each_lost_or_changed_head_is_named_in_words(
     clock: FixedClock, language: str,
 ) -> None:
     private, public = keys
-    append(factory, "run:1", 4)
-    append(factory, "run:2", 2)
-    append(factory, "run:3", 1)
-    path = tmp_path / "cp.json"
-    checkpoint(factory, private, path, clock)
+    path = three_chains_checkpointed(factory, private, tmp_path, clock)
     delete_rows(db, "chain = 'run:1' AND seq >= 3")
     delete_rows(db, "chain IN ('run:2', 'run:3')")
     append(factory, "run:2", 3, reason="改写后的历史")
