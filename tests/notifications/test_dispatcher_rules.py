@@ -109,19 +109,44 @@ def test_a_full_window_holds_back_only_its_own_robot(db: Engine, clock: FixedClo
 
 def test_a_robots_sends_are_counted_from_the_table_in_a_later_pass(db: Engine, clock: FixedClock) -> None:
     """Each send marks its rows with its own id and time, so the next pass (or another process)
-    sees how many sends the robot's window already holds."""
+    sees how many sends the robot's window already holds, and when the window frees."""
     queue(db, clock, 2, channel="dingtalk", address="https://robot/a", body=BIG)
     clock.advance(timedelta(hours=1))  # sent an hour after they were queued
+    sent_at = clock.now()
     limits = {"dingtalk": (Limit(2, timedelta(minutes=1)),)}
     first = dispatch(db, clock, worker_id="w", channels={"dingtalk": Recorder()}, limits=limits)
     assert (first.sent, first.messages) == (2, 2)
     sent = rows(db)
-    assert len({r.claimed_by for r in sent}) == 2 and all(r.next_attempt_at == clock.now() for r in sent)
+    assert len({r.claimed_by for r in sent}) == 2 and all(r.next_attempt_at == sent_at for r in sent)
+    queue(db, clock, 1, channel="dingtalk", address="https://robot/a", prefix="now")  # the same instant
+    queue(db, clock, 1, channel="dingtalk", address="https://robot/b", prefix="other")  # another robot
+    queue(db, clock, 1, channel="feishu", address="https://robot/a", prefix="feishu")  # another channel
+    later = Recorder()
+    second = dispatch(db, clock, worker_id="other", channels={"dingtalk": later, "feishu": later},
+                      limits={**limits, "feishu": (Limit(2, timedelta(minutes=1)),)})
+    assert (second.claimed, second.sent, second.deferred) == (3, 2, 1)
+    assert sorted(m.key for m in later.got) == ["feishu:0", "other:0"]
+    [waiting] = [r for r in rows(db) if r.status == "pending"]
+    assert (waiting.dedupe_key, waiting.next_attempt_at) == ("now:0", sent_at + timedelta(minutes=1))
     clock.advance(timedelta(seconds=30))
     queue(db, clock, 1, channel="dingtalk", address="https://robot/a", prefix="late")
-    later = Recorder()
-    second = dispatch(db, clock, worker_id="other", channels={"dingtalk": later}, limits=limits)
-    assert (second.claimed, second.sent, second.deferred, later.got) == (1, 0, 1, [])
+    assert dispatch(db, clock, worker_id="w", channels={"dingtalk": later}, limits=limits).sent == 0
+    clock.advance(timedelta(seconds=31))  # the first two sends are out of the window now
+    assert dispatch(db, clock, worker_id="w", channels={"dingtalk": later}, limits=limits).sent == 2
+    assert statuses(db) == {"sent": 6}
+
+
+def test_the_documented_defaults_batch_of_50_and_8_attempts(db: Engine, clock: FixedClock) -> None:
+    """docs/notifications.md: ``batch_size=50, max_attempts=8``."""
+    queue(db, clock, 51, channel="file", address="/unused")
+    assert dispatch(db, clock, worker_id="w", channels={"file": Recorder()}).claimed == 50
+    assert dispatch(db, clock, worker_id="w", channels={"file": Recorder()}).claimed == 1
+    queue(db, clock, 1, channel="file", address="/unused", prefix="f")
+    failing = {"file": Failing(retryable=True)}
+    for attempt in range(1, 9):
+        dispatch(db, clock, worker_id="w", channels=failing)
+        assert statuses(db) == {"sent": 51, "pending" if attempt < 8 else "dead": 1}
+        clock.advance(timedelta(hours=7))
 
 
 def test_a_dispatcher_that_lost_its_claim_leaves_the_takers_rows_alone(db: Engine, clock: FixedClock) -> None:
@@ -225,3 +250,12 @@ def test_delivered_and_dead_rows_never_fill_a_pass(db: Engine, clock: FixedClock
     assert statuses(db) == {"sent": 2, "dead": 1}
     sent = [r.claimed_by for r in rows(db) if r.status == "sent"]
     assert len(set(sent)) == 2 and all(c is not None and "/" in c for c in sent)
+
+
+def test_a_pass_takes_at_most_its_batch(db: Engine, clock: FixedClock) -> None:
+    queue(db, clock, 3, channel="file", address="/unused")
+    first = Recorder()
+    assert dispatch(db, clock, worker_id="w", channels={"file": first}, batch_size=2).claimed == 2
+    assert [m.key for m in first.got] == ["m:0", "m:1"]  # the oldest first
+    assert statuses(db) == {"sent": 2, "pending": 1}
+    assert [r.claimed_by for r in rows(db) if r.status == "pending"] == [None]  # the third was never claimed
