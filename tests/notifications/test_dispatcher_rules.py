@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -259,3 +260,33 @@ def test_a_pass_takes_at_most_its_batch(db: Engine, clock: FixedClock) -> None:
     assert [m.key for m in first.got] == ["m:0", "m:1"]  # the oldest first
     assert statuses(db) == {"sent": 2, "pending": 1}
     assert [r.claimed_by for r in rows(db) if r.status == "pending"] == [None]  # the third was never claimed
+
+
+def test_a_pass_that_lost_its_claim_sends_none_of_its_chat_rows(db: Engine, clock: FixedClock) -> None:
+    """A single message hangs past the claim and another dispatcher takes over the pass's rows and
+    sends them: the late pass stops before its next single and must not go on to send the
+    robot message a second time."""
+    queue(db, clock, 2, channel="file", address="/unused", prefix="file")
+    queue(db, clock, 1, channel="dingtalk", address="https://robot/a", prefix="robot")
+    taker = Recorder()
+    hang = Slow(clock, [11, 0], lambda: dispatch(db, clock, worker_id="taker", channels={"file": taker, "dingtalk": taker}))
+    late = Recorder()
+    slow = dispatch(db, clock, worker_id="slow", channels={"file": hang, "dingtalk": late})
+    assert sorted(m.key for m in taker.got) == ["file:0", "file:1", "robot:0"] and late.got == []
+    assert (slow.sent, hang.keys, statuses(db)) == (0, ["file:0"], {"sent": 3})
+
+
+def test_after_a_robot_fails_the_rest_wait_at_least_the_backoff_base(db: Engine, clock: FixedClock) -> None:
+    queue(db, clock, 3, channel="dingtalk", address="https://robot/a")
+    result = dispatch(db, clock, worker_id="w", channels={"dingtalk": Failing(retryable=True, keys={"m:0"})},
+                      rng=random.Random(2))
+    assert (result.retrying, result.deferred) == (1, 2)
+    rest = [r for r in rows(db) if r.dedupe_key != "m:0"]
+    assert all(r.next_attempt_at == clock.now() + timedelta(minutes=1) and r.attempts == 0 for r in rest)
+    assert dispatch(db, clock, worker_id="w", channels={"dingtalk": Recorder()}).claimed == 0
+
+
+def test_without_channels_given_the_configured_ones_deliver(db: Engine, clock: FixedClock, tmp_path: Path) -> None:
+    queue(db, clock, 1, channel="file", address=str(tmp_path / "out"))
+    assert dispatch(db, clock, worker_id="w").sent == 1
+    assert len(list((tmp_path / "out").iterdir())) == 1
