@@ -164,8 +164,11 @@ class _Pass:
                 update(N).where(N.claimed_by == self.token, N.status == "pending", N.claimed_until >= now)
                 .values(claimed_until=now + self.hold)
             )
-        self.claimed_until = now + self.hold
-        return bool(result.rowcount)
+        renewed = bool(result.rowcount)
+        # Lost: every later check must go to the table again (and fail), not trust a renewal
+        # that never happened; a pass once sent its chat rows after losing the claim on a single.
+        self.claimed_until = now + self.hold if renewed else now
+        return renewed
 
     def sent(self, ids: Sequence[int]) -> None:
         now = self.clock.now()

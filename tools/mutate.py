@@ -51,7 +51,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "checkpoint": ("engine/audit/checkpoint.py", ["tests/engine/audit/test_checkpoint.py",
                                                   "tests/engine/audit/test_checkpoint_rules.py",
                                                   "tests/engine/audit/test_checkpoint_report.py"]),
-    "dispatcher": ("notifications/dispatcher.py", ["tests/notifications/test_dispatcher.py"]),
+    "dispatcher": ("notifications/dispatcher.py", ["tests/notifications/test_dispatcher.py",
+                                                   "tests/notifications/test_dispatcher_rules.py"]),
     "access": ("engine/access.py", ["tests/engine/test_access.py", "tests/web/test_access.py",
                                     "tests/web/test_facts_web.py", "tests/web/test_api.py"]),
 }
