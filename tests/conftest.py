@@ -1,7 +1,10 @@
 """Shared fixtures: real databases (SQLite file, PostgreSQL schema), a controllable clock.
 
 PostgreSQL tests read the server URL from ``ROLLOUT_TEST_PG_URL`` (``.ci/run`` sets it) and are
-skipped with a reason where it is unset. Each test gets its own PostgreSQL schema, dropped after.
+skipped with a reason where it is unset. Each test gets its own PostgreSQL database, cloned from a
+template each worker migrates once (``CREATE DATABASE … TEMPLATE``: 0.1 s instead of a 1 s Alembic
+run per test, which was a third of the suite's time), dropped after. Tests that run the migrations
+themselves or need an empty schema use ``pg_schema``.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from engine.clock import FixedClock
 from engine.db import make_engine, sessions, upgrade
@@ -74,6 +78,43 @@ class PgSchema:
         admin.dispose()
 
 
+class PgTemplate:
+    """A migrated database on the test server; each test gets a copy of it (``clone``)."""
+
+    def __init__(self, base_url: str):
+        self.base = make_url(base_url)
+        self.name = "rollout_tmpl_" + uuid.uuid4().hex[:12]
+        self.admin = make_engine(base_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        engine = make_engine(self._url(self.name))
+        upgrade(engine)
+        engine.dispose()  # a template must have no session open while it is copied
+
+    def _url(self, database: str) -> str:
+        return self.base.set(database=database).render_as_string(hide_password=False)
+
+    def clone(self) -> tuple[str, str]:
+        name = "rollout_t_" + uuid.uuid4().hex[:12]
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.name}"'))
+        return name, self._url(name)
+
+    def drop(self, name: str) -> None:
+        with self.admin.connect() as conn:  # FORCE: a test may leave a pooled connection behind
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[PgTemplate]:
+    template = PgTemplate(require_pg())
+    try:
+        yield template
+    finally:
+        template.drop(template.name)
+        template.admin.dispose()
+
+
 @pytest.fixture
 def pg_schema() -> Iterator[PgSchema]:
     schema = PgSchema(require_pg())
@@ -91,14 +132,12 @@ def db_url(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
         shutil.copy(sqlite_template, path)
         yield f"sqlite:///{path}"
         return
-    schema = PgSchema(require_pg())
+    template: PgTemplate = request.getfixturevalue("pg_template")
+    name, url = template.clone()
     try:
-        engine = make_engine(schema.url)
-        upgrade(engine)
-        engine.dispose()
-        yield schema.url
+        yield url
     finally:
-        schema.drop()
+        template.drop(name)
 
 
 @pytest.fixture

@@ -258,7 +258,17 @@ def _workflow(data: dict[str, Any], source: str) -> Workflow:
 
 # -- public API -------------------------------------------------------------------------------------------
 def load_workflow_text(text: str, source: str) -> Workflow:
-    """Parse and validate ``text``; raise WorkflowFileError listing every problem."""
+    """Parse and validate ``text``; raise WorkflowFileError listing every problem.
+
+    A text read before gives the same (frozen) workflow again: registering a workflow, loading a
+    plan and the first request of each process read the shipped files again and again, and the
+    schema check alone takes 70 ms a file. A file with problems is read afresh each time, so its
+    messages come in the language of the moment."""
+    return _load_workflow_text(text, source)
+
+
+@lru_cache(maxsize=32)
+def _load_workflow_text(text: str, source: str) -> Workflow:
     doc = read_yaml(text, source)
     problems = problems_of(doc)
     if problems:
