@@ -194,7 +194,11 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+@functools.cache
 def make_templates() -> Jinja2Templates:
+    """One environment for the process, as notifications/rendering.py keeps one: Jinja keeps each
+    compiled template in it, so a second app in the process (the upload worker's, each test's)
+    does not compile the pages again (0.2 s a test). Its globals are the same for every app."""
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
     env.globals["tr"] = tr
     env.globals["role_title"] = role_title

@@ -6,12 +6,21 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy.orm import Session, sessionmaker
 
+import engine.accounts as accounts
 from engine.accounts import UserError, add_user, authenticate, list_users, set_password
 from engine.clock import FixedClock
 from engine.db import transaction
 from tests.engine.builders import CITY, COUNTY, EARLY, PROVINCE, seed
+
+
+@pytest.fixture(autouse=True)
+def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rules here count attempts, not the hash's cost: argon2 at its smallest parameters (the
+    library's defaults made the lock-out tests take 17 s each)."""
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture
@@ -77,9 +86,6 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
-from argon2 import PasswordHasher  # noqa: E402
-
-import engine.accounts as accounts  # noqa: E402
 from engine.accounts import CLIENT_ATTEMPTS, MAX_FAILED, refused_message  # noqa: E402
 from engine.models import User  # noqa: E402
 
