@@ -42,9 +42,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                 "tests/engine/test_run_status.py"]),
     "run_status": ("engine/run_status.py", ["tests/engine/test_run_status.py"]),
     "extension": ("engine/extension.py", ["tests/engine/test_extension.py"]),
-    "plan": ("engine/plan.py", ["tests/engine/test_plan.py"]),
+    "plan": ("engine/plan.py", ["tests/engine/test_plan.py", "tests/engine/test_plan_rules.py"]),
     "progress": ("engine/imports/progress.py", ["tests/engine/imports/test_progress.py"]),
-    "sweep": ("service/sweep.py", ["tests/service/test_sweep.py"]),
+    # the sweep's early warnings, reroutes and its report are stated in test_warnings, test_direct_counties
+    "sweep": ("service/sweep.py", ["tests/service/test_sweep.py", "tests/service/test_sweep_rules.py",
+                                   "tests/service/test_warnings.py", "tests/service/test_direct_counties.py"]),
     "chain": ("engine/audit/chain.py", ["tests/engine/audit/test_chain.py"]),
     "verify": ("engine/audit/verify.py", ["tests/engine/audit/test_verify.py", "tests/engine/audit/test_verify_scope.py",
                                           "tests/engine/audit/test_verify_encoding.py"]),
