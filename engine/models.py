@@ -95,8 +95,7 @@ class Plan(Base):
     extension_cap: Mapped[date | None] = mapped_column(Date)
     final_deadline_stages: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # final_deadline_binds; None: all
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
-    # The plan file as loaded (a province's lists its 50,000 schools: 420 KB). Deferred: every page
-    # loads its plan, and PostgreSQL sent and decompressed the text each time (3.5 ms a lookup).
+    # Deferred: a province's plan file is 420 KB, and every page loads its plan (3.5 ms a lookup on PG)
     source: Mapped[str] = mapped_column(Text, deferred=True)
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
