@@ -1,7 +1,6 @@
 """Typed SQLAlchemy models: the persistent state of a programme.
 
-Schema changes go through Alembic migrations in ``engine/migrations``; a test checks that the
-migrations and these models agree.
+Schema changes go through Alembic migrations in ``engine/migrations``; a test checks they agree.
 """
 
 from __future__ import annotations
