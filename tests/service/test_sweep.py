@@ -129,15 +129,9 @@ def test_catching_up_advances_the_school_and_ends_the_alerts(factory, clock, tmp
 
 def test_the_sweep_lapses_a_request_the_school_outgrew_and_tells_the_school(factory, clock, tmp_path) -> None:
     """Issue 14 bug 1: the school advances before the office decides; the sweep closes the request."""
-    from engine.extension import pending_requests, request_extension
-    from tests.engine.builders import SCHOOL_ADMIN
+    from engine.extension import pending_requests
     _setup(factory, clock, tmp_path)
-    clock.set(_at(DUE - timedelta(days=20)))
-    with factory() as session, session.begin():
-        request_extension(session, clock, school_code=SCHOOL, due=DUE + timedelta(days=30), reason="校舍改造",
-                          actor=SCHOOL_ADMIN)
-        set_fact(session, clock, school_code=SCHOOL, name="team_members", value=4, actor=COUNTY_OFFICER)
-        set_fact(session, clock, school_code=SCHOOL, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+    request_then_finish_planning(factory, clock)
     with factory() as session, session.begin():
         first = run_sweep(session, clock)
         assert (first.advanced, first.lapsed) == (1, 1)
@@ -208,3 +202,17 @@ def test_one_sweep_passes_every_auto_gate_already_met(factory, clock, tmp_path) 
         result = run_sweep(session, clock)
         assert result.advanced == 2 and find_run(session, SCHOOL).state == "practice"
         assert result.items["overdue"] == 0 and result.items["escalation"] == 0
+
+
+def request_then_finish_planning(factory: sessionmaker[Session], clock: FixedClock) -> None:
+    """20 days before the due date the school asks for 30 more days, then meets planning's gates:
+    the next sweep advances it, and its request lapses with the stage it was for."""
+    from engine.extension import request_extension
+    from tests.engine.builders import SCHOOL_ADMIN
+
+    clock.set(_at(DUE - timedelta(days=20)))
+    with factory() as session, session.begin():
+        request_extension(session, clock, school_code=SCHOOL, due=DUE + timedelta(days=30), reason="校舍改造",
+                          actor=SCHOOL_ADMIN)
+        set_fact(session, clock, school_code=SCHOOL, name="team_members", value=4, actor=COUNTY_OFFICER)
+        set_fact(session, clock, school_code=SCHOOL, name="plan_filed", value=1, actor=COUNTY_OFFICER)

@@ -8,11 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FixedClock
-from engine.facts import set_fact
 from engine.models import Contact, Notification
 from service.sweep import run_bulletins, run_sweep
-from tests.engine.builders import COUNTY_OFFICER, EARLY, SCHOOL_ADMIN
-from tests.service.test_sweep import DUE, SCHOOL, _at, _setup
+from tests.engine.builders import EARLY
+from tests.service.test_sweep import DUE, SCHOOL, _at, _setup, request_then_finish_planning
 
 
 def test_the_sweep_report_names_every_count(factory: sessionmaker[Session], clock: FixedClock, tmp_path) -> None:
@@ -33,19 +32,13 @@ def test_the_sweep_report_names_every_count(factory: sessionmaker[Session], cloc
 def test_a_lapse_is_told_to_the_schools_own_active_contacts_only(factory: sessionmaker[Session], clock: FixedClock,
                                                                  tmp_path) -> None:
     """A lapsed request is the school's news: not another school's, not a contact switched off."""
-    from engine.extension import request_extension
     _setup(factory, clock, tmp_path)
     with factory() as session, session.begin():
         session.add(Contact(scope_code=SCHOOL, level="school", name="已停用", channel="file",
                             address=str(tmp_path / "old-outbox"), lang="zh", active=False))
         session.add(Contact(scope_code=EARLY[1], level="school", name="别校", channel="file",
                             address=str(tmp_path / "outbox"), lang="zh", active=True))
-    clock.set(_at(DUE - timedelta(days=20)))
-    with factory() as session, session.begin():
-        request_extension(session, clock, school_code=SCHOOL, due=DUE + timedelta(days=30), reason="校舍改造",
-                          actor=SCHOOL_ADMIN)
-        set_fact(session, clock, school_code=SCHOOL, name="team_members", value=4, actor=COUNTY_OFFICER)
-        set_fact(session, clock, school_code=SCHOOL, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+    request_then_finish_planning(factory, clock)
     with factory() as session, session.begin():
         result = run_sweep(session, clock)
     with factory() as session:
