@@ -174,6 +174,8 @@ OPS: dict[str, Timed] = {
     "web_school_county": web_ops.page_timer(lambda e: f"/schools/{web_ops.first_school(e)}", "county", IDLE, _mark),
     "web_schools_xlsx_city": web_ops.page_timer(lambda e: f"/schools.xlsx?region={web_ops.first_city(e)}", "province",
                                                 IDLE, _mark),
+    # 5,000 rows at full size (the pilot batch, province-wide): issue 10's XLSX target as such.
+    "web_schools_xlsx_5000": web_ops.page_timer("/schools.xlsx?stage=pilot", "province", IDLE, _mark),
     "naive_import": baselines.naive_import, "floor_import": baselines.floor_import,
     "floor_import_xlsx": baselines.floor_import_xlsx,
     "naive_advance": baselines.naive_advance, "floor_advance": baselines.floor_advance,

@@ -51,7 +51,7 @@ def render(results: list[dict[str, Any]], size: Size, machine: dict[str, str], s
                       + f"won once {e['won_once']}, doubled {e['doubled']}, lost {e['lost']}, audit events {e['audit_events']})")
         lines.append(" | ".join([
             f"| {row['backend']}", label, f"{e['rows']:,}", f"{med:.3f}",
-            ", ".join(f"{t:.3f}" for t in e["times"]), f"{e['rows'] / med:,.0f}" if med else "-", f"{e['peak_mb']:.0f}",
+            ", ".join(f"{t:.3f}" for t in e["times"]), f"{e['rows'] / med:,.0f}" if med else "-", _peak(e),
             f"{naive:.2f}" if naive is not None else "-",
             f"{med / floor:.1f}×" if floor else "-",
             f"{naive / med:.0f}×" if naive is not None and med else "-",
@@ -77,3 +77,9 @@ def splice(existing: str | None, generated: str) -> str:
         head, rest = existing.split(BEGIN, 1)
         return head + block + rest.split(END, 1)[1]
     return block + "\n"
+
+
+def _peak(e: dict[str, Any]) -> str:
+    """The process's peak RSS; for a page, also the request's own (bench.web_ops.reset_peak)."""
+    own = e.get("request_peak_mb")
+    return f"{e['peak_mb']:.0f}" + (f" (request {own:.0f})" if own is not None else "")

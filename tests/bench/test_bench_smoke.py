@@ -37,6 +37,9 @@ def test_whole_kit_runs_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert f"| SQLite | sweep, reminders due (pilot schools) | {tiny.schools // 10} |" in doc
     assert f"| SQLite | bulk advance with audit (ready schools) | {tiny.schools // 5} |" in doc
     assert "PostgreSQL not run" in doc
+    # A download's peak is its request's own (argon2 at sign-in would otherwise set every page's peak).
+    xlsx = next(line for line in doc.splitlines() if line.startswith("| SQLite | XLSX of the pilot schools' list"))
+    assert "(request " in xlsx
     plans = doc.split("Query plans of the hot queries on SQLite", 1)[1]
     assert "ix_school_run_plan_due" in plans  # the stored-status index serves the status, overdue and sweep queries
 
