@@ -206,7 +206,7 @@ def test_officer_returns_a_blocked_school_and_the_supervisor_exports_it(browser_
     expect(page.locator("h1")).to_contain_text("沂源县提升工程2.0整校推进")  # the plan's title, not its code
     expect(page.locator("ul.legend").first).to_contain_text("进行中")
     expect(page.locator("main")).not_to_contain_text("受阻")
-    expect(page.locator("svg.chart").first).to_be_visible()
+    expect(page.locator("figure.chart svg.bar").first).to_be_visible()
     assert page.evaluate("getComputedStyle(document.body).margin") == "0px"  # style.css loaded
     icon = page.locator('link[rel="icon"]').get_attribute("href")
     assert icon and page.request.get(f"{b.base}{icon}").ok  # the tab has an icon, no 404 on every load
@@ -375,7 +375,7 @@ def test_drill_down_download_and_teachers_at_1366(desktop: Browser, clock: Fixed
 
 def test_every_page_fits_a_phone(phone: Browser, clock: FixedClock) -> None:
     """390 px: no page-level horizontal scroll (wide tables scroll in their own box), tap targets
-    of at least 40 px, a header of at most 15 % of the screen."""
+    of at least 40 px, a header of at most 15 % of the screen, chart labels readable."""
     clock.set(LATE_DAY)
     assert _flow(phone) == [EARLY[1]]
     page = phone.page
@@ -389,4 +389,8 @@ def test_every_page_fits_a_phone(phone: Browser, clock: FixedClock) -> None:
             .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 40)
             .map(e => e.textContent.trim())""")
         assert small == [], (path, small)
+        # Chart words are text at the page's size, not an SVG scaled down to 7 px.
+        tiny = page.evaluate("""() => [...document.querySelectorAll('figure.chart .bar-label, figure.chart .bar-value')]
+            .filter(e => parseFloat(getComputedStyle(e).fontSize) < 12).map(e => e.textContent.trim())""")
+        assert tiny == [], (path, tiny)
     assert phone.foreign == [] and _unexpected(phone) == []

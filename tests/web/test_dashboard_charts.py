@@ -1,4 +1,4 @@
-"""Charts are server-rendered SVG (no script), each with its table; responses are gzip-compressed;
+"""Charts are server-rendered (HTML words, SVG bars, no script), each with its table; responses are gzip-compressed;
 the OpenAPI document describes the new endpoints."""
 
 from __future__ import annotations
@@ -23,18 +23,18 @@ def test_completion_by_region_bars_follow_the_table(site: Site) -> None:
     page = site.as_user("city").get("/").text
     chart = figure(page, "各地区完成率")
     assert "<script" not in chart
-    labels = re.findall(r'<text x="0" y="\d+" font-size="13">([^<]+)</text>', chart)
+    labels = re.findall(r'<span class="bar-label" title="[^"]*">([^<]+)</span>', chart)
     assert labels == ["沂源县", "淄川区"]  # ranked as in the table above it
-    widths = [float(w) for w in re.findall(r'<rect x="170" y="\d+" height="16" width="([\d.]+)" fill="#1f4e79">', chart)]
-    assert widths == [80.0, 0.0]  # 1 of 5 done, 0 of 1
+    widths = [float(w) for w in re.findall(r'<rect class="done" width="([\d.]+)"', chart)]
+    assert widths == [20.0, 0.0]  # 1 of 5 done, 0 of 1: percent of the bar's width
     assert ">20.0%</td>" in page  # the table alternative says the same
 
 
 def test_batch_chart_marks_the_planned_share(site: Site) -> None:
     page = site.as_user("county").get("/").text
     chart = figure(page, "各批次完成比例（红线：计划占比）")
-    marks = re.findall(r'<rect x="([\d.]+)" y="\d+" height="22" width="3" fill="#b00020">', chart)
-    assert [float(x) for x in marks] == [249.0, 329.0, 329.0]  # 170 + 400 × 20/40/40 %, less the mark's 1 px
+    marks = re.findall(r'<line class="planned" x1="([\d.]+)"', chart)
+    assert [float(x) for x in marks] == [20.0, 40.0, 40.0]  # the batches' planned 20/40/40 % of the bar
     assert "制定规划 2021-09-30" in page  # the batch's own stage deadline in the table
 
 
