@@ -109,7 +109,7 @@ def extensions(ctx: Ctx) -> Response:
     parameters:
       - {name: plan, in: query, schema: {type: string}}
     responses:
-      200: {description: "Pending extension requests in the user's scope, each with may_decide for this user"}
+      200: {description: "Pending extension requests in the user's scope, each with the due date it would move (current_due) and may_decide for this user"}
     """
     plan = pick_plan(ctx.db, ctx.user, ctx.request.query_params.get("plan") or None)
     return json_response(school_page.extension_queue(ctx.db, ctx.user, plan))

@@ -18,6 +18,7 @@ from engine import (
     Notification,
     Plan,
     School,
+    SchoolRun,
     SheetColumn,
     User,
     find_run,
@@ -158,8 +159,12 @@ def extension_queue(session: Session, user: User, plan: Plan) -> list[dict[str, 
         School.code.in_([p.school_code for p in pending]), school_clause(user))).all())
     names = dict(session.execute(select(User.username, User.display_name)
                                  .where(User.username.in_({p.requested_by for p in pending}))).all())
+    # What the office weighs the request against: the due date it would move.
+    current = dict(session.execute(select(SchoolRun.school_code, SchoolRun.due_date).where(
+        SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), SchoolRun.school_code.in_(list(visible)))).all())
     return [{"school_code": p.school_code, "school_name": visible[p.school_code], "stage": p.stage,
-             "stage_title": stage_title(wf, p.stage), "due": p.due, "reason": p.reason,
+             "stage_title": stage_title(wf, p.stage), "current_due": current.get(p.school_code), "due": p.due,
+             "reason": p.reason,
              "requested_by": names.get(p.requested_by, p.requested_by), "may_decide": may_decide(wf, p.stage, user)}
             for p in pending if p.school_code in visible]
 

@@ -306,7 +306,8 @@ LATE_DAY = datetime(2021, 10, 11, 9, tzinfo=ZoneInfo("Asia/Shanghai"))  # the fi
 
 def _flow(b: Browser) -> list[str]:
     """Province → city → county → school as the province officer; the overdue XLSX as the county;
-    the teachers holding the school back as its admin. Returns the overdue file's school codes."""
+    the teachers holding the school back as its admin, who asks for more time; the county approves
+    it from its queue. Returns the overdue file's school codes."""
     page, expect = b.page, sync_api.expect
     b.login("prov")
     expect(page.locator("h1")).to_contain_text("沂源县提升工程2.0整校推进")
@@ -341,8 +342,6 @@ def _flow(b: Browser) -> list[str]:
     assert "沂源县提升工程2.0整校推进 · 逾期" == rows[0][0]
     assert "沂源县（370323）" in str(rows[1][0]) and "2021-10-11 09:00" in str(rows[1][0])
     assert rows[2][:5] == ("学校代码", "学校名称", "区县", "状态", "阶段") and sheet.freeze_panes == "A4"
-    page.goto(f"{b.base}/extensions")
-    b.shot("extensions-county")
     page.goto(f"{b.base}/audit")
     b.shot("audit-county")
     page.goto(f"{b.base}/no-such-page")
@@ -359,6 +358,27 @@ def _flow(b: Browser) -> list[str]:
     expect(holdouts.first).to_contain_text("教师0")
     expect(holdouts.first).to_contain_text("全体教师网络研修满25学时")
     b.shot("school-admin")
+    # The school asks for two more weeks; the county decides in its queue, in place.
+    page.get_by_label("申请截止日期").fill("2021-11-18")
+    page.locator('form[action$="/extension/request"]').get_by_label("理由").fill("三位教师支教外出，申请延期两周")
+    page.get_by_role("button", name="申请延期").click()
+    expect(page.locator("main")).to_contain_text("等待上级项目办审批")
+    page.get_by_role("button", name="退出").click()
+    page.wait_for_url(f"{b.base}/login")
+    b.login("county")
+    page.get_by_role("link", name="延期审批").click()
+    queue = page.locator("main table tbody tr")
+    expect(queue).to_have_count(1)
+    expect(queue.first).to_contain_text("三位教师支教外出")
+    b.shot("extensions-county")
+    approve = queue.first.get_by_role("button", name="批准").bounding_box()
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    assert approve and approve["x"] + approve["width"] <= width, (approve, width)  # on screen, no sideways hunt
+    queue.first.locator('form[action$="/extension/approve?from=queue"]').get_by_label("意见").fill("同意，11月18日前完成")
+    queue.first.get_by_role("button", name="批准").click()
+    expect(page.locator("h1")).to_contain_text("共 0 项")
+    page.goto(f"{b.base}/schools/{SCHOOL}")
+    expect(page.locator("dl.facts")).to_contain_text("2021-11-18")
     return [str(r[0]) for r in rows[3:]]
 
 

@@ -111,6 +111,11 @@ def test_extension_queue_decided_in_place_only_by_offices(site: Site) -> None:
     county = site.as_user("county")
     queue = county.get("/extensions")
     assert "教师外出培训" in queue.text and "测试学校0002" in queue.text and "共 1 项" in queue.text
+    (row,) = county.get("/api/extensions").json()
+    with sessions(site.engine)() as s:  # the queue shows the due date the request would move
+        due_now = s.scalar(select(SchoolRun.due_date).where(SchoolRun.school_code == SCHOOL))
+    assert due_now is not None and row["current_due"] == due_now.isoformat()
+    assert f'data-label="当前截止">{due_now}</td>' in queue.text
     r = county.post(f"/schools/{SCHOOL}/extension/approve?from=queue",
                     data={"csrf": csrf_of(queue.text), "reason": "同意"})
     assert r.status_code == 303 and r.headers["location"] == "/extensions"
