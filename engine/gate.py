@@ -38,6 +38,9 @@ class GateResult:
     required: float
     actual: float | None  # None: no data (no teacher records, fact not recorded)
     passed: bool
+    # The metric's kind: a fact nobody has recorded reads 未记录, not 无数据 (issue 10). Stored
+    # results from before it was kept have none and read as before.
+    kind: str = ""
 
     def as_dict(self) -> dict[str, object]:
         # Every field is a scalar: no need for dataclasses.asdict's recursive deep copy, which
@@ -51,9 +54,14 @@ class GateResult:
     def explain(self) -> str:
         """E.g. ``网络研修满25学时的教师占比：83%（需 ≥ 100%）✗``."""
         def said(english: bool) -> tuple[str, str]:
-            need = f"{_OP_WORDS[self.op]} {format_value(self.required, self.unit, english=english)}"
+            wanted = _yes_no_wanted(self.op, self.required) if self.unit == "bool" else None
+            if wanted is not None:  # a yes/no fact: "需 是", never "需 ≥ 1"
+                need = format_value(wanted, "bool", english=english)
+            else:
+                need = f"{_OP_WORDS[self.op]} {format_value(self.required, self.unit, english=english)}"
             if self.actual is None:
-                return tr("无数据", "no data"), need
+                missing = ("not recorded", "未记录") if self.kind == "fact" else ("no data", "无数据")
+                return missing[0] if english else missing[1], need
             return format_value(self.actual, self.unit, english=english), need
 
         mark = "✓" if self.passed else "✗"
@@ -64,11 +72,19 @@ class GateResult:
 _FIELDS = tuple(f.name for f in fields(GateResult))
 
 
+def _yes_no_wanted(op: str, required: float) -> int | None:
+    """What a gate over a yes/no fact asks for: 1 (是), 0 (否), or None when its test is not a plain one."""
+    passes = {v for v in (0, 1) if _OPS[op](v, required)}
+    return passes.pop() if len(passes) == 1 else None
+
+
 # Workflow files write units as officials do (人, 期); an English page says the word instead.
 UNIT_EN = {"人": " people", "期": " cohort(s)", "学时": " h", "个": ""}
 
 
 def format_value(value: float, unit: str, *, english: bool = False) -> str:
+    if unit == "bool" and value in (0, 1):  # a yes/no fact (range [0, 1], no unit): 是 / 否
+        return ("yes" if value else "no") if english else ("是" if value else "否")
     if english:
         unit = UNIT_EN.get(unit, unit)
     if unit == "share":
@@ -92,6 +108,7 @@ def judge(gate: Gate, metric: Metric, actual: float | None) -> GateResult:
         required=gate.value,
         actual=actual,
         passed=passed,
+        kind=metric.kind,
     )
 
 

@@ -175,7 +175,9 @@ def _metric(mid: str, m: dict[str, Any], default_roles: tuple[str, ...]) -> Metr
         Condition(c["field"], c["op"], tuple(c["value"]) if isinstance(c["value"], list) else float(c["value"]))
         for c in m.get("where", [])
     )
-    unit = m.get("unit", "share" if m["kind"] == "share_of_teachers" else "")
+    # A fact recorded as 0/1 with no unit is a yes/no question: shown 是/否 (engine.gate.format_value).
+    yes_no = m["kind"] == "fact" and list(m.get("range") or ()) == [0, 1]
+    unit = m.get("unit", "share" if m["kind"] == "share_of_teachers" else "bool" if yes_no else "")
     roles = tuple(m.get("roles", default_roles)) if m["kind"] == "fact" else ()
     low, high = m.get("range") or DEFAULT_RANGE.get(unit, FACT_RANGE)
     return Metric(id=mid, title=_text(m["title"]), kind=m["kind"], where=where, fact=m.get("fact"), unit=unit,

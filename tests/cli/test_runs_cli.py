@@ -111,7 +111,7 @@ def test_status_table_and_json(loaded: str) -> None:
 def test_school_show_explains_gates(loaded: str) -> None:
     out = ok(loaded, "school", "show", SCHOOL).output
     assert SCHOOL in out and "制定规划" in out
-    assert "县级已审核备案学校发展规划：无数据（需 ≥ 1）✗" in out
+    assert "县级已审核备案学校发展规划：未记录（需 是）✗" in out
     assert "逾期 76 天" in out
     data = json.loads(ok(loaded, "school", "show", SCHOOL, "--json").output)
     assert data["state"] == "planning" and data["due"]["date"] == "2021-09-30"
@@ -141,7 +141,7 @@ def test_school_show_offers_only_what_the_role_may_fire(loaded: str) -> None:
 def test_english_output(loaded: str) -> None:
     result = CliRunner().invoke(main, ["--db", loaded, "--now", "2021-12-15", "--lang", "en", "school", "show", SCHOOL])
     assert result.exit_code == 0, result.output
-    assert "Gates:" in result.output and "no data (≥ 1 needed) ✗" in result.output
+    assert "Gates:" in result.output and "not recorded (yes needed) ✗" in result.output
 
 
 def test_facts_then_advance(loaded: str) -> None:

@@ -83,11 +83,28 @@ def test_no_data_is_said_in_full() -> None:
 
 
 @pytest.mark.parametrize(("value", "unit", "shown"), [
-    (3, "count", "3"), (1, "bool", "1"), (2.5, "", "2.5"),  # bare numbers: no unit word to show
+    (3, "count", "3"), (2, "bool", "2"), (2.5, "", "2.5"),  # bare numbers: no unit word to show
     (4, "人", "4人"), (30, "学时", "30学时"),  # a unit the workflow names is written after the number
 ])
 def test_units_are_written_after_the_number_except_counts_and_yes_no(value: float, unit: str, shown: str) -> None:
     assert format_value(value, unit) == shown
+
+
+def test_a_yes_no_fact_reads_yes_or_no_and_unrecorded_is_said_so() -> None:
+    """Issue 10: "县级已审核备案学校发展规划：无数据（需 ≥ 1）" is not how an official speaks."""
+    filed = WF.metrics["plan_filed"]
+    assert filed.unit == "bool"  # range [0, 1], no unit: the loader calls it a yes/no fact
+    gate = next(g for s in WF.stages for g in s.gates if g.metric == "plan_filed")
+    assert judge(gate, filed, None).explain() == f"{gate.title.zh}：未记录（需 是）✗"
+    assert judge(gate, filed, 0).explain() == f"{gate.title.zh}：否（需 是）✗"
+    assert judge(gate, filed, 1).explain() == f"{gate.title.zh}：是（需 是）✓"
+    set_language("en")
+    assert judge(gate, filed, None).explain() == f"{gate.title.en}: not recorded (yes needed) ✗"
+    set_language("zh")
+    team = WF.metrics["team_members"]  # a fact with a unit: the number, and 未记录 while unrecorded
+    team_gate = next(g for s in WF.stages for g in s.gates if g.metric == "team_members")
+    assert judge(team_gate, team, None).explain() == f"{team_gate.title.zh}：未记录（需 ≥ 3人）✗"
+    assert format_value(1, "bool") == "是" and format_value(0, "bool", english=True) == "no"
 
 
 def test_a_result_records_which_gate_and_metric_it_judged() -> None:

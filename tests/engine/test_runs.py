@@ -76,7 +76,7 @@ def _refused(plan: sessionmaker[Session], action: Callable[[], object], error: t
 def test_advance_refused_with_gate_explanations(plan: sessionmaker[Session], clock: FixedClock) -> None:
     message = _refused(plan, lambda: _fire(plan, clock))
     assert "关卡未通过" in message
-    assert "县级已审核备案学校发展规划：无数据（需 ≥ 1）✗" in message
+    assert "县级已审核备案学校发展规划：未记录（需 是）✗" in message  # a yes/no fact, not "无数据（需 ≥ 1）"
     assert "已组建3人以上的学校信息化管理团队" in message
 
 
@@ -405,7 +405,7 @@ def test_refusals_are_explained_in_english_too(plan: sessionmaker[Session], cloc
         "(allowed: County project office (county_office))")
     assert _refused(plan, lambda: _fire(plan, clock, trigger="suspend")) == "'Suspend' (suspend) needs a reason (--reason)"
     gates = _refused(plan, lambda: _fire(plan, clock))
-    assert gates.startswith("gates not passed: School plan reviewed and filed by the county: no data")
+    assert gates.startswith("gates not passed: School plan reviewed and filed by the county: not recorded (yes needed)")
     assert "✗; School IT management team" in gates  # an English list, not a Chinese one
 
 

@@ -60,7 +60,7 @@ def test_school_detail(plan: sessionmaker[Session], clock: FixedClock) -> None:
     assert d["state"] == "planning" and d["batch"] == "b2" and d["started"] and d["blocked"]
     assert [g["gate"] for g in d["gates"]] == ["plan_filed", "team_formed"]
     assert d["gates"][0]["explanation"].endswith("✓")
-    assert "无数据（需 ≥ 3人）✗" in d["gates"][1]["explanation"]
+    assert "未记录（需 ≥ 3人）✗" in d["gates"][1]["explanation"]
     assert {"advance", "suspend", "extend", "override"} <= set(d["allowed"])
     assert [e["trigger"] for e in d["history"]] == ["start", "fact:plan_filed"]
     assert d["teachers"]["teachers"] == 0
