@@ -42,7 +42,7 @@ from engine import (
 )
 from engine.calendar import load_calendar
 from engine.forecast import DEFAULT_AT_RISK, at_risk_counts
-from engine.imports import latest_progress_import
+from engine.imports import DataAsOf, latest_imports_by_source
 from engine.workflow import Workflow, workflow_for_version
 from web.plans import pick_plan, plan_choices
 
@@ -195,9 +195,16 @@ def _batch_rows(wf: Workflow, rows: list[Any]) -> list[dict[str, Any]]:
 
 
 def _data_as_of(session: Session, timezone: str) -> str | None:
-    """数据截至: the export date of the newest progress import, its file, and when it came in."""
-    found = latest_progress_import(session)
-    if found is None:
+    """数据截至: the export date of the newest progress import of each source, its file, and when
+    it came in (one source: no source name)."""
+    found = latest_imports_by_source(session)
+    if not found:
         return None
-    at = found.imported_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
-    return tr(f"{found.as_of}（{found.file_name}，{at} 导入）", f"{found.as_of} ({found.file_name}, imported {at})")
+    def said(f: DataAsOf, named: bool) -> str:
+        at = f.imported_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+        zh, en = f"{f.as_of}（{f.file_name}，{at} 导入）", f"{f.as_of} ({f.file_name}, imported {at})"
+        if named:
+            label_zh, label_en = ("标准格式", "standard columns") if f.source == "built-in" else (f.source, f.source)
+            zh, en = f"{label_zh}：{zh}", f"{label_en}: {en}"
+        return tr(zh, en)
+    return tr("；", "; ").join(said(f, len(found) > 1) for f in found)

@@ -15,7 +15,7 @@ from engine.imports.calendar import (
 )
 from engine.imports.contractors import ContractorResult, import_contractors
 from engine.imports.entries import ExtensionRow, FactRow, read_extension_rows, read_fact_rows
-from engine.imports.history import DataAsOf, latest_progress_import
+from engine.imports.history import DataAsOf, latest_imports_by_source, latest_progress_import
 from engine.imports.kept import drop_kept, kept_keys, kept_rows
 from engine.imports.mapping import ColumnMapping, load_mapping
 from engine.imports.progress import import_progress
@@ -37,7 +37,7 @@ from engine.imports.tabular import estimate_rows, file_encoding, open_table
 __all__ = [
     "MAX_PROBLEMS", "ColumnMapping", "HeaderCallback", "ImportResult", "ProgressCallback",
     "estimate_rows", "file_encoding", "load_mapping", "open_table", "problems_workbook",
-    "import_progress", "import_regions", "import_schools", "DataAsOf", "latest_progress_import",
+    "import_progress", "import_regions", "import_schools", "DataAsOf", "latest_progress_import", "latest_imports_by_source",
     "import_calendar_file", "mark_provisional", "seed_calendar", "seed_calendar_changes",
     # bulk entries' files, read and checked (applied by engine.import_facts / import_extensions)
     "ExtensionRow", "FactRow", "read_extension_rows", "read_fact_rows",

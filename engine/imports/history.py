@@ -184,11 +184,23 @@ class DataAsOf:
     file_name: str
     imported_at: datetime
     actor: str
+    source: str = ""  # the column mapping it was read with ("built-in": the standard columns)
 
 
 def latest_progress_import(session: Session) -> DataAsOf | None:
     """The newest accepted progress import (CLI, web upload or API alike: all go through
     ``import_progress``), or None before the first one."""
-    row = session.scalars(select(ProgressImport).order_by(ProgressImport.as_of.desc(), ProgressImport.id.desc())
-                          .limit(1)).first()
-    return None if row is None else DataAsOf(row.as_of, row.file_name, row.at, row.actor)
+    found = latest_imports_by_source(session)
+    return found[0] if found else None
+
+
+def latest_imports_by_source(session: Session) -> list[DataAsOf]:
+    """The newest import of each source (column mapping), newest first: an office that imports the
+    online platform's export and another platform's practice hours sees how old each is (issue 10,
+    "数据截至 per source"). Imports are a few dozen a year, so they are read whole."""
+    newest: dict[str, DataAsOf] = {}
+    for row in session.execute(select(ProgressImport.as_of, ProgressImport.file_name, ProgressImport.at,
+                                      ProgressImport.actor, ProgressImport.mapping)
+                               .order_by(ProgressImport.as_of.desc(), ProgressImport.id.desc())):
+        newest.setdefault(row.mapping, DataAsOf(row.as_of, row.file_name, row.at, row.actor, row.mapping))
+    return list(newest.values())

@@ -87,6 +87,19 @@ def test_data_as_of_names_the_newest_progress_import(site: Site, tmp_path) -> No
     page = site.as_user("county").get("/").text
     assert "数据截至 2021-06-30（周三导出.csv，2021-07-01 09:00 导入）" in page
     assert "周一导出.csv" not in page
+    # A second source (another platform's export, read through its own column mapping): each
+    # source's newest file is named, newest first, so an older one is not hidden by a newer one.
+    mapping = tmp_path / "实践平台.yaml"
+    mapping.write_text("teachers:\n  platform_id: [研修编号]\n", encoding="utf-8")
+    practice = tmp_path / "实践平台导出.csv"
+    with practice.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([["研修编号", *rows[0][1:]], rows[1]])
+    with transaction(sessions(site.engine)) as s:
+        import_progress(s, practice, as_of=date(2021, 7, 1), clock=FixedClock(site.clock.now()), actor="county",
+                        mapping=mapping)
+    page = site.as_user("county").get("/").text
+    assert ("数据截至 实践平台.yaml：2021-07-01（实践平台导出.csv，2021-07-01 09:00 导入）；"
+            "标准格式：2021-06-30（周三导出.csv，2021-07-01 09:00 导入）") in page
 
 
 def test_region_rows_count_the_schools_at_risk_and_link_to_them(site: Site) -> None:
