@@ -88,6 +88,7 @@ from engine.extension import (
     ExtensionRequest,
     decide_extension,
     lapse_stale_requests,
+    pending_request,
     pending_requests,
     request_extension,
 )
@@ -234,7 +235,7 @@ __all__ = [
     # the run rules
     "find_plan", "load_plan", "plan_summary",
     "SYSTEM", "Actor", "BulkResult", "Outcome", "advance_all_ready", "advance_auto", "find_run", "fire",
-    "set_fact", "ExtensionRequest", "decide_extension", "lapse_stale_requests", "pending_requests", "request_extension",
+    "set_fact", "ExtensionRequest", "decide_extension", "lapse_stale_requests", "pending_request", "pending_requests", "request_extension",
     "GateResult", "failing", "ensure_current", "RateValue", "rate_total", "rate_values", "teachers_behind",
     "EntryResult", "decide_many", "import_extensions", "import_facts",
     # what officials read

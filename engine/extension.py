@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
@@ -20,7 +21,7 @@ from engine.audit.chain import append_event, run_chain
 from engine.clock import Clock
 from engine.errors import StaleStateError, TransitionRefused
 from engine.i18n import tr
-from engine.models import AuditEvent, Plan, SchoolRun
+from engine.models import AuditEvent, Plan, School, SchoolRun
 from engine.plan import find_plan
 from engine.runs import SYSTEM, Actor, Outcome, find_run, fire, stale_message
 from engine.text import MAX_REASON, clean_text
@@ -28,6 +29,7 @@ from engine.workflow.model import Workflow
 from engine.workflow.versions import workflow_for_version
 
 REQUEST, REFUSE, LAPSE = "extension_request", "extension_refuse", "extension_lapse"
+DECIDING = (REQUEST, REFUSE, LAPSE, "extend")  # the events that open or close a request
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,17 @@ class ExtensionRequest:
 def _pending(session: Session, run: SchoolRun) -> ExtensionRequest | None:
     """The run's last undecided request, whichever stage it was for (``stale`` tells if it still applies)."""
     last = session.scalars(
-        select(AuditEvent).where(AuditEvent.chain == run_chain(run.id),
-                                 AuditEvent.trigger.in_([REQUEST, REFUSE, LAPSE, "extend"]))
+        select(AuditEvent).where(AuditEvent.chain == run_chain(run.id), AuditEvent.trigger.in_(DECIDING))
         .order_by(AuditEvent.seq.desc()).limit(1)).first()
     if last is None or last.trigger != REQUEST:
         return None
-    asked = last.gates[0]
-    return ExtensionRequest(run.school_code, asked["stage"], date.fromisoformat(asked["due"]), last.reason or "",
-                            last.actor, last.seq, run.state)
+    return _request(run.school_code, run.state, last.gates, last.reason, last.actor, last.seq)
+
+
+def _request(school_code: str, state: str, gates: Any, reason: str | None, actor: str, seq: int) -> ExtensionRequest:
+    """A request event read back: the stage and date asked for are its first ``gates`` entry."""
+    asked = gates[0]
+    return ExtensionRequest(school_code, asked["stage"], date.fromisoformat(asked["due"]), reason or "", actor, seq, state)
 
 
 def _append(session: Session, run: SchoolRun, clock: Clock, actor: Actor, trigger: str, reason: str,
@@ -135,16 +140,43 @@ def _lapse(session: Session, run: SchoolRun, clock: Clock, request: ExtensionReq
             [{"stage": request.stage, "due": request.due.isoformat(), "request_seq": str(request.seq)}], workflow_version)
 
 
-def _undecided(session: Session, plan_code: str | None) -> list[tuple[SchoolRun, ExtensionRequest]]:
+def _undecided(session: Session, plan_code: str | None,
+               *where: ColumnElement[bool]) -> list[tuple[int, ExtensionRequest]]:
+    """(run id, request) of every run of the plan, filtered by ``where`` (over ``SchoolRun`` and
+    ``School``), whose last request-or-decision event is a request: one statement, plain columns.
+
+    It asked each run that had ever requested for its last such event, one query a run, and every
+    school page and queue read the whole plan's: a province where a tenth of its 50,000 schools had
+    once asked paid 5,000 queries (9–10 s) on each."""
     plan = find_plan(session, plan_code)
-    runs = session.scalars(select(SchoolRun).where(SchoolRun.plan_id == plan.id, SchoolRun.id.in_(
-        select(AuditEvent.run_id).where(AuditEvent.trigger == REQUEST))).order_by(SchoolRun.school_code))
-    return [(run, p) for run in runs if (p := _pending(session, run)) is not None]
+    # Each chain's request and decision events, newest first; the newest one's trigger says whether
+    # a request is open. The trigger is tested here, not on the joined event: with it there, stale
+    # statistics after a burst of requests made PostgreSQL nest-loop 5,000 × 5,000 rows (4.4 s).
+    ranked = (select(AuditEvent.id, AuditEvent.trigger,
+                     func.row_number().over(partition_by=AuditEvent.chain, order_by=AuditEvent.seq.desc()).label("rn"))
+              .where(AuditEvent.plan_id == plan.id, AuditEvent.trigger.in_(DECIDING)).subquery())
+    rows = session.execute(
+        select(SchoolRun.id, SchoolRun.school_code, SchoolRun.state, AuditEvent.gates, AuditEvent.reason,
+               AuditEvent.actor, AuditEvent.seq)
+        .join(AuditEvent, AuditEvent.run_id == SchoolRun.id).join(ranked, ranked.c.id == AuditEvent.id)
+        .join(School, School.code == SchoolRun.school_code)
+        .where(ranked.c.rn == 1, ranked.c.trigger == REQUEST, SchoolRun.plan_id == plan.id, *where)
+        .order_by(SchoolRun.school_code)).all()
+    return [(r.id, _request(r.school_code, r.state, r.gates, r.reason, r.actor, r.seq)) for r in rows]
 
 
-def pending_requests(session: Session, plan_code: str | None = None) -> list[ExtensionRequest]:
-    """Requests an office can still decide (a request for a stage the school has left is not one)."""
-    return [p for _, p in _undecided(session, plan_code) if not p.stale]
+def pending_request(session: Session, run: SchoolRun) -> ExtensionRequest | None:
+    """One school's request an office can still decide, if any (its page: one indexed read of
+    its own chain, not the plan's)."""
+    found = _pending(session, run)
+    return None if found is None or found.stale else found
+
+
+def pending_requests(session: Session, plan_code: str | None = None,
+                     *where: ColumnElement[bool]) -> list[ExtensionRequest]:
+    """Requests an office can still decide (a request for a stage the school has left is not one),
+    of the schools ``where`` picks (over ``SchoolRun`` and ``School``; all when none)."""
+    return [p for _, p in _undecided(session, plan_code, *where) if not p.stale]
 
 
 def lapse_stale_requests(session: Session, clock: Clock, plan_code: str | None = None) -> list[ExtensionRequest]:
@@ -155,8 +187,9 @@ def lapse_stale_requests(session: Session, clock: Clock, plan_code: str | None =
     may request again for the stage it is in now.
     """
     lapsed = []
-    for run, request in _undecided(session, plan_code):
+    for run_id, request in _undecided(session, plan_code):
         if request.stale:
+            run = session.get_one(SchoolRun, run_id)
             _lapse(session, run, clock, request, workflow_for_version(session, run.workflow_version_id).key)
             lapsed.append(request)
     return lapsed

@@ -30,7 +30,7 @@ from engine import (
     fact_title,
     find_run,
     fire,
-    pending_requests,
+    pending_request,
     recordable_facts,
     request_extension,
     require_fact_role,
@@ -75,7 +75,7 @@ def school(session: Session, clock: Clock, user: User, code: str, plan_code: str
     run = find_run(session, code, detail["plan"])
     require_run(user, run)  # a contractor's school in another programme's plan
     wf = workflow_for_version(session, run.workflow_version_id)
-    pending = next((p for p in pending_requests(session, detail["plan"]) if p.school_code == code), None)
+    pending = pending_request(session, run)
     detail["pending_extension"] = None if pending is None else {
         "stage": pending.stage, "stage_title": stage_title(wf, pending.stage), "due": pending.due,
         "reason": pending.reason, "requested_by": pending.requested_by}

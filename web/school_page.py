@@ -152,11 +152,11 @@ def extension_queue(session: Session, user: User, plan: Plan) -> list[dict[str, 
     """The plan's pending extension requests in the user's scope, oldest school code first, with
     whether the user may decide each (the offices ``extend`` names; never the requesting school)."""
     wf = workflow_for_version(session, plan.workflow_version_id)
-    pending = pending_requests(session, plan.code)
+    pending = pending_requests(session, plan.code, school_clause(user))
     if not pending:
         return []
     visible = dict(session.execute(select(School.code, School.name).where(
-        School.code.in_([p.school_code for p in pending]), school_clause(user))).all())
+        School.code.in_([p.school_code for p in pending]))).all())
     names = dict(session.execute(select(User.username, User.display_name)
                                  .where(User.username.in_({p.requested_by for p in pending}))).all())
     # What the office weighs the request against: the due date it would move.

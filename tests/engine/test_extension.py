@@ -15,12 +15,13 @@ from engine.extension import (
     ExtensionRequest,
     decide_extension,
     lapse_stale_requests,
+    pending_request,
     pending_requests,
     request_extension,
 )
 from engine.facts import set_fact
 from engine.i18n import set_language
-from engine.models import AuditEvent
+from engine.models import AuditEvent, School, SchoolRun
 from engine.plan import load_plan
 from engine.runs import Actor, fire
 from engine.status import school_detail
@@ -56,6 +57,27 @@ def test_request_then_approve_moves_the_due_date(plan: sessionmaker[Session], cl
         triggers = [e.trigger for e in events_of(s, SCHOOL)]
         assert triggers[-2:] == ["extension_request", "extend"]
         assert verify_chains(s).ok
+
+
+def test_the_open_request_is_each_schools_newest_and_a_query_can_pick_the_schools(
+        plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """Read in one statement for the plan (the queue, the sweep) or one chain (a school's page):
+    a refused request is closed, the one asked after it is open; ``where`` narrows the schools."""
+    with transaction(plan) as s:
+        request_extension(s, clock, school_code=SCHOOL, due=date(2021, 10, 20), reason="校舍改造", actor=SCHOOL_ADMIN)
+        decide_extension(s, clock, school_code=SCHOOL, approve=False, reason="理由不充分", actor=COUNTY_OFFICER)
+        assert pending_requests(s) == [] and pending_request(s, run_of(s, SCHOOL)) is None
+        request_extension(s, clock, school_code=SCHOOL, due=date(2021, 10, 31), reason="教师外出培训", actor=SCHOOL_ADMIN)
+        request_extension(s, clock, school_code=EARLY[1], due=date(2021, 10, 31), reason="校舍改造", actor=SCHOOL_ADMIN)
+        assert [(r.school_code, r.due, r.reason) for r in pending_requests(s)] == [
+            (SCHOOL, date(2021, 10, 31), "教师外出培训"), (EARLY[1], date(2021, 10, 31), "校舍改造")]
+        assert [r.school_code for r in pending_requests(s, None, SchoolRun.school_code == EARLY[1])] == [EARLY[1]]
+        assert pending_requests(s, None, School.county_code == "no-such-county") == []
+        mine = pending_request(s, run_of(s, SCHOOL))
+        assert mine is not None and (mine.due, mine.reason) == (date(2021, 10, 31), "教师外出培训")
+        _leave_stage(s, clock)  # a request for a stage the school has left is nobody's to decide
+        assert pending_request(s, run_of(s, SCHOOL)) is None
+        assert [r.school_code for r in pending_requests(s)] == [EARLY[1]]
 
 
 def test_refusal_is_audited_and_keeps_the_due_date(plan: sessionmaker[Session], clock: FixedClock) -> None:

@@ -42,7 +42,7 @@ def state_of(site: Site, job: int) -> str:
 
 
 def wait(site: Site, job: int, *states: str) -> str:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a liveness wait, not a timing: a child process starts slowly on a loaded machine
     while time.monotonic() < deadline:
         state = state_of(site, job)
         if state in states:
