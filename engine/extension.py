@@ -142,8 +142,8 @@ def _lapse(session: Session, run: SchoolRun, clock: Clock, request: ExtensionReq
 
 def _undecided(session: Session, plan_code: str | None,
                *where: ColumnElement[bool]) -> list[tuple[int, ExtensionRequest]]:
-    """(run id, request) of every run of the plan, filtered by ``where`` (over ``SchoolRun`` and
-    ``School``), whose last request-or-decision event is a request: one statement, plain columns.
+    """(run id, request) of every run of the plan, of the schools ``where`` picks (over ``School``),
+    whose last request-or-decision event is a request: one statement, plain columns.
 
     It asked each run that had ever requested for its last such event, one query a run, and every
     school page and queue read the whole plan's: a province where a tenth of its 50,000 schools had
@@ -152,15 +152,16 @@ def _undecided(session: Session, plan_code: str | None,
     # Each chain's request and decision events, newest first; the newest one's trigger says whether
     # a request is open. The trigger is tested here, not on the joined event: with it there, stale
     # statistics after a burst of requests made PostgreSQL nest-loop 5,000 × 5,000 rows (4.4 s).
+    # A county's queue ranks its own schools' events, not the province's.
+    scope = [AuditEvent.school_code.in_(select(School.code).where(*where))] if where else []
     ranked = (select(AuditEvent.id, AuditEvent.trigger,
                      func.row_number().over(partition_by=AuditEvent.chain, order_by=AuditEvent.seq.desc()).label("rn"))
-              .where(AuditEvent.plan_id == plan.id, AuditEvent.trigger.in_(DECIDING)).subquery())
+              .where(AuditEvent.plan_id == plan.id, AuditEvent.trigger.in_(DECIDING), *scope).subquery())
     rows = session.execute(
         select(SchoolRun.id, SchoolRun.school_code, SchoolRun.state, AuditEvent.gates, AuditEvent.reason,
                AuditEvent.actor, AuditEvent.seq)
         .join(AuditEvent, AuditEvent.run_id == SchoolRun.id).join(ranked, ranked.c.id == AuditEvent.id)
-        .join(School, School.code == SchoolRun.school_code)
-        .where(ranked.c.rn == 1, ranked.c.trigger == REQUEST, SchoolRun.plan_id == plan.id, *where)
+        .where(ranked.c.rn == 1, ranked.c.trigger == REQUEST, SchoolRun.plan_id == plan.id)
         .order_by(SchoolRun.school_code)).all()
     return [(r.id, _request(r.school_code, r.state, r.gates, r.reason, r.actor, r.seq)) for r in rows]
 
@@ -175,7 +176,7 @@ def pending_request(session: Session, run: SchoolRun) -> ExtensionRequest | None
 def pending_requests(session: Session, plan_code: str | None = None,
                      *where: ColumnElement[bool]) -> list[ExtensionRequest]:
     """Requests an office can still decide (a request for a stage the school has left is not one),
-    of the schools ``where`` picks (over ``SchoolRun`` and ``School``; all when none)."""
+    of the schools ``where`` picks (over ``School``; all when none)."""
     return [p for _, p in _undecided(session, plan_code, *where) if not p.stale]
 
 

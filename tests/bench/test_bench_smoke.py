@@ -55,6 +55,25 @@ def test_upload_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert result["busy_requests"] >= 1
 
 
+def test_extension_queue_bench_adds_requests_once_and_times_the_pages(tmp_path: Path) -> None:
+    """bench/extensions.py at tiny size: a ninth of the planning schools ask, the queue holds
+    them, and a second run adds none (it times the same database again)."""
+    from bench import ops
+    from bench.extensions import main as extensions
+    from bench.generate import generate
+    from engine.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    engine = make_engine(url)
+    ops.setup(engine, generate(tmp_path / "data", SIZES["tiny"]))
+    engine.dispose()
+    first = extensions(url, 1)
+    assert isinstance(first["added"], int) and first["added"] > 0 and first["pending"] == first["added"]
+    again = extensions(url, 1)
+    assert again["added"] == 0 and again["pending"] == first["added"]
+    assert all(isinstance(again[k], float) and again[k] > 0 for k in ("county_queue_ms", "school_page_ms"))
+
+
 def test_province_forecast_bench_runs_at_tiny_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """bench.forecast_db builds 12 weekly imports and forecasts every school; both methods agree on
     which schools exist and read the same teachers."""

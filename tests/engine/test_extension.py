@@ -21,7 +21,7 @@ from engine.extension import (
 )
 from engine.facts import set_fact
 from engine.i18n import set_language
-from engine.models import AuditEvent, School, SchoolRun
+from engine.models import AuditEvent, School
 from engine.plan import load_plan
 from engine.runs import Actor, fire
 from engine.status import school_detail
@@ -71,7 +71,7 @@ def test_the_open_request_is_each_schools_newest_and_a_query_can_pick_the_school
         request_extension(s, clock, school_code=EARLY[1], due=date(2021, 10, 31), reason="校舍改造", actor=SCHOOL_ADMIN)
         assert [(r.school_code, r.due, r.reason) for r in pending_requests(s)] == [
             (SCHOOL, date(2021, 10, 31), "教师外出培训"), (EARLY[1], date(2021, 10, 31), "校舍改造")]
-        assert [r.school_code for r in pending_requests(s, None, SchoolRun.school_code == EARLY[1])] == [EARLY[1]]
+        assert [r.school_code for r in pending_requests(s, None, School.code == EARLY[1])] == [EARLY[1]]
         assert pending_requests(s, None, School.county_code == "no-such-county") == []
         mine = pending_request(s, run_of(s, SCHOOL))
         assert mine is not None and (mine.due, mine.reason) == (date(2021, 10, 31), "教师外出培训")
