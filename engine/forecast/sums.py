@@ -140,7 +140,7 @@ def _stmt(sql: str, chunk: Sequence[str] | None) -> Any:
     return text(sql).bindparams(_expanding("codes")) if chunk is not None else text(sql)
 
 
-def _parts(session: Session, stmt: Any, params: dict[str, Any]) -> Iterator[list[tuple[Any, ...]]]:
+def _parts(session: Session, stmt: Any, params: dict[str, Any]) -> Iterator[Sequence[Any]]:
     """The statement's rows as the driver's tuples, ``PART`` at a time, streamed (a server-side
     cursor on PostgreSQL). Straight from the DBAPI cursor: SQLAlchemy's Row objects and their
     partitions cost ~1.5 µs a row, a tenth of a province's read (3,000,000 rows)."""

@@ -12,7 +12,6 @@ change on a re-import, except left_on when a --full export stops listing a teach
 """
 from alembic import op
 
-
 revision = '0015'
 down_revision = '0014'
 branch_labels = None
