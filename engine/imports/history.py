@@ -95,10 +95,17 @@ def merge_teachers(conn: Connection, staging: Staging, as_of: date, full: bool) 
     changed = int(conn.scalar(text(f"SELECT count(*) FROM {_CHANGED}")) or 0)
     inserted = updated = 0
     if changed:
-        sets = ", ".join(f"{c} = c.{c}" for c in VALUES)
+        # The school and the leaving mark apart, only where they change: SQLite rewrites an index's
+        # entries for every row whose UPDATE names one of its columns, changed or not, and the
+        # school indexes are in school order, not the file's (1,000,000 scattered rewrites).
+        sets = ", ".join(f"{c} = c.{c}" for c in VALUES if c != "school_code")
         updated = int(conn.execute(text(
-            f"UPDATE teacher SET {sets}, left_on = NULL FROM {_CHANGED} AS c WHERE teacher.id = c.tid"
+            f"UPDATE teacher SET {sets} FROM {_CHANGED} AS c WHERE teacher.id = c.tid"
         )).rowcount)
+        conn.execute(text(
+            f"UPDATE teacher SET school_code = c.school_code, left_on = NULL FROM {_CHANGED} AS c "
+            f"WHERE teacher.id = c.tid AND (teacher.school_code {distinct} c.school_code OR teacher.left_on IS NOT NULL)"
+        ))
         names = ", ".join(("platform_id", *VALUES))
         inserted = int(conn.execute(text(
             f"INSERT INTO teacher ({names}) SELECT {names} FROM {_CHANGED} WHERE tid IS NULL"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.calendar import WorkCalendar
@@ -100,3 +101,41 @@ def test_a_province_forecast_from_sums_is_the_row_paths(factory: sessionmaker[Se
             b.status, b.p_miss_due, b.p_miss_final, b.eta_p50, b.eta_p90)
         assert [(t.platform_id, t.name, t.shortfall) for t in a.teachers] == [
             (t.platform_id, t.name, t.shortfall) for t in b.teachers]
+
+
+def test_the_read_in_parts_of_two_teachers_is_the_same(history: sessionmaker[Session], calendar: WorkCalendar,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows come straight from the driver's cursor (a server-side one on PostgreSQL), ``PART`` at a
+    time: in parts of two rows a school's teachers are split between parts and its sums are still
+    the one-part read's."""
+    import engine.forecast.sums as sums
+
+    with history() as s:
+        kept, days = windowed_observations(observation_dates(s, TODAY, WINDOW, calendar), TODAY, calendar, WINDOW)
+        whole = teacher_sums(s, [EARLY[0]], kept, days, ["online_hours"])[EARLY[0]]
+        monkeypatch.setattr(sums, "PART", 2)
+        parts = list(sums._parts(s, text("SELECT id FROM teacher ORDER BY id"), {}))
+        split = teacher_sums(s, None, kept, days, ["online_hours"])[EARLY[0]]
+    assert [len(p) for p in parts] == [2, 2] and [r[0] for p in parts for r in p] == sorted(int(i) for i in whole.teacher_ids)
+    assert list(split.teacher_ids) == list(whole.teacher_ids)
+    for field in FIELDS:
+        np.testing.assert_array_equal(split.current(field), whole.current(field))
+        for a, b in zip(split.sums(field), whole.sums(field), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_sqlite_answers_the_province_read_from_the_covering_indexes(history: sessionmaker[Session]) -> None:
+    """Migration 0015: each teacher's base figures and the teachers in (school, platform id) order
+    come from an index alone — no lookup into the table, no sort. Through the primary key they were
+    1,000,000 table lookups and a sort of every teacher's wide row at full size (issue 11 speed)."""
+    from engine.forecast.sums import _queries
+
+    with history() as s:
+        if s.get_bind().dialect.name != "sqlite":
+            pytest.skip("SQLite's plans (PostgreSQL chooses by its statistics: a test table is read whole)")
+        base, _ = _queries(2, False)
+        teachers = "SELECT id, school_code FROM teacher WHERE left_on IS NULL ORDER BY school_code, platform_id"
+        plans = [" | ".join(r[-1] for r in s.execute(text(f"EXPLAIN QUERY PLAN {sql}"), {"hi0": 1}))
+                 for sql in (base, teachers)]
+    assert "SEARCH bp USING COVERING INDEX ix_teacher_progress_figures" in plans[0]
+    assert plans[1] == "SCAN teacher USING COVERING INDEX ix_teacher_school_order"

@@ -163,3 +163,20 @@ def test_a_left_teacher_no_longer_holds_back_an_every_teacher_metric(schools: En
     with Session(schools) as s:
         summary = teacher_summary(s, "3703230001")
     assert (summary["teachers"], summary["online_below_25h"]) == (1, 0)
+
+
+def test_a_teacher_who_moves_school_is_moved_and_the_others_keep_theirs(schools: Engine, tmp_path: Path) -> None:
+    """The merge sets school and leaving mark in a statement of their own, only for the teachers
+    whose school changed or who were marked left (so SQLite does not rewrite the school indexes of
+    a million teachers whose hours changed): both kinds of change still land, and are counted once."""
+    import_progress(schools, write_csv(tmp_path / "a.csv", GOOD), as_of=date(2022, 3, 1), clock=CLOCK)
+    moved = later(GOOD, T0001="27")
+    moved[2] = ["T0002", "李四", "3703230002", "13", "0", "", "", ""]  # another school, and an hour more
+    result = import_progress(schools, write_csv(tmp_path / "b.csv", moved), as_of=date(2022, 3, 8), clock=CLOCK)
+    assert (result.updated, result.unchanged) == (2, 1)
+    with Session(schools) as s:
+        where = {p: c for p, c in s.execute(select(Teacher.platform_id, Teacher.school_code))}
+        assert where == {"T0001": "3703230001", "T0002": "3703230002", "T0003": "3703230002"}
+        assert s.scalar(select(Teacher.online_hours).where(Teacher.platform_id == "T0001")) == 27.0
+    assert history(schools)[-2:] == [("T0001", date(2022, 3, 8), 27.0, 30.5, False),
+                                     ("T0002", date(2022, 3, 8), 13.0, 0.0, False)]
