@@ -4,14 +4,22 @@ of bad cells in both languages, and the counts an office reads after an import."
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
 
+from engine.clock import FixedClock
+from engine.db import make_engine
 from engine.errors import ImportFileError
 from engine.i18n import set_language
-from engine.imports.progress import import_progress, point_number
+from engine.imports import kept_rows
+from engine.imports.kept import kept_table
+from engine.imports.mapping import resolve_mapping
+from engine.imports.progress import FIELDS, import_progress, point_number
+from engine.models import ProgressImport
 from tests.engine.imports.test_progress import HEADER, schools, teachers, write_csv
 
 __all__ = ["schools"]  # the fixture, shared with test_progress.py
@@ -97,3 +105,88 @@ def test_hours_up_to_the_cap_pass_and_bad_hours_are_explained_in_both_languages(
                               (3, "线上学时", "学时 1000.5 超过上限 1000，请核对")]
     assert [m for _, _, m in messages["en"]] == ["hours is missing", "hours '-1' must not be negative",
                                                   "hours 1000.5 above the cap of 1000: check the file"]
+
+
+EVERY_REFUSAL = [ROLE,
+                 _row("", "无号"), _row("L" * 41, "长号"), _row("11010519491231002X", "身份证"), _row("F4", ""),
+                 _row("F5", "长" * 101), _row("F6", school="37032300"), _row("F7", school="3703239999"),
+                 _row("F8", evidence="三"), _row("F9", result="好"), _row("F10", role="校长")]
+
+
+def test_every_refusal_names_its_row_field_and_cause_in_both_languages(schools: Engine, tmp_path: Path) -> None:
+    """The clerk fixes the file from these messages alone: each says what is wrong with which cell."""
+    path = write_csv(tmp_path / "p.csv", EVERY_REFUSAL)
+    got = {}
+    for lang in ("zh", "en"):
+        set_language(lang)
+        with pytest.raises(ImportFileError) as err:
+            import_progress(schools, path)
+        got[lang] = [(p.line, p.field, p.message) for p in err.value.problems]
+    assert [(line, field) for line, field, _ in got["zh"]] == [(line, field) for line, field, _ in got["en"]] == [
+        (2, "教师编号"), (3, "教师编号"), (4, "教师编号"), (5, "姓名"), (6, "姓名"), (7, "学校标识码"), (8, "学校标识码"),
+        (9, "提交作品数"), (10, "测评结果"), (11, "人员类型")]
+    assert [m for _, _, m in got["zh"]] == [
+        "缺少教师编号", "教师编号超过 40 个字符", "教师编号看起来是身份证号：本系统不保存身份证号，请导出平台的用户编号",
+        "缺少姓名", "姓名超过 100 个字", "学校标识码“37032300”格式不对：应为 10 位数字", "学校 3703239999 不存在：请先导入学校",
+        "提交作品数“三”应为 0 到所选能力点数（3）之间的整数", "测评结果“好”无法识别：应为 优秀/合格/不合格 或留空",
+        "人员类型“校长”无法识别：应为 教师/管理团队 或留空"]
+    assert [m for _, _, m in got["en"]] == [
+        "platform teacher id is missing", "platform teacher id longer than 40 characters",
+        "the platform teacher id looks like a national ID number: rollout never stores those; export the platform's "
+        "user id instead", "name is missing", "name longer than 100 characters",
+        "school code '37032300' is malformed: it must be 10 digits", "unknown school 3703239999: import the schools first",
+        "evidence count '三' must be a whole number from 0 to the points chosen (3)",
+        "evidence result '好' unknown: use excellent/pass/fail or leave it empty",
+        "role '校长' unknown: use 教师 (teacher) / 管理团队 (management) or leave it empty"]
+
+
+def test_the_longest_id_and_name_allowed_are_stored(schools: Engine, tmp_path: Path) -> None:
+    """40 characters of id and 100 of name are the limits themselves, not past them."""
+    result = import_progress(schools, write_csv(tmp_path / "p.csv", [ROLE, _row("M" * 40, "名" * 100)]))
+    assert result.inserted == 1 and [t[:2] for t in teachers(schools)] == [("M" * 40, "名" * 100)]
+
+
+def test_an_import_records_the_clerks_file_the_mapping_and_todays_date_in_china(schools: Engine,
+                                                                               tmp_path: Path) -> None:
+    """A web upload is a temporary copy: the record names the clerk's file (``file_name``) and the
+    mapping file by name; without ``as_of`` the export is of today in China, not in UTC."""
+    mapping = tmp_path / "省平台.yaml"
+    mapping.write_text("teachers:\n  platform_id: [研修编号]\n", encoding="utf-8")
+    copy = write_csv(tmp_path / "upload-1234.tmp", [["研修编号", *ROLE[1:]], _row("P1"), _row("P2", "乙")])
+    headers: list[tuple[int, list[str]]] = []
+    late = FixedClock(datetime(2022, 3, 1, 17, 0, tzinfo=UTC))  # 01:00 on 2 March in Shanghai
+    result = import_progress(schools, copy, mapping, clock=late, file_name="三月进度.csv",
+                             on_header=lambda row, columns: headers.append((row, sorted(columns))))
+    assert headers == [(1, sorted(FIELDS))]
+    assert (result.total, result.inserted, result.as_of, result.import_id, result.same_as) == (2, 2, date(2022, 3, 2), 1, None)
+    loaded = resolve_mapping(mapping)
+    again = import_progress(schools, write_csv(tmp_path / "b.csv", [["研修编号", *ROLE[1:]], _row("P1", online="30")]),
+                            loaded, clock=late, mapping_name="江苏.yaml", full=True, actor="王科长")
+    assert (again.updated, again.unchanged, again.left) == (1, 0, 1)
+    with Session(schools) as s:
+        got = s.execute(select(ProgressImport.file_name, ProgressImport.mapping, ProgressImport.actor, ProgressImport.full,
+                               ProgressImport.total, ProgressImport.as_of).order_by(ProgressImport.id)).all()
+    assert [tuple(r) for r in got] == [("三月进度.csv", "省平台.yaml", "system", False, 2, date(2022, 3, 2)),
+                                       ("b.csv", "江苏.yaml", "王科长", True, 1, date(2022, 3, 2))]
+
+
+def test_a_previews_kept_rows_are_what_its_commit_merges(schools: Engine, db_url: str, tmp_path: Path) -> None:
+    """The upload preview keeps its checked rows (``keep``); the commit merges those (``staged``),
+    not the file read again: a kept row changed in between is what is written."""
+    web = make_engine(db_url, kept_stage=True)
+    path = write_csv(tmp_path / "p.csv", [ROLE, _row("K1"), _row("K2", school="3703230002")])
+    try:
+        with Session(web) as s, s.begin():
+            dry = import_progress(s, path, dry_run=True, keep="job7", scope="370323")
+            assert (dry.dry_run, dry.total, dry.inserted, dry.groups) == (True, 2, 2, (("3703230001", 1, 0, 0),
+                                                                                       ("3703230002", 1, 0, 0)))
+            table = kept_table(s.connection(), "job7")
+            assert kept_rows(s.connection(), "job7") == 2 and teachers(schools) == []
+        with Session(web) as s, s.begin():
+            s.execute(text(f"UPDATE {table} SET online_hours = 31.5 WHERE platform_id = 'K1'"))
+        with Session(web) as s, s.begin():
+            done = import_progress(s, path, staged="job7", scope="370323")
+        assert (done.total, done.inserted) == (2, 2)
+        assert [(t[0], t[2], t[3]) for t in teachers(schools)] == [("K1", "3703230001", 31.5), ("K2", "3703230002", 25.0)]
+    finally:
+        web.dispose()
