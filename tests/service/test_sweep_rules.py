@@ -158,3 +158,26 @@ def test_with_two_plans_the_sweep_and_the_bulletins_work_on_the_plan_named(facto
         told = Counter(session.scalars(select(Contact.name).join(Notification, Notification.contact_id == Contact.id)
                                        .where(Notification.kind == "bulletin")))
     assert told["沂源县项目办"] == told["淄川区项目办"] == 1
+
+
+def test_each_channel_gets_the_formats_it_can_show(factory: sessionmaker[Session], clock: FixedClock, tmp_path) -> None:
+    """Chat robots (DingTalk, WeCom, Feishu) show markdown and no HTML; mail has HTML and no
+    markdown; the file outbox keeps both. Each row carries its contact's address and secret name,
+    and is due at once."""
+    _setup(factory, clock, tmp_path)
+    channels = {"dingtalk": "https://oapi.dingtalk.com/robot/send?access_token=a", "wecom": "https://qyapi.weixin.qq.com/x",
+                "feishu": "https://open.feishu.cn/x", "email": "school@example.cn"}
+    with factory() as session, session.begin():
+        for channel, address in channels.items():
+            session.add(Contact(scope_code=SCHOOL, level="school", name=channel, channel=channel, address=address,
+                                secret_ref=f"{channel}-secret", lang="zh", active=True))
+    clock.set(_at(DUE + timedelta(days=1)))
+    with factory() as session, session.begin():
+        run_sweep(session, clock)
+    with factory() as session:
+        got = {c.name: (n.channel, n.address, n.secret_ref, n.body_html is not None, n.body_markdown is not None,
+                        n.created_at == n.next_attempt_at == clock.now())
+               for n, c in session.execute(select(Notification, Contact).join(Contact, Contact.id == Notification.contact_id)
+                                           .where(Contact.level == "school"))}
+    assert got == {name: (name, address, f"{name}-secret", name == "email", name != "email", True)
+                   for name, address in channels.items()} | {"学校管理员": ("file", str(tmp_path / "outbox"), None, True, True, True)}
