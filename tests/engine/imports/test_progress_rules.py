@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from engine.clock import FixedClock
@@ -19,7 +19,7 @@ from engine.imports import kept_rows
 from engine.imports.kept import kept_table
 from engine.imports.mapping import resolve_mapping
 from engine.imports.progress import FIELDS, import_progress, point_number
-from engine.models import ProgressImport
+from engine.models import ProgressImport, Region, School
 from tests.engine.imports.test_progress import HEADER, schools, teachers, write_csv
 
 __all__ = ["schools"]  # the fixture, shared with test_progress.py
@@ -109,7 +109,7 @@ def test_hours_up_to_the_cap_pass_and_bad_hours_are_explained_in_both_languages(
 
 EVERY_REFUSAL = [ROLE,
                  _row("", "无号"), _row("L" * 41, "长号"), _row("11010519491231002X", "身份证"), _row("F4", ""),
-                 _row("F5", "长" * 101), _row("F6", school="37032300"), _row("F7", school="3703239999"),
+                 _row("F5", "长" * 300), _row("F6", school="37032300"), _row("F7", school="3703239999"),
                  _row("F8", evidence="三"), _row("F9", result="好"), _row("F10", role="校长")]
 
 
@@ -178,6 +178,7 @@ def test_a_previews_kept_rows_are_what_its_commit_merges(schools: Engine, db_url
     try:
         with Session(web) as s, s.begin():
             dry = import_progress(s, path, dry_run=True, keep="job7", scope="370323")
+            assert (dry.kind, dry.source) == ("progress", str(path))
             assert (dry.dry_run, dry.total, dry.inserted, dry.groups) == (True, 2, 2, (("3703230001", 1, 0, 0),
                                                                                        ("3703230002", 1, 0, 0)))
             table = kept_table(s.connection(), "job7")
@@ -186,7 +187,51 @@ def test_a_previews_kept_rows_are_what_its_commit_merges(schools: Engine, db_url
             s.execute(text(f"UPDATE {table} SET online_hours = 31.5 WHERE platform_id = 'K1'"))
         with Session(web) as s, s.begin():
             done = import_progress(s, path, staged="job7", scope="370323")
-        assert (done.total, done.inserted) == (2, 2)
+        assert (done.kind, done.source, done.total, done.inserted, done.dry_run) == ("progress", str(path), 2, 2, False)
         assert [(t[0], t[2], t[3]) for t in teachers(schools)] == [("K1", "3703230001", 31.5), ("K2", "3703230002", 25.0)]
+        # What moved in the database since a preview is still checked: a school now in another county.
+        with Session(web) as s, s.begin():
+            import_progress(s, write_csv(tmp_path / "q.csv", [ROLE, _row("K3", school="3703230002")]), dry_run=True,
+                            keep="job8", scope="370323")
+        with Session(web) as s, s.begin():
+            s.add(Region(code="370302", name="淄川区", level="county", parent_code="370300"))
+            s.flush()
+            s.execute(update(School).where(School.code == "3703230002").values(county_code="370302"))
+        with Session(web) as s, s.begin(), pytest.raises(ImportFileError) as err:
+            import_progress(s, tmp_path / "q.csv", staged="job8", scope="370323")
+        assert [p.message for p in err.value.problems] == ["学校 3703230002 不存在或不在您的管辖范围内：这一行不会导入"]
+        assert len(teachers(schools)) == 2
     finally:
         web.dispose()
+
+
+def test_a_scoped_import_takes_its_regions_schools_however_their_codes_are_written(schools: Engine,
+                                                                                    tmp_path: Path) -> None:
+    """A county, city or province officer imports the schools under them (a full-width code is the
+    same school); any other code is refused with the words that do not tell a foreign school from
+    a missing one."""
+    path = write_csv(tmp_path / "p.csv", [ROLE, _row("S1", school="３７０３２３０００１"), _row("S2", school="3703230002")])
+    for scope in ("370323", "370300", "370000"):
+        assert import_progress(schools, path, scope=scope, as_of=date(2022, 3, 1)).total == 2
+    foreign = write_csv(tmp_path / "f.csv", [ROLE, _row("S3", school="3703239999")])
+    for lang, words in (("zh", "学校 3703239999 不存在或不在您的管辖范围内：这一行不会导入"),
+                        ("en", "school 3703239999 does not exist or is outside your region: this row is not imported")):
+        set_language(lang)
+        with pytest.raises(ImportFileError) as err:
+            import_progress(schools, foreign, scope="370323", as_of=date(2022, 3, 1))
+        assert [(p.line, p.field, p.message) for p in err.value.problems] == [(2, "学校标识码", words)]
+
+
+def test_file_level_refusals_name_the_file_the_clerk_sent(schools: Engine, tmp_path: Path) -> None:
+    """An upload is stored under another name (``source`` is the clerk's): a missing column and an
+    export dated before the last import both name the clerk's file."""
+    no_points = write_csv(tmp_path / "upload-1.tmp", [HEADER[:5], ["T1", "甲", "3703230001", "25", "25"]])
+    with pytest.raises(ImportFileError) as err:
+        import_progress(schools, no_points, source="三月进度.csv")
+    assert err.value.problems[0].source == "三月进度.csv" and "能力点" in err.value.problems[0].message
+    import_progress(schools, write_csv(tmp_path / "a.csv", [ROLE, _row("T1")]), as_of=date(2022, 3, 15))
+    with pytest.raises(ImportFileError) as err:
+        import_progress(schools, write_csv(tmp_path / "upload-2.tmp", [ROLE, _row("T1", online="30")]),
+                        as_of=date(2022, 3, 1), source="二月进度.csv")
+    assert [p.source for p in err.value.problems] == ["二月进度.csv"]
+    assert "2022-03-01" in err.value.problems[0].message and "2022-03-15" in err.value.problems[0].message
