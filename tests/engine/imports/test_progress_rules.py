@@ -90,11 +90,12 @@ def test_a_bad_cell_among_texts_already_seen_is_reported_where_it_is(schools: En
 
 def test_hours_up_to_the_cap_pass_and_bad_hours_are_explained_in_both_languages(schools: Engine,
                                                                                  tmp_path: Path) -> None:
-    """1000 hours is the cap itself (accepted); empty, negative and above-cap hours are refused
-    with their own words, in Chinese and for an English-language office alike."""
+    """1000 hours is the cap itself (accepted); empty, negative, above-cap and not plainly decimal
+    hours (``2_5``, which float() reads as 25) are refused with their own words, in Chinese and for
+    an English-language office alike."""
     ok = import_progress(schools, write_csv(tmp_path / "ok.csv", [ROLE, _row("H1", online="1000")]))
     assert ok.inserted == 1
-    bad = write_csv(tmp_path / "bad.csv", [ROLE, _row("H2", online="", practice="-1"), _row("H3", online="1000.5")])
+    bad = write_csv(tmp_path / "bad.csv", [ROLE, _row("H2", online="", practice="-1"), _row("H3", online="1000.5", practice="2_5")])
     messages = {}
     for lang in ("zh", "en"):
         set_language(lang)
@@ -102,9 +103,11 @@ def test_hours_up_to_the_cap_pass_and_bad_hours_are_explained_in_both_languages(
             import_progress(schools, bad)
         messages[lang] = [(p.line, p.field, p.message) for p in err.value.problems]
     assert messages["zh"] == [(2, "线上学时", "缺少学时"), (2, "校本实践学时", "学时“-1”不能为负数"),
-                              (3, "线上学时", "学时 1000.5 超过上限 1000，请核对")]
+                              (3, "线上学时", "学时 1000.5 超过上限 1000，请核对"),
+                              (3, "校本实践学时", "学时“2_5”不是数字：请写成 25 或 25.5 这样的普通小数")]
     assert [m for _, _, m in messages["en"]] == ["hours is missing", "hours '-1' must not be negative",
-                                                  "hours 1000.5 above the cap of 1000: check the file"]
+                                                  "hours 1000.5 above the cap of 1000: check the file",
+                                                  "hours '2_5' is not a number: write a plain decimal such as 25 or 25.5"]
 
 
 EVERY_REFUSAL = [ROLE,
