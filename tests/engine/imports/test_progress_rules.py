@@ -113,7 +113,7 @@ def test_hours_up_to_the_cap_pass_and_bad_hours_are_explained_in_both_languages(
 EVERY_REFUSAL = [ROLE,
                  _row("", "无号"), _row("L" * 41, "长号"), _row("11010519491231002X", "身份证"), _row("F4", ""),
                  _row("F5", "长" * 300), _row("F6", school="37032300"), _row("F7", school="3703239999"),
-                 _row("F8", evidence="三"), _row("F9", result="好"), _row("F10", role="校长")]
+                 _row("F8", evidence="三"), _row("F9", result="好"), _row("F10", role="校长"), _row("F11", evidence="x")]
 
 
 def test_every_refusal_names_its_row_field_and_cause_in_both_languages(schools: Engine, tmp_path: Path) -> None:
@@ -127,12 +127,12 @@ def test_every_refusal_names_its_row_field_and_cause_in_both_languages(schools: 
         got[lang] = [(p.line, p.field, p.message) for p in err.value.problems]
     assert [(line, field) for line, field, _ in got["zh"]] == [(line, field) for line, field, _ in got["en"]] == [
         (2, "教师编号"), (3, "教师编号"), (4, "教师编号"), (5, "姓名"), (6, "姓名"), (7, "学校标识码"), (8, "学校标识码"),
-        (9, "提交作品数"), (10, "测评结果"), (11, "人员类型")]
+        (9, "提交作品数"), (10, "测评结果"), (11, "人员类型"), (12, "提交作品数")]
     assert [m for _, _, m in got["zh"]] == [
         "缺少教师编号", "教师编号超过 40 个字符", "教师编号看起来是身份证号：本系统不保存身份证号，请导出平台的用户编号",
         "缺少姓名", "姓名超过 100 个字", "学校标识码“37032300”格式不对：应为 10 位数字", "学校 3703239999 不存在：请先导入学校",
         "提交作品数“三”应为 0 到所选能力点数（3）之间的整数", "测评结果“好”无法识别：应为 优秀/合格/不合格 或留空",
-        "人员类型“校长”无法识别：应为 教师/管理团队 或留空"]
+        "人员类型“校长”无法识别：应为 教师/管理团队 或留空", "提交作品数“x”应为 0 到所选能力点数（3）之间的整数"]
     assert [m for _, _, m in got["en"]] == [
         "platform teacher id is missing", "platform teacher id longer than 40 characters",
         "the platform teacher id looks like a national ID number: rollout never stores those; export the platform's "
@@ -140,7 +140,8 @@ def test_every_refusal_names_its_row_field_and_cause_in_both_languages(schools: 
         "school code '37032300' is malformed: it must be 10 digits", "unknown school 3703239999: import the schools first",
         "evidence count '三' must be a whole number from 0 to the points chosen (3)",
         "evidence result '好' unknown: use excellent/pass/fail or leave it empty",
-        "role '校长' unknown: use 教师 (teacher) / 管理团队 (management) or leave it empty"]
+        "role '校长' unknown: use 教师 (teacher) / 管理团队 (management) or leave it empty",
+        "evidence count 'x' must be a whole number from 0 to the points chosen (3)"]
 
 
 def test_the_longest_id_and_name_allowed_are_stored(schools: Engine, tmp_path: Path) -> None:
