@@ -18,7 +18,7 @@ from engine.i18n import set_language
 from engine.imports import kept_rows
 from engine.imports.kept import kept_table
 from engine.imports.mapping import resolve_mapping
-from engine.imports.progress import FIELDS, import_progress, point_number
+from engine.imports.progress import FIELDS, import_progress, parse_points, point_number
 from engine.models import ProgressImport, Region, School
 from tests.engine.imports.test_progress import HEADER, schools, teachers, write_csv
 
@@ -239,3 +239,13 @@ def test_file_level_refusals_name_the_file_the_clerk_sent(schools: Engine, tmp_p
                         as_of=date(2022, 3, 1), source="二月进度.csv")
     assert [p.source for p in err.value.problems] == ["二月进度.csv"]
     assert "2022-03-01" in err.value.problems[0].message and "2022-03-15" in err.value.problems[0].message
+
+
+def test_a_point_list_is_explained_in_the_language_of_whoever_asks_next() -> None:
+    """Point lists are remembered per text (a million rows repeat a few thousand), but the words
+    of a refusal belong to the asker: a Chinese import then an English one of the same bad list."""
+    set_language("zh")
+    assert parse_points("7，77") == ((), "能力点“77”不存在：应为 1–30 的编号或平台代码 A1–A13、B1–B10、C1–C7，用逗号或顿号分隔")
+    set_language("en")
+    assert parse_points("7，77") == ((), "unknown capability point '77': use numbers 1–30 or the platform codes A1–A13, "
+                                         "B1–B10, C1–C7, separated by commas")
