@@ -173,7 +173,7 @@ def test_each_channel_gets_the_formats_it_can_show(factory: sessionmaker[Session
                                 secret_ref=f"{channel}-secret", lang="zh", active=True))
     clock.set(_at(DUE + timedelta(days=1)))
     with factory() as session, session.begin():
-        run_sweep(session, clock)
+        assert run_sweep(session, clock).messages == 5  # one overdue digest per school contact
     with factory() as session:
         got = {c.name: (n.channel, n.address, n.secret_ref, n.body_html is not None, n.body_markdown is not None,
                         n.created_at == n.next_attempt_at == clock.now())
@@ -181,3 +181,15 @@ def test_each_channel_gets_the_formats_it_can_show(factory: sessionmaker[Session
                                            .where(Contact.level == "school"))}
     assert got == {name: (name, address, f"{name}-secret", name == "email", name != "email", True)
                    for name, address in channels.items()} | {"学校管理员": ("file", str(tmp_path / "outbox"), None, True, True, True)}
+
+
+def test_an_item_no_one_receives_is_reported_with_its_school(factory: sessionmaker[Session], clock: FixedClock,
+                                                             tmp_path) -> None:
+    """The school's overdue notice has no school contact to go to: the report names level, kind
+    and school, so the office can add the contact (nothing is dropped silently)."""
+    _setup(factory, clock, tmp_path)
+    with factory() as session, session.begin():
+        session.execute(update(Contact).where(Contact.level == "school").values(active=False))
+    clock.set(_at(DUE + timedelta(days=1)))
+    with factory() as session, session.begin():
+        assert run_sweep(session, clock).unrouted == [{"level": "school", "kind": "overdue", "school": SCHOOL}]

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FixedClock
@@ -50,7 +50,11 @@ def reimport(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path, 
 
 
 def test_a_crossing_warns_the_school_and_county_once(warned: sessionmaker[Session], clock: FixedClock) -> None:
+    from engine.records import RunRisk
+
     assert sweep(warned, clock, date(2021, 8, 2))["warning"] == 2
+    with warned() as s:  # the sweep keeps the risks it computed, for the dashboard (engine/forecast/store.py)
+        assert s.scalar(select(func.count()).select_from(RunRisk)) == 4  # one per started school
     sent = warnings(warned)
     assert [level for level, _ in sent] == ["school", "county"]
     assert "预警" in sent[0][1] and "逾期概率：100%" in sent[0][1] and "教师09 差 23" in sent[0][1]
