@@ -141,3 +141,25 @@ def test_each_offices_bulletin_counts_the_schools_at_risk_in_each_of_its_rows(wa
         bodies = dict(s.execute(select(Contact.level, Notification.body_markdown).join(Contact, Contact.id == Notification.contact_id)
                                 .where(Notification.kind == "bulletin")).all())
     assert bodies == {"county": "370323:1;", "city": "370302:0;370323:1;", "province": "370300:1;"}
+
+
+def test_a_region_whose_schools_have_not_started_counts_none_at_risk(warned: sessionmaker[Session],
+                                                                     clock: FixedClock, tmp_path: Path) -> None:
+    """Before 淄川区's one school starts (its batch on 2021-06-15) nothing is forecast there: its
+    row of the city's bulletin says 0 at risk, not blank and not one."""
+    from engine.models import Region
+
+    with warned() as s, s.begin():
+        s.add(Contact(scope_code=s.scalar(select(Region.code).where(Region.level == "city")), level="city",
+                      name="淄博市项目办", channel="file", address="outbox", lang="zh", active=True))
+    office = tmp_path / "office"
+    office.mkdir()
+    (office / "bulletin.zh.md.j2").write_text("{% for r in rows %}{{ r.region_code }}:{{ r.at_risk }};{% endfor %}",
+                                              encoding="utf-8")
+    clock.set(datetime(2021, 6, 10, 20, tzinfo=SHANGHAI))
+    with warned() as s, s.begin():
+        assert run_bulletins(s, clock, templates=office) == 2
+    with warned() as s:
+        bodies = dict(s.execute(select(Contact.level, Notification.body_markdown).join(Contact, Contact.id == Notification.contact_id)
+                                .where(Notification.kind == "bulletin")).all())
+    assert bodies == {"county": "370323:0;", "city": "370302:0;370323:0;"}
