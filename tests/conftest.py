@@ -165,6 +165,19 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture(autouse=True)
+def _no_template_child_outlives_its_test() -> Iterator[None]:
+    """Close the office-template sandbox child (notifications/sandbox.py) a test started. mutmut
+    forks each mutant's tests from a process that has run the suite: a child inherited across the
+    fork is not the fork's own, so its next render leaks the old pipes (a ResourceWarning, an error
+    here) and every mutant under such a test counted as killed."""
+    yield
+    from notifications.rendering import _renderer
+
+    if _renderer.child is not None:
+        _renderer.close()
+
+
+@pytest.fixture(autouse=True)
 def _chinese_by_default() -> Iterator[None]:
     set_language("zh")
     yield

@@ -43,10 +43,16 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "run_status": ("engine/run_status.py", ["tests/engine/test_run_status.py"]),
     "extension": ("engine/extension.py", ["tests/engine/test_extension.py"]),
     "plan": ("engine/plan.py", ["tests/engine/test_plan.py", "tests/engine/test_plan_rules.py"]),
-    "progress": ("engine/imports/progress.py", ["tests/engine/imports/test_progress.py"]),
-    # the sweep's early warnings, reroutes and its report are stated in test_warnings, test_direct_counties
+    # test_progress_history states the provenance record and --full, test_dry_run the preview and scope
+    "progress": ("engine/imports/progress.py", ["tests/engine/imports/test_progress.py",
+                                                "tests/engine/imports/test_progress_rules.py",
+                                                "tests/engine/imports/test_progress_history.py",
+                                                "tests/engine/imports/test_dry_run.py"]),
+    # the sweep's early warnings, reroutes and its report are stated in test_warnings, test_direct_counties,
+    # the bulletin's contractor ranking (seed 002 (九)) in test_contractor_bulletin
     "sweep": ("service/sweep.py", ["tests/service/test_sweep.py", "tests/service/test_sweep_rules.py",
-                                   "tests/service/test_warnings.py", "tests/service/test_direct_counties.py"]),
+                                   "tests/service/test_warnings.py", "tests/service/test_direct_counties.py",
+                                   "tests/service/test_contractor_bulletin.py"]),
     "chain": ("engine/audit/chain.py", ["tests/engine/audit/test_chain.py"]),
     "verify": ("engine/audit/verify.py", ["tests/engine/audit/test_verify.py", "tests/engine/audit/test_verify_scope.py",
                                           "tests/engine/audit/test_verify_encoding.py"]),

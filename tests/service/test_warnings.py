@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FixedClock
@@ -50,7 +50,11 @@ def reimport(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path, 
 
 
 def test_a_crossing_warns_the_school_and_county_once(warned: sessionmaker[Session], clock: FixedClock) -> None:
+    from engine.records import RunRisk
+
     assert sweep(warned, clock, date(2021, 8, 2))["warning"] == 2
+    with warned() as s:  # the sweep keeps the risks it computed, for the dashboard (engine/forecast/store.py)
+        assert s.scalar(select(func.count()).select_from(RunRisk)) == 4  # one per started school
     sent = warnings(warned)
     assert [level for level, _ in sent] == ["school", "county"]
     assert "预警" in sent[0][1] and "逾期概率：100%" in sent[0][1] and "教师09 差 23" in sent[0][1]
@@ -110,3 +114,52 @@ def test_warning_outcomes_count_the_warned_runs_that_then_missed(warned: session
         assert warning_outcomes(s, clock, plan) == (1, 0, 1)  # warned, the due date (2021-11-04) ahead
         clock.set(datetime(2021, 11, 10, 9, tzinfo=SHANGHAI))
         assert warning_outcomes(s, clock, plan) == (1, 1, 0)  # still in online study after it: missed
+
+
+def test_each_offices_bulletin_counts_the_schools_at_risk_in_each_of_its_rows(warned: sessionmaker[Session],
+                                                                             clock: FixedClock, tmp_path: Path) -> None:
+    """Every row of every office's ranking carries its own at-risk count (0 where none is): the
+    county's own row, the city's counties, the province's cities; a second plan changes none of it."""
+    from engine.models import Region
+    from engine.plan import load_plan
+    from tests.engine.builders import plan_data, write_plan
+
+    with warned() as s, s.begin():
+        for level in ("city", "province"):
+            s.add(Contact(scope_code=s.scalar(select(Region.code).where(Region.level == level)), level=level,
+                          name=f"{level}联系人", channel="file", address="outbox", lang="zh", active=True))
+        load_plan(s, write_plan(tmp_path, plan_data(plan="other", batches=[
+            {"id": "x", "start": "2021-06-01", "start_stage": "planning", "schools": {"rest": True}}]), "p2.yaml"), clock)
+    office = tmp_path / "office"
+    office.mkdir()
+    (office / "bulletin.zh.md.j2").write_text("{% for r in rows %}{{ r.region_code }}:{{ r.at_risk }};{% endfor %}",
+                                              encoding="utf-8")
+    clock.set(datetime(2021, 8, 2, 20, tzinfo=SHANGHAI))
+    with warned() as s, s.begin():
+        assert run_bulletins(s, clock, "yiyuan-2021", templates=office) == 3
+    with warned() as s:
+        bodies = dict(s.execute(select(Contact.level, Notification.body_markdown).join(Contact, Contact.id == Notification.contact_id)
+                                .where(Notification.kind == "bulletin")).all())
+    assert bodies == {"county": "370323:1;", "city": "370302:0;370323:1;", "province": "370300:1;"}
+
+
+def test_a_region_whose_schools_have_not_started_counts_none_at_risk(warned: sessionmaker[Session],
+                                                                     clock: FixedClock, tmp_path: Path) -> None:
+    """Before 淄川区's one school starts (its batch on 2021-06-15) nothing is forecast there: its
+    row of the city's bulletin says 0 at risk, not blank and not one."""
+    from engine.models import Region
+
+    with warned() as s, s.begin():
+        s.add(Contact(scope_code=s.scalar(select(Region.code).where(Region.level == "city")), level="city",
+                      name="淄博市项目办", channel="file", address="outbox", lang="zh", active=True))
+    office = tmp_path / "office"
+    office.mkdir()
+    (office / "bulletin.zh.md.j2").write_text("{% for r in rows %}{{ r.region_code }}:{{ r.at_risk }};{% endfor %}",
+                                              encoding="utf-8")
+    clock.set(datetime(2021, 6, 10, 20, tzinfo=SHANGHAI))
+    with warned() as s, s.begin():
+        assert run_bulletins(s, clock, templates=office) == 2
+    with warned() as s:
+        bodies = dict(s.execute(select(Contact.level, Notification.body_markdown).join(Contact, Contact.id == Notification.contact_id)
+                                .where(Notification.kind == "bulletin")).all())
+    assert bodies == {"county": "370323:0;", "city": "370302:0;370323:0;"}
