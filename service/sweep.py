@@ -148,7 +148,8 @@ def run_bulletins(session: Session, clock: Clock, plan_code: str | None = None, 
                                                      scan_all=contact.level == "province"),
                    "rates": rates}
         xlsx = bulletin_workbook(context)
-        key = f"bulletin:c{contact.id}:{year}-W{week:02d}"
+        # The plan is in the key: an office over schools of two plans gets each plan's bulletin.
+        key = f"bulletin:{plan.code}:c{contact.id}:{year}-W{week:02d}"
         queued += len(enqueue_many(session, [_rendered(
             "bulletin", contact, context, key, now,
             (f"通报-{names.get(contact.scope_code, contact.scope_code)}-{year}W{week:02d}.xlsx", xlsx), templates)]))

@@ -153,11 +153,14 @@ def test_with_two_plans_the_sweep_and_the_bulletins_work_on_the_plan_named(facto
     clock.set(_at(date(2021, 10, 4)))
     with factory() as session, session.begin():
         assert run_bulletins(session, clock, "yiyuan-2021") == 3  # not 淄川区's office: none of its schools
-        run_bulletins(session, clock, "zichuan")
+        # 淄川区, and the city and province over both plans: each plan's bulletin is its own (the
+        # week's dedupe key names the plan; without it the second plan's was dropped as a repeat).
+        assert run_bulletins(session, clock, "zichuan") == 3
+        assert run_bulletins(session, clock, "zichuan") == 0  # but once a week
     with factory() as session:
         told = Counter(session.scalars(select(Contact.name).join(Notification, Notification.contact_id == Contact.id)
                                        .where(Notification.kind == "bulletin")))
-    assert told["沂源县项目办"] == told["淄川区项目办"] == 1
+    assert told["沂源县项目办"] == told["淄川区项目办"] == 1 and told["淄博市项目办"] == told["山东省项目办"] == 2
 
 
 def test_each_channel_gets_the_formats_it_can_show(factory: sessionmaker[Session], clock: FixedClock, tmp_path) -> None:
