@@ -1,8 +1,8 @@
 """Records kept beside ``engine.models`` (same ``Base``, same migrations) so that module stays
 readable in one sitting: uploads' import jobs and the API tokens platforms push data with
 (migration 0009), the per-county tallies the dashboard reads (migration 0011, engine/tally.py),
-each school run's stored forecast risk (migration 0014), and the covering index the province
-forecast reads history through (migration 0015).
+each school run's stored forecast risk (migration 0014), and the index the province forecast
+reads its teachers through (migration 0015).
 """
 
 from __future__ import annotations
@@ -25,21 +25,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import UTCDateTime
-from engine.models import Base, SchoolRun, Teacher, TeacherProgress
+from engine.models import Base, SchoolRun, Teacher
 
 # "Is any run of this plan not derived yet?" is asked on every page (run_status.ensure_current);
 # without this index it read all 50,000 runs of a province to answer no.
 Index("ix_school_run_plan_derived", SchoolRun.plan_id, SchoolRun.derived_ok)
 
-# The province forecast (engine/forecast/sums.py) reads each teacher's figures in (teacher, import)
-# order: through the primary key, every row was a lookup into the table (SQLite keeps it as a
-# rowid table) and the window's pivot sorted 4 M rows in a temporary B-tree (issue 11 speed).
-# With the figures in the index both are one ordered scan of it and no table read.
-Index("ix_teacher_progress_figures", TeacherProgress.teacher_id, TeacherProgress.import_id,
-      TeacherProgress.online_hours, TeacherProgress.practice_hours, TeacherProgress.points_count,
-      TeacherProgress.evidence_count)
-# ... and a province's present teachers in (school, platform id) order, from the index alone (the
-# school_code index alone read every teacher's wide row and sorted each school's by platform id).
+# The province forecast (engine/forecast/sums.py, issue 11 speed) reads a province's present
+# teachers in (school, platform id) order: from this index alone (the school_code index alone read
+# every teacher's wide row and sorted each school's by platform id). Migration 0015.
 Index("ix_teacher_school_order", Teacher.school_code, Teacher.platform_id, Teacher.left_on, Teacher.id)
 
 
