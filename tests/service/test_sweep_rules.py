@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -81,13 +82,20 @@ BULLETIN_KEYS = ("{{ office.name }}|{{ office.level }}|{{ plan_title }}|{{ perio
                  "{% for r in rates %}{{ r.id }};{% endfor %}")
 
 
+def office_templates(tmp_path: Path, files: dict[str, str]) -> Path:
+    """An office's own ``--templates`` folder holding ``files`` (name → Jinja text)."""
+    office = tmp_path / "office"
+    office.mkdir()
+    for name, body in files.items():
+        (office / name).write_text(body, encoding="utf-8")
+    return office
+
+
 def test_an_office_lapse_template_gets_the_documented_context(factory: sessionmaker[Session], clock: FixedClock,
                                                                tmp_path) -> None:
     """`--templates` reaches the lapse notice too, with every key of its documented context."""
     _setup(factory, clock, tmp_path)
-    office = tmp_path / "office"
-    office.mkdir()
-    (office / "lapse.zh.md.j2").write_text(LAPSE_KEYS, encoding="utf-8")
+    office = office_templates(tmp_path, {"lapse.zh.md.j2": LAPSE_KEYS})
     request_then_finish_planning(factory, clock)
     with factory() as session, session.begin():
         run_sweep(session, clock, templates=office)
@@ -113,9 +121,7 @@ def test_a_lapse_with_no_school_contact_is_counted_but_sends_nothing(factory: se
 def test_an_office_bulletin_template_gets_the_documented_context(factory: sessionmaker[Session], clock: FixedClock,
                                                                   tmp_path) -> None:
     _setup(factory, clock, tmp_path)
-    office = tmp_path / "office"
-    office.mkdir()
-    (office / "bulletin.zh.md.j2").write_text(BULLETIN_KEYS, encoding="utf-8")
+    office = office_templates(tmp_path, {"bulletin.zh.md.j2": BULLETIN_KEYS})
     clock.set(_at(date(2021, 10, 4)))
     with factory() as session, session.begin():
         assert run_bulletins(session, clock, templates=office) == 3

@@ -19,6 +19,9 @@ from service import run_bulletins, run_sweep
 from tests.conftest import SHANGHAI
 from tests.engine.builders import COUNTY, EARLY
 from tests.engine.forecast.scenario import export, slow_teacher_hours, studying_school
+from tests.service.test_sweep_rules import office_templates
+
+AT_RISK_ROWS = "{% for r in rows %}{{ r.region_code }}:{{ r.at_risk }};{% endfor %}"  # a bulletin of its rows' 有风险
 
 
 @pytest.fixture
@@ -130,10 +133,7 @@ def test_each_offices_bulletin_counts_the_schools_at_risk_in_each_of_its_rows(wa
                           name=f"{level}联系人", channel="file", address="outbox", lang="zh", active=True))
         load_plan(s, write_plan(tmp_path, plan_data(plan="other", batches=[
             {"id": "x", "start": "2021-06-01", "start_stage": "planning", "schools": {"rest": True}}]), "p2.yaml"), clock)
-    office = tmp_path / "office"
-    office.mkdir()
-    (office / "bulletin.zh.md.j2").write_text("{% for r in rows %}{{ r.region_code }}:{{ r.at_risk }};{% endfor %}",
-                                              encoding="utf-8")
+    office = office_templates(tmp_path, {"bulletin.zh.md.j2": AT_RISK_ROWS})
     clock.set(datetime(2021, 8, 2, 20, tzinfo=SHANGHAI))
     with warned() as s, s.begin():
         assert run_bulletins(s, clock, "yiyuan-2021", templates=office) == 3
@@ -152,10 +152,7 @@ def test_a_region_whose_schools_have_not_started_counts_none_at_risk(warned: ses
     with warned() as s, s.begin():
         s.add(Contact(scope_code=s.scalar(select(Region.code).where(Region.level == "city")), level="city",
                       name="淄博市项目办", channel="file", address="outbox", lang="zh", active=True))
-    office = tmp_path / "office"
-    office.mkdir()
-    (office / "bulletin.zh.md.j2").write_text("{% for r in rows %}{{ r.region_code }}:{{ r.at_risk }};{% endfor %}",
-                                              encoding="utf-8")
+    office = office_templates(tmp_path, {"bulletin.zh.md.j2": AT_RISK_ROWS})
     clock.set(datetime(2021, 6, 10, 20, tzinfo=SHANGHAI))
     with warned() as s, s.begin():
         assert run_bulletins(s, clock, templates=office) == 2
