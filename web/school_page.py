@@ -155,18 +155,17 @@ def extension_queue(session: Session, user: User, plan: Plan) -> list[dict[str, 
     pending = pending_requests(session, plan.code, school_clause(user))
     if not pending:
         return []
-    visible = dict(session.execute(select(School.code, School.name).where(
-        School.code.in_([p.school_code for p in pending]))).all())
+    # Each school's name and the due date the request would move (what the office weighs it against).
+    schools = {code: (name, due) for code, name, due in session.execute(
+        select(School.code, School.name, SchoolRun.due_date).join(SchoolRun, SchoolRun.school_code == School.code)
+        .where(SchoolRun.plan_id == plan.id, School.code.in_([p.school_code for p in pending])))}
     names = dict(session.execute(select(User.username, User.display_name)
                                  .where(User.username.in_({p.requested_by for p in pending}))).all())
-    # What the office weighs the request against: the due date it would move.
-    current = dict(session.execute(select(SchoolRun.school_code, SchoolRun.due_date).where(
-        SchoolRun.plan_id == plan.id, SchoolRun.withdrawn_at.is_(None), SchoolRun.school_code.in_(list(visible)))).all())
-    return [{"school_code": p.school_code, "school_name": visible[p.school_code], "stage": p.stage,
-             "stage_title": stage_title(wf, p.stage), "current_due": current.get(p.school_code), "due": p.due,
+    return [{"school_code": p.school_code, "school_name": schools[p.school_code][0], "stage": p.stage,
+             "stage_title": stage_title(wf, p.stage), "current_due": schools[p.school_code][1], "due": p.due,
              "reason": p.reason,
              "requested_by": names.get(p.requested_by, p.requested_by), "may_decide": may_decide(wf, p.stage, user)}
-            for p in pending if p.school_code in visible]
+            for p in pending]
 
 
 def forecast(session: Session, clock: Clock, code: str, plan_code: str) -> dict[str, Any] | None:
