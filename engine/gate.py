@@ -57,8 +57,9 @@ class GateResult:
             wanted = _yes_no_wanted(self.op, self.required) if self.unit == "bool" else None
             if wanted is not None:  # a yes/no fact: "需 是", never "需 ≥ 1"
                 need = format_value(wanted, "bool", english=english)
-            else:
-                need = f"{_OP_WORDS[self.op]} {format_value(self.required, self.unit, english=english)}"
+            else:  # a comparison; on a yes/no fact that both answers pass, the bare number (≥ 0, not ≥ 否)
+                unit = "" if self.unit == "bool" else self.unit
+                need = f"{_OP_WORDS[self.op]} {format_value(self.required, unit, english=english)}"
             if self.actual is None:
                 missing = ("not recorded", "未记录") if self.kind == "fact" else ("no data", "无数据")
                 return missing[0] if english else missing[1], need

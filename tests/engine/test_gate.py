@@ -107,6 +107,20 @@ def test_a_yes_no_fact_reads_yes_or_no_and_unrecorded_is_said_so() -> None:
     assert format_value(1, "bool") == "是" and format_value(0, "bool", english=True) == "no"
 
 
+@pytest.mark.parametrize(("op", "value", "asked"), [
+    ("==", 0, "需 否"),  # only "no" passes: the gate asks for 否
+    ("<", 1, "需 否"),
+    (">", 0, "需 是"),
+    (">=", 0, "需 ≥ 0"),  # both pass: not a yes/no question, said as a comparison
+])
+def test_a_yes_no_gate_asks_for_the_one_answer_that_passes(op: str, value: float, asked: str) -> None:
+    from dataclasses import replace
+
+    filed = WF.metrics["plan_filed"]
+    gate = replace(next(g for s in WF.stages for g in s.gates if g.metric == "plan_filed"), op=op, value=value)
+    assert f"：是（{asked}）" in judge(gate, filed, 1).explain()
+
+
 def test_a_result_records_which_gate_and_metric_it_judged() -> None:
     """The audit event keeps each gate's result; it must say what was measured, not only the verdict."""
     got = judge(ONLINE_GATE, ONLINE_METRIC, 0.5).as_dict()
