@@ -74,7 +74,8 @@ def test_the_open_request_is_each_schools_newest_and_a_query_can_pick_the_school
         assert [r.school_code for r in pending_requests(s, None, School.code == EARLY[1])] == [EARLY[1]]
         assert pending_requests(s, None, School.county_code == "no-such-county") == []
         mine = pending_request(s, run_of(s, SCHOOL))
-        assert mine is not None and (mine.due, mine.reason) == (date(2021, 10, 31), "教师外出培训")
+        assert mine is not None and (mine.school_code, mine.due, mine.reason, mine.requested_by) == (
+            SCHOOL, date(2021, 10, 31), "教师外出培训", SCHOOL_ADMIN.name)
         _leave_stage(s, clock)  # a request for a stage the school has left is nobody's to decide
         assert pending_request(s, run_of(s, SCHOOL)) is None
         assert [r.school_code for r in pending_requests(s)] == [EARLY[1]]
