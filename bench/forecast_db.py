@@ -83,9 +83,11 @@ def build(engine: Engine, workdir: Path, size: str) -> int:
     return rows
 
 
-def timed(url: str, samples: int, method: str) -> dict[str, float]:
-    """The forecast on NOW, its reading and its model timed apart (what ``forecast_plan`` does)."""
+def timed(url: str, samples: int, method: str, workers: int = 0) -> dict[str, float]:
+    """The forecast on NOW, its reading and its model timed apart (what ``forecast_plan`` does),
+    in ``workers`` processes (0: one per core, as ``rollout forecast`` does)."""
     from engine.forecast import Settings, forecast_runs
+    from engine.forecast.cores import workers_for
     from engine.forecast.data import open_runs, run_inputs, stage_durations
     from engine.forecast.days import remembered
     from engine.forecast.pace import TeacherSums
@@ -94,7 +96,7 @@ def timed(url: str, samples: int, method: str) -> dict[str, float]:
     from engine.workflow.versions import workflow_for_version
 
     engine = make_engine(url)
-    settings = Settings(samples=samples, method=method)
+    settings = Settings(samples=samples, method=method, workers=workers)
     clock = FixedClock(NOW)
     with sessions(engine)() as s:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -104,21 +106,24 @@ def timed(url: str, samples: int, method: str) -> dict[str, float]:
         calendar = remembered(load_calendar(s))
         today = local_date(clock.now(), plan.timezone)
         runs = open_runs(s, plan, wf, clock.now())
-        inputs = run_inputs(s, plan, wf, runs, today, calendar, settings.window, settings.method)
+        cores = workers_for(s, settings.workers)
+        inputs = run_inputs(s, plan, wf, runs, today, calendar, settings.window, settings.method, cores)
         durations = stage_durations(s, plan, wf, clock.now(), today, calendar)
         t1, c1 = time.perf_counter(), time.process_time()
-        found = forecast_runs(inputs, wf, calendar, durations, settings)
+        found = forecast_runs(inputs, wf, calendar, durations, settings, cores)
         t2, c2 = time.perf_counter(), time.process_time()
         if any(isinstance(r.history, TeacherSums) for r in inputs):
             found = name_shown(s, found)  # the shown teachers' names: part of the read
         t3, c3 = time.perf_counter(), time.process_time()
     return {"schools": len(found), "teachers": sum(r.history.teachers for r in inputs), "read_s": t1 - t0 + t3 - t2,
             "model_s": t2 - t1, "total_s": t3 - t0,
-            # this process's CPU seconds (SQLite's work included, PostgreSQL's server not): steadier
-            # than wall time on a shared machine
+            # this process's CPU seconds (SQLite's work included, PostgreSQL's server not, nor the
+            # workers'): steadier than wall time on a shared machine
             "read_cpu_s": c1 - c0 + c3 - c2, "model_cpu_s": c2 - c1,
             "at_risk": int(sum((f.p_miss_due or 0) >= 0.7 for f in found)),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "workers": cores, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            # the largest worker's (forked: the parent's pages they only read are shared, counted in both)
+            "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
 def pages(url: str, count: int) -> dict[str, float]:
@@ -174,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pg", default=None, help="PostgreSQL URL (an empty database) instead of a SQLite file")
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--method", choices=("bootstrap", "approximate"), default="approximate")
+    parser.add_argument("--workers", type=int, default=0, help="processes (0: one per core; 1: this one only)")
     parser.add_argument("--db", default=None, help="SQLite file to build into and keep (default: a temporary one)")
     parser.add_argument("--reuse", action="store_true", help="time the forecast on an already built --db/--pg")
     parser.add_argument("--pages", type=int, default=0, help="time this many school pages instead of the province")
@@ -184,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(pages(args.time_only, args.pages)))
         return
     if args.time_only:
-        print(json.dumps(timed(args.time_only, args.samples, args.method)))
+        print(json.dumps(timed(args.time_only, args.samples, args.method, args.workers)))
         return
     if args.reimport:
         print(json.dumps(reimport(args.pg or f"sqlite:///{args.db}", args.size)))
@@ -199,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
                   flush=True)
         engine.dispose()
         child = subprocess.run([sys.executable, "-m", "bench.forecast_db", "--time-only", url, "--samples",
-                                str(args.samples), "--method", args.method, "--pages", str(args.pages)],
+                                str(args.samples), "--method", args.method, "--pages", str(args.pages),
+                                "--workers", str(args.workers)],
                                capture_output=True, text=True)
         if child.returncode:
             raise SystemExit(child.stderr)

@@ -22,11 +22,12 @@ from engine.calendar.workdays import WorkCalendar
 from engine.clock import Clock
 from engine.deadline import local_date
 from engine.errors import NotFound
+from engine.forecast.cores import workers_for
 from engine.forecast.data import open_runs, run_inputs, stage_durations
 from engine.forecast.days import remembered
 from engine.forecast.durations import StageDurations
 from engine.forecast.pace import TeacherSums
-from engine.forecast.school import DEFAULT_SETTINGS, SchoolForecast, Settings, forecast_runs
+from engine.forecast.school import CHUNK, DEFAULT_SETTINGS, SchoolForecast, Settings, forecast_runs
 from engine.forecast.sums import name_shown
 from engine.i18n import tr
 from engine.models import AuditEvent, Plan, Region, School
@@ -54,9 +55,10 @@ def forecast_plan(session: Session, clock: Clock, plan_code: str | None = None, 
     now = clock.now()
     today = local_date(now, plan.timezone)
     runs = open_runs(session, plan, wf, now, region=region, school=school)
-    inputs = run_inputs(session, plan, wf, runs, today, calendar, settings.window, settings.method)
+    workers = workers_for(session, settings.workers) if len(runs) > 2 * CHUNK else 1  # a city's runs: one core
+    inputs = run_inputs(session, plan, wf, runs, today, calendar, settings.window, settings.method, workers)
     durations = recent_durations(session, plan, wf, now, today, calendar) if runs else {}
-    found = forecast_runs(inputs, wf, calendar, durations, settings)
+    found = forecast_runs(inputs, wf, calendar, durations, settings, workers)
     if any(isinstance(r.history, TeacherSums) for r in inputs):
         found = name_shown(session, found)
     return plan, found

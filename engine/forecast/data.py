@@ -218,24 +218,32 @@ def stage_durations(session: Session, plan: Plan, wf: Workflow, now: datetime, t
 
 
 def run_inputs(session: Session, plan: Plan, wf: Workflow, runs: list[OpenRun], today: date,
-               calendar: WorkCalendar, window: int, method: str = "bootstrap") -> list[RunInput]:
+               calendar: WorkCalendar, window: int, method: str = "bootstrap", workers: int = 1) -> list[RunInput]:
     """Every open run's ``RunInput``: one metrics query, one teachers query, two history queries
     — or, for the approximate method over more than ``SMALL_SCOPE`` teachers, the history's sums
     per teacher computed by the database (``engine.forecast.sums``; the same numbers, one row per
-    teacher instead of one per teacher and import)."""
+    teacher instead of one per teacher and import), in ``workers`` processes for every school
+    (``engine.forecast.cores``)."""
     if not runs:
         return []
-    values = values_of_runs(session, wf, [r.run_id for r in runs])
+    read: dict[int, Mapping[str, float | None]] = {}
+
+    def gate_values() -> None:  # while the workers read the history, if there are workers
+        read.update(values_of_runs(session, wf, [r.run_id for r in runs]))
+
     observations = observation_dates(session, today, window, calendar)
     codes = [r.school_code for r in runs]
     histories: Mapping[str, TeacherHistory | TeacherSums]
     every = method == "approximate" and session.scalar(select(func.count()).select_from(School)) == len(set(codes))
     if method == "approximate" and _teachers_in(session, codes, every) > SMALL_SCOPE:
         kept, days = windowed_observations(observations, today, calendar, window)
-        histories = teacher_sums(session, None if every else codes, kept, days, modelled_fields(wf))
+        histories = teacher_sums(session, None if every else codes, kept, days, modelled_fields(wf), workers,
+                                 gate_values)
         names: dict[str, tuple[str, ...]] = {}
     else:
+        gate_values()
         histories, names = teacher_histories(session, codes, observations, today, calendar)
+    values = read
     empty = TeacherHistory((), np.zeros(0, dtype=np.int64), {f: np.zeros((0, 0)) for f in FIELDS})
     return [
         RunInput(r.run_id, r.school_code, r.state, today, r.due, plan.final_deadline,

@@ -19,10 +19,10 @@ databases: a holiday in the window, a teacher with no change rows, one who joine
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import date
-from itertools import chain, groupby
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.calendar import WorkCalendar
+from engine.forecast.cores import database_url, forked, inherited
 from engine.forecast.pace import TeacherHistory, TeacherSums, working_day_index
 from engine.forecast.school import SchoolForecast
 
@@ -49,72 +50,134 @@ def windowed_observations(observations: Sequence[tuple[int, date]], today: date,
     return list(observations[first:]), days[first:]
 
 
-def _queries(k: int, scoped: bool) -> tuple[str, str | None]:
+def _queries(k: int, scope: str) -> tuple[str, str | None]:
     """The two statements over ``k`` observations (``:hi_j``: observation j's import id, bound),
-    each an aggregate the primary key or the import index answers, in teacher id order: each
-    teacher's latest figures up to the window's first import (the base), and the window's rows
-    pivoted to one column per observation and figure. An observation's range is the imports after
-    the one before it, up to its own (imports sharing an as-of date are one observation; a
-    teacher's larger figure of them is kept). They are joined in numpy, not in SQL: SQLite would
-    build an index on each to join them (twice the time), and window functions sort."""
-    scope = "AND teacher_id IN (SELECT id FROM teacher WHERE school_code IN :codes)" if scoped else ""
+    for the teachers ``scope`` names (an SQL condition on ``teacher_id``; "" for all): each
+    teacher's latest figures up to the window's first import (the base, an aggregate the primary
+    key answers), and one observation's rows (``:lo`` < import id ≤ ``:hi``, the import index),
+    read once per observation after the first. An observation's range is the imports after the
+    one before it, up to its own (imports sharing an as-of date are one observation; a teacher's
+    larger figure of them is kept). The window's rows are not pivoted in SQL: grouping four
+    million rows by teacher sorted them in a temporary B-tree (8.6 s at full size on SQLite),
+    where reading each observation's rows as they lie takes about 1 s."""
     base = (f"SELECT bp.teacher_id, {', '.join(f'bp.{f}' for f in BASE)} FROM "
             f"(SELECT teacher_id AS t, MAX(import_id) AS m FROM teacher_progress WHERE import_id <= :hi0 {scope} "
             "GROUP BY teacher_id) b JOIN teacher_progress bp ON bp.teacher_id = b.t AND bp.import_id = b.m")
     if k < 2:
         return base, None
-    pivot = ", ".join(f"MAX(CASE WHEN import_id > :hi{j - 1} AND import_id <= :hi{j} THEN {f} END)"
-                      for j in range(1, k) for f in BASE)
-    window = (f"SELECT teacher_id, {pivot} FROM teacher_progress WHERE import_id > :hi0 AND import_id <= :hi{k - 1} "
-              f"{scope} GROUP BY teacher_id")
+    window = (f"SELECT teacher_id, {', '.join(BASE)} FROM teacher_progress WHERE import_id > :lo AND import_id <= :hi "
+              f"{scope}")
     return base, window
 
 
+IN_SCHOOLS = "AND teacher_id IN (SELECT id FROM teacher WHERE school_code IN :codes)"
+IN_RANGE = "AND teacher_id >= :first_id AND teacher_id < :end_id"
+Part = tuple[np.ndarray, dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]
+
+
 def teacher_sums(session: Session, schools: Sequence[str] | None, observations: Sequence[tuple[int, date]],
-                 days: np.ndarray, fields: Sequence[str]) -> dict[str, TeacherSums]:
+                 days: np.ndarray, fields: Sequence[str], workers: int = 1,
+                 meanwhile: Callable[[], None] | None = None) -> dict[str, TeacherSums]:
     """Per school (all schools when ``schools`` is None), its present teachers' sums on ``fields``
     and latest figures (``BASE`` always: gates judge every field's) over ``observations`` (import
-    ids ascending, ``days`` their working-day indices; the first is the window's base)."""
+    ids ascending, ``days`` their working-day indices; the first is the window's base).
+
+    All schools with ``workers`` > 1: that many forked processes read a range of teacher ids each
+    (``engine.forecast.cores``) while this one lists the teachers and calls ``meanwhile`` (the
+    caller's other reads; called first without workers); the sums are the same."""
     fields = list(dict.fromkeys([*BASE, *fields]))
     codes = sorted(set(schools)) if schools is not None else None
     chunks = [codes[i:i + CHUNK] for i in range(0, len(codes), CHUNK)] if codes is not None else [None]
-    counts: list[tuple[str, int]] = []
-    order: list[np.ndarray] = []
-    for chunk in chunks:  # the present teachers, in (school, platform id) order: a school's are consecutive
+    days = np.asarray(days, dtype=np.int64)
+    if schools is None and workers > 1 and len(observations):
+        first, last = session.execute(text("SELECT min(id), max(id) FROM teacher")).one()
+        edges = np.linspace(first or 0, (last or 0) + 1, workers + 1).astype(np.int64).tolist()
+        job = (database_url(session), list(observations), days, fields)
+        with forked(workers, job) as pool:
+            pending = pool.map_async(_range_part, list(zip(edges[:-1], edges[1:], strict=True)), chunksize=1)
+            if meanwhile is not None:
+                meanwhile()
+            ids, counts = _present(session, chunks)
+            parts = pending.get()
+    else:
+        if meanwhile is not None:
+            meanwhile()
+        ids, counts = _present(session, chunks)
+        parts = [_sums(session, ids, observations, days, fields, chunks)]
+    latest, totals = _assembled(ids, parts, fields)
+    out: dict[str, TeacherSums] = {}
+    start = 0
+    for code, c in counts:
+        end = start + c
+        out[code] = TeacherSums(ids[start:end], days, {f: v[start:end] for f, v in latest.items()},
+                                {f: (v[0][start:end], v[1][start:end], v[2][start:end]) for f, v in totals.items()})
+        start = end
+    return out
+
+
+def _present(session: Session, chunks: Sequence[Sequence[str] | None]) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """The present teachers' ids in (school, platform id) order — a school's are consecutive —
+    and each school's count, from one statement (the counts always match the ids), split in numpy."""
+    ids: list[np.ndarray] = []
+    codes: list[np.ndarray] = []
+    for chunk in chunks:
         only = "AND school_code IN :codes" if chunk is not None else ""
         bound = {"codes": chunk} if chunk is not None else {}
         stmt = _stmt(f"SELECT id, school_code FROM teacher WHERE left_on IS NULL {only} "
                      "ORDER BY school_code, platform_id", chunk)
-        for part in _parts(session, stmt, bound):  # one statement: the counts always match the ids
-            tids, schools_of = zip(*part, strict=True)
-            order.append(np.array(tids, dtype=np.int64))
-            for code, run in groupby(schools_of):
-                size = sum(1 for _ in run)
-                if counts and counts[-1][0] == code:  # a school split between two parts
-                    counts[-1] = (code, counts[-1][1] + size)
-                else:
-                    counts.append((code, size))
-    ids = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
+        for part in _parts(session, stmt, bound):
+            ids.append(np.fromiter((row[0] for row in part), dtype=np.int64, count=len(part)))
+            codes.append(np.array([row[1] for row in part], dtype=object))
+    if not ids:
+        return np.zeros(0, dtype=np.int64), []
+    schools = np.concatenate(codes)
+    starts = np.flatnonzero(np.r_[True, schools[1:] != schools[:-1]])
+    sizes = np.diff(np.r_[starts, schools.size])
+    return np.concatenate(ids), list(zip(schools[starts].tolist(), sizes.tolist(), strict=True))
+
+
+def _range_part(bounds: tuple[int, int]) -> Part:
+    """In a forked worker: the sums of the present teachers with ids in ``bounds``, from its own
+    connection."""
+    from engine.db import make_engine, sessions
+
+    url, observations, days, fields = inherited()
+    engine = make_engine(url)
+    try:
+        with sessions(engine)() as session:
+            tids = np.array(session.scalars(text(
+                "SELECT id FROM teacher WHERE left_on IS NULL AND id >= :a AND id < :b ORDER BY id"),
+                {"a": bounds[0], "b": bounds[1]}).all(), dtype=np.int64)
+            return _sums(session, tids, observations, days, fields, [range(*bounds)])
+    finally:
+        engine.dispose()
+
+
+def _sums(session: Session, ids: np.ndarray, observations: Sequence[tuple[int, date]], days: np.ndarray,
+          fields: Sequence[str], scopes: Sequence[Sequence[str] | range | None]) -> Part:
+    """The teachers ``ids``' latest figures and sums, reading the rows of each scope (a chunk of
+    school codes, a teacher id range, or None: every teacher)."""
     n, k = ids.size, len(observations)
-    days = np.asarray(days, dtype=np.int64)
     values = {f: np.full((n, k), np.nan) for f in BASE}
     if k and n:
         row_of = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
         row_of[ids] = np.arange(n)
         params: dict[str, Any] = {f"hi{j}": import_id for j, (import_id, _) in enumerate(observations)}
-        for chunk in chunks:
-            bound = params | ({"codes": chunk} if chunk is not None else {})
-            for j0, sql in enumerate(_queries(k, chunk is not None)):
-                if sql is None:
-                    continue
-                for table in _arrays(session, _stmt(sql, chunk), bound):
+        for scope in scopes:
+            chunk, bound, where = _scope(scope)
+            base, window = _queries(k, where)
+            reads = [(0, base, params | bound)]
+            if window is not None:
+                reads += [(j, window, bound | {"lo": observations[j - 1][0], "hi": observations[j][0]})
+                          for j in range(1, k)]
+            for j, sql, binds in reads:
+                for table in _arrays(session, _stmt(sql, chunk), binds):
                     who = table[:, 0].astype(np.int64)
                     keep = who < row_of.size
                     keep[keep] = row_of[who[keep]] >= 0  # present teachers only
                     rows = row_of[who[keep]]
-                    for c, f in enumerate(BASE):
-                        columns = table[keep][:, 1 + c::len(BASE)]
-                        values[f][rows, j0:j0 + columns.shape[1]] = columns
+                    for c, f in enumerate(BASE):  # fmax: a teacher's larger figure of imports sharing a day
+                        np.fmax.at(values[f][:, j], rows, table[keep, 1 + c])
     latest = {f: np.full(n, np.nan) for f in fields}
     observed = np.zeros(n)  # Σ days is every field's: a teacher's known intervals are its rows'
     totals = {f: (np.zeros(n), np.zeros(n), observed) for f in fields}
@@ -125,15 +188,38 @@ def teacher_sums(session: Session, schools: Sequence[str] | None, observations: 
             gained, squares, seen = history.sums(f)
             totals[f][0][a:a + PART], totals[f][1][a:a + PART] = gained, squares
             observed[a:a + PART] = seen
-    del values
-    out: dict[str, TeacherSums] = {}
-    start = 0
-    for code, c in counts:
-        end = start + c
-        out[code] = TeacherSums(ids[start:end], days, {f: v[start:end] for f, v in latest.items()},
-                                {f: (v[0][start:end], v[1][start:end], v[2][start:end]) for f, v in totals.items()})
-        start = end
-    return out
+    return ids, latest, totals
+
+
+def _scope(scope: Sequence[str] | range | None) -> tuple[Sequence[str] | None, dict[str, Any], str]:
+    """(the codes to bind as an expanding list, the other binds, the SQL condition)."""
+    if scope is None:
+        return None, {}, ""
+    if isinstance(scope, range):
+        return None, {"first_id": scope.start, "end_id": scope.stop}, IN_RANGE
+    return list(scope), {"codes": list(scope)}, IN_SCHOOLS
+
+
+def _assembled(ids: np.ndarray, parts: Sequence[Part], fields: Sequence[str]) -> tuple[
+        dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """The parts' figures in the order of ``ids`` (a part that is already in that order as is)."""
+    if len(parts) == 1 and np.array_equal(parts[0][0], ids):
+        return parts[0][1], parts[0][2]
+    n = ids.size
+    latest = {f: np.full(n, np.nan) for f in fields}
+    observed = np.zeros(n)
+    totals = {f: (np.zeros(n), np.zeros(n), observed) for f in fields}
+    row_of = np.full(int(max([ids.max(initial=0), *(p[0].max(initial=0) for p in parts)])) + 1, -1, dtype=np.int64)
+    row_of[ids] = np.arange(n)
+    for tids, part_latest, part_totals in parts:
+        rows = row_of[tids]
+        keep = rows >= 0  # a teacher who left between the two reads is not listed: not forecast
+        rows, own = rows[keep], np.flatnonzero(keep)
+        for f in fields:
+            latest[f][rows] = part_latest[f][own]
+            totals[f][0][rows], totals[f][1][rows] = part_totals[f][0][own], part_totals[f][1][own]
+        observed[rows] = part_totals[fields[0]][2][own]
+    return latest, totals
 
 
 def _stmt(sql: str, chunk: Sequence[str] | None) -> Any:

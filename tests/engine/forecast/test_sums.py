@@ -4,8 +4,10 @@ the window, a teacher with no change rows in it, one who joined mid-window, one 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -134,3 +136,90 @@ def test_sqlite_reads_the_provinces_teachers_in_order_from_one_index(history: se
         teachers = "SELECT id, school_code FROM teacher WHERE left_on IS NULL ORDER BY school_code, platform_id"
         plan = " | ".join(r[-1] for r in s.execute(text(f"EXPLAIN QUERY PLAN {teachers}")))
     assert plan == "SCAN teacher USING COVERING INDEX ix_teacher_school_order"
+
+
+def test_the_province_read_on_two_cores_is_the_one_cores(history: sessionmaker[Session], calendar: WorkCalendar,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11 speed: forked workers read a teacher id range each (their own connection) while
+    this process lists the teachers and does the caller's other reads; every teacher's figures and
+    sums are the one-process read's, in the same order."""
+    import engine.forecast.sums as sums
+
+    pools: list[int] = []
+    real = sums.forked
+
+    def spied(workers: int, inherited: object = None) -> object:
+        pools.append(workers)
+        return real(workers, inherited)
+
+    monkeypatch.setattr(sums, "forked", spied)
+    calls: list[str] = []
+    with history() as s:
+        kept, days = windowed_observations(observation_dates(s, TODAY, WINDOW, calendar), TODAY, calendar, WINDOW)
+        one = teacher_sums(s, None, kept, days, ["online_hours", "total_hours"], 1, lambda: calls.append("one"))
+        two = teacher_sums(s, None, kept, days, ["online_hours", "total_hours"], 2, lambda: calls.append("two"))
+    assert pools == [2] and calls == ["one", "two"]
+    assert sorted(two) == sorted(one) == [EARLY[0]]
+    got, expected = two[EARLY[0]], one[EARLY[0]]
+    assert list(got.teacher_ids) == list(expected.teacher_ids) and got.teachers == 4
+    for field in (*FIELDS, "total_hours"):
+        np.testing.assert_array_equal(got.current(field), expected.current(field))
+        for a, b in zip(got.sums(field), expected.sums(field), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_province_forecast_on_two_cores_is_the_one_cores(factory: sessionmaker[Session], clock: FixedClock,
+                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rollout forecast`` for a province splits the read and the model over forked workers
+    (``Settings.workers``); a school's numbers and the teachers it names do not change."""
+    import engine.forecast.api as api
+    import engine.forecast.cores as cores
+    import engine.forecast.data as data
+    import engine.forecast.school as school
+
+    history = studying_school(factory, clock, tmp_path)
+    monkeypatch.setattr(data, "SMALL_SCOPE", 0)  # any scope reads sums
+    monkeypatch.setattr(school, "CHUNK", 1)  # the test plan's four runs are a "province" of chunks
+    monkeypatch.setattr(api, "CHUNK", 1)
+    monkeypatch.setattr(cores.threading, "active_count", lambda: 1)  # as the CLI: no other thread
+    pools: list[tuple[str, int]] = []
+    for module in (data.teacher_sums.__globals__, school.__dict__):  # the read's and the model's pools
+
+        def spied(workers: int, inherited: object = None, real: Any = module["forked"],
+                  name: str = module["__name__"]) -> object:
+            pools.append((name, workers))
+            return real(workers, inherited)
+
+        monkeypatch.setitem(module, "forked", spied)
+    found = {}
+    for workers in (1, 2):
+        with history() as s:
+            _, found[workers] = forecast_plan(s, clock, settings=Settings(samples=200, seed=3, method="approximate",
+                                                                           workers=workers))
+    assert len(found[1]) == 4 and any(f.teachers for f in found[1]) and any(f.status == "ok" for f in found[1])
+    assert [asdict(f) for f in found[2]] == [asdict(f) for f in found[1]]
+    # The model's pool; the read splits only when every school is read (the test plan leaves some
+    # schools out, so it is read by school lists: the test above splits it).
+    assert pools == [("engine.forecast.school", 2)]
+
+
+def test_a_province_forecast_stays_on_one_core_where_forking_is_unsafe(
+        factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process with other threads (the scheduler, the web server) never forks: a thread holding
+    a lock at the fork leaves the child waiting on it forever. Nor does an in-memory database,
+    which a worker could not open; otherwise one worker per core (at most four) or as asked."""
+    import os
+
+    import engine.forecast.cores as cores
+    from engine.db import make_engine, sessions
+
+    monkeypatch.setattr(cores.threading, "active_count", lambda: 1)
+    with factory() as s:
+        assert cores.workers_for(s, 0) == min(os.cpu_count() or 1, 4)
+        assert cores.workers_for(s, 3) == 3 and cores.workers_for(s, 1) == 1
+        monkeypatch.setattr(cores.threading, "active_count", lambda: 2)
+        assert cores.workers_for(s, 0) == cores.workers_for(s, 3) == 1
+    monkeypatch.setattr(cores.threading, "active_count", lambda: 1)
+    memory = make_engine("sqlite://")
+    with sessions(memory)() as s:
+        assert cores.workers_for(s, 0) == cores.workers_for(s, 2) == 1
