@@ -7,13 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FixedClock
 from engine.db import transaction
 from engine.errors import PlanFileError
+from engine.i18n import set_language
+from engine.models import Plan
 from engine.plan import find_plan, load_plan, plan_summary
-from tests.engine.builders import EARLY, OTHER, plan_data, seed, write_plan
+from tests.engine.builders import EARLY, OTHER, OTHER_COUNTY, PILOT, plan_data, seed, write_plan
 
 
 def test_the_plan_summary_shows_every_setting_and_the_batches_in_start_order(
@@ -44,48 +47,101 @@ def _batch(**over: Any) -> dict[str, Any]:
     return {"id": "b1", "start": "2021-06-01", "share": 1.0, "schools": {"rest": True}, **over}
 
 
-REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [
-    ("year out of range", {"year": 1999}, "year", "年份应为 2000–2100 的整数，不是 1999"),
-    ("year not a number", {"year": True}, "year", "年份应为 2000–2100 的整数"),
-    ("plan code too long", {"plan": "x" * 101}, "plan", "计划编号应为 1–100 个字符的文字"),
-    ("batches not a list", {"batches": {"b1": 1}}, "batches", "batches 应为批次列表"),
-    ("unknown timezone", {"timezone": "Mars/Base"}, "timezone", "未知时区：Mars/Base"),
-    ("not a date", {"final_deadline": "2022-13-01"}, "final_deadline", "不是日期（YYYY-MM-DD）：'2022-13-01'"),
-    ("a batch not a mapping", {"batches": ["b1"]}, "batches[0]", "批次应为映射"),
-    ("unknown batch key", {"batches": [_batch(colour="red")]}, "batches[0].colour", "未知的键“colour”"),
+REFUSALS: list[tuple[str, dict[str, Any], str, str, str]] = [
+    ("unknown key", {"colour": "blue"}, "colour", "未知的键“colour”", "unknown key 'colour'"),
+    ("year out of range", {"year": 1999}, "year", "年份应为 2000–2100 的整数，不是 1999",
+     "year must be a whole number 2000–2100, not 1999"),
+    ("year past 2100", {"year": 2101}, "year", "年份应为 2000–2100 的整数，不是 2101",
+     "year must be a whole number 2000–2100, not 2101"),
+    ("year not a number", {"year": True}, "year", "年份应为 2000–2100 的整数，不是 True",
+     "year must be a whole number 2000–2100, not True"),
+    ("year as text", {"year": "2021"}, "year", "年份应为 2000–2100 的整数，不是 '2021'",
+     "year must be a whole number 2000–2100, not '2021'"),
+    ("plan code too long", {"plan": "x" * 101}, "plan", "计划编号应为 1–100 个字符的文字",
+     "the plan code must be text of 1–100 characters"),
+    ("plan code empty", {"plan": ""}, "plan", "计划编号应为 1–100 个字符的文字",
+     "the plan code must be text of 1–100 characters"),
+    ("plan code a list", {"plan": ["a"]}, "plan", "计划编号应为 1–100 个字符的文字",
+     "the plan code must be text of 1–100 characters"),
+    ("batches not a list", {"batches": {"b1": 1}}, "batches", "batches 应为批次列表", "batches must be a list of batches"),
+    ("unknown timezone", {"timezone": "Mars/Base"}, "timezone", "未知时区：Mars/Base", "unknown timezone: Mars/Base"),
+    ("not a date", {"final_deadline": "2022-13-01"}, "final_deadline", "不是日期（YYYY-MM-DD）：'2022-13-01'",
+     "not a date (YYYY-MM-DD): '2022-13-01'"),
+    ("cap before the final deadline", {"extension_cap": "2022-11-29"}, "extension_cap", "延期上限早于最终截止日期",
+     "extension cap is before the final deadline"),
+    ("a batch not a mapping", {"batches": ["b1"]}, "batches[0]", "批次应为映射", "a batch must be a mapping"),
+    ("unknown batch key", {"batches": [_batch(colour="red")]}, "batches[0].colour", "未知的键“colour”",
+     "unknown key 'colour'"),
     ("duplicate batch id", {"batches": [_batch(share=0.5), _batch(share=0.5, schools={"pilot": True})]},
-     "batches[1].id", "批次编号重复：b1"),
+     "batches[1].id", "批次编号重复：b1", "duplicate batch id: b1"),
+    ("a batch without a start", {"batches": [_batch(start=None)]}, "batches[0].start", "不是日期（YYYY-MM-DD）：None",
+     "not a date (YYYY-MM-DD): None"),
+    ("not an entry stage", {"batches": [_batch(start_stage="online_study")]}, "batches[0].start_stage",
+     "“online_study”不是该流程允许的起始阶段（planning, pilot）",
+     "'online_study' is not an entry stage of the workflow (planning, pilot)"),
     ("share out of range", {"batches": [_batch(share=1.5)]}, "batches[0].share",
-     "占比应为 0 到 1 之间的数（如 0.4），不是 1.5"),
+     "占比应为 0 到 1 之间的数（如 0.4），不是 1.5", "share must be a number from 0 to 1 (e.g. 0.4), not 1.5"),
+    ("share below 0", {"batches": [_batch(share=-0.1)]}, "batches[0].share",
+     "占比应为 0 到 1 之间的数（如 0.4），不是 -0.1", "share must be a number from 0 to 1 (e.g. 0.4), not -0.1"),
+    ("share not a number", {"batches": [_batch(share=True)]}, "batches[0].share",
+     "占比应为 0 到 1 之间的数（如 0.4），不是 True", "share must be a number from 0 to 1 (e.g. 0.4), not True"),
+    ("shares not 100 %", {"batches": [_batch(share=0.8)]}, "batches", "各批次占比之和应为 100%，实为 80%",
+     "batch shares must sum to 100 %, they sum to 80%"),
     ("deadlines not a mapping", {"batches": [_batch(deadlines=["planning"])]}, "batches[0].deadlines",
-     "deadlines 应为“阶段: 日期”的映射"),
+     "deadlines 应为“阶段: 日期”的映射", "deadlines must map stages to dates"),
     ("unknown stage", {"batches": [_batch(deadlines={"nowhere": "2021-09-30"})]}, "batches[0].deadlines.nowhere",
-     "未知阶段：nowhere"),
-    ("no schools", {"batches": [_batch(schools=None)]}, "batches[0].schools", "批次未指定学校"),
-    ("schools not a rule", {"batches": [_batch(schools="all")]}, "batches[0].schools", "schools 应为学校代码列表或规则"),
+     "未知阶段：nowhere", "unknown stage: nowhere"),
+    ("deadline before the start", {"batches": [_batch(deadlines={"planning": "2021-05-31"})]},
+     "batches[0].deadlines.planning", "截止日期 2021-05-31 早于批次开始 2021-06-01",
+     "deadline 2021-05-31 is before the batch starts (2021-06-01)"),
+    ("deadline after the final", {"batches": [_batch(deadlines={"planning": "2022-12-01"})]},
+     "batches[0].deadlines.planning", "截止日期 2022-12-01 晚于最终截止日期 2022-11-30",
+     "deadline 2022-12-01 is after the final deadline 2022-11-30"),
+    ("no schools", {"batches": [_batch(schools=None)]}, "batches[0].schools", "批次未指定学校", "the batch names no schools"),
+    ("schools not a rule", {"batches": [_batch(schools="all")]}, "batches[0].schools", "schools 应为学校代码列表或规则",
+     "schools must be a list of codes or a rule"),
     ("unknown rule", {"batches": [_batch(schools={"rest": True, "every": True})]}, "batches[0].schools.every",
-     "未知的规则“every”"),
-    ("pilot false", {"batches": [_batch(schools={"pilot": False})]}, "batches[0].schools.pilot", "pilot 只能写 true"),
-    ("rest false", {"batches": [_batch(schools={"rest": False})]}, "batches[0].schools.rest", "rest 只能写 true"),
+     "未知的规则“every”", "unknown rule 'every'"),
+    ("a rule that selects nothing", {"batches": [_batch(schools={})]}, "batches[0].schools", "规则未选出学校",
+     "the rule selects nothing"),
+    ("pilot false", {"batches": [_batch(schools={"pilot": False})]}, "batches[0].schools.pilot", "pilot 只能写 true",
+     "pilot takes only true"),
+    ("rest false", {"batches": [_batch(schools={"rest": False})]}, "batches[0].schools.rest", "rest 只能写 true",
+     "rest takes only true"),
     ("codes not a list", {"batches": [_batch(schools={"codes": "3703230002"})]}, "batches[0].schools.codes",
-     "codes 应为学校代码列表"),
+     "codes 应为学校代码列表", "codes must be a list of school codes"),
     ("unknown school", {"batches": [_batch(schools={"codes": ["9999999999"]})]}, "batches[0].schools.codes[0]",
-     "未知学校：9999999999"),
+     "未知学校：9999999999", "unknown school: 9999999999"),
+    ("a school outside the plan's region", {"region": OTHER_COUNTY, "batches": [_batch(schools={"codes": [PILOT]})]},
+     "batches[0].schools.codes[0]", f"未知学校：{PILOT}", f"unknown school: {PILOT}"),
+    ("a school in two batches", {"batches": [_batch(share=0.5, schools={"codes": [PILOT]}),
+                                             _batch(id="b2", share=0.5, schools={"codes": [PILOT]})]},
+     "batches[1].schools.codes[0]", f"学校 {PILOT} 已在批次 b1 中", f"school {PILOT} is already in batch b1"),
     ("binds not a list", {"final_deadline_binds": "planning"}, "final_deadline_binds",
-     "final_deadline_binds 应为阶段标识列表"),
+     "final_deadline_binds 应为阶段标识列表", "final_deadline_binds must be a list of stage ids"),
+    ("binds not stage ids", {"final_deadline_binds": [1]}, "final_deadline_binds",
+     "final_deadline_binds 应为阶段标识列表", "final_deadline_binds must be a list of stage ids"),
+    ("binds an unknown stage", {"final_deadline_binds": ["planning", "nowhere"]}, "final_deadline_binds[1]",
+     "未知阶段：nowhere", "unknown stage: nowhere"),
 ]
 
 
-@pytest.mark.parametrize(("case", "over", "field", "words"), REFUSALS, ids=[r[0] for r in REFUSALS])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize(("case", "over", "field", "zh", "en"), REFUSALS, ids=[r[0] for r in REFUSALS])
 def test_each_refusal_says_what_is_wrong_where(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path,
-                                               case: str, over: dict[str, Any], field: str, words: str) -> None:
-    """Offices fix a refused plan from the message alone: the field and the Chinese words for the problem."""
+                                               case: str, over: dict[str, Any], field: str, zh: str, en: str,
+                                               lang: str) -> None:
+    """Offices fix a refused plan from the message alone: the field and the words for the problem,
+    in Chinese by default and in English on request; nothing is written."""
     with transaction(factory) as s:
         seed(s, clock)
+    set_language(lang)
     with pytest.raises(PlanFileError) as info, transaction(factory) as s:
         load_plan(s, write_plan(tmp_path, plan_data(**over)), clock)
     found = [(p.field, p.message) for p in info.value.problems]
-    assert any(f == field and words in m for f, m in found), (case, found)
+    assert (field, zh if lang == "zh" else en) in found, (case, found)
+    with transaction(factory) as s:
+        assert s.scalar(select(func.count()).select_from(Plan)) == 0
 
 
 def test_a_missing_required_key_is_named(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
