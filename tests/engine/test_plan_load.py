@@ -104,8 +104,9 @@ def test_the_load_events_are_worded_in_english_on_request(seeded: sessionmaker[S
 def test_a_plan_without_its_optional_keys_takes_the_documented_defaults(seeded: sessionmaker[Session],
                                                                          clock: FixedClock, tmp_path: Path) -> None:
     """docs/plan-files.md: title defaults to the code, timezone to Asia/Shanghai, the region to every
-    school; a batch's id to batch1, batch2…, its title to the id, its start stage to the initial one."""
-    text = ("plan: bare\nworkflow: whole-school-2.0\nyear: 2021\nbatches:\n"
+    school (a title left empty counts as none); a batch's id to batch1, batch2…, its title to the id,
+    its start stage to the initial one."""
+    text = ("plan: bare\ntitle: {zh: '', en: ''}\nworkflow: whole-school-2.0\nyear: 2021\nbatches:\n"
             f"  - {{start: 2021-06-01, schools: [{OTHER}]}}\n"
             "  - {title: {en: Rest}, start: 2021-09-01, schools: {rest: true}}\n")
     with transaction(seeded) as s:
@@ -281,3 +282,32 @@ def test_a_batch_starts_at_the_plans_local_midnight_in_utc_whatever_the_servers_
         time.tzset()
     assert start == datetime(2021, 5, 31, 16, tzinfo=UTC)
     assert start.utcoffset() == timedelta(0) and start.tzname() == "UTC"
+
+
+KEYS_PLAN = """\
+plan: keys
+workflow: whole-school-2.0
+year: 2021
+colour: blue
+batches:
+  - id: b1
+    start: 2021-06-01
+    colour: red
+    schools:
+      every: true
+      pilot: false
+    deadlines:
+      nowhere: 2021-09-30
+"""
+
+
+def test_a_misspelt_key_is_pointed_at_itself(seeded: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    """An unknown key, rule or stage is marked where the key is written (line:column), not at its value."""
+    with pytest.raises(PlanFileError) as info, transaction(seeded) as s:
+        load_plan(s, write_plan(tmp_path, KEYS_PLAN), clock)
+    marks = {p.field: (p.line, p.column) for p in info.value.problems}
+    assert marks["colour"] == (4, 1)
+    assert marks["batches[0].colour"] == (8, 5)
+    assert marks["batches[0].schools.every"] == (10, 7)
+    assert marks["batches[0].schools.pilot"] == (11, 7)
+    assert marks["batches[0].deadlines.nowhere"] == (13, 7)
