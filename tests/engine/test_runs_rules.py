@@ -77,3 +77,30 @@ def test_an_officers_bulk_advance_moves_each_version_ready_school_once(two_versi
         assert (result.advanced, dict(result.moves)) == (1, {("online_study", "practice"): 1})
         assert run_of(s, OTHER).state == "practice" and run_of(s, EARLY[0]).state == "online_study"
         assert result.blocked_by["online_25h"] == 2  # EARLY's two, on version 1
+
+
+def test_a_school_moved_into_a_source_stage_after_the_measurement_waits_for_the_next_pass(
+        factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A concurrent commit resumes EARLY[0] into planning after the bulk advance measured: it was not
+    measured, so it is left for the next pass, and the schools that were measured and ready still move."""
+    import engine.runs as runs_module
+
+    with transaction(factory) as s:
+        seed_with_plan(s, clock, tmp_path)
+        fire(s, clock, school_code=EARLY[0], trigger="suspend", actor=COUNTY_OFFICER, reason="合并")
+        for code in (*EARLY, OTHER):
+            set_fact(s, clock, school_code=code, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+            set_fact(s, clock, school_code=code, name="team_members", value=4, actor=COUNTY_OFFICER)
+    measure = runs_module.metric_values
+
+    def meanwhile(session: Session, *args: object, **kwargs: object) -> object:
+        values = measure(session, *args, **kwargs)  # type: ignore[arg-type]
+        session.execute(update(SchoolRun).where(SchoolRun.school_code == EARLY[0]).values(state="planning"))
+        return values
+
+    monkeypatch.setattr(runs_module, "metric_values", meanwhile)
+    with transaction(factory) as s:
+        result = advance_all_ready(s, clock, actor=COUNTY_OFFICER)
+        assert result.advanced == 2
+        assert {c: run_of(s, c).state for c in (*EARLY, OTHER)} == {
+            EARLY[0]: "planning", EARLY[1]: "online_study", OTHER: "online_study"}
