@@ -171,7 +171,23 @@ def test_each_missing_required_key_is_named(seeded: sessionmaker[Session], clock
 def test_a_plan_file_that_is_not_a_mapping_is_refused_in_english_too(seeded: sessionmaker[Session],
                                                                      clock: FixedClock, tmp_path: Path,
                                                                      english: None) -> None:
-    assert _refused(seeded, clock, write_plan(tmp_path, "- a list\n")) == [(None, "a plan file must be a mapping")]
+    path = write_plan(tmp_path, "- a list\n")
+    assert _refused(seeded, clock, path) == [(None, "a plan file must be a mapping")]
+    with pytest.raises(PlanFileError) as info, transaction(seeded) as s:
+        load_plan(s, path, clock)
+    assert str(info.value).startswith(f"{path}: 1 problem(s)\n")  # the file, then where in it: its start
+    assert [(p.source, p.line, p.column) for p in info.value.problems] == [(str(path), 1, 1)]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_final_deadline_binds_without_a_final_deadline_is_refused(seeded: sessionmaker[Session], clock: FixedClock,
+                                                                  tmp_path: Path, lang: str) -> None:
+    set_language(lang)
+    data = plan_data(final_deadline_binds=["online_study"])
+    del data["final_deadline"], data["extension_cap"]
+    words = ("有 final_deadline_binds 却没有 final_deadline" if lang == "zh" else
+             "final_deadline_binds without a final_deadline")
+    assert _refused(seeded, clock, write_plan(tmp_path, data)) == [("final_deadline_binds", words)]
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
