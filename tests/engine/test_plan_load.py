@@ -88,7 +88,13 @@ def test_the_load_records_the_plan_its_batches_runs_and_events(seeded: sessionma
         assert starts[PILOT] == ("省项目办", "province_office", None, "pilot", "批次“试点”于 2021-06-01 开始")
         assert starts[LATE[0]] == ("省项目办", "province_office", None, "planning", "批次“第二批”于 2021-09-01 开始")
         assert {e.workflow_version for e in s.scalars(select(AuditEvent))} == {load.workflow_version}
-        assert load.workflow_version
+        assert load.workflow_version and load.plan_id == plan.id
+        runs = {r.id: r for r in s.scalars(select(SchoolRun))}
+        for e in s.scalars(select(AuditEvent).where(AuditEvent.trigger == "start")):
+            assert (e.plan_id, runs[e.run_id].school_code, e.at.replace(tzinfo=UTC)) == (
+                plan.id, e.school_code, now.astimezone(UTC))
+        # the runs' stored status is derived at once (run_status): b2's planning due on its batch date
+        assert (early.derived_ok, early.due_date) == (True, date(2021, 9, 30))
 
 
 def test_the_load_events_are_worded_in_english_on_request(seeded: sessionmaker[Session], clock: FixedClock,

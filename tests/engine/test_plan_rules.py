@@ -12,11 +12,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FixedClock
 from engine.db import transaction
-from engine.errors import PlanFileError
+from engine.errors import PlanFileError, TextRefused
 from engine.i18n import set_language
-from engine.models import Plan
+from engine.models import Plan, SchoolRun, WorkflowVersion
 from engine.plan import find_plan, load_plan, plan_summary
-from tests.engine.builders import EARLY, OTHER, OTHER_COUNTY, PILOT, plan_data, seed, write_plan
+from tests.engine.builders import (
+    ALL_SCHOOLS,
+    CITY,
+    COUNTY,
+    EARLY,
+    OTHER,
+    OTHER_COUNTY,
+    PILOT,
+    PROVINCE,
+    plan_data,
+    seed,
+    write_plan,
+)
 
 
 def test_the_plan_summary_shows_every_setting_and_the_batches_in_start_order(
@@ -161,3 +173,59 @@ def test_a_plan_file_that_is_not_a_mapping_is_refused(factory: sessionmaker[Sess
     with pytest.raises(PlanFileError) as info, transaction(factory) as s:
         load_plan(s, write_plan(tmp_path, "- just\n- a list\n"), clock)
     assert [(p.line, p.message[:8]) for p in info.value.problems] == [(1, "计划文件应为映射")]
+
+
+@pytest.mark.parametrize(("level", "region", "schools"), [
+    ("province", PROVINCE, set(ALL_SCHOOLS)), ("city", CITY, set(ALL_SCHOOLS)),
+    ("county", OTHER_COUNTY, {OTHER}), ("county", COUNTY, set(ALL_SCHOOLS) - {OTHER})])
+def test_a_plans_region_at_any_level_limits_its_schools(factory: sessionmaker[Session], clock: FixedClock,
+                                                        tmp_path: Path, level: str, region: str, schools: set[str]) -> None:
+    """docs/plan-files.md `region`: only schools of this province, city or county may be selected."""
+    data = plan_data(region=int(region), batches=[{"id": "all", "start": "2021-06-01", "schools": {"rest": True}}])
+    with transaction(factory) as s:
+        seed(s, clock)
+        load_plan(s, write_plan(tmp_path, data), clock)
+        assert set(s.scalars(select(SchoolRun.school_code))) == schools, level
+
+
+def test_a_plan_follows_the_workflow_version_it_names_else_the_latest(factory: sessionmaker[Session],
+                                                                      clock: FixedClock, tmp_path: Path) -> None:
+    from tests.engine.version_builders import online_20h, register_variant
+
+    with transaction(factory) as s:
+        seed(s, clock)
+        register_variant(s, clock, "2", online_20h)
+        pinned = load_plan(s, write_plan(tmp_path, plan_data(plan="pinned", workflow_version=1)), clock)
+        latest = plan_data(plan="latest")
+        del latest["workflow_version"]
+        unpinned = load_plan(s, write_plan(tmp_path, latest, "latest.yaml"), clock)
+        versions = {p.code: s.get(WorkflowVersion, p.workflow_version_id) for p in (pinned, unpinned)}
+        assert {c: v.version for c, v in versions.items() if v} == {"pinned": "1", "latest": "2"}
+        assert {r.workflow_version_id for r in s.scalars(select(SchoolRun).where(SchoolRun.plan_id == pinned.id))} == {
+            pinned.workflow_version_id}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_plan_title_holds_at_most_300_characters(factory: sessionmaker[Session], clock: FixedClock,
+                                                   tmp_path: Path, lang: str) -> None:
+    with transaction(factory) as s:
+        seed(s, clock)
+        assert load_plan(s, write_plan(tmp_path, plan_data(title="题" * 300)), clock).title == "题" * 300
+    set_language(lang)
+    with pytest.raises(TextRefused) as info, transaction(factory) as s:
+        load_plan(s, write_plan(tmp_path, plan_data(plan="long", title="题" * 301), "long.yaml"), clock)
+    assert str(info.value) == ("计划名称太长：最多 300 个字符，实为 301 个" if lang == "zh" else
+                               "plan title is too long: at most 300 characters, not 301")
+
+
+def test_a_numeric_plan_code_and_county_are_read_as_text(factory: sessionmaker[Session], clock: FixedClock,
+                                                         tmp_path: Path) -> None:
+    """YAML reads `plan: 2021` and `county: 370302` as numbers; they are codes all the same."""
+    data = plan_data(plan=2021, final_deadline_binds=["online_study", "online_study"], batches=[
+        {"id": "c", "start": "2021-06-01", "schools": {"county": int(OTHER_COUNTY)}}])
+    with transaction(factory) as s:
+        seed(s, clock)
+        load_plan(s, write_plan(tmp_path, data), clock)
+        plan = find_plan(s, "2021")
+        assert plan.final_deadline_stages == ["online_study"]  # a stage named twice is bound once
+        assert list(s.scalars(select(SchoolRun.school_code))) == [OTHER]
