@@ -91,6 +91,7 @@ def test_the_load_records_the_plan_its_batches_runs_and_events(seeded: sessionma
         assert load.workflow_version and load.plan_id == plan.id
         runs = {r.id: r for r in s.scalars(select(SchoolRun))}
         for e in s.scalars(select(AuditEvent).where(AuditEvent.trigger == "start")):
+            assert e.run_id is not None
             assert (e.plan_id, runs[e.run_id].school_code, e.at.replace(tzinfo=UTC)) == (
                 plan.id, e.school_code, now.astimezone(UTC))
         # the runs' stored status is derived at once (run_status): b2's planning due on its batch date
