@@ -79,6 +79,10 @@ REFUSALS: list[tuple[str, dict[str, Any], str, str, str]] = [
     ("unknown timezone", {"timezone": "Mars/Base"}, "timezone", "未知时区：Mars/Base", "unknown timezone: Mars/Base"),
     ("not a date", {"final_deadline": "2022-13-01"}, "final_deadline", "不是日期（YYYY-MM-DD）：'2022-13-01'",
      "not a date (YYYY-MM-DD): '2022-13-01'"),
+    ("unknown workflow", {"workflow": "nope"}, "workflow", "数据库中没有工作流 nope@1（先用 rollout workflow load 加载）",
+     "no workflow nope@1 in the database (load it with rollout workflow load)"),
+    ("cap not a date", {"extension_cap": "soon"}, "extension_cap", "不是日期（YYYY-MM-DD）：'soon'",
+     "not a date (YYYY-MM-DD): 'soon'"),
     ("cap before the final deadline", {"extension_cap": "2022-11-29"}, "extension_cap", "延期上限早于最终截止日期",
      "extension cap is before the final deadline"),
     ("a batch not a mapping", {"batches": ["b1"]}, "batches[0]", "批次应为映射", "a batch must be a mapping"),
@@ -229,3 +233,13 @@ def test_a_numeric_plan_code_and_county_are_read_as_text(factory: sessionmaker[S
         plan = find_plan(s, "2021")
         assert plan.final_deadline_stages == ["online_study"]  # a stage named twice is bound once
         assert list(s.scalars(select(SchoolRun.school_code))) == [OTHER]
+
+
+def test_batches_that_are_not_a_list_are_the_one_problem(factory: sessionmaker[Session], clock: FixedClock,
+                                                         tmp_path: Path) -> None:
+    """A mapping where the batch list belongs is reported once, not also read as batches."""
+    with transaction(factory) as s:
+        seed(s, clock)
+    with pytest.raises(PlanFileError) as info, transaction(factory) as s:
+        load_plan(s, write_plan(tmp_path, plan_data(batches={"b1": {"start": "2021-06-01"}})), clock)
+    assert [(p.field, p.message) for p in info.value.problems] == [("batches", "batches 应为批次列表")]
