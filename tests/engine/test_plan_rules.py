@@ -243,3 +243,26 @@ def test_batches_that_are_not_a_list_are_the_one_problem(factory: sessionmaker[S
     with pytest.raises(PlanFileError) as info, transaction(factory) as s:
         load_plan(s, write_plan(tmp_path, plan_data(batches={"b1": {"start": "2021-06-01"}})), clock)
     assert [(p.field, p.message) for p in info.value.problems] == [("batches", "batches 应为批次列表")]
+
+
+def test_every_batch_is_checked_after_a_bad_one(factory: sessionmaker[Session], clock: FixedClock,
+                                                tmp_path: Path) -> None:
+    """docs/plan-files.md: every problem is listed, so a batch that is not a mapping does not hide the next."""
+    with transaction(factory) as s:
+        seed(s, clock)
+    data = plan_data(batches=["b1", {"id": "b2", "start": "2021-06-01", "colour": "red", "schools": {"rest": True}}])
+    with pytest.raises(PlanFileError) as info, transaction(factory) as s:
+        load_plan(s, write_plan(tmp_path, data), clock)
+    assert [(p.field, p.message) for p in info.value.problems] == [
+        ("batches[0]", "批次应为映射"), ("batches[1].colour", "未知的键“colour”")]
+
+
+def test_an_unknown_workflow_is_reported_alone_for_batches_without_a_start_stage(
+        factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    """Without the workflow there is no initial stage to default to: the file is refused for the workflow."""
+    with transaction(factory) as s:
+        seed(s, clock)
+    data = plan_data(workflow="nope", batches=[{"id": "b1", "start": "2021-06-01", "schools": {"rest": True}}])
+    with pytest.raises(PlanFileError) as info, transaction(factory) as s:
+        load_plan(s, write_plan(tmp_path, data), clock)
+    assert [p.field for p in info.value.problems] == ["workflow"]
