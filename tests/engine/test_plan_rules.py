@@ -107,6 +107,8 @@ REFUSALS: list[tuple[str, dict[str, Any], str, str, str]] = [
      "deadlines 应为“阶段: 日期”的映射", "deadlines must map stages to dates"),
     ("unknown stage", {"batches": [_batch(deadlines={"nowhere": "2021-09-30"})]}, "batches[0].deadlines.nowhere",
      "未知阶段：nowhere", "unknown stage: nowhere"),
+    ("a deadline not a date", {"batches": [_batch(deadlines={"planning": "soon"})]}, "batches[0].deadlines.planning",
+     "不是日期（YYYY-MM-DD）：'soon'", "not a date (YYYY-MM-DD): 'soon'"),
     ("deadline before the start", {"batches": [_batch(deadlines={"planning": "2021-05-31"})]},
      "batches[0].deadlines.planning", "截止日期 2021-05-31 早于批次开始 2021-06-01",
      "deadline 2021-05-31 is before the batch starts (2021-06-01)"),
