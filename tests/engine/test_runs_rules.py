@@ -216,3 +216,19 @@ def test_without_an_extension_cap_the_final_deadline_is_the_cap(factory: session
         rows = s.scalars(select(RunDeadline)).all()
         assert [(r.stage, r.due, r.kind, r.reason, r.created_by, r.created_at.replace(tzinfo=UTC)) for r in rows] == [
             ("planning", date(2022, 10, 31), "extension", "再延", CITY_OFFICER.name, clock.now().astimezone(UTC))]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_role_refusal_names_the_role_and_every_allowed_role_by_title(
+        factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path, lang: str) -> None:
+    """Officials read role titles, ids in brackets for the command line; an override allows two roles."""
+    with transaction(factory) as s:
+        seed_with_plan(s, clock, tmp_path)
+    set_language(lang)
+    with pytest.raises(TransitionRefused) as info, transaction(factory) as s:
+        fire(s, clock, school_code=EARLY[0], trigger="override", actor=COUNTY_OFFICER, reason="撤并")
+    assert str(info.value) == (
+        "角色 县级项目办（county_office） 无权执行“特批完成”（允许：省项目办（province_office）、市级项目办（city_office））"
+        if lang == "zh" else
+        "role County project office (county_office) may not fire 'Override to done' "
+        "(allowed: Province project office (province_office), City project office (city_office))")
