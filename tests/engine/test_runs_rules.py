@@ -232,3 +232,33 @@ def test_a_role_refusal_names_the_role_and_every_allowed_role_by_title(
         if lang == "zh" else
         "role County project office (county_office) may not fire 'Override to done' "
         "(allowed: Province project office (province_office), City project office (city_office))")
+
+
+def test_a_transition_moves_the_named_plans_run_and_a_batch_has_started_at_its_first_instant(
+        factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    """With two plans, `--plan` picks the run; at 00:00 (the plan's zone) of its start day a school may move."""
+    from datetime import datetime
+
+    from tests.conftest import SHANGHAI
+
+    with transaction(factory) as s:
+        seed_with_plan(s, clock, tmp_path)
+        load_plan(s, write_plan(tmp_path, plan_data(plan="other", batches=[
+            {"id": "x", "start": "2021-09-01", "start_stage": "planning", "schools": {"rest": True}}]), "p2.yaml"), clock)
+    clock.set(datetime(2021, 9, 1, 0, 0, tzinfo=SHANGHAI))
+    with transaction(factory) as s:
+        fire(s, clock, school_code=EARLY[0], trigger="suspend", actor=COUNTY_OFFICER, reason="合并", plan_code="other")
+    with transaction(factory) as s:
+        states = {p: find_run(s, EARLY[0], p).state for p in ("yiyuan-2021", "other")}
+    assert states == {"yiyuan-2021": "planning", "other": "suspended"}
+
+
+def test_an_advance_refused_lists_every_failing_gate_in_chinese(factory: sessionmaker[Session], clock: FixedClock,
+                                                               tmp_path: Path) -> None:
+    with transaction(factory) as s:
+        seed_with_plan(s, clock, tmp_path)
+    with pytest.raises(TransitionRefused) as info, transaction(factory) as s:
+        fire(s, clock, school_code=EARLY[0], trigger="advance", actor=COUNTY_OFFICER)
+    message = str(info.value)
+    assert message.startswith("关卡未通过：县级已审核备案学校发展规划：")
+    assert message.count("；") == 1 and message.split("；")[1].startswith("已组建3人以上的学校信息化管理团队")
