@@ -222,6 +222,15 @@ def test_the_plan_file_itself_must_be_readable_utf8_text(seeded: sessionmaker[Se
     big.write_bytes(b"#" * (MAX_YAML_CHARS * 4 + 1))
     assert _refused(seeded, clock, big) == [(None, f"文件太大（上限 {MAX_YAML_CHARS:,} 个字符）")]
     assert _refused(seeded, clock, tmp_path) == [(None, "无法读取文件：Is a directory")]
+    for path in (gbk, big, tmp_path):  # each refusal names the file itself
+        with pytest.raises(PlanFileError) as info, transaction(seeded) as s:
+            load_plan(s, path, clock)
+        assert [info.value.source, *(p.source for p in info.value.problems)] == [str(path), str(path)]
+    padded = tmp_path / "padded.yaml"  # a 1 MB plan (a long comment) is well inside the limit
+    padded.write_text(write_plan(tmp_path, plan_data(plan="padded")).read_text(encoding="utf-8")
+                      + "#" * 1_000_000 + "\n", encoding="utf-8")
+    with transaction(seeded) as s:
+        assert load_plan(s, padded, clock).code == "padded"
     set_language("en")
     assert _refused(seeded, clock, gbk) == [(None, "the file is not UTF-8 (byte 6)")]
     assert _refused(seeded, clock, big) == [(None, f"the file is too large (at most {MAX_YAML_CHARS:,} characters)")]
