@@ -39,10 +39,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                                  "tests/engine/calendar/test_store.py"]),
     # test_run_status holds the sweep's candidate rule (a stale "blocked" is not even measured)
     "runs": ("engine/runs.py", ["tests/engine/test_runs.py", "tests/engine/test_runs_concurrency.py",
-                                "tests/engine/test_run_status.py"]),
+                                "tests/engine/test_run_status.py", "tests/engine/test_runs_rules.py"]),
     "run_status": ("engine/run_status.py", ["tests/engine/test_run_status.py"]),
     "extension": ("engine/extension.py", ["tests/engine/test_extension.py"]),
-    "plan": ("engine/plan.py", ["tests/engine/test_plan.py", "tests/engine/test_plan_rules.py"]),
+    "plan": ("engine/plan.py", ["tests/engine/test_plan.py", "tests/engine/test_plan_rules.py",
+                                "tests/engine/test_plan_load.py"]),
     # test_progress_history states the provenance record and --full, test_dry_run the preview and scope
     "progress": ("engine/imports/progress.py", ["tests/engine/imports/test_progress.py",
                                                 "tests/engine/imports/test_progress_rules.py",

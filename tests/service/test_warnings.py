@@ -160,3 +160,26 @@ def test_a_region_whose_schools_have_not_started_counts_none_at_risk(warned: ses
         bodies = dict(s.execute(select(Contact.level, Notification.body_markdown).join(Contact, Contact.id == Notification.contact_id)
                                 .where(Notification.kind == "bulletin")).all())
     assert bodies == {"county": "370323:0;", "city": "370302:0;370323:0;"}
+
+
+def test_the_bulletin_counts_at_risk_at_the_workflows_own_threshold(factory: sessionmaker[Session], clock: FixedClock,
+                                                                     tmp_path: Path) -> None:
+    """A workflow that warns at 30 % counts a school whose forecast gives it about half a chance of
+    missing its due date as at risk (docs/workflow-files.md `warn_at_risk`), not only those above 70 %."""
+    from engine.forecast.api import forecast_plan, risk_of
+
+    studying_school(factory, clock, tmp_path, warn=0.3)
+    reimport(factory, clock, tmp_path, date(2021, 8, 16), slow_teacher_hours(3) | {f"T{EARLY[0]}09": 9.0})
+    with factory() as s, s.begin():
+        s.add(Contact(scope_code=COUNTY, level="county", name="县项目办", channel="file", address="outbox",
+                      lang="zh", active=True))
+    office = office_templates(tmp_path, {"bulletin.zh.md.j2": AT_RISK_ROWS})
+    clock.set(datetime(2021, 8, 16, 20, tzinfo=SHANGHAI))
+    with factory() as s:
+        risks = [risk_of(f) for f in forecast_plan(s, clock)[1] if f.school_code == EARLY[0]]
+    assert len(risks) == 1 and risks[0] is not None and 0.3 <= risks[0] < 0.7  # between the two thresholds
+    with factory() as s, s.begin():
+        assert run_bulletins(s, clock, templates=office) == 1
+    with factory() as s:
+        body = s.scalar(select(Notification.body_markdown).where(Notification.kind == "bulletin"))
+    assert body == "370323:1;"
