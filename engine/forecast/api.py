@@ -18,13 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.calendar import load_calendar
+from engine.calendar.memo import remembered
 from engine.calendar.workdays import WorkCalendar
 from engine.clock import Clock
 from engine.deadline import local_date
 from engine.errors import NotFound
 from engine.forecast.cores import workers_for
 from engine.forecast.data import open_runs, run_inputs, stage_durations
-from engine.forecast.days import remembered
 from engine.forecast.durations import StageDurations
 from engine.forecast.pace import TeacherSums
 from engine.forecast.school import CHUNK, DEFAULT_SETTINGS, SchoolForecast, Settings, forecast_runs

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from engine.calendar import WorkCalendar
+from engine.calendar.memo import remembered
 from engine.forecast.batch import group_crossing, group_eta
 from engine.forecast.cores import forked, inherited, mapped
-from engine.forecast.days import remembered
 from engine.forecast.durations import StageDurations, remaining_days
 from engine.forecast.pace import TeacherHistory, TeacherSums, needed_teachers
 from engine.forecast.short import short_crossing, short_eta

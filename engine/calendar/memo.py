@@ -1,15 +1,15 @@
-"""The official calendar, remembered: a province's forecast asks the same few questions 50,000
-times ("working days from today to 2022-05-31", "today + 37 working days"), and each answer walks
-the calendar day by day (``engine.calendar``) — ~0.15 ms, i.e. ~30 s of a province. The answers
-are the calendar's, computed once per question.
+"""The official calendar, remembered: a province's forecast and the status refresh after an
+import ask the same few questions 50,000 times ("working days from today to 2022-05-31", "today +
+37 working days"), and each answer walks the calendar day by day (``workdays``) — ~0.15 ms, i.e.
+~30 s of a province's forecast, ~1 s of a refresh. The answers are the calendar's, computed once
+per question.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from engine.calendar import WorkCalendar
-from engine.calendar.workdays import Deadline
+from engine.calendar.workdays import Deadline, WorkCalendar
 
 
 class MemoCalendar(WorkCalendar):
