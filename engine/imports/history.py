@@ -138,10 +138,17 @@ def write_history(conn: Connection, counts: Counts, import_id: int) -> None:
             f"FROM teacher AS t WHERE t.left_on IS NULL"
         ), {**params, "flag": False})
     elif counts.inserted or counts.updated:
+        # A known teacher's id came with the merge's join; only the new ones are looked up by
+        # platform id (a million index lookups were a third of a changed 1 M-row file's history write).
+        figures = ", ".join("c." + c for c in TRACKED)
         conn.execute(text(
-            head + f"SELECT t.id, :import_id, {', '.join('c.' + c for c in TRACKED)}, :flag "
-            f"FROM {_CHANGED} AS c JOIN teacher AS t ON t.platform_id = c.platform_id"
+            head + f"SELECT c.tid, :import_id, {figures}, :flag FROM {_CHANGED} AS c WHERE c.tid IS NOT NULL"
         ), {**params, "flag": False})
+        if counts.inserted:
+            conn.execute(text(
+                head + f"SELECT t.id, :import_id, {figures}, :flag "
+                f"FROM {_CHANGED} AS c JOIN teacher AS t ON t.platform_id = c.platform_id WHERE c.tid IS NULL"
+            ), {**params, "flag": False})
     if counts.left:
         conn.execute(text(
             head + f"SELECT t.id, :import_id, {', '.join('t.' + c for c in TRACKED)}, :flag "

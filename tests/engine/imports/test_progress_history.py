@@ -109,6 +109,23 @@ def test_only_changes_are_stored_with_their_as_of(schools: Engine, tmp_path: Pat
     assert len(history(schools)) == 4
 
 
+def test_a_new_and_a_changed_teacher_in_one_file_each_get_their_own_history_row(schools: Engine,
+                                                                                 tmp_path: Path) -> None:
+    """The history row of a teacher already known and of one the file brings are both written, each
+    under its own teacher (the known one found by the merge, the new one by its platform id)."""
+    import_progress(schools, write_csv(tmp_path / "a.csv", GOOD[:3]), as_of=date(2022, 3, 1), clock=CLOCK)
+    second = import_progress(schools, write_csv(tmp_path / "b.csv", later(GOOD, T0001="27")),
+                             as_of=date(2022, 3, 15), clock=CLOCK)
+    assert (second.inserted, second.updated, second.unchanged) == (1, 1, 1)
+    assert history(schools)[2:] == [("T0001", date(2022, 3, 15), 27.0, 30.5, False),
+                                    ("T0003", date(2022, 3, 15), 26.0, 25.0, False)]
+    with Session(schools) as s:  # each row is its own teacher's: the ids match the teacher table
+        pairs = s.execute(select(Teacher.platform_id, TeacherProgress.online_hours)
+                          .join(TeacherProgress, TeacherProgress.teacher_id == Teacher.id)
+                          .where(TeacherProgress.import_id == second.import_id).order_by(Teacher.platform_id)).all()
+    assert [tuple(p) for p in pairs] == [("T0001", 27.0), ("T0003", 26.0)]
+
+
 def test_the_same_file_again_is_a_no_op_and_says_so(schools: Engine, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "a.csv", GOOD)
     import_progress(schools, path, as_of=date(2022, 3, 1), clock=CLOCK)
