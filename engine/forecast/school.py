@@ -28,6 +28,7 @@ from engine.forecast.batch import group_crossing, group_eta
 from engine.forecast.cores import forked, inherited, mapped
 from engine.forecast.days import remembered
 from engine.forecast.durations import StageDurations, remaining_days
+from engine.forecast.final import final_misses
 from engine.forecast.pace import TeacherHistory, TeacherSums, needed_teachers
 from engine.forecast.short import short_crossing, short_eta
 from engine.gate import judge
@@ -200,8 +201,12 @@ def _forecast_chunk(runs: Sequence[RunInput], wf: Workflow, days: WorkCalendar,
     # What every run of a chunk shares, once: the ETA quantiles (one np.quantile over the chunk,
     # the same numbers as one per run) and each stage's later stages.
     quantiles = np.quantile(np.stack([st.eta for st in states]), [0.5, 0.9], axis=1, method="inverted_cdf")
-    later = {stage: next_stages(wf, stage) for stage in {st.run.stage for st in states}}
-    return [_close(st, wf, days, durations, settings, (float(q50), float(q90)), later[st.run.stage])
+    later = {stage: tuple(next_stages(wf, stage)) for stage in {st.run.stage for st in states}}
+    finishing = [st for st in states if not st.done and st.run.final is not None]
+    finals = dict(zip((id(st) for st in finishing), final_misses(
+        [(st.run.today, st.run.final, later[st.run.stage], st.eta, st.rng) for st in finishing if st.run.final],
+        days, durations, settings.samples), strict=True))
+    return [_close(st, days, (float(q50), float(q90)), finals.get(id(st)))
             for st, q50, q90 in zip(states, quantiles[0], quantiles[1], strict=True)]
 
 
@@ -291,8 +296,10 @@ def _teacher_gate(group: list[_Open], position: int, wf: Workflow, settings: Set
         st.eta = np.maximum(st.eta, gate_days)
 
 
-def _close(st: _Open, wf: Workflow, calendar: WorkCalendar, durations: Mapping[str, StageDurations],
-           settings: Settings, quantiles: tuple[float, float], later: list[Stage]) -> SchoolForecast:
+def _close(st: _Open, calendar: WorkCalendar, quantiles: tuple[float, float],
+           final: float | str | None) -> SchoolForecast:
+    """The run's result from its samples: ``final`` is its P(miss the final deadline) or the
+    reason there is none (``engine.forecast.final``; None: no final deadline)."""
     result, run = st.result, st.run
     if st.done:
         return result
@@ -303,7 +310,10 @@ def _close(st: _Open, wf: Workflow, calendar: WorkCalendar, durations: Mapping[s
     if st.horizon is not None and result.status == "ok":
         result.p_miss_due = float(np.count_nonzero(st.eta > st.horizon) / st.eta.size)  # a float: numpy's pickle slowly
     _etas(result, quantiles, run.today, calendar)
-    _final(result, run, later, calendar, durations, st.eta, settings, st.rng)
+    if isinstance(final, str):
+        result.explain["final"] = final
+    elif final is not None:
+        result.p_miss_final = final
     if st.horizon is not None:
         _teachers(result, run, st.crossings, st.horizon)
     return result
@@ -321,21 +331,6 @@ def _etas(result: SchoolForecast, quantiles: tuple[float, float], today: date, c
             result.eta_beyond = True
             continue
         setattr(result, name, calendar.add_working_days(today, int(math.ceil(q))).due)
-
-
-def _final(result: SchoolForecast, run: RunInput, later_stages: list[Stage], calendar: WorkCalendar,
-           durations: Mapping[str, StageDurations], eta: np.ndarray, settings: Settings,
-           rng: np.random.Generator) -> None:
-    if run.final is None:
-        return
-    total = eta.copy()
-    for later in later_stages:
-        stay = durations.get(later.id, StageDurations(()))
-        if not stay.enough:
-            result.explain["final"] = tr(f"阶段“{later.title.zh}”完成的学校不足 3 所", f"fewer than 3 schools finished '{later.title.en}'")
-            return
-        total = total + remaining_days(stay, 0, settings.samples, rng)
-    result.p_miss_final = float(np.count_nonzero(total > calendar.working_days_between(run.today, run.final)) / total.size)
 
 
 def _teachers(result: SchoolForecast, run: RunInput, crossings: list[Any], horizon: int) -> None:
