@@ -78,17 +78,17 @@ def main(argv: list[str] | None = None) -> None:
     stays = {s.id: StageDurations(tuple(int(x) for x in rng.integers(20, 80, 2_000)), tuple(range(0, 60, 3)))
              for s in wf.stages}
     settings = Settings(samples=args.samples, method=args.method)
-    took = 0.0
+    took = cpu = 0.0
     for first in range(0, args.schools, args.batch):
         runs = schools(first, min(args.batch, args.schools - first), args.teachers, args.imports, rng, args.sums,
                        args.past)
-        started = time.perf_counter()
+        started, processor = time.perf_counter(), time.process_time()
         forecast_runs(runs, wf, cal, stays, settings)
-        took += time.perf_counter() - started
+        took, cpu = took + time.perf_counter() - started, cpu + time.process_time() - processor
     per = took / args.schools
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{args.schools:,} schools × {args.teachers} teachers × {args.imports} imports, {args.samples} samples, "
-          f"{args.method}{' (sums)' if args.sums else ''}{f', {args.past:.0%} past' if args.past else ''}: {took:.1f} s, {per * 1000:.2f} ms per school; {PROVINCE:,} schools ≈ {per * PROVINCE:.0f} s; "
+          f"{args.method}{' (sums)' if args.sums else ''}{f', {args.past:.0%} past' if args.past else ''}: {took:.1f} s ({cpu:.1f} s CPU, {cpu / args.schools * 1e6:.0f} µs per school), {per * 1000:.2f} ms per school; {PROVINCE:,} schools ≈ {per * PROVINCE:.0f} s; "
           f"peak RSS {peak:.0f} MB")
 
 
