@@ -22,6 +22,7 @@ from engine.forecast.durations import StageDurations
 from engine.i18n import tr
 from engine.workflow.model import Stage
 
+BLOCK = 128  # runs summed at a time: their arrays (~0.5 MB each) stay in the cache
 GUIDE = 1 << 14  # buckets of the unit interval in ``looked_up``'s guide table (~80 KB each)
 GUIDES = 32  # guide tables remembered (a server's days and plans), the oldest forgotten first
 
@@ -48,23 +49,33 @@ def final_misses(runs: Sequence[tuple[date, date, str, np.ndarray, np.random.Gen
             continue
         tables = [stay.remaining(0) for stay in stays]
         drawn = sum(table is not None for table in tables)
-        # one call per run for all its stages: rows are the uniforms remaining_days draws stage by stage
-        uniforms = np.stack([runs[i][4].random((drawn, samples)) for i in members]) if drawn else None
-        total = np.stack([runs[i][3] for i in members])  # a copy: the runs' ETA samples stay as they are
-        row = 0
-        for table in tables:
-            if table is None:  # nothing seen predicts the stay: inf, no draw (remaining_days)
-                total = total + np.full(samples, np.inf)
-                continue
-            outcomes, cdf = table
-            assert uniforms is not None
-            total = total + np.asarray(outcomes[looked_up(cdf, uniforms[:, row])], dtype=np.float64)
-            row += 1
-        left = np.array([calendar.working_days_between(runs[i][0], runs[i][1]) for i in members])
-        counts = np.count_nonzero(total > left[:, None], axis=1)
-        for i, count in zip(members, counts.tolist(), strict=True):
-            out[i] = count / samples
+        for start in range(0, len(members), BLOCK):
+            block = members[start:start + BLOCK]
+            counts = _late(block, runs, tables, drawn, calendar, samples)
+            for i, count in zip(block, counts, strict=True):
+                out[i] = count / samples
     return out
+
+
+def _late(block: Sequence[int], runs: Sequence[tuple[date, date, str, np.ndarray, np.random.Generator]],
+          tables: Sequence[tuple[np.ndarray, np.ndarray] | None], drawn: int, calendar: WorkCalendar,
+          samples: int) -> list[int]:
+    """For runs of one stage: how many of each one's samples end after its final deadline."""
+    # one call per run for all its stages: rows are the uniforms remaining_days draws stage by stage
+    uniforms = np.stack([runs[i][4].random((drawn, samples)) for i in block]) if drawn else None
+    total = np.stack([runs[i][3] for i in block])  # a copy: the runs' ETA samples stay as they are
+    row = 0
+    for table in tables:
+        if table is None:  # nothing seen predicts the stay: inf, no draw (remaining_days)
+            total = total + np.full(samples, np.inf)
+            continue
+        outcomes, cdf = table
+        assert uniforms is not None
+        total = total + np.asarray(outcomes[looked_up(cdf, uniforms[:, row])], dtype=np.float64)
+        row += 1
+    left = np.array([calendar.working_days_between(runs[i][0], runs[i][1]) for i in block])
+    counts: list[int] = np.count_nonzero(total > left[:, None], axis=1).tolist()
+    return counts
 
 
 def looked_up(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:

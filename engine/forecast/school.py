@@ -203,14 +203,17 @@ def _forecast_chunk(runs: Sequence[RunInput], wf: Workflow, days: WorkCalendar,
                 _teacher_gate(group[start:start + BATCH], position, wf, settings)
     # What every run of a chunk shares, once: the ETA quantiles (one np.quantile over the chunk,
     # the same numbers as one per run) and each stage's later stages.
-    quantiles = np.quantile(np.stack([st.eta for st in states]), [0.5, 0.9], axis=1, method="inverted_cdf")
+    etas = np.stack([st.eta for st in states])
+    quantiles = np.quantile(etas, [0.5, 0.9], axis=1, method="inverted_cdf")
+    late = np.count_nonzero(etas > np.array([-1 if st.horizon is None else st.horizon for st in states])[:, None],
+                            axis=1).tolist()  # samples past the due date (unused without one)
     later = {stage: next_stages(wf, stage) for stage in {st.run.stage for st in states}}
     finishing = [st for st in states if not st.done and st.run.final is not None]
     finals = dict(zip((id(st) for st in finishing), final_misses(
         [(st.run.today, st.run.final, st.run.stage, st.eta, st.rng) for st in finishing if st.run.final],
         later, days, durations, settings.samples), strict=True))
-    return [_close(st, days, (float(q50), float(q90)), finals.get(id(st)))
-            for st, q50, q90 in zip(states, quantiles[0], quantiles[1], strict=True)]
+    return [_close(st, days, (float(q50), float(q90)), finals.get(id(st)), n / settings.samples)
+            for st, q50, q90, n in zip(states, quantiles[0], quantiles[1], late, strict=True)]
 
 
 def forecast_run(
@@ -230,9 +233,8 @@ def _open(run: RunInput, wf: Workflow, calendar: WorkCalendar, settings: Setting
         "teachers": history.teachers, "observations": history.days.tolist(), "gates": [],
     }
     horizon = calendar.working_days_between(run.today, run.due) if run.due else None
-    # default_rng's generator without its checks: Generator(PCG64(SeedSequence(seed))), the same stream
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([settings.seed, run.run_id])))
-    return _Open(run, result, rng, history, horizon, np.zeros(settings.samples))
+    return _Open(run, result, np.random.default_rng([settings.seed, run.run_id]), history, horizon,
+                 np.zeros(settings.samples))
 
 
 def _fact_or_passed(st: _Open, gate: Any, wf: Workflow, durations: Mapping[str, StageDurations],
@@ -309,9 +311,10 @@ def _teacher_gate(group: list[_Open], position: int, wf: Workflow, settings: Set
 
 
 def _close(st: _Open, calendar: WorkCalendar, quantiles: tuple[float, float],
-           final: float | str | None) -> SchoolForecast:
+           final: float | str | None, late: float) -> SchoolForecast:
     """The run's result from its samples: ``final`` is its P(miss the final deadline) or the
-    reason there is none (``engine.forecast.final``; None: no final deadline)."""
+    reason there is none (``engine.forecast.final``; None: no final deadline), ``late`` the share
+    of its samples past the due date (counted for the chunk at once)."""
     result, run = st.result, st.run
     if st.done:
         return result
@@ -320,7 +323,7 @@ def _close(st: _Open, calendar: WorkCalendar, quantiles: tuple[float, float],
         result.status = "passed"
         result.p_miss_due = 0.0 if run.due else None
     if st.horizon is not None and result.status == "ok":
-        result.p_miss_due = float(np.count_nonzero(st.eta > st.horizon) / st.eta.size)  # a float: numpy's pickle slowly
+        result.p_miss_due = late  # a float: numpy's pickle slowly
     _etas(result, quantiles, run.today, calendar)
     if isinstance(final, str):
         result.explain["final"] = final

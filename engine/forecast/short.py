@@ -14,6 +14,7 @@ distribution per teacher, without the two being equal in a sample).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
@@ -106,16 +107,20 @@ def short_eta(found: Sequence[Crossing], needed: int, teachers: int, samples: in
         return np.zeros((g, samples))
     if needed > teachers:
         return np.full((g, samples), NEVER)
-    width = max((c.days.shape[1] for c in found), default=0)
-    padded = np.full((g, samples, max(width, 1)), NEVER)
+    eta = np.zeros((g, samples))  # rank ≤ 0: enough teachers are past already
+    alike: dict[int, list[int]] = defaultdict(list)  # schools by their number of short teachers
     for i, c in enumerate(found):
-        padded[i, :, :c.days.shape[1]] = c.days
-    rank = needed - (teachers - np.array([c.days.shape[1] for c in found]))  # among the short ones
-    ordered = np.sort(padded, axis=-1)
-    at = np.clip(rank - 1, 0, padded.shape[-1] - 1)
-    eta = np.take_along_axis(ordered, np.broadcast_to(at[:, None, None], (g, samples, 1)), axis=-1)[..., 0]
-    eta = np.where((rank <= 0)[:, None], 0.0, eta)
-    return np.where((rank > width)[:, None], NEVER, eta)
+        alike[c.days.shape[1]].append(i)
+    for short, rows in alike.items():
+        rank = needed - (teachers - short)  # among the short ones: 1 … short
+        if rank <= 0:
+            continue
+        days = np.stack([found[i].days for i in rows])
+        if rank == short:  # every short teacher needed (a share of 100 %): the last to cross
+            eta[rows] = days.max(axis=-1)
+        else:
+            eta[rows] = np.partition(days, rank - 1, axis=-1)[..., rank - 1]
+    return eta
 
 
 def short_lates(found: Sequence[Crossing], horizons: Sequence[int], teachers: int, samples: int) -> Floats:
