@@ -48,54 +48,73 @@ def short_crossing(metric: Metric, histories: Sequence[TeacherHistory | TeacherS
         short_of[act] |= short[act] > 0
     column = np.full((g, n), -1)
     column[short_of] = np.arange(int(short_of.sum()))
-    days = np.zeros((samples, int(short_of.sum())))  # 0 until a condition's wait: waits are ≥ 0
+    days = np.zeros((int(short_of.sum()), samples))  # pairs × samples, 0 until a wait: waits are ≥ 0
     for c, cond, short, act, each in conditions:
         gained, squares, observed = (np.stack(x) for x in zip(*(histories[i].sums(cond.field) for i in each),
                                                               strict=True))
         mean, sigma2 = moments_from_sums(gained, squares, observed, prior_days)
         t.paced[act] &= (observed > 0).any(axis=-1)
         t.borrowed[act] = np.maximum(t.borrowed[act], np.count_nonzero(observed <= 0, axis=-1))
+        sigma = np.sqrt(sigma2)
+        mine, columns = short[act], column[act]
         with np.errstate(divide="ignore", invalid="ignore"):
-            wait, where = _waits(short[act], mean, np.sqrt(sigma2), observed, samples, [rngs[i] for i in each])
+            for rows in _slices(mine > 0):  # a few hundred pairs at a time: arrays in the cache
+                wait, where = _waits(mine[rows], mean[rows], sigma[rows], observed[rows], samples,
+                                     [rngs[each[j]] for j in range(rows.start, rows.stop)])
+                at = columns[rows][where]
+                days[at] = np.maximum(days[at], wait)
             own = np.where(observed > 0, gained / observed, np.nan)
-        at = column[act][where]
-        days[:, at] = np.maximum(days[:, at], wait)
         t.note(c, act, short, own)
     counts = short_of.sum(axis=1)
     ends = np.cumsum(counts).tolist()
-    return [t.crossing(metric, i, days[:, end - k:end], np.flatnonzero(short_of[i]))
+    return [t.crossing(metric, i, days[end - k:end].T, np.flatnonzero(short_of[i]))
             for i, (k, end) in enumerate(zip(counts.tolist(), ends, strict=True))]
+
+
+PAIRS = 256  # short (school, teacher) pairs drawn for at a time: samples × 256 floats (1 MB at 500)
+
+
+def _slices(short: NDArray[np.bool_]) -> list[slice]:
+    """Consecutive rows (schools) with at most ``PAIRS`` short pairs together (one school alone if more)."""
+    out, start, pairs = [], 0, 0
+    for j, k in enumerate(short.sum(axis=1).tolist()):
+        if pairs and pairs + k > PAIRS:
+            out.append(slice(start, j))
+            start, pairs = j, 0
+        pairs += k
+    out.append(slice(start, short.shape[0]))
+    return out
 
 
 def _waits(short: Floats, mean: Floats, sigma: Floats, observed: Floats, samples: int,
            rngs: Sequence[np.random.Generator]) -> tuple[Floats, NDArray[np.bool_]]:
     """One condition, the schools with a short teacher (rows): days until each short teacher
-    meets it, samples × short pairs (row by row, teachers in order), and which those are. Each
+    meets it, short pairs (row by row, teachers in order) × samples, and which those are. Each
     school draws a normal per sample and short teacher, then — when some short teacher has no
     pace of its own — a random school-mate per sample for each of those, whose moments it takes."""
     where = short > 0
     lacking = where & (observed <= 0)
     z, lent = [], []
     for j, rng in enumerate(rngs):
-        z.append(rng.standard_normal((samples, int(where[j].sum()))))
+        z.append(rng.standard_normal((samples, int(where[j].sum()))).T)  # drawn sample by sample
         if lacking[j].any():
             have = np.flatnonzero(observed[j] > 0)
             picks = have[rng.integers(0, have.size, size=(samples, int(lacking[j].sum())))] if have.size else None
             lent.append((j, picks))
-    normal = np.concatenate(z, axis=1)
-    mu: Floats = mean[where]  # one row, broadcast over the samples (copied per sample only when lent)
-    sd: Floats = sigma[where]
+    normal = np.concatenate(z, axis=0)
+    mu: Floats = mean[where][:, None]  # one column, broadcast over the samples (copied only when lent)
+    sd: Floats = sigma[where][:, None]
     if lent:
         mu, sd = np.broadcast_to(mu, normal.shape).copy(), np.broadcast_to(sd, normal.shape).copy()
         columns = np.cumsum(where.sum(axis=1)) - where.sum(axis=1)
         for j, picks in lent:
             cols = columns[j] + np.flatnonzero(lacking[j][where[j]])
             if picks is None:
-                mu[:, cols] = np.nan
+                mu[cols] = np.nan
             else:
-                mu[:, cols], sd[:, cols] = mean[j][picks], sigma[j][picks]
+                mu[cols], sd[cols] = mean[j][picks].T, sigma[j][picks].T
     paces = mu * np.exp(sd * normal - sd * sd / 2)
-    wait = np.ceil(short[where][None, :] / paces)  # (errors ignored by the caller)
+    wait = np.ceil(short[where][:, None] / paces)  # (errors ignored by the caller)
     return np.where(np.isnan(wait) | (paces <= 0), NEVER, wait), where
 
 
