@@ -11,7 +11,7 @@ and the look-ups and sums are one array per stage for every run of the chunk in 
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date
 
@@ -90,7 +90,7 @@ def looked_up(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
         low, high = cdf.searchsorted(edges[:-1], side="right"), cdf.searchsorted(edges[1:], side="left")
         guide = _GUIDES[key] = (low.astype(np.int32), low != high)
         while len(_GUIDES) > GUIDES:
-            del _GUIDES[next(iter(_GUIDES))]
+            _GUIDES.popitem(last=False)  # one C call: safe beside another thread's forecast
     low, split = guide
     bucket = (u * GUIDE).astype(np.int64)  # u < 1: floor(u · 2^14) exactly, the bucket [b/2^14, (b+1)/2^14)
     found = low[bucket].astype(np.intp)
@@ -100,4 +100,4 @@ def looked_up(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
     return found
 
 
-_GUIDES: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
+_GUIDES: OrderedDict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = OrderedDict()
