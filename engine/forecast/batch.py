@@ -64,6 +64,7 @@ class Tracked:
     borrowed: NDArray[np.int64] = field(init=False)
     modelled: NDArray[np.bool_] = field(init=False)
     paced: NDArray[np.bool_] = field(init=False)
+    _names: NDArray[np.object_] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         g, n = self.schools, self.teachers
@@ -97,9 +98,10 @@ class Tracked:
         self.shortfall[act] = np.maximum(self.shortfall[act], short[act])
 
     def crossing(self, metric: Metric, i: int, days: Floats, who: NDArray[np.int64] | None = None) -> Crossing:
-        names = np.array([cond.field for cond in metric.where] + [""], dtype=object)
-        return Crossing(days, self.shortfall[i], tuple(names[self.worst[i]]), self.shown[i], int(self.borrowed[i]),
-                        bool(self.modelled[i]), bool(self.paced[i]), who)
+        if self._names is None:  # once a group: the field of each condition index (-1: none, "")
+            self._names = np.array([cond.field for cond in metric.where] + [""], dtype=object)
+        return Crossing(days, self.shortfall[i], tuple(self._names[self.worst[i]]), self.shown[i],
+                        int(self.borrowed[i]), bool(self.modelled[i]), bool(self.paced[i]), who)
 
 
 def group_rates(values: Floats, days: np.ndarray) -> tuple[Floats, Floats]:

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -28,8 +28,9 @@ from engine.calendar.memo import remembered
 from engine.forecast.batch import group_crossing, group_eta
 from engine.forecast.cores import forked, inherited, mapped
 from engine.forecast.durations import StageDurations, remaining_days
+from engine.forecast.final import final_misses
 from engine.forecast.pace import TeacherHistory, TeacherSums, needed_teachers
-from engine.forecast.short import short_crossing, short_eta
+from engine.forecast.short import short_crossing, short_eta, short_lates
 from engine.gate import judge
 from engine.i18n import tr
 from engine.workflow.model import Stage, Workflow
@@ -147,6 +148,7 @@ class _Open:
     eta: np.ndarray
     crossings: list[Any] = field(default_factory=list)
     done: bool = False
+    risky: bool = False  # some teacher short of a gate is more likely late than not (_teachers' work)
 
 
 def forecast_runs(
@@ -182,27 +184,36 @@ def _forecast_chunk(runs: Sequence[RunInput], wf: Workflow, days: WorkCalendar,
     if not states:
         return []
     depth = max((len(wf.stage(st.run.stage).gates) for st in states), default=0)
+    verdicts: dict[tuple[str, str, float | None], bool] = {}  # (stage, gate, value) → passed: few values a province
     for position in range(depth):
         groups: dict[tuple[Any, ...], list[_Open]] = defaultdict(list)
         for st in states:
             gates = wf.stage(st.run.stage).gates
             if st.done or position >= len(gates):
                 continue
-            if _fact_or_passed(st, gates[position], wf, durations, settings):
+            if _fact_or_passed(st, gates[position], wf, durations, settings, verdicts):
                 continue
             if st.history.days.size < 2:
                 _no_pace(st)
                 continue
-            groups[(st.run.stage, st.history.teachers, tuple(st.history.days))].append(st)
+            days_seen = st.history.days
+            groups[(st.run.stage, st.history.teachers, days_seen.dtype.str, days_seen.tobytes())].append(st)
         for group in groups.values():
             for start in range(0, len(group), BATCH):
                 _teacher_gate(group[start:start + BATCH], position, wf, settings)
     # What every run of a chunk shares, once: the ETA quantiles (one np.quantile over the chunk,
     # the same numbers as one per run) and each stage's later stages.
-    quantiles = np.quantile(np.stack([st.eta for st in states]), [0.5, 0.9], axis=1, method="inverted_cdf")
+    etas = np.stack([st.eta for st in states])
+    quantiles = np.quantile(etas, [0.5, 0.9], axis=1, method="inverted_cdf")
+    late = np.count_nonzero(etas > np.array([-1 if st.horizon is None else st.horizon for st in states])[:, None],
+                            axis=1).tolist()  # samples past the due date (unused without one)
     later = {stage: next_stages(wf, stage) for stage in {st.run.stage for st in states}}
-    return [_close(st, wf, days, durations, settings, (float(q50), float(q90)), later[st.run.stage])
-            for st, q50, q90 in zip(states, quantiles[0], quantiles[1], strict=True)]
+    finishing = [st for st in states if not st.done and st.run.final is not None]
+    finals = dict(zip((id(st) for st in finishing), final_misses(
+        [(st.run.today, st.run.final, st.run.stage, st.eta, st.rng) for st in finishing if st.run.final],
+        later, days, durations, settings.samples), strict=True))
+    return [_close(st, days, (float(q50), float(q90)), finals.get(id(st)), n / settings.samples)
+            for st, q50, q90, n in zip(states, quantiles[0], quantiles[1], late, strict=True)]
 
 
 def forecast_run(
@@ -219,7 +230,7 @@ def _open(run: RunInput, wf: Workflow, calendar: WorkCalendar, settings: Setting
     result.explain = {
         "today": run.today, "window_working_days": settings.window, "samples": settings.samples,
         "seed": settings.seed, "prior_days": settings.prior_days, "pace_method": settings.method,
-        "teachers": history.teachers, "observations": [int(d) for d in history.days], "gates": [],
+        "teachers": history.teachers, "observations": history.days.tolist(), "gates": [],
     }
     horizon = calendar.working_days_between(run.today, run.due) if run.due else None
     return _Open(run, result, np.random.default_rng([settings.seed, run.run_id]), history, horizon,
@@ -227,14 +238,19 @@ def _open(run: RunInput, wf: Workflow, calendar: WorkCalendar, settings: Setting
 
 
 def _fact_or_passed(st: _Open, gate: Any, wf: Workflow, durations: Mapping[str, StageDurations],
-                    settings: Settings) -> bool:
-    """Judge the gate; a passed gate or a fact gate (Kaplan–Meier) is dealt with here (True)."""
+                    settings: Settings, verdicts: dict[tuple[str, str, float | None], bool]) -> bool:
+    """Judge the gate (``verdicts``: the chunk's judgements so far); a passed gate or a fact gate
+    (Kaplan–Meier) is dealt with here (True)."""
     metric = wf.metrics[gate.metric]
     stage = wf.stage(st.run.stage)
-    verdict = judge(gate, metric, st.run.values.get(gate.metric))
-    info: dict[str, Any] = {"gate": gate.id, "passed": verdict.passed}
+    value = st.run.values.get(gate.metric)
+    key = (stage.id, gate.id, value)
+    passed = verdicts.get(key)
+    if passed is None:
+        passed = verdicts[key] = judge(gate, metric, value).passed
+    info: dict[str, Any] = {"gate": gate.id, "passed": passed}
     st.result.explain["gates"].append(info)
-    if verdict.passed:
+    if passed:
         return True
     if metric.kind != "fact" and metric.where:
         return False
@@ -267,16 +283,18 @@ def _teacher_gate(group: list[_Open], position: int, wf: Workflow, settings: Set
     if settings.method == "approximate":  # only the teachers still short drawn (engine.forecast.short)
         found = short_crossing(metric, histories, settings.samples, rngs, settings.prior_days)
         etas = short_eta(found, need, teachers, settings.samples)
-        lates = np.zeros((len(group), teachers))
-        for i, (c, h) in enumerate(zip(found, horizons, strict=True)):
-            if c.who is not None and c.who.size:
-                lates[i, c.who] = np.count_nonzero(c.days > h, axis=0) / settings.samples
+        lates = short_lates(found, horizons, teachers, settings.samples)
     else:
         found = group_crossing(metric, histories, settings.samples, rngs, settings.prior_days, settings.method)
         stacked = np.stack([c.days for c in found])
         etas = group_eta(stacked, need)
         lates = np.count_nonzero(stacked > np.array(horizons)[:, None, None], axis=1) / settings.samples  # P(late)
-    for st, crossing, gate_days, late in zip(group, found, etas, lates, strict=True):
+    known = np.array([st.horizon is not None for st in group])
+    by_due = np.count_nonzero(etas <= np.array(horizons)[:, None], axis=1).tolist()  # (None where no due date)
+    risky = cast("list[bool]", np.logical_and(np.stack([c.shortfall for c in found]) > 0, lates >= AT_RISK).any(axis=1).tolist())
+    later = np.maximum(np.stack([st.eta for st in group]), etas)
+    for st, crossing, late, passing, has_due, worry, eta in zip(group, found, lates, by_due, known.tolist(), risky,
+                                                                later, strict=True):
         if not crossing.paced:
             _no_pace(st)
             continue
@@ -286,13 +304,17 @@ def _teacher_gate(group: list[_Open], position: int, wf: Workflow, settings: Set
             continue
         st.result.explain["gates"][-1] |= {
             "method": "pace_monte_carlo", "needed_teachers": need, "borrowed_pace": crossing.borrowed,
-            "p_pass_by_due": float(np.count_nonzero(gate_days <= st.horizon) / gate_days.size) if st.horizon is not None else None}
+            "p_pass_by_due": passing / settings.samples if has_due else None}
         st.crossings.append((gate, crossing.shortfall, crossing.field, crossing.pace, late))  # not its samples
-        st.eta = np.maximum(st.eta, gate_days)
+        st.risky |= worry
+        st.eta = eta
 
 
-def _close(st: _Open, wf: Workflow, calendar: WorkCalendar, durations: Mapping[str, StageDurations],
-           settings: Settings, quantiles: tuple[float, float], later: list[Stage]) -> SchoolForecast:
+def _close(st: _Open, calendar: WorkCalendar, quantiles: tuple[float, float],
+           final: float | str | None, late: float) -> SchoolForecast:
+    """The run's result from its samples: ``final`` is its P(miss the final deadline) or the
+    reason there is none (``engine.forecast.final``; None: no final deadline), ``late`` the share
+    of its samples past the due date (counted for the chunk at once)."""
     result, run = st.result, st.run
     if st.done:
         return result
@@ -301,11 +323,14 @@ def _close(st: _Open, wf: Workflow, calendar: WorkCalendar, durations: Mapping[s
         result.status = "passed"
         result.p_miss_due = 0.0 if run.due else None
     if st.horizon is not None and result.status == "ok":
-        result.p_miss_due = float(np.count_nonzero(st.eta > st.horizon) / st.eta.size)  # a float: numpy's pickle slowly
+        result.p_miss_due = late  # a float: numpy's pickle slowly
     _etas(result, quantiles, run.today, calendar)
-    _final(result, run, later, calendar, durations, st.eta, settings, st.rng)
+    if isinstance(final, str):
+        result.explain["final"] = final
+    elif final is not None:
+        result.p_miss_final = final
     if st.horizon is not None:
-        _teachers(result, run, st.crossings, st.horizon)
+        _teachers(result, run, st.crossings, st.horizon, st.risky)
     return result
 
 
@@ -323,23 +348,10 @@ def _etas(result: SchoolForecast, quantiles: tuple[float, float], today: date, c
         setattr(result, name, calendar.add_working_days(today, int(math.ceil(q))).due)
 
 
-def _final(result: SchoolForecast, run: RunInput, later_stages: list[Stage], calendar: WorkCalendar,
-           durations: Mapping[str, StageDurations], eta: np.ndarray, settings: Settings,
-           rng: np.random.Generator) -> None:
-    if run.final is None:
-        return
-    total = eta.copy()
-    for later in later_stages:
-        stay = durations.get(later.id, StageDurations(()))
-        if not stay.enough:
-            result.explain["final"] = tr(f"阶段“{later.title.zh}”完成的学校不足 3 所", f"fewer than 3 schools finished '{later.title.en}'")
-            return
-        total = total + remaining_days(stay, 0, settings.samples, rng)
-    result.p_miss_final = float(np.count_nonzero(total > calendar.working_days_between(run.today, run.final)) / total.size)
-
-
-def _teachers(result: SchoolForecast, run: RunInput, crossings: list[Any], horizon: int) -> None:
+def _teachers(result: SchoolForecast, run: RunInput, crossings: list[Any], horizon: int, st_risky: bool = True) -> None:
     """The teachers most likely late (each at the gate that makes it likeliest; the first on a tie)."""
+    if not st_risky:  # no teacher short of a gate at P(late) ≥ AT_RISK: none at risk, nothing to sort
+        return
     best = np.full(run.history.teachers, -1.0)
     which = np.full(run.history.teachers, -1)
     for k, (_, shortfall, _, _, late) in enumerate(crossings):
