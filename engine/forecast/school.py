@@ -26,7 +26,7 @@ import numpy as np
 from engine.calendar import WorkCalendar
 from engine.calendar.memo import remembered
 from engine.forecast.batch import group_crossing, group_eta
-from engine.forecast.cores import forked, inherited, mapped
+from engine.forecast.cores import forked, frozen_heap, inherited, mapped
 from engine.forecast.durations import StageDurations, remaining_days
 from engine.forecast.final import final_misses
 from engine.forecast.pace import TeacherHistory, TeacherSums, needed_teachers
@@ -40,6 +40,9 @@ WINDOW = 20  # working days of recent pace (four weeks)
 PRIOR_DAYS = 10.0  # pseudo-days at a school-mate's pace mixed into each teacher's (pace.sample_paces)
 AT_RISK = 0.5  # a teacher is "at risk" when more likely late than not
 SHOWN_TEACHERS = 10
+# Working days (about ten years) past which an ETA is "beyond": a trickle of progress (1e-6 hours a
+# day) would put its date past the year 9999, and the calendar walks there day by day.
+ETA_HORIZON = 2_500
 
 
 @dataclass(frozen=True)
@@ -167,9 +170,9 @@ def forecast_runs(
         starts = list(range(0, len(runs), max(1, CHUNK // 4)))
         with forked(min(workers, len(starts)), (runs, wf, days, durations, settings)) as pool:
             return [f for part in mapped(pool, _inherited_chunk, starts) for f in part]
-    # each run's samples live only while its chunk is forecast
-    return [f for start in range(0, len(runs), CHUNK)
-            for f in _forecast_chunk(runs[start:start + CHUNK], wf, days, durations, settings)]
+    with frozen_heap():  # each run's samples live only while its chunk is forecast
+        return [f for start in range(0, len(runs), CHUNK)
+                for f in _forecast_chunk(runs[start:start + CHUNK], wf, days, durations, settings)]
 
 
 def _inherited_chunk(start: int) -> list[SchoolForecast]:
@@ -342,7 +345,7 @@ def _no_history(result: SchoolForecast, reason: str) -> SchoolForecast:
 def _etas(result: SchoolForecast, quantiles: tuple[float, float], today: date, calendar: WorkCalendar) -> None:
     """P50 and P90 of the ETA samples (``method="inverted_cdf"``: no interpolation with inf)."""
     for name, q in zip(("eta_p50", "eta_p90"), quantiles, strict=True):
-        if math.isinf(q):
+        if q > ETA_HORIZON:  # inf, or a pace near zero: a date decades away is no date to act on
             result.eta_beyond = True
             continue
         setattr(result, name, calendar.add_working_days(today, int(math.ceil(q))).due)

@@ -55,6 +55,15 @@ def test_surely_late() -> None:
     assert f.eta_p50 > date(2022, 3, 29)
 
 
+def test_a_trickle_of_progress_has_no_date_but_is_beyond() -> None:
+    """A pace of a millionth of an hour a day would pass the gate in millions of years: the
+    forecast says "beyond" (and late) instead of naming a date it cannot count to."""
+    trickle = online([[10, 10 + 1e-6, 10 + 2e-6]] * 2, [-20, -10, 0])
+    f = forecast_run(run(trickle, date(2022, 3, 29)), WF, PLAIN, {}, Settings(samples=400, seed=7, prior_days=0))
+    assert f.status == "ok" and f.p_miss_due == 1.0
+    assert f.eta_beyond is True and f.eta_p50 is None and f.eta_p90 is None
+
+
 def test_surely_on_time() -> None:
     quick = online([[10, 15, 20], [12, 17, 22]], [-10, -5, 0])  # 1 h a working day, 3–5 h short
     f = forecast_run(run(quick, date(2022, 4, 29)), WF, PLAIN, {}, FAST)
