@@ -68,3 +68,16 @@ def test_regions_round_trip(db: Engine) -> None:
     with db.begin() as conn:
         conn.execute(Region.__table__.insert(), [{"code": "370000", "name": "山东省", "level": "province", "parent_code": None}])
         assert conn.execute(select(Region.name)).scalar_one() == "山东省"
+
+
+def test_teacher_pages_keep_half_free_for_a_reimports_row_versions(db: Engine) -> None:
+    """PostgreSQL writes a changed row's new version beside the old one: with half of each teacher
+    page free it stays on its page and no index entry is written (migration 0016: a 1,000,000-row
+    re-import's UPDATE 61 s → 3.5 s)."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL page setting: SQLite updates a row in place")
+    from sqlalchemy import text
+
+    with db.connect() as conn:
+        options = conn.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'teacher'"))
+    assert options == ["fillfactor=50"]
