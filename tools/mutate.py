@@ -11,6 +11,11 @@ that reached the mutated function. Scores go to build/mutate/<name>.json and a t
     python tools/mutate.py deadline reminder    # some of them
     python tools/mutate.py --max-children 2 gate
     python tools/mutate.py --baseline 6d8edde deadline   # the same module against an older tests/
+    python tools/mutate.py plan --only "engine.plan.x_load_plan*"   # re-run some mutants of a copy
+
+``--only`` keeps an existing scratch copy (its mutants and mutmut's test map: regenerating them
+costs the module's whole run), copies this tree's tests/ and selection into it and re-runs only
+the mutants named (mutmut names or globs); without a copy it makes one first.
 """
 
 from __future__ import annotations
@@ -80,19 +85,24 @@ def _config(target: str, tests: list[str]) -> str:
     ])
 
 
-def run_module(name: str, max_children: int, baseline: str | None = None) -> dict[str, object]:
+def run_module(name: str, max_children: int, baseline: str | None = None,
+               only: list[str] | None = None) -> dict[str, object]:
     target, tests = MODULES[name]
     label = f"{name}@{baseline}" if baseline else name
     work = SCRATCH / label
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for item in COPY:
-        src = ROOT / item
-        if src.is_dir():
-            shutil.copytree(src, work / item, ignore=ignore)
-        else:
-            shutil.copy(src, work / item)
+    if only and (work / "mutants").is_dir():  # keep the mutants; bring in today's tests and selection
+        shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore, dirs_exist_ok=True)
+        shutil.copy(ROOT / "pyproject.toml", work / "pyproject.toml")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        for item in COPY:
+            src = ROOT / item
+            if src.is_dir():
+                shutil.copytree(src, work / item, ignore=ignore)
+            else:
+                shutil.copy(src, work / item)
     if baseline:  # the score "before": the same code against the tests as they were at ``baseline``
         shutil.rmtree(work / "tests")
         archive = subprocess.run(["git", "archive", baseline, "tests"], cwd=ROOT, capture_output=True, check=True)
@@ -104,7 +114,7 @@ def run_module(name: str, max_children: int, baseline: str | None = None) -> dic
     mutmut = [sys.executable, "-m", "mutmut"]
     started = time.monotonic()
     with (SCRATCH / f"{label}.log").open("w", encoding="utf-8") as log:
-        subprocess.run([*mutmut, "run", "--max-children", str(max_children)], cwd=work, env=env,
+        subprocess.run([*mutmut, "run", "--max-children", str(max_children), *(only or [])], cwd=work, env=env,
                        stdout=log, stderr=subprocess.STDOUT, check=False)
         subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, env=env, stdout=log,
                        stderr=subprocess.STDOUT, check=False)
@@ -128,11 +138,15 @@ def main() -> int:
                         help=f"of: {', '.join(MODULES)} (default: all)")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--baseline", metavar="REV", help="run against the tests/ of this git revision")
+    parser.add_argument("--only", nargs="+", metavar="MUTANT",
+                        help="re-run only these mutants (names or globs) in the module's existing scratch copy")
     args = parser.parse_args()
+    if args.only and len(args.modules) != 1:
+        parser.error("--only needs exactly one MODULE")
     print("| module | mutants | killed | survived | timeout | score | minutes |")
     print("|---|---|---|---|---|---|---|")
     for name in args.modules or list(MODULES):
-        s = run_module(name, args.max_children, args.baseline)
+        s = run_module(name, args.max_children, args.baseline, args.only)
         st: dict[str, int] = s["stats"]  # type: ignore[assignment]
         print(f"| {s['module']} | {s['total']} | {st.get('killed', 0)} | {st.get('survived', 0)} "
               f"| {st.get('timeout', 0)} | {s['score']} % | {s['minutes']} |", flush=True)

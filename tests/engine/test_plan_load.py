@@ -222,10 +222,13 @@ def test_the_plan_file_itself_must_be_readable_utf8_text(seeded: sessionmaker[Se
     big.write_bytes(b"#" * (MAX_YAML_CHARS * 4 + 1))
     assert _refused(seeded, clock, big) == [(None, f"文件太大（上限 {MAX_YAML_CHARS:,} 个字符）")]
     assert _refused(seeded, clock, tmp_path) == [(None, "无法读取文件：Is a directory")]
-    for path in (gbk, big, tmp_path):  # each refusal names the file itself
+    # each refusal names the file itself; an oversized file is marked at its start (FILE:1:1, as the
+    # yaml check marks text that is too long), a file that cannot be decoded or read has no place in it
+    for path, place in ((gbk, (None, None)), (big, (1, 1)), (tmp_path, (None, None))):
         with pytest.raises(PlanFileError) as info, transaction(seeded) as s:
             load_plan(s, path, clock)
         assert [info.value.source, *(p.source for p in info.value.problems)] == [str(path), str(path)]
+        assert [(p.line, p.column) for p in info.value.problems] == [place], path
     padded = tmp_path / "padded.yaml"  # a 1 MB plan (a long comment) is well inside the limit
     padded.write_text(write_plan(tmp_path, plan_data(plan="padded")).read_text(encoding="utf-8")
                       + "#" * 1_000_000 + "\n", encoding="utf-8")
