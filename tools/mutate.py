@@ -1,16 +1,22 @@
-"""`make mutate`: mutation testing of the rule modules with mutmut 3, one module at a time.
+"""`make mutate`: mutation testing of the rule modules with mutmut 3, each module on its own.
 
 Each module runs in its own scratch copy of the repository (build/mutate/<name>/) whose
 pyproject.toml names only that module to mutate and only the test files that cover it, so a
 module's run costs its own tests, not the suite's. mutmut then runs, per mutant, only the tests
-that reached the mutated function. Scores go to build/mutate/<name>.json and a table on stdout
-(paste it into docs/testing.md with the date). Not part of CI: a full run is about an hour on
-2 cores.
+that reached the mutated function. With ``--max-children N`` and several modules, N modules run
+side by side with one child each, the longest first (``COST``). Scores go to
+build/mutate/<name>.json and a table on stdout (paste it into docs/testing.md with the date). Not
+part of CI: a full run should fit in an hour on 2 cores (docs/testing.md has the measured time).
 
     python tools/mutate.py                      # every module below
     python tools/mutate.py deadline reminder    # some of them
     python tools/mutate.py --max-children 2 gate
     python tools/mutate.py --baseline 6d8edde deadline   # the same module against an older tests/
+    python tools/mutate.py plan --only "engine.plan.x_load_plan*"   # re-run some mutants of a copy
+
+``--only`` keeps an existing scratch copy (its mutants and mutmut's test map: regenerating them
+costs the module's whole run), copies this tree's tests/ and selection into it and re-runs only
+the mutants named (mutmut names or globs); without a copy it makes one first.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +40,10 @@ COPY = ("engine", "notifications", "service", "web", "cli", "tests", "workflows"
 MODULES: dict[str, tuple[str, list[str]]] = {
     "gate": ("engine/gate.py", ["tests/engine/test_gate.py"]),
     "metrics": ("engine/metrics.py", ["tests/engine/test_metrics.py"]),
-    "deadline": ("engine/deadline.py", ["tests/engine/test_deadline.py"]),
+    # run_stage_due (issue 14: an extension's cover, the final deadline's binding) is reached through
+    # the stored status (test_run_status) and the Henan year (test_henan_year), not test_deadline
+    "deadline": ("engine/deadline.py", ["tests/engine/test_deadline.py", "tests/engine/test_run_status.py",
+                                        "tests/workflows/test_henan_year.py"]),
     "reminder": ("engine/reminder.py", ["tests/engine/test_reminder.py"]),
     "calendar": ("engine/calendar/workdays.py", ["tests/engine/calendar/test_workdays.py",
                                                  "tests/engine/calendar/test_store.py"]),
@@ -80,19 +90,24 @@ def _config(target: str, tests: list[str]) -> str:
     ])
 
 
-def run_module(name: str, max_children: int, baseline: str | None = None) -> dict[str, object]:
+def run_module(name: str, max_children: int, baseline: str | None = None,
+               only: list[str] | None = None) -> dict[str, object]:
     target, tests = MODULES[name]
     label = f"{name}@{baseline}" if baseline else name
     work = SCRATCH / label
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for item in COPY:
-        src = ROOT / item
-        if src.is_dir():
-            shutil.copytree(src, work / item, ignore=ignore)
-        else:
-            shutil.copy(src, work / item)
+    if only and (work / "mutants").is_dir():  # keep the mutants; bring in today's tests and selection
+        shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore, dirs_exist_ok=True)
+        shutil.copy(ROOT / "pyproject.toml", work / "pyproject.toml")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        for item in COPY:
+            src = ROOT / item
+            if src.is_dir():
+                shutil.copytree(src, work / item, ignore=ignore)
+            else:
+                shutil.copy(src, work / item)
     if baseline:  # the score "before": the same code against the tests as they were at ``baseline``
         shutil.rmtree(work / "tests")
         archive = subprocess.run(["git", "archive", baseline, "tests"], cwd=ROOT, capture_output=True, check=True)
@@ -104,7 +119,7 @@ def run_module(name: str, max_children: int, baseline: str | None = None) -> dic
     mutmut = [sys.executable, "-m", "mutmut"]
     started = time.monotonic()
     with (SCRATCH / f"{label}.log").open("w", encoding="utf-8") as log:
-        subprocess.run([*mutmut, "run", "--max-children", str(max_children)], cwd=work, env=env,
+        subprocess.run([*mutmut, "run", "--max-children", str(max_children), *(only or [])], cwd=work, env=env,
                        stdout=log, stderr=subprocess.STDOUT, check=False)
         subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, env=env, stdout=log,
                        stderr=subprocess.STDOUT, check=False)
@@ -119,23 +134,50 @@ def run_module(name: str, max_children: int, baseline: str | None = None) -> dic
                "score": round(100 * killed / judged, 1) if judged else None, "total": total,
                "minutes": round((time.monotonic() - started) / 60, 1)}
     (SCRATCH / f"{label}.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(_row(summary), flush=True)
     return summary
+
+
+# Minutes each module took alone (docs/testing.md), only to start the longest first: with two
+# modules side by side, each on one child, a core is never idle while a module generates its
+# mutants, maps its tests and runs them clean (a minute or two each, single-threaded).
+COST = {"plan": 38, "run_status": 40, "runs": 35, "progress": 27, "metrics": 17, "sweep": 14,
+        "dispatcher": 13, "verify": 13, "checkpoint": 8, "access": 5, "extension": 3, "gate": 2,
+        "chain": 2, "deadline": 12, "reminder": 1, "calendar": 1}
+
+
+def _row(s: dict[str, object]) -> str:
+    st: dict[str, int] = s["stats"]  # type: ignore[assignment]
+    return (f"| {s['module']} | {s['total']} | {st.get('killed', 0)} | {st.get('survived', 0)} "
+            f"| {st.get('timeout', 0)} | {s['score']} % | {s['minutes']} |")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", choices=[[], *MODULES], metavar="MODULE",
                         help=f"of: {', '.join(MODULES)} (default: all)")
-    parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--max-children", type=int, default=2,
+                        help="processes in all: with several modules, that many modules at once, one child each")
     parser.add_argument("--baseline", metavar="REV", help="run against the tests/ of this git revision")
+    parser.add_argument("--only", nargs="+", metavar="MUTANT",
+                        help="re-run only these mutants (names or globs) in the module's existing scratch copy")
     args = parser.parse_args()
-    print("| module | mutants | killed | survived | timeout | score | minutes |")
-    print("|---|---|---|---|---|---|---|")
-    for name in args.modules or list(MODULES):
-        s = run_module(name, args.max_children, args.baseline)
-        st: dict[str, int] = s["stats"]  # type: ignore[assignment]
-        print(f"| {s['module']} | {s['total']} | {st.get('killed', 0)} | {st.get('survived', 0)} "
-              f"| {st.get('timeout', 0)} | {s['score']} % | {s['minutes']} |", flush=True)
+    if args.only and len(args.modules) != 1:
+        parser.error("--only needs exactly one MODULE")
+    names = sorted(args.modules or list(MODULES), key=lambda n: -COST.get(n, 0))
+    jobs = max(1, min(args.max_children, len(names)))
+    children = max(1, args.max_children // jobs)
+    started = time.monotonic()
+    header = "| module | mutants | killed | survived | timeout | score | minutes |\n|---|---|---|---|---|---|---|"
+    print(header, flush=True)
+    with ThreadPoolExecutor(jobs) as pool:  # each module is its own mutmut process
+        done = list(pool.map(lambda n: run_module(n, children, args.baseline, args.only), names))
+    by_name = dict(zip(names, done, strict=True))
+    print(f"\n{header}")
+    for name in [n for n in MODULES if n in by_name]:
+        print(_row(by_name[name]))
+    print(f"\n{len(names)} modules, {jobs} at a time with {children} child(ren) each: "
+          f"{(time.monotonic() - started) / 60:.1f} minutes", flush=True)
     return 0
 
 

@@ -140,6 +140,17 @@ def test_the_limits_themselves_are_accepted(seeded: sessionmaker[Session], clock
             assert (plan.code, plan.year) == (code, year)
 
 
+def test_a_plan_keeps_its_own_timezone(seeded: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    """docs/plan-files.md: ``timezone`` is the zone of the plan's dates: a batch starts at that
+    zone's local midnight, and the plan keeps the zone for the deadlines it judges later."""
+    with transaction(seeded) as s:
+        plan = load_plan(s, write_plan(tmp_path, plan_data(timezone="Asia/Urumqi")), clock)  # UTC+6
+        assert (plan.timezone, plan_summary(s, plan)["timezone"]) == ("Asia/Urumqi", "Asia/Urumqi")
+        pilot = s.scalar(select(SchoolRun).where(SchoolRun.school_code == PILOT))
+        assert pilot is not None
+        assert pilot.started_at.replace(tzinfo=UTC) == datetime(2021, 5, 31, 18, tzinfo=UTC)  # 2021-06-01 00:00 +06
+
+
 def test_a_real_rule_that_matches_no_school_is_allowed(seeded: sessionmaker[Session], clock: FixedClock,
                                                        tmp_path: Path) -> None:
     """docs/plan-files.md: a batch is refused for a rule that selects nothing (``{}``) and allowed
@@ -204,7 +215,14 @@ def test_a_plan_code_is_loaded_once(seeded: sessionmaker[Session], clock: FixedC
     set_language(lang)
     words = ("计划 yiyuan-2021 已存在；修改已载入的计划请用 rollout plan edit" if lang == "zh" else
              "plan yiyuan-2021 already exists; change a loaded plan with rollout plan edit")
-    assert _refused(seeded, clock, write_plan(tmp_path, plan_data(), "again.yaml")) == [("plan", words)]
+    again = write_plan(tmp_path, plan_data(), "again.yaml")
+    assert _refused(seeded, clock, again) == [("plan", words)]
+    # docs/plan-files.md: listed as FILE:LINE:COLUMN: [KEY] what is wrong; the code is the file's
+    # own identity, so the mark is the file's start
+    with pytest.raises(PlanFileError) as info, transaction(seeded) as s:
+        load_plan(s, again, clock)
+    assert [str(p) for p in info.value.problems] == [f"{again}:1:1: [plan] {words}"]
+    assert info.value.source == str(again)
 
 
 def test_the_plan_file_itself_must_be_readable_utf8_text(seeded: sessionmaker[Session], clock: FixedClock,
@@ -222,10 +240,13 @@ def test_the_plan_file_itself_must_be_readable_utf8_text(seeded: sessionmaker[Se
     big.write_bytes(b"#" * (MAX_YAML_CHARS * 4 + 1))
     assert _refused(seeded, clock, big) == [(None, f"文件太大（上限 {MAX_YAML_CHARS:,} 个字符）")]
     assert _refused(seeded, clock, tmp_path) == [(None, "无法读取文件：Is a directory")]
-    for path in (gbk, big, tmp_path):  # each refusal names the file itself
+    # each refusal names the file itself; an oversized file is marked at its start (FILE:1:1, as the
+    # yaml check marks text that is too long), a file that cannot be decoded or read has no place in it
+    for path, place in ((gbk, (None, None)), (big, (1, 1)), (tmp_path, (None, None))):
         with pytest.raises(PlanFileError) as info, transaction(seeded) as s:
             load_plan(s, path, clock)
         assert [info.value.source, *(p.source for p in info.value.problems)] == [str(path), str(path)]
+        assert [(p.line, p.column) for p in info.value.problems] == [place], path
     padded = tmp_path / "padded.yaml"  # a 1 MB plan (a long comment) is well inside the limit
     padded.write_text(write_plan(tmp_path, plan_data(plan="padded")).read_text(encoding="utf-8")
                       + "#" * 1_000_000 + "\n", encoding="utf-8")
@@ -335,8 +356,10 @@ batches:
 
 def test_a_misspelt_key_is_pointed_at_itself(seeded: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
     """An unknown key, rule or stage is marked where the key is written (line:column), not at its value."""
+    path = write_plan(tmp_path, KEYS_PLAN)
     with pytest.raises(PlanFileError) as info, transaction(seeded) as s:
-        load_plan(s, write_plan(tmp_path, KEYS_PLAN), clock)
+        load_plan(s, path, clock)
+    assert info.value.source == str(path)  # the refusal names the file
     marks = {p.field: (p.line, p.column) for p in info.value.problems}
     assert marks["colour"] == (4, 1)
     assert marks["batches[0].colour"] == (8, 5)
