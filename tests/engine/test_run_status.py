@@ -22,6 +22,8 @@ from engine.run_status import ensure_current, refresh
 from engine.runs import SYSTEM, Actor, advance_all_ready, fire
 from engine.status import RunView, run_views, status_table, stored_views
 from engine.tally import tally_drift
+from engine.workflow.model import Workflow
+from engine.workflow.versions import workflow_for_version
 from tests.engine.builders import COUNTY, COUNTY_OFFICER, EARLY, LATE, OTHER, add_teachers, run_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -264,3 +266,31 @@ def test_gates_are_judged_for_every_run_when_measured_in_chunks(plan: sessionmak
         refresh(s, SchoolRun.plan_id == s.scalars(select(Plan.id)).one())
         s.expire_all()
         assert {r.school_code: (r.blocked, r.failing) for r in s.scalars(select(SchoolRun))} == expected
+
+
+def test_runs_the_caller_measured_keep_its_values_and_the_rest_are_measured_in_chunks(
+        plan: sessionmaker[Session], clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``values`` spares the teacher aggregation for runs the caller has just measured: those are
+    judged on the values given, every other run is measured (a list of runs, in IN-list chunks
+    under the drivers' bind limits) and judged on its own figures."""
+    import engine.metrics as metrics
+    import engine.run_status as run_status
+
+    with transaction(plan) as s:
+        for school in (EARLY[1], LATE[1]):  # planning done: these pass, the others do not
+            set_fact(s, clock, school_code=school, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+            set_fact(s, clock, school_code=school, name="team_members", value=4, actor=COUNTY_OFFICER)
+        expected = {r.school_code: (r.blocked, r.failing) for r in s.scalars(select(SchoolRun))}
+        given = run_of(s, EARLY[1])  # passes on its own figures; the caller says the plan is not filed
+        said = dict(metrics.values_for_run(s, plan_workflow(s), given)) | {"plan_filed": 0.0}
+        s.execute(update(SchoolRun).values(blocked=False, failing=None))
+        monkeypatch.setattr(run_status, "CHUNK", 2)
+        refresh(s, SchoolRun.plan_id == s.scalars(select(Plan.id)).one(), values={given.id: said})
+        s.expire_all()
+        got = {r.school_code: (r.blocked, r.failing) for r in s.scalars(select(SchoolRun))}
+    assert got[EARLY[1]][0] is True and [g["gate"] for g in got[EARLY[1]][1]] == ["plan_filed"]
+    assert {k: v for k, v in got.items() if k != EARLY[1]} == {k: v for k, v in expected.items() if k != EARLY[1]}
+
+
+def plan_workflow(s: Session) -> Workflow:
+    return workflow_for_version(s, s.scalars(select(Plan.workflow_version_id)).one())
