@@ -61,10 +61,10 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
     gates = gates or not all(r.derived_ok for r in rows)
     # A batch's and a plan's dates are read once each, not decoded again on each of their 50,000 runs.
     batches = {b.id: b for b in session.execute(select(Batch.id, Batch.start, Batch.deadlines).where(
-        Batch.id.in_(select(SchoolRun.batch_id).where(where).distinct())))}
+        Batch.id.in_({r.batch_id for r in rows})))}
     plans = {p.id: p for p in session.execute(select(
         Plan.id, Plan.final_deadline, Plan.timezone, Plan.extension_cap, Plan.final_deadline_stages).where(
-        Plan.id.in_(select(SchoolRun.plan_id).where(where).distinct())))}
+        Plan.id.in_({r.plan_id for r in rows})))}
     calendar = memo.remembered(load_calendar(session))  # a province's runs share a few dozen due-date questions
     extra: dict[int, dict[str, tuple[Any, str]]] = defaultdict(dict)
     for run_id, stage_id, day, kind in session.execute(
