@@ -57,7 +57,9 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # test_run_status holds the sweep's candidate rule (a stale "blocked" is not even measured)
     "runs": ("engine/runs.py", ["tests/engine/test_runs.py", "tests/engine/test_runs_concurrency.py",
                                 "tests/engine/test_run_status.py", "tests/engine/test_runs_rules.py"]),
-    "run_status": ("engine/run_status.py", ["tests/engine/test_run_status.py"]),
+    # test_run_status_versions: a refresh over a plan on two workflow versions (each its own aggregation)
+    "run_status": ("engine/run_status.py", ["tests/engine/test_run_status.py",
+                                            "tests/engine/test_run_status_versions.py"]),
     "extension": ("engine/extension.py", ["tests/engine/test_extension.py"]),
     "plan": ("engine/plan.py", ["tests/engine/test_plan.py", "tests/engine/test_plan_rules.py",
                                 "tests/engine/test_plan_load.py"]),
