@@ -13,10 +13,16 @@ part of CI: a full run should fit in an hour on 2 cores (docs/testing.md has the
     python tools/mutate.py --max-children 2 gate
     python tools/mutate.py --baseline 6d8edde deadline   # the same module against an older tests/
     python tools/mutate.py plan --only "engine.plan.x_load_plan*"   # re-run some mutants of a copy
+    ROLLOUT_TEST_PG_URL=... python tools/mutate.py --pg dispatcher --only "notifications.dispatcher.x__claim*"
 
 ``--only`` keeps an existing scratch copy (its mutants and mutmut's test map: regenerating them
 costs the module's whole run), copies this tree's tests/ and selection into it and re-runs only
 the mutants named (mutmut names or globs); without a copy it makes one first.
+
+Runs are SQLite only (``ROLLOUT_TEST_PG_URL`` is dropped from the mutants' environment: a
+migration per PostgreSQL test would cost hours). ``--pg`` keeps it, so the tests marked
+``postgres`` run too: meant with ``--only`` for a module's PostgreSQL-only mutants (a branch the
+SQLite run cannot reach), judged by the tool instead of by hand. Give it a database of its own.
 """
 
 from __future__ import annotations
@@ -42,15 +48,18 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "metrics": ("engine/metrics.py", ["tests/engine/test_metrics.py"]),
     # run_stage_due (issue 14: an extension's cover, the final deadline's binding) is reached through
     # the stored status (test_run_status) and the Henan year (test_henan_year), not test_deadline
-    "deadline": ("engine/deadline.py", ["tests/engine/test_deadline.py", "tests/engine/test_run_status.py",
-                                        "tests/workflows/test_henan_year.py"]),
+    # test_deadline_rules states what an extension that covers the rest does to the later stages
+    "deadline": ("engine/deadline.py", ["tests/engine/test_deadline.py", "tests/engine/test_deadline_rules.py",
+                                        "tests/engine/test_run_status.py", "tests/workflows/test_henan_year.py"]),
     "reminder": ("engine/reminder.py", ["tests/engine/test_reminder.py"]),
     "calendar": ("engine/calendar/workdays.py", ["tests/engine/calendar/test_workdays.py",
                                                  "tests/engine/calendar/test_store.py"]),
     # test_run_status holds the sweep's candidate rule (a stale "blocked" is not even measured)
     "runs": ("engine/runs.py", ["tests/engine/test_runs.py", "tests/engine/test_runs_concurrency.py",
                                 "tests/engine/test_run_status.py", "tests/engine/test_runs_rules.py"]),
-    "run_status": ("engine/run_status.py", ["tests/engine/test_run_status.py"]),
+    # test_run_status_versions: a refresh over a plan on two workflow versions (each its own aggregation)
+    "run_status": ("engine/run_status.py", ["tests/engine/test_run_status.py",
+                                            "tests/engine/test_run_status_versions.py"]),
     "extension": ("engine/extension.py", ["tests/engine/test_extension.py"]),
     "plan": ("engine/plan.py", ["tests/engine/test_plan.py", "tests/engine/test_plan_rules.py",
                                 "tests/engine/test_plan_load.py"]),
@@ -70,8 +79,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "checkpoint": ("engine/audit/checkpoint.py", ["tests/engine/audit/test_checkpoint.py",
                                                   "tests/engine/audit/test_checkpoint_rules.py",
                                                   "tests/engine/audit/test_checkpoint_report.py"]),
+    # test_dispatcher_postgres (three processes on the SKIP LOCKED claim) is skipped without --pg
     "dispatcher": ("notifications/dispatcher.py", ["tests/notifications/test_dispatcher.py",
-                                                   "tests/notifications/test_dispatcher_rules.py"]),
+                                                   "tests/notifications/test_dispatcher_rules.py",
+                                                   "tests/notifications/test_dispatcher_postgres.py"]),
     "access": ("engine/access.py", ["tests/engine/test_access.py", "tests/web/test_access.py",
                                     "tests/web/test_facts_web.py", "tests/web/test_api.py"]),
 }
@@ -91,9 +102,11 @@ def _config(target: str, tests: list[str]) -> str:
 
 
 def run_module(name: str, max_children: int, baseline: str | None = None,
-               only: list[str] | None = None) -> dict[str, object]:
+               only: list[str] | None = None, pg: bool = False) -> dict[str, object]:
     target, tests = MODULES[name]
-    label = f"{name}@{baseline}" if baseline else name
+    # --pg gets its own copy (<name>-pg): mutmut maps tests to functions once per copy, and a
+    # SQLite copy's map never saw a PostgreSQL test run
+    label = (f"{name}@{baseline}" if baseline else name) + ("-pg" if pg else "")
     work = SCRATCH / label
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     if only and (work / "mutants").is_dir():  # keep the mutants; bring in today's tests and selection
@@ -115,7 +128,8 @@ def run_module(name: str, max_children: int, baseline: str | None = None,
         tests = [t for t in tests if (work / t).exists()]
     with (work / "pyproject.toml").open("a", encoding="utf-8") as out:
         out.write(_config(target, tests))
-    env = {k: v for k, v in os.environ.items() if k != "ROLLOUT_TEST_PG_URL"}  # SQLite only: cheaper
+    # SQLite only (cheaper) unless --pg: then the postgres-marked tests run against ROLLOUT_TEST_PG_URL
+    env = {k: v for k, v in os.environ.items() if pg or k != "ROLLOUT_TEST_PG_URL"}
     mutmut = [sys.executable, "-m", "mutmut"]
     started = time.monotonic()
     with (SCRATCH / f"{label}.log").open("w", encoding="utf-8") as log:
@@ -130,7 +144,7 @@ def run_module(name: str, max_children: int, baseline: str | None = None,
                  if line.strip().endswith(("survived", "no tests"))]
     killed, total = int(stats.get("killed", 0)), int(stats.get("total", 0))
     judged = killed + int(stats.get("survived", 0)) + int(stats.get("no_tests", 0))
-    summary = {"module": target, "baseline": baseline, "tests": tests, "stats": stats, "survivors": survivors,
+    summary = {"module": target, "baseline": baseline, "pg": pg, "tests": tests, "stats": stats, "survivors": survivors,
                "score": round(100 * killed / judged, 1) if judged else None, "total": total,
                "minutes": round((time.monotonic() - started) / 60, 1)}
     (SCRATCH / f"{label}.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -161,9 +175,13 @@ def main() -> int:
     parser.add_argument("--baseline", metavar="REV", help="run against the tests/ of this git revision")
     parser.add_argument("--only", nargs="+", metavar="MUTANT",
                         help="re-run only these mutants (names or globs) in the module's existing scratch copy")
+    parser.add_argument("--pg", action="store_true",
+                        help="keep ROLLOUT_TEST_PG_URL for the mutants (PostgreSQL tests run too); meant with --only")
     args = parser.parse_args()
     if args.only and len(args.modules) != 1:
         parser.error("--only needs exactly one MODULE")
+    if args.pg and not os.environ.get("ROLLOUT_TEST_PG_URL"):
+        parser.error("--pg needs ROLLOUT_TEST_PG_URL (a PostgreSQL database of its own)")
     names = sorted(args.modules or list(MODULES), key=lambda n: -COST.get(n, 0))
     jobs = max(1, min(args.max_children, len(names)))
     children = max(1, args.max_children // jobs)
@@ -171,7 +189,7 @@ def main() -> int:
     header = "| module | mutants | killed | survived | timeout | score | minutes |\n|---|---|---|---|---|---|---|"
     print(header, flush=True)
     with ThreadPoolExecutor(jobs) as pool:  # each module is its own mutmut process
-        done = list(pool.map(lambda n: run_module(n, children, args.baseline, args.only), names))
+        done = list(pool.map(lambda n: run_module(n, children, args.baseline, args.only, args.pg), names))
     by_name = dict(zip(names, done, strict=True))
     print(f"\n{header}")
     for name in [n for n in MODULES if n in by_name]:

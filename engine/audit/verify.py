@@ -24,6 +24,7 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, func, literal_column, select
@@ -101,20 +102,21 @@ def _columns(dialect: str, render: bool) -> list[Any]:
     after = _rendered(dialect, _AFTER_GATES, ",", "}") if render else "NULL"
     return [
         AUDIT.c.id, AUDIT.c.chain, AUDIT.c.seq, AUDIT.c.prev_hash, AUDIT.c.hash, AUDIT.c.payload,
-        literal_column(before).label("before"), literal_column(after).label("after"),
-        literal_column(gates).label("gates_text"),
+        literal_column(before), literal_column(after), literal_column(gates),  # read by position
     ]
 
 
+# The errors below are never shown: _Gates catches them and hands the row to check_event, which
+# words the refusal. A bare ValueError says all they need to.
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} cannot be recorded in the audit trail")
+    raise ValueError  # NaN, Infinity: cannot be recorded in the audit trail
 
 
 def _number(text: str) -> int | float:
     """What ``normalise`` makes of a JSON float: integral → int, non-finite refused."""
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"{text} cannot be recorded in the audit trail")
+        raise ValueError  # cannot be recorded in the audit trail
     return int(value) if value.is_integer() else value
 
 
@@ -127,7 +129,7 @@ def _decode(text: str) -> Any:
     """json.loads without its wrapper (no surrounding whitespace, which SQLAlchemy never writes)."""
     value, end = _scan(text, 0)
     if end != len(text):
-        raise ValueError("extra data after the JSON value")
+        raise ValueError  # extra data after the JSON value
     return value
 
 
@@ -157,7 +159,7 @@ class _Gates:
         if found != b"":
             return found
         try:
-            value: bytes | None = _encode(list(_decode(text) or [])).encode("utf-8")
+            value: bytes | None = _encode(list(_decode(text) or [])).encode()
         except (ValueError, TypeError, RecursionError, StopIteration):
             value = None  # not JSON, or not something _document accepts: let check_event say so
         if len(self.cache) >= GATES_CACHE:
@@ -241,7 +243,7 @@ def _spans(engine: Engine, workers: int) -> list[tuple[str | None, str | None]]:
         bounds = [conn.execute(at_offset.offset((high - low) * k // workers)).scalar() for k in range(1, workers)]
     cuts = sorted({b for b in bounds if b is not None})
     edges: list[str | None] = [None, *cuts, None]
-    return list(zip(edges, edges[1:], strict=False))
+    return list(pairwise(edges))
 
 
 def _merged(reports: list[VerifyReport]) -> VerifyReport:

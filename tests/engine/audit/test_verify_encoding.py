@@ -88,3 +88,22 @@ def test_a_cached_refusal_is_still_a_refusal() -> None:
     assert gates("[Infinity]") is None
     assert gates("[1.0]") == b"[1]"
     assert gates("[1.0]") == b"[1]"
+
+
+def test_a_gates_text_seen_again_is_not_decoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gates`` is canonicalised from the column text, cached by that text (the module's docstring):
+    a trail's events share a few gates texts, each decoded once, not once per event; a refusal too."""
+    seen: list[str] = []
+    real = verify_module._decode
+
+    def counting(text: str) -> Any:
+        seen.append(text)
+        return real(text)
+
+    monkeypatch.setattr(verify_module, "_decode", counting)
+    gates = verify_module._Gates()
+    text = '[{"gate": "g", "actual": 1.0}]'
+    for _ in range(3):
+        assert gates(text) == b'[{"actual":1,"gate":"g"}]'
+        assert gates("[NaN]") is None
+    assert seen == [text, "[NaN]"]

@@ -89,6 +89,20 @@ def test_sqlite_blob_in_any_text_column_gets_the_full_check(sqlite_db: Engine, c
         verify_chains(sqlite_db)
 
 
+def test_named_chains_stay_the_only_ones_checked_when_one_holds_a_blob(sqlite_db: Engine) -> None:
+    """A BLOB the cheap path cannot render sends the check to the full comparison, over the chains
+    asked for and no others: run:1, broken at event 2 before its BLOB at event 3, is reported alone
+    (its BLOB is never read: a chain is judged up to its first bad event), run:2 not counted."""
+    from engine.db import sessions
+
+    broken_run_1(sqlite_db, sessions(sqlite_db))
+    tamper(sqlite_db, "UPDATE audit_event SET actor = X'41' WHERE chain = 'run:1' AND seq = 3",
+           "UPDATE audit_event SET reason = 'y' WHERE chain = 'run:2' AND seq = 1")
+    report = verify_chains(sqlite_db, chains=["run:1", "run:3"])
+    assert (report.ok, report.chains, report.events) == (False, 2, 5)
+    assert [(p.chain, p.seq) for p in report.problems] == [("run:1", 2)]
+
+
 def test_sqlite_blob_gates_get_the_full_check(sqlite_db: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """gates stored as a BLOB is not read as text on the cheap path (NULL): that row alone goes to the full
     check, which reads the same JSON and finds nothing wrong."""
