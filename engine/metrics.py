@@ -192,7 +192,8 @@ def teachers_behind(session: Session, wf: Workflow, stage_id: str, school_code: 
     """The school's teachers who hold back a gate of ``stage_id``: for each gate over a teacher
     share, the teachers its metric does not count (a null result counts as not met). Each row
     names the teacher (platform id, name), their progress, and the gates they hold back, so the
-    school knows whom to chase — "实践不足25学时 15" says how many, not who."""
+    school knows whom to chase — "实践不足25学时 15" says how many, not who. A teacher who has left
+    (``left_on``) is not counted by the gates, so they are not listed either."""
     gates = [(g, wf.metrics[g.metric]) for g in wf.stage(stage_id).gates
              if wf.metrics[g.metric].kind == "share_of_teachers"]
     if not gates:
@@ -200,7 +201,7 @@ def teachers_behind(session: Session, wf: Workflow, stage_id: str, school_code: 
     flags = [case((and_(*(_condition(c) for c in m.where)), 0), else_=1) for _g, m in gates]
     q = (select(Teacher.platform_id, Teacher.name, Teacher.online_hours, Teacher.practice_hours, Teacher.points,
                 Teacher.points_count, Teacher.evidence_count, Teacher.evidence_result, *flags)
-         .where(Teacher.school_code == school_code).order_by(Teacher.platform_id))
+         .where(Teacher.school_code == school_code, Teacher.left_on.is_(None)).order_by(Teacher.platform_id))
     out: list[dict[str, Any]] = []
     for row in session.execute(q):
         held = [g.id for (g, _m), flag in zip(gates, row[8:], strict=True) if flag]
