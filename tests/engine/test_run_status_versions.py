@@ -10,21 +10,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FixedClock
 from engine.db import transaction
-from engine.facts import set_fact
 from engine.models import Plan, SchoolRun
 from engine.run_status import refresh
-from engine.runs import fire
-from engine.version_apply import apply_move
 from tests.engine.builders import (
-    CITY_OFFICER,
-    COUNTY_OFFICER,
     EARLY,
     OTHER,
-    OTHER_COUNTY,
-    add_teachers,
-    seed_with_plan,
 )
-from tests.engine.version_builders import online_20h, register_variant
+from tests.engine.version_builders import studying_on_two_versions
 
 
 def test_a_refresh_over_two_workflow_versions_judges_each_school_by_its_own(
@@ -33,15 +25,7 @@ def test_a_refresh_over_two_workflow_versions_judges_each_school_by_its_own(
     version 2, where 20 hours are enough, EARLY's stay on version 1 (25 hours). One refresh of the
     whole plan passes OTHER and holds EARLY's, on each school's own measured hours."""
     with transaction(factory) as s:
-        seed_with_plan(s, clock, tmp_path)
-        for code, hours in zip((*EARLY, OTHER), (22, 18, 22), strict=True):
-            add_teachers(s, code, 3, online=hours, practice=0, evidence=0)
-            set_fact(s, clock, school_code=code, name="plan_filed", value=1, actor=COUNTY_OFFICER)
-            set_fact(s, clock, school_code=code, name="team_members", value=4, actor=COUNTY_OFFICER)
-            fire(s, clock, school_code=code, trigger="advance", actor=COUNTY_OFFICER)
-        register_variant(s, clock, "2", online_20h)
-        apply_move(s, clock, plan_code="yiyuan-2021", to="whole-school-2.0@2", region=OTHER_COUNTY,
-                   reason="淄川区先按20学时", actor=CITY_OFFICER)
+        studying_on_two_versions(s, clock, tmp_path)
     with transaction(factory) as s:
         versions = {r.school_code: r.workflow_version_id for r in s.scalars(select(SchoolRun))}
         assert versions[OTHER] != versions[EARLY[0]]

@@ -21,16 +21,13 @@ from engine.plan import load_plan
 from engine.reads import remember_reads
 from engine.run_status import refresh
 from engine.runs import Actor, advance_all_ready, advance_auto, find_run, fire
-from engine.version_apply import apply_move
 from tests.engine.builders import (
     CITY_OFFICER,
     COUNTY_OFFICER,
     EARLY,
     OTHER,
-    OTHER_COUNTY,
     PILOT,
     add_school,
-    add_teachers,
     events_of,
     plan_data,
     run_of,
@@ -38,7 +35,7 @@ from tests.engine.builders import (
     seed_with_plan,
     write_plan,
 )
-from tests.engine.version_builders import online_20h, register_variant
+from tests.engine.version_builders import studying_on_two_versions
 
 STUDYING = (*EARLY, OTHER)
 
@@ -54,15 +51,7 @@ def two_versions(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Pa
     """b2's schools in online study, all three teachers of each at 22 h (EARLY[1] at 18 h);
     淄川区 (OTHER) moved to version 2, where 20 hours are enough, the rest still on version 1 (25 h)."""
     with transaction(factory) as s:
-        seed_with_plan(s, clock, tmp_path)
-        for code, hours in zip(STUDYING, (22, 18, 22), strict=True):
-            add_teachers(s, code, 3, online=hours, practice=0, evidence=0)
-            set_fact(s, clock, school_code=code, name="plan_filed", value=1, actor=COUNTY_OFFICER)
-            set_fact(s, clock, school_code=code, name="team_members", value=4, actor=COUNTY_OFFICER)
-            fire(s, clock, school_code=code, trigger="advance", actor=COUNTY_OFFICER)
-        register_variant(s, clock, "2", online_20h)
-        apply_move(s, clock, plan_code="yiyuan-2021", to="whole-school-2.0@2", region=OTHER_COUNTY,
-                   reason="淄川区先按20学时", actor=CITY_OFFICER)
+        studying_on_two_versions(s, clock, tmp_path)
     return factory
 
 

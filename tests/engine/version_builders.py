@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -64,3 +65,30 @@ def team_of_two_and_early_reminders(data: dict[str, Any]) -> None:
     planning = next(s for s in data["stages"] if s["id"] == "planning")
     next(g for g in planning["gates"] if g["id"] == "team_formed")["value"] = 2
     planning["remind"] = {**planning["remind"], "before_days": [45, 14, 3]}
+
+
+def studying_on_two_versions(session: Session, clock: Clock, tmp_path: Path) -> None:
+    """The plan seeded, b2's schools in online study with three teachers each at 22 h (EARLY[1] at
+    18 h); 淄川区 (OTHER) moved to version 2, where 20 hours are enough, the rest on version 1 (25 h)."""
+    from engine.facts import set_fact
+    from engine.runs import fire
+    from engine.version_apply import apply_move
+    from tests.engine.builders import (
+        CITY_OFFICER,
+        COUNTY_OFFICER,
+        EARLY,
+        OTHER,
+        OTHER_COUNTY,
+        add_teachers,
+        seed_with_plan,
+    )
+
+    seed_with_plan(session, clock, tmp_path)
+    for code, hours in zip((*EARLY, OTHER), (22, 18, 22), strict=True):
+        add_teachers(session, code, 3, online=hours, practice=0, evidence=0)
+        set_fact(session, clock, school_code=code, name="plan_filed", value=1, actor=COUNTY_OFFICER)
+        set_fact(session, clock, school_code=code, name="team_members", value=4, actor=COUNTY_OFFICER)
+        fire(session, clock, school_code=code, trigger="advance", actor=COUNTY_OFFICER)
+    register_variant(session, clock, "2", online_20h)
+    apply_move(session, clock, plan_code="yiyuan-2021", to="whole-school-2.0@2", region=OTHER_COUNTY,
+               reason="淄川区先按20学时", actor=CITY_OFFICER)
