@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -55,8 +55,8 @@ def condition_clause(cond: Condition) -> ColumnElement[bool]:
 def _matching(metric: Metric) -> ColumnElement[Any]:
     if not metric.where:
         return func.count()
-    test = and_(*(_condition(c) for c in metric.where))
-    return func.sum(case((test, 1), else_=0))
+    # COUNT ... FILTER, not SUM(CASE ...): a count is 0, never NULL, over a school with no match.
+    return func.count().filter(and_(*(_condition(c) for c in metric.where)))
 
 
 def teacher_metric_query(wf: Workflow, runs: Select, *, scan_all: bool = False) -> tuple[Select, list[Metric]]:
@@ -102,7 +102,7 @@ def metric_values(
         n = row[1]
         got: dict[str, float | None] = {}
         for i, m in enumerate(metrics):
-            count = row[2 + i] or 0
+            count = row[2 + i]
             if m.kind == "share_of_teachers":
                 got[m.id] = (count / n) if n else None
             else:
@@ -173,19 +173,14 @@ def teacher_summary(session: Session, school_code: str) -> dict[str, int]:
     row = session.execute(
         select(
             func.count(),
-            func.sum(case((Teacher.online_hours < 25, 1), else_=0)),
-            func.sum(case((Teacher.practice_hours < 25, 1), else_=0)),
-            func.sum(case((Teacher.points_count < 3, 1), else_=0)),
-            func.sum(case((Teacher.evidence_count < Teacher.points_count, 1), else_=literal(0))),
+            func.count().filter(Teacher.online_hours < 25),
+            func.count().filter(Teacher.practice_hours < 25),
+            func.count().filter(Teacher.points_count < 3),
+            func.count().filter(Teacher.evidence_count < Teacher.points_count),
         ).where(Teacher.school_code == school_code, Teacher.left_on.is_(None))
     ).one()
-    return {
-        "teachers": row[0] or 0,
-        "online_below_25h": row[1] or 0,
-        "practice_below_25h": row[2] or 0,
-        "points_below_3": row[3] or 0,
-        "evidence_missing": row[4] or 0,
-    }
+    keys = ("teachers", "online_below_25h", "practice_below_25h", "points_below_3", "evidence_missing")
+    return dict(zip(keys, row, strict=True))
 
 
 def teachers_behind(session: Session, wf: Workflow, stage_id: str, school_code: str) -> list[dict[str, Any]]:

@@ -12,13 +12,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import metrics
 from engine.clock import FixedClock
 from engine.db import transaction
 from engine.facts import set_fact
 from engine.metrics import teacher_summary, teachers_behind, values_for_run, values_of_runs
-from engine.models import SchoolFact
+from engine.models import School, SchoolFact
 from engine.reads import remember_reads
 from engine.runs import Actor, fire
 from engine.workflow.versions import workflow_for_version
@@ -160,3 +163,22 @@ def test_the_memo_keeps_each_workflows_values_apart(plan: sessionmaker[Session])
         wider = replace(wf, metrics={**wf.metrics, "n": replace(wf.metrics["teachers"], id="n")})
         assert "n" not in values_of_runs(s, wf, [run.id])[run.id]
         assert values_of_runs(s, wider, [run.id])[run.id]["n"] == 0
+
+
+def test_a_quarter_of_the_schools_or_more_is_counted_in_one_pass_on_sqlite_only(
+        plan: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    """How the values are read (engine.metrics._scan_all): on SQLite a selection of at least
+    ``SCAN_ALL_MIN`` schools that is also at least a quarter of all schools is one pass over every
+    teacher, anything smaller goes through the school index; PostgreSQL always uses the index."""
+    with plan() as s:
+        total = s.scalar(select(func.count()).select_from(School)) or 0
+        sqlite = s.get_bind().dialect.name == "sqlite"
+        quarter = -(-total // 4)  # the fewest schools that are a quarter
+        monkeypatch.setattr(metrics, "SCAN_ALL_MIN", quarter)
+        assert metrics._scan_all(s, quarter) is sqlite
+        assert metrics._scan_all(s, total) is sqlite
+        assert metrics._scan_all(s, quarter - 1) is False  # below the minimum
+        monkeypatch.setattr(metrics, "SCAN_ALL_MIN", 1)
+        assert metrics._scan_all(s, quarter - 1) is False  # under a quarter
+        assert metrics._scan_all(s, 1) is (sqlite and total <= 4)
+    assert total == 6  # the builders' six schools (two counties), so a quarter is two
