@@ -72,6 +72,13 @@ def _queries(k: int, scope: str) -> tuple[str, str | None]:
 
 IN_SCHOOLS = "AND teacher_id IN (SELECT id FROM teacher WHERE school_code IN :codes)"
 IN_RANGE = "AND teacher_id >= :first_id AND teacher_id < :end_id"
+# A range's present teachers and their base in one statement: each teacher seeks its latest row up
+# to the window's first import in the (teacher, import) key. Half a province: 0.78 s on SQLite,
+# against 1.1 s for the GROUP BY base and 0.15 s more to list the teachers (who have no row: NULL).
+RANGE_BASE = (f"SELECT t.id, {', '.join(f'p.{f}' for f in BASE)} FROM teacher t LEFT JOIN teacher_progress p "
+              "ON p.teacher_id = t.id AND p.import_id = (SELECT max(q.import_id) FROM teacher_progress q "
+              "WHERE q.teacher_id = t.id AND q.import_id <= :hi0) "
+              "WHERE t.left_on IS NULL AND t.id >= :first_id AND t.id < :end_id ORDER BY t.id")
 Part = tuple[np.ndarray, dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]
 
 
@@ -145,20 +152,24 @@ def _range_part(bounds: tuple[int, int]) -> Part:
     engine = make_engine(url)
     try:
         with sessions(engine)() as session:
-            tids = np.array(session.scalars(text(
-                "SELECT id FROM teacher WHERE left_on IS NULL AND id >= :a AND id < :b ORDER BY id"),
-                {"a": bounds[0], "b": bounds[1]}).all(), dtype=np.int64)
-            return _sums(session, tids, observations, days, fields, [range(*bounds)])
+            binds = {"first_id": bounds[0], "end_id": bounds[1], "hi0": observations[0][0]}
+            base = np.concatenate([np.zeros((0, 1 + len(BASE))), *_arrays(session, text(RANGE_BASE), binds)])
+            return _sums(session, base[:, 0].astype(np.int64), observations, days, fields, [range(*bounds)],
+                         first=base[:, 1:])
     finally:
         engine.dispose()
 
 
 def _sums(session: Session, ids: np.ndarray, observations: Sequence[tuple[int, date]], days: np.ndarray,
-          fields: Sequence[str], scopes: Sequence[Sequence[str] | range | None]) -> Part:
+          fields: Sequence[str], scopes: Sequence[Sequence[str] | range | None], first: np.ndarray | None = None) -> Part:
     """The teachers ``ids``' latest figures and sums, reading the rows of each scope (a chunk of
-    school codes, a teacher id range, or None: every teacher)."""
+    school codes, a teacher id range, or None: every teacher). ``first``: the teachers' figures at
+    the first observation, already read (``RANGE_BASE``, a row per teacher of ``ids``)."""
     n, k = ids.size, len(observations)
     values = {f: np.full((n, k), np.nan) for f in BASE}
+    if first is not None:
+        for c, f in enumerate(BASE):
+            values[f][:, 0] = first[:, c]
     if k and n:
         row_of = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
         row_of[ids] = np.arange(n)
@@ -166,7 +177,7 @@ def _sums(session: Session, ids: np.ndarray, observations: Sequence[tuple[int, d
         for scope in scopes:
             chunk, bound, where = _scope(scope)
             base, window = _queries(k, where)
-            reads = [(0, base, params | bound)]
+            reads = [(0, base, params | bound)] if first is None else []
             if window is not None:
                 reads += [(j, window, bound | {"lo": observations[j - 1][0], "hi": observations[j][0]})
                           for j in range(1, k)]

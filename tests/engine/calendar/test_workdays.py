@@ -137,6 +137,35 @@ def test_between_counts_any_exceptions_including_redundant_ones(a: date, b: date
     official are ignored either way."""
     cal = WorkCalendar(marks, official_years={2020, 2021, 2022, 2025})
     assert cal.working_days_between(a, b) == _count_day_by_day(cal, a, b)
+def _walk(cal: WorkCalendar, start: date, n: int) -> date:
+    """The definition: step a day at a time, counting working days, until the n-th."""
+    day, step = start, timedelta(days=1 if n > 0 else -1)
+    for _ in range(abs(n)):
+        day += step
+        while not cal.is_workday(day):
+            day += step
+    return day
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=dates, n=st.integers(min_value=-400, max_value=400).filter(bool),
+       marks=st.dictionaries(dates, st.booleans(), max_size=30))
+def test_add_working_days_equals_stepping_day_by_day(start: date, n: int, marks: dict[date, bool]) -> None:
+    cal = WorkCalendar(marks, official_years={2020, 2021, 2022, 2025})
+    assert cal.add_working_days(start, n).due == _walk(cal, start, n)
+
+
+def test_a_holiday_longer_than_any_the_state_council_gave_is_still_crossed() -> None:
+    """A calendar whose office closed for the whole of 2021's first quarter (an imported calendar
+    may say so): one working day after New Year's Eve is 2021-04-01, and one before it, counting
+    back from April, is 2020-12-31."""
+    closed = {date(2021, 1, 1) + timedelta(days=i): False for i in range(90)}
+    cal = WorkCalendar(closed, official_years={2021})
+    assert cal.add_working_days(date(2020, 12, 31), 1).due == date(2021, 4, 1)
+    assert cal.add_working_days(date(2021, 4, 1), -1).due == date(2020, 12, 31)
+    assert cal.add_working_days(date(2021, 4, 1), -2).due == date(2020, 12, 30)
+
+
 # --- Issue 13: rules mutation testing found unasserted ---
 
 def test_a_years_exceptions_are_that_years_only() -> None:
