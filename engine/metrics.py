@@ -70,8 +70,8 @@ def teacher_metric_query(wf: Workflow, runs: Select, *, scan_all: bool = False) 
     """
     metrics = [m for m in wf.metrics.values() if m.kind != "fact"]
     key: Any = func.coalesce(Teacher.school_code, "") if scan_all else Teacher.school_code
-    cols = [key.label("school_code"), func.count().label("n")]
-    cols += [_matching(m).label(f"m{i}") for i, m in enumerate(metrics)]
+    # read by position: (school, teachers, one count per metric)
+    cols = [key, func.count(), *(_matching(m) for m in metrics)]
     # Teachers a full export no longer lists have left the school: "every teacher" means those
     # still there (issue 11, ``progress import --full``).
     query = select(*cols).where(Teacher.left_on.is_(None)).group_by(key)
@@ -104,7 +104,7 @@ def metric_values(
         for i, m in enumerate(metrics):
             count = row[2 + i]
             if m.kind == "share_of_teachers":
-                got[m.id] = (count / n) if n else None
+                got[m.id] = count / n  # a school has a row only when it has teachers: n >= 1
             else:
                 got[m.id] = float(count)
         per_school[row[0]] = got
@@ -148,7 +148,7 @@ def _scan_all(session: Session, schools: int) -> bool:
     """On SQLite, a selection of at least a quarter of all schools is cheaper as one full pass."""
     if schools < SCAN_ALL_MIN or session.get_bind().dialect.name != "sqlite":
         return False
-    return schools * 4 >= (session.scalar(select(func.count()).select_from(School)) or 0)
+    return bool(schools * 4 >= session.execute(select(func.count()).select_from(School)).scalar_one())
 
 
 def runs_by_id(run_ids: Iterable[int]) -> Select:
@@ -172,15 +172,14 @@ def teacher_summary(session: Session, school_code: str) -> dict[str, int]:
     """Counts a school page shows: teachers, and how many lack online/practice hours or evidence."""
     row = session.execute(
         select(
-            func.count(),
-            func.count().filter(Teacher.online_hours < 25),
-            func.count().filter(Teacher.practice_hours < 25),
-            func.count().filter(Teacher.points_count < 3),
-            func.count().filter(Teacher.evidence_count < Teacher.points_count),
+            func.count().label("teachers"),
+            func.count().filter(Teacher.online_hours < 25).label("online_below_25h"),
+            func.count().filter(Teacher.practice_hours < 25).label("practice_below_25h"),
+            func.count().filter(Teacher.points_count < 3).label("points_below_3"),
+            func.count().filter(Teacher.evidence_count < Teacher.points_count).label("evidence_missing"),
         ).where(Teacher.school_code == school_code, Teacher.left_on.is_(None))
     ).one()
-    keys = ("teachers", "online_below_25h", "practice_below_25h", "points_below_3", "evidence_missing")
-    return dict(zip(keys, row, strict=True))
+    return dict(row._mapping)
 
 
 def teachers_behind(session: Session, wf: Workflow, stage_id: str, school_code: str) -> list[dict[str, Any]]:
@@ -193,13 +192,14 @@ def teachers_behind(session: Session, wf: Workflow, stage_id: str, school_code: 
              if wf.metrics[g.metric].kind == "share_of_teachers"]
     if not gates:
         return []
-    flags = [case((and_(*(_condition(c) for c in m.where)), 0), else_=1) for _g, m in gates]
+    # held back unless every condition holds (a NULL figure holds none: it is not met)
+    flags = [case((and_(*(_condition(c) for c in m.where)), False), else_=True) for _g, m in gates]
     q = (select(Teacher.platform_id, Teacher.name, Teacher.online_hours, Teacher.practice_hours, Teacher.points,
                 Teacher.points_count, Teacher.evidence_count, Teacher.evidence_result, *flags)
          .where(Teacher.school_code == school_code, Teacher.left_on.is_(None)).order_by(Teacher.platform_id))
     out: list[dict[str, Any]] = []
     for row in session.execute(q):
-        held = [g.id for (g, _m), flag in zip(gates, row[8:], strict=True) if flag]
+        held = [g.id for i, (g, _m) in enumerate(gates) if row[8 + i]]
         if held:
             out.append({"platform_id": row[0], "name": row[1], "online_hours": row[2], "practice_hours": row[3],
                         "points": row[4], "points_count": row[5], "evidence_count": row[6],

@@ -25,7 +25,7 @@ from engine.models import School, SchoolFact
 from engine.reads import remember_reads
 from engine.runs import Actor, fire
 from engine.workflow.versions import workflow_for_version
-from tests.engine.builders import COUNTY_OFFICER, EARLY, add_teachers, run_of
+from tests.engine.builders import COUNTY_OFFICER, EARLY, add_school, add_teachers, run_of
 
 SCHOOL = EARLY[0]
 
@@ -170,15 +170,34 @@ def test_a_quarter_of_the_schools_or_more_is_counted_in_one_pass_on_sqlite_only(
     """How the values are read (engine.metrics._scan_all): on SQLite a selection of at least
     ``SCAN_ALL_MIN`` schools that is also at least a quarter of all schools is one pass over every
     teacher, anything smaller goes through the school index; PostgreSQL always uses the index."""
-    with plan() as s:
-        total = s.scalar(select(func.count()).select_from(School)) or 0
+    with transaction(plan) as s:
+        for i in range(2):  # eight schools: two are exactly a quarter
+            add_school(s, f"370323900{i}")
         sqlite = s.get_bind().dialect.name == "sqlite"
-        quarter = -(-total // 4)  # the fewest schools that are a quarter
-        monkeypatch.setattr(metrics, "SCAN_ALL_MIN", quarter)
-        assert metrics._scan_all(s, quarter) is sqlite
-        assert metrics._scan_all(s, total) is sqlite
-        assert metrics._scan_all(s, quarter - 1) is False  # below the minimum
+        monkeypatch.setattr(metrics, "SCAN_ALL_MIN", 2)
+        assert metrics._scan_all(s, 2) is sqlite
+        assert metrics._scan_all(s, 8) is sqlite
+        assert metrics._scan_all(s, 1) is False  # below the minimum, though an eighth
         monkeypatch.setattr(metrics, "SCAN_ALL_MIN", 1)
-        assert metrics._scan_all(s, quarter - 1) is False  # under a quarter
-        assert metrics._scan_all(s, 1) is (sqlite and total <= 4)
-    assert total == 6  # the builders' six schools (two counties), so a quarter is two
+        assert metrics._scan_all(s, 1) is False  # under a quarter
+        for i in range(2, 4):  # ten schools: two are a fifth, under a quarter
+            add_school(s, f"370323900{i}")
+        assert metrics._scan_all(s, 2) is False
+        assert metrics._scan_all(s, 3) is sqlite
+        assert s.scalar(select(func.count()).select_from(School)) == 10
+
+
+def test_a_fact_not_counted_yet_leaves_the_other_schools_facts_counted(plan: sessionmaker[Session],
+                                                                       clock: FixedClock) -> None:
+    """The early supervision result of a school still in planning is kept aside; the supervision
+    result of a school that is in supervision, read in the same pass, counts."""
+    with transaction(plan) as s:
+        run_of(s, EARLY[1]).state = "supervision"
+        s.flush()
+        set_fact(s, clock, school_code=EARLY[0], name="supervision_result", value=1, actor=SUPERVISOR)
+        set_fact(s, clock, school_code=EARLY[1], name="supervision_result", value=1, actor=SUPERVISOR)
+        first, second = run_of(s, EARLY[0]), run_of(s, EARLY[1])
+        assert first.id < second.id  # the one kept aside is read first
+        got = values_of_runs(s, workflow_for_version(s, first.workflow_version_id), [first.id, second.id])
+    assert got[first.id]["supervision_result"] is None
+    assert got[second.id]["supervision_result"] == 1
