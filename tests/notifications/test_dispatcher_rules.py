@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from engine.clock import FixedClock
 from engine.db import sessions, transaction
@@ -203,6 +203,27 @@ def test_a_claim_renewed_at_half_time_covers_a_send_longer_than_half(db: Engine,
     slow = Slow(clock, [5, 9], lambda: dispatch(db, clock, worker_id="rival", channels={"file": rival}))
     assert dispatch(db, clock, worker_id="slow", channels={"file": slow}).sent == 2
     assert rival.got == []
+
+
+def test_a_renewed_claim_is_trusted_for_half_its_hold_like_the_first(db: Engine, clock: FixedClock) -> None:
+    """A renewal, like the claim itself, is good for half the hold without asking the table
+    again: a pass renews once per half hold, not before every send (a 50-row batch would cost 50
+    more writes on the outbox, each contending with the other dispatchers' claims). The first send
+    takes the first half (5 of 10 minutes), so the claim is renewed once; the five quick sends after
+    it fall inside the renewal's own first half."""
+    queue(db, clock, 6, channel="file", address="/unused")
+    renewals: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("UPDATE notification SET claimed_until"):
+            renewals.append(statement)
+
+    event.listen(db, "before_cursor_execute", seen)
+    try:
+        result = dispatch(db, clock, worker_id="w", channels={"file": Slow(clock, [5, 0, 0, 0, 0, 0])})
+    finally:
+        event.remove(db, "before_cursor_execute", seen)
+    assert (result.sent, len(renewals)) == (6, 1)
 
 
 def test_a_claim_holds_up_to_its_last_instant(db: Engine, clock: FixedClock) -> None:
