@@ -60,8 +60,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "runs": ("engine/runs.py", ["tests/engine/test_runs.py", "tests/engine/test_runs_concurrency.py",
                                 "tests/engine/test_run_status.py", "tests/engine/test_runs_rules.py"]),
     # test_run_status_versions: a refresh over a plan on two workflow versions (each its own aggregation)
+    # test_run_status_rules: ensure_current derives each plan's own runs, once per read-only request
     "run_status": ("engine/run_status.py", ["tests/engine/test_run_status.py",
-                                            "tests/engine/test_run_status_versions.py"]),
+                                            "tests/engine/test_run_status_versions.py",
+                                            "tests/engine/test_run_status_rules.py"]),
     "extension": ("engine/extension.py", ["tests/engine/test_extension.py"]),
     "plan": ("engine/plan.py", ["tests/engine/test_plan.py", "tests/engine/test_plan_rules.py",
                                 "tests/engine/test_plan_load.py"]),
