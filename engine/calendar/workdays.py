@@ -20,7 +20,7 @@ notice for next year usually appears only in November, and plans are written bef
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -59,6 +59,7 @@ class WorkCalendar:
         ordered = sorted(self._exceptions.items())
         self._ordinals = [d.toordinal() for d, _ in ordered]
         self._shift = [0, *accumulate(int(w) - int(not is_weekend(d)) for d, w in ordered)]
+        self._closed = sum(not w and not is_weekend(d) for d, w in ordered)  # weekday holidays
 
     @property
     def fingerprint(self) -> int:
@@ -97,19 +98,13 @@ class WorkCalendar:
         # n > 0: the day the count reaches W(start) + n; n < 0: the working day before ``start``
         # whose count is W(start - 1) + n + 1 (the |n|-th counting back).
         target = self._workdays_through(at) + n if n > 0 else self._workdays_through(at - 1) + n + 1
-        reach = abs(n) * 2 + 30  # a first guess at the span: widened until it holds the day
-        low, high = (at + 1, at + reach) if n > 0 else (at - reach, at - 1)
-        while n > 0 and self._workdays_through(high) < target:
-            high += reach
-        while n < 0 and self._workdays_through(low) >= target:
-            low -= reach
-        while low < high:
-            mid = (low + high) // 2
-            if self._workdays_through(mid) >= target:
-                high = mid
-            else:
-                low = mid + 1
-        day = date.fromordinal(low)
+        # Any 7 consecutive days hold 5 weekdays, and at most ``_closed`` of all weekdays are
+        # holidays, so |n| working days lie within this many days (a bound, not a guess: no loop
+        # that could run on, which matters to a mutation run as much as to a wrong calendar).
+        reach = 7 * (abs(n) + self._closed) // 5 + 7
+        days = range(at + 1, at + reach + 1) if n > 0 else range(at - reach, at)
+        found = bisect_left(days, target, key=self._workdays_through)
+        day = date.fromordinal(days[found])
         first, last = (start, day) if n > 0 else (day, start)
         return Deadline(day, self._provisional(first, last))
 
