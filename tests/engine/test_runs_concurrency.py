@@ -86,8 +86,10 @@ def test_stale_session_without_expected_version_still_loses(pg_schema: PgSchema,
             seen = find_run(slow, SCHOOL)  # noqa: F841  # loaded at version 1 (kept referenced: the identity map is weak)
             with transaction(factory) as fast:
                 fire(fast, clock, school_code=SCHOOL, trigger="suspend", actor=COUNTY_OFFICER, reason="甲")
-            with pytest.raises(StaleStateError):
+            with pytest.raises(StaleStateError) as refused:
                 fire(slow, clock, school_code=SCHOOL, trigger="suspend", actor=COUNTY_OFFICER, reason="乙")
+            # the officer is told which school changed and what to do (not a database traceback)
+            assert str(refused.value) == f"学校 {SCHOOL} 已被他人修改，请刷新后重试"
             slow.rollback()
         finally:
             slow.close()
