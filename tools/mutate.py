@@ -17,7 +17,9 @@ part of CI: a full run should fit in an hour on 2 cores (docs/testing.md has the
 
 ``--only`` keeps an existing scratch copy (its mutants and mutmut's test map: regenerating them
 costs the module's whole run), copies this tree's tests/ and selection into it and re-runs only
-the mutants named (mutmut names or globs); without a copy it makes one first.
+the mutants named (mutmut names or globs); without a copy it makes one first. Its row and json
+then count only the mutants named: mutmut keeps no earlier verdicts, so a module's score comes
+from a whole run.
 
 Runs are SQLite only (``ROLLOUT_TEST_PG_URL`` is dropped from the mutants' environment: a
 migration per PostgreSQL test would cost hours). ``--pg`` keeps it, so the tests marked
