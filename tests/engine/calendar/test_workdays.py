@@ -137,6 +137,8 @@ def test_between_counts_any_exceptions_including_redundant_ones(a: date, b: date
     official are ignored either way."""
     cal = WorkCalendar(marks, official_years={2020, 2021, 2022, 2025})
     assert cal.working_days_between(a, b) == _count_day_by_day(cal, a, b)
+
+
 def _walk(cal: WorkCalendar, start: date, n: int) -> date:
     """The definition: step a day at a time, counting working days, until the n-th."""
     day, step = start, timedelta(days=1 if n > 0 else -1)
