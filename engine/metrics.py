@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, Integer, and_, any_, bindparam, case, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -151,17 +152,26 @@ def _scan_all(session: Session, schools: int) -> bool:
     return bool(schools * 4 >= session.execute(select(func.count()).select_from(School)).scalar_one())
 
 
-def runs_by_id(run_ids: Iterable[int]) -> Select:
-    return select(SchoolRun.id, SchoolRun.school_code).where(SchoolRun.id.in_(list(run_ids)))
+def runs_by_id(run_ids: Iterable[int], *, postgres: bool = False) -> Select:
+    """The runs ``run_ids`` (id, school_code), as ``metric_values`` takes them. On PostgreSQL the
+    ids are one array parameter: an IN list binds every id, and ``metric_values`` uses the
+    selection three times, so a province's 50,000 runs were 150,000 parameters rendered, sent
+    and parsed (metric values of a province: 2.6 s against 1.3 s with the array)."""
+    ids = list(run_ids)
+    if postgres:
+        return select(SchoolRun.id, SchoolRun.school_code).where(
+            SchoolRun.id == any_(bindparam("run_ids", ids, type_=ARRAY(Integer))))
+    return select(SchoolRun.id, SchoolRun.school_code).where(SchoolRun.id.in_(ids))
 
 
 def values_of_runs(session: Session, wf: Workflow, run_ids: Iterable[int]) -> dict[int, dict[str, float | None]]:
     """``metric_values`` of the runs ``run_ids``, once per read-only request (``engine.reads``): the
     school page's gates and its forecast read the same run's values."""
     ids = tuple(run_ids)
+    postgres = session.get_bind().dialect.name == "postgresql"
     # wf is kept in the memo beside its values: the key's id(wf) cannot be reused while it lives.
     return remembered(session, ("metric_values", id(wf), ids),
-                      lambda: (wf, metric_values(session, wf, runs_by_id(ids))))[1]
+                      lambda: (wf, metric_values(session, wf, runs_by_id(ids, postgres=postgres))))[1]
 
 
 def values_for_run(session: Session, wf: Workflow, run: SchoolRun) -> Mapping[str, float | None]:

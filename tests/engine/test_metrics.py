@@ -66,6 +66,19 @@ def test_only_selected_runs_are_returned(plan: sessionmaker[Session]) -> None:
     assert values[run.id]["online_25h_share"] is None
 
 
+def test_a_list_of_runs_selects_those_runs_on_either_database(plan: sessionmaker[Session]) -> None:
+    """``values_of_runs`` binds the ids as an array on PostgreSQL, an IN list elsewhere: the same
+    runs either way, each with its own school's values."""
+    with transaction(plan) as s:
+        add_teachers(s, EARLY[0], 2)
+        add_teachers(s, EARLY[1], 1, online=10)
+        chosen = [run_of(s, EARLY[0]).id, run_of(s, EARLY[1]).id]
+        wf = workflow_for_version(s, run_of(s, EARLY[0]).workflow_version_id)
+        values = metrics.values_of_runs(s, wf, chosen)
+    assert sorted(values) == sorted(chosen)
+    assert values[chosen[0]]["online_25h_share"] == 1.0 and values[chosen[1]]["online_25h_share"] == 0.0
+
+
 def test_teacher_summary(plan: sessionmaker[Session]) -> None:
     with transaction(plan) as s:
         add_teachers(s, EARLY[0], 2)
