@@ -25,6 +25,7 @@ import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -107,19 +108,20 @@ def timed(url: str, samples: int, method: str, workers: int = 0) -> dict[str, fl
         today = local_date(clock.now(), plan.timezone)
         runs = open_runs(s, plan, wf, clock.now())
         cores = workers_for(s, settings.workers)
-        inputs = run_inputs(s, plan, wf, runs, today, calendar, settings.window, settings.method, cores)
-        durations = stage_durations(s, plan, wf, clock.now(), today, calendar)
+        durations: dict[str, Any] = {}
+        inputs = run_inputs(s, plan, wf, runs, today, calendar, settings.window, settings.method, cores,
+                            also=lambda: durations.update(stage_durations(s, plan, wf, clock.now(), today, calendar)))
         t1, c1 = time.perf_counter(), time.process_time()
-        found = forecast_runs(inputs, wf, calendar, durations, settings, cores)
+        named = any(isinstance(r.history, TeacherSums) for r in inputs)
+        # the model, and the shown teachers' names read here as each chunk of forecasts arrives
+        found = forecast_runs(inputs, wf, calendar, durations, settings, cores,
+                              then=(lambda part: name_shown(s, part)) if named else None)
         t2, c2 = time.perf_counter(), time.process_time()
-        if any(isinstance(r.history, TeacherSums) for r in inputs):
-            found = name_shown(s, found)  # the shown teachers' names: part of the read
-        t3, c3 = time.perf_counter(), time.process_time()
-    return {"schools": len(found), "teachers": sum(r.history.teachers for r in inputs), "read_s": t1 - t0 + t3 - t2,
-            "model_s": t2 - t1, "total_s": t3 - t0,
+    return {"schools": len(found), "teachers": sum(r.history.teachers for r in inputs), "read_s": t1 - t0,
+            "model_s": t2 - t1, "total_s": t2 - t0,
             # this process's CPU seconds (SQLite's work included, PostgreSQL's server not, nor the
             # workers'): steadier than wall time on a shared machine
-            "read_cpu_s": c1 - c0 + c3 - c2, "model_cpu_s": c2 - c1,
+            "read_cpu_s": c1 - c0, "model_cpu_s": c2 - c1,
             "at_risk": int(sum((f.p_miss_due or 0) >= 0.7 for f in found)),
             "workers": cores, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             # the largest worker's (forked: the parent's pages they only read are shared, counted in both)

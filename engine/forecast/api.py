@@ -56,11 +56,14 @@ def forecast_plan(session: Session, clock: Clock, plan_code: str | None = None, 
     today = local_date(now, plan.timezone)
     runs = open_runs(session, plan, wf, now, region=region, school=school)
     workers = workers_for(session, settings.workers) if len(runs) > 2 * CHUNK else 1  # a city's runs: one core
-    inputs = run_inputs(session, plan, wf, runs, today, calendar, settings.window, settings.method, workers)
-    durations = recent_durations(session, plan, wf, now, today, calendar) if runs else {}
-    found = forecast_runs(inputs, wf, calendar, durations, settings, workers)
-    if any(isinstance(r.history, TeacherSums) for r in inputs):
-        found = name_shown(session, found)
+    durations: dict[str, StageDurations] = {}
+    inputs = run_inputs(session, plan, wf, runs, today, calendar, settings.window, settings.method, workers,
+                        also=lambda: durations.update(recent_durations(session, plan, wf, now, today, calendar)))
+    # Forecasts from sums name their teachers by database id: the shown ones' names are read for
+    # each chunk of forecasts as it arrives, while the workers forecast the next.
+    named = any(isinstance(r.history, TeacherSums) for r in inputs)
+    found = forecast_runs(inputs, wf, calendar, durations, settings, workers,
+                          then=(lambda part: name_shown(session, part)) if named else None)
     return plan, found
 
 

@@ -81,8 +81,9 @@ def inherited() -> Any:
     return _INHERITED
 
 
-def mapped(pool: Pool | None, work: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-    """``work`` over ``items`` in the pool's processes (here without one), in order."""
+def mapped(pool: Pool | None, work: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+    """``work`` over ``items`` in the pool's processes (here without one), in order, each result
+    as soon as it and those before it are done (this process may use it while the rest run)."""
     if pool is None:
-        return [work(item) for item in items]
-    return pool.map(work, items, chunksize=1)
+        return (work(item) for item in items)
+    return pool.imap(work, items, chunksize=1)

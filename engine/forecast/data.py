@@ -10,7 +10,7 @@ live metric values (one GROUP BY for all runs, ``engine.metrics``).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -218,18 +218,22 @@ def stage_durations(session: Session, plan: Plan, wf: Workflow, now: datetime, t
 
 
 def run_inputs(session: Session, plan: Plan, wf: Workflow, runs: list[OpenRun], today: date,
-               calendar: WorkCalendar, window: int, method: str = "bootstrap", workers: int = 1) -> list[RunInput]:
+               calendar: WorkCalendar, window: int, method: str = "bootstrap", workers: int = 1,
+               also: Callable[[], None] | None = None) -> list[RunInput]:
     """Every open run's ``RunInput``: one metrics query, one teachers query, two history queries
     — or, for the approximate method over more than ``SMALL_SCOPE`` teachers, the history's sums
     per teacher computed by the database (``engine.forecast.sums``; the same numbers, one row per
     teacher instead of one per teacher and import), in ``workers`` processes for every school
-    (``engine.forecast.cores``)."""
+    (``engine.forecast.cores``). ``also``: the caller's other reads (the stage durations), done
+    here while the workers read."""
     if not runs:
         return []
     read: dict[int, Mapping[str, float | None]] = {}
 
     def gate_values() -> None:  # while the workers read the history, if there are workers
         read.update(values_of_runs(session, wf, [r.run_id for r in runs]))
+        if also is not None:
+            also()
 
     observations = observation_dates(session, today, window, calendar)
     codes = [r.school_code for r in runs]

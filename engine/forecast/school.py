@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, cast
@@ -157,22 +157,26 @@ class _Open:
 def forecast_runs(
     runs: Sequence[RunInput], wf: Workflow, calendar: WorkCalendar, durations: Mapping[str, StageDurations],
     settings: Settings = DEFAULT_SETTINGS, workers: int = 1,
+    then: Callable[[list[SchoolForecast]], list[SchoolForecast]] | None = None,
 ) -> list[SchoolForecast]:
     """The forecasts of many open runs (a province's), gate by gate: the teacher gates of schools
     with the same stage, teacher count and observation days as one array (``engine.forecast.batch``);
     what they share computed once (the Kaplan–Meier fits, the calendar's answers). Each run draws
     from its own generator in the same order as alone, so every run's numbers are those
     ``forecast_run`` gives it alone — and so chunks of runs may be forecast in ``workers`` forked
-    processes (``engine.forecast.cores``) with the same result."""
+    processes (``engine.forecast.cores``) with the same result. ``then`` is applied here to each
+    chunk's forecasts as they arrive, while the workers forecast the next ones (the caller's reads
+    for the forecasts, e.g. the names of the teachers they show)."""
     days = remembered(calendar)
+    then = then or list
     if workers > 1 and len(runs) > CHUNK:
         # Chunks of a quarter: with thirteen, one worker forecast the last alone for a tenth of the time.
         starts = list(range(0, len(runs), max(1, CHUNK // 4)))
         with forked(min(workers, len(starts)), (runs, wf, days, durations, settings)) as pool:
-            return [f for part in mapped(pool, _inherited_chunk, starts) for f in part]
+            return [f for part in mapped(pool, _inherited_chunk, starts) for f in then(part)]
     with frozen_heap():  # each run's samples live only while its chunk is forecast
         return [f for start in range(0, len(runs), CHUNK)
-                for f in _forecast_chunk(runs[start:start + CHUNK], wf, days, durations, settings)]
+                for f in then(_forecast_chunk(runs[start:start + CHUNK], wf, days, durations, settings))]
 
 
 def _inherited_chunk(start: int) -> list[SchoolForecast]:

@@ -19,7 +19,7 @@ databases: a holiday in the window, a teacher with no change rows, one who joine
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from itertools import chain
@@ -122,11 +122,30 @@ def teacher_sums(session: Session, schools: Sequence[str] | None, observations: 
     out: dict[str, TeacherSums] = {}
     start = 0
     for code, c in counts:
-        end = start + c
-        out[code] = TeacherSums(ids[start:end], days, {f: v[start:end] for f, v in latest.items()},
-                                {f: (v[0][start:end], v[1][start:end], v[2][start:end]) for f, v in totals.items()})
-        start = end
+        rows = slice(start, start + c)
+        out[code] = TeacherSums(ids[rows], days, _Rows(latest, rows), _Rows(totals, rows))
+        start += c
     return out
+
+
+class _Rows(Mapping[str, Any]):
+    """One school's rows of the province's per-field arrays (or triples of arrays), sliced when a
+    field is read: slicing a dozen arrays for each of 50,000 schools up front took 0.25 s."""
+
+    __slots__ = ("_whole", "_rows")
+
+    def __init__(self, whole: Mapping[str, Any], rows: slice) -> None:
+        self._whole, self._rows = whole, rows
+
+    def __getitem__(self, field: str) -> Any:
+        value = self._whole[field]
+        return tuple(v[self._rows] for v in value) if isinstance(value, tuple) else value[self._rows]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._whole)
+
+    def __len__(self) -> int:
+        return len(self._whole)
 
 
 def _present(session: Session, chunks: Sequence[Sequence[str] | None]) -> tuple[np.ndarray, list[tuple[str, int]]]:

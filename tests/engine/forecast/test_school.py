@@ -3,7 +3,7 @@ teacher, a holiday in the window, no history yet, fact gates from other schools'
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date
 
 import numpy as np
@@ -19,7 +19,9 @@ from engine.forecast import (
     forecast_run,
     forecast_runs,
 )
+from engine.forecast import school as school_module
 from engine.forecast.pace import working_day_index
+from engine.forecast.school import SchoolForecast
 from tests.engine.builders import shipped_workflow
 
 WF = shipped_workflow()
@@ -192,6 +194,28 @@ def test_a_batch_gives_each_run_what_it_gets_alone() -> None:
         assert {f["status"] for f in alone} == {"ok"}
         assert len({(f["p_miss_due"], f["p_miss_final"], f["eta_p50"], f["eta_p90"]) for f in alone}) == len(runs)
         assert alone[1]["explain"]["gates"][0]["borrowed_pace"] == 1
+
+
+def test_then_sees_each_chunk_of_forecasts_in_order_and_may_replace_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``then`` (the province's name lookup) is applied to every chunk as it is forecast, in the
+    runs' order, and what it returns is what the caller gets."""
+    monkeypatch.setattr(school_module, "CHUNK", 2)
+    runs = [RunInput(i + 1, f"37032300{i:02d}", "online_study", TODAY, date(2022, 4, 15), date(2022, 11, 30), 10,
+                     online([[5 + i, 9 + i, 13 + i]], [-20, -10, 0]), {"points_chosen_share": 1.0}) for i in range(5)]
+    stays = {s.id: StageDurations((10, 20, 30, 40), (5,)) for s in WF.stages}
+    settings = Settings(samples=100, seed=7, method="approximate")
+    seen: list[list[int]] = []
+
+    def then(part: list[SchoolForecast]) -> list[SchoolForecast]:
+        seen.append([f.run_id for f in part])
+        return [replace(f, school_code=f.school_code + "!") for f in part]
+
+    plain = forecast_runs(runs, WF, PLAIN, stays, settings)
+    named = forecast_runs(runs, WF, PLAIN, stays, settings, then=then)
+    assert seen == [[1, 2], [3, 4], [5]]
+    assert [f.school_code for f in named] == [f.school_code + "!" for f in plain]
+    assert [asdict(replace(f, school_code=p.school_code)) for f, p in zip(named, plain, strict=True)] == [
+        asdict(p) for p in plain]
 
 
 @pytest.mark.parametrize("rows, days, due, expect", [
