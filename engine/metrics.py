@@ -7,7 +7,7 @@ fact. Values from the workflow file are bound as parameters: nothing from a file
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, and_, any_, bindparam, case, func, select
@@ -60,19 +60,21 @@ def _matching(metric: Metric) -> ColumnElement[Any]:
     return func.count().filter(and_(*(_condition(c) for c in metric.where)))
 
 
-def teacher_metric_query(wf: Workflow, runs: Select, *, scan_all: bool = False) -> tuple[Select, list[Metric]]:
+def teacher_metric_query(wf: Workflow, runs: Select, *, scan_all: bool = False,
+                         extra: Sequence[Any] = ()) -> tuple[Select, list[Metric]]:
     """One aggregate query: a row per school with teacher count and one column per teacher metric.
 
     ``runs`` selects ``SchoolRun.id, SchoolRun.school_code`` for the runs of interest.
     ``scan_all`` aggregates every teacher in one pass, for a selection that covers much of the
     province: SQLite otherwise fetches each teacher row through the school index, a random read per
     teacher (2.5 s for 1,000,000 teachers; reading the table in order and sorting the groups is
-    2–3× faster). Grouping by an expression is what stops it from walking the index.
+    2–3× faster). Grouping by an expression is what stops it from walking the index. ``extra``:
+    more per-school aggregates over the same teachers, after the metrics' columns.
     """
     metrics = [m for m in wf.metrics.values() if m.kind != "fact"]
     key: Any = func.coalesce(Teacher.school_code, "") if scan_all else Teacher.school_code
-    # read by position: (school, teachers, one count per metric)
-    cols = [key, func.count(), *(_matching(m) for m in metrics)]
+    # read by position: (school, teachers, one count per metric, the extra columns)
+    cols = [key, func.count(), *(_matching(m) for m in metrics), *extra]
     # Teachers a full export no longer lists have left the school: "every teacher" means those
     # still there (issue 11, ``progress import --full``).
     query = select(*cols).where(Teacher.left_on.is_(None)).group_by(key)
@@ -83,11 +85,15 @@ def teacher_metric_query(wf: Workflow, runs: Select, *, scan_all: bool = False) 
 
 
 def metric_values(
-    session: Session, wf: Workflow, runs: Select
+    session: Session, wf: Workflow, runs: Select, *, extra: Sequence[Any] = (),
+    counted: dict[str, tuple[int, ...]] | None = None,
 ) -> dict[int, dict[str, float | None]]:
     """Run id → metric id → value, for every run selected by ``runs`` (id, school_code).
 
-    A share over zero teachers is ``None`` (no data), not 0 % and not 100 %.
+    A share over zero teachers is ``None`` (no data), not 0 % and not 100 %. ``extra`` columns
+    (per-school aggregates over the present teachers: ``engine.rates.teacher_rate_columns``) are
+    counted in the same pass into ``counted`` (school → their values), for each school the pass
+    reads — every school when it reads them all (``counts_every_school``).
     """
     run_rows = session.execute(runs).all()
     school_of = {r[0]: r[1] for r in run_rows}
@@ -97,9 +103,13 @@ def metric_values(
     if not school_of:
         return values
 
-    query, metrics = teacher_metric_query(wf, runs, scan_all=_scan_all(session, len(set(school_of.values()))))
+    query, metrics = teacher_metric_query(wf, runs, scan_all=_scan_all(session, len(set(school_of.values()))),
+                                          extra=extra)
     per_school: dict[str, dict[str, float | None]] = {}
+    tail = 2 + len(metrics)
     for row in session.execute(query):
+        if counted is not None:
+            counted[row[0]] = tuple(int(v or 0) for v in row[tail:])
         n = row[1]
         got: dict[str, float | None] = {}
         for i, m in enumerate(metrics):

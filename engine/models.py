@@ -217,10 +217,10 @@ class ProgressImport(Base):
     left_school: Mapped[int] = mapped_column(Integer, default=0)  # marked left by a --full import (rows rejected: always 0, all or nothing)
 
 class TeacherProgress(Base):
-    """A teacher's figures as of one import (its ``as_of``), stored only when they changed (history, not copies): narrow rows keyed (teacher, import), sized for 1,000,000 teachers × 40 imports."""
+    """A teacher's figures as of one import (its ``as_of``), stored only when they changed (history, not copies): narrow rows keyed (teacher, import), sized for 1,000,000 teachers × 40 imports. No foreign keys (migration 0017; ``audit verify`` checks both ids)."""
     __tablename__ = "teacher_progress"
-    teacher_id: Mapped[int] = mapped_column(ForeignKey("teacher.id"), primary_key=True)
-    import_id: Mapped[int] = mapped_column(ForeignKey("progress_import.id"), primary_key=True, index=True)
+    teacher_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # teacher.id
+    import_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)  # progress_import.id
     online_hours: Mapped[float] = mapped_column(Float)
     practice_hours: Mapped[float] = mapped_column(Float)
     points_count: Mapped[int] = mapped_column(Integer)

@@ -35,6 +35,7 @@ from engine.audit.chain import AUDIT
 from engine.extension import LAPSE, REFUSE, REQUEST
 from engine.i18n import tr
 from engine.imports.contractors import ASSIGN
+from engine.imports.history import history_orphans
 from engine.models import Batch, Plan, RunDeadline, SchoolFact, SchoolRun, WorkflowVersion
 from engine.plan import local_midnight_utc
 from engine.plan_edit import BATCH_MOVE, PLAN_EDIT, WITHDRAW
@@ -306,6 +307,10 @@ def verify_state(session: Session, *, batch: int = 5000) -> StateReport:
         for county in tally_drift(session, plan.id):
             problem(f"plan:{plan.id}", None, "tally", f"计划 {plan.code} 中县区 {county} 的汇总计数与逐校重算不符",
                     f"plan {plan.code}: the stored counts of county {county} differ from a recount of its schools")
+    teachers, imports = history_orphans(session)
+    if teachers or imports:
+        problem("import:progress", None, "history", f"学习进度历史中有 {teachers} 名教师、{imports} 次导入在库中不存在",
+                f"the progress history names {teachers} teacher(s) and {imports} import(s) that do not exist")
     report.ok = not report.problems
     return report
 

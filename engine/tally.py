@@ -17,7 +17,7 @@ state check and the stateful tests use it, so a change path that forgets to re-t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -47,14 +47,16 @@ def _run_counts(session: Session, plan_id: int, counties: Iterable[str] | None) 
 
 
 def _rate_counts(session: Session, plan_id: int, counties: Iterable[str] | None,
-                 over: tuple[str, ...] = OVER) -> dict[RateKey, tuple[int, int]]:
+                 over: tuple[str, ...] = OVER, per_school: Mapping[str, Sequence[int]] | None = None,
+                 ) -> dict[RateKey, tuple[int, int]]:
     plan = session.get(Plan, plan_id)
     assert plan is not None
     wf = workflow_for_version(session, plan.workflow_version_id)
     if not wf.rates:
         return {}
     where: list[ColumnElement[bool]] = [] if counties is None else [School.county_code.in_(list(counties))]
-    got = rate_values(session, wf, plan_id, School.county_code, *where, scan_all=counties is None, over=over)
+    got = rate_values(session, wf, plan_id, School.county_code, *where, scan_all=counties is None, over=over,
+                      per_school=per_school)
     parents = dict(((k, (p, c)) for k, p, c in session.execute(
         select(School.county_code, School.province_code, School.city_code).distinct()
         .where(School.county_code.in_(list(got))))))
@@ -66,11 +68,14 @@ def _rate_counts(session: Session, plan_id: int, counties: Iterable[str] | None,
     return out
 
 
-def retally(session: Session, plan_id: int, counties: Iterable[str] | None = None, *, teachers: bool = True) -> None:
+def retally(session: Session, plan_id: int, counties: Iterable[str] | None = None, *, teachers: bool = True,
+            per_school: Mapping[str, Sequence[int]] | None = None) -> None:
     """Rewrite the tallies of ``counties`` (every county of the plan when None) from the runs.
 
     ``teachers=False`` keeps the rates over teachers: a stage, fact or due date changed, no teacher
-    row and no run came or went. Counting a county's 6,500 teachers is most of a re-tally's cost."""
+    row and no run came or went. Counting a county's 6,500 teachers is most of a re-tally's cost.
+    ``per_school``: the plan's teacher-rate counts of every school with a run, counted already
+    (``rate_values``)."""
     chosen = None if counties is None else sorted(set(counties))
     if chosen is not None and not chosen:
         return
@@ -91,15 +96,17 @@ def retally(session: Session, plan_id: int, counties: Iterable[str] | None = Non
             for (p, c, k, b, s, bl, st, d), n in _run_counts(session, plan_id, chosen).items()]
     rates = [{"plan_id": plan_id, "province_code": p, "city_code": c, "county_code": k, "rate_id": r,
               "numerator": num, "denominator": den}
-             for (p, c, k, r), (num, den) in _rate_counts(session, plan_id, chosen, over).items()]
+             for (p, c, k, r), (num, den) in _rate_counts(session, plan_id, chosen, over, per_school).items()]
     if runs:
         session.execute(insert(RunTally), runs)
     if rates:
         session.execute(insert(RateTally), rates)
 
 
-def retally_where(session: Session, where: ColumnElement[bool], *, teachers: bool = True) -> None:
-    """Re-tally the counties of every run matching ``where`` (withdrawn ones too: they leave)."""
+def retally_where(session: Session, where: ColumnElement[bool], *, teachers: bool = True,
+                  per_school: Mapping[int, Mapping[str, Sequence[int]]] | None = None) -> None:
+    """Re-tally the counties of every run matching ``where`` (withdrawn ones too: they leave).
+    ``per_school``: plan id → that plan's ``retally`` counts, where the caller has them."""
     touched: dict[int, set[str]] = defaultdict(set)
     for plan_id, county in session.execute(
             select(SchoolRun.plan_id, School.county_code).distinct()
@@ -110,7 +117,8 @@ def retally_where(session: Session, where: ColumnElement[bool], *, teachers: boo
         whole = len(counties) > WHOLE_PLAN_AT and len(counties) >= (session.scalar(
             select(func.count(func.distinct(School.county_code))).join(SchoolRun, SchoolRun.school_code == School.code)
             .where(SchoolRun.plan_id == plan_id)) or 0)
-        retally(session, plan_id, None if whole else counties, teachers=teachers)
+        retally(session, plan_id, None if whole else counties, teachers=teachers,
+                per_school=(per_school or {}).get(plan_id))
 
 
 def retally_all(conn: Connection) -> None:

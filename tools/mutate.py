@@ -74,6 +74,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                                 "tests/engine/imports/test_progress_rules.py",
                                                 "tests/engine/imports/test_progress_history.py",
                                                 "tests/engine/imports/test_dry_run.py"]),
+    # the progress export's cells (split out of imports/progress.py on 2026-12-03)
+    "cells": ("engine/imports/cells.py", ["tests/engine/imports/test_progress.py",
+                                          "tests/engine/imports/test_progress_rules.py",
+                                          "tests/engine/imports/test_hostile_files.py"]),
     # the sweep's early warnings, reroutes and its report are stated in test_warnings, test_direct_counties,
     # the bulletin's contractor ranking (seed 002 (九)) in test_contractor_bulletin
     "sweep": ("service/sweep.py", ["tests/service/test_sweep.py", "tests/service/test_sweep_rules.py",

@@ -6,20 +6,15 @@ the whole's, and each part ships a fraction of the rows through the driver (the 
 are most of a province's read). The model splits by chunks of runs: each run draws from its own
 seeded generator (``engine.forecast.school``), so a run's numbers are the same in any process.
 
-Workers are forked, so they start at once and see the parent's inputs without a copy. Forking
-a process with other threads can deadlock the child on a lock one of them held, so a process
-with threads (the scheduler, the web server) forecasts on one core; so does an in-memory SQLite
-database, which a worker cannot open. Workers open their own database connection (a connection
-is never used across a fork) and freeze the inherited objects, so a collection in the child
-never finalises the parent's connections.
+Workers are forked (``engine.forks``: not in a process with threads); an in-memory SQLite
+database, which a worker cannot open, is forecast on one core. Workers open their own database
+connection: a connection is never used across a fork.
 """
 
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.pool import Pool
@@ -27,14 +22,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.forks import fork_safe, forked, inherited
+
+__all__ = ["MAX_WORKERS", "database_url", "forked", "frozen_heap", "inherited", "mapped", "workers_for"]
+
 MAX_WORKERS = 4  # past four, the database and the result pickling, not the cores, set the pace
-_INHERITED: Any = None  # what a forked worker reads of the parent's (set just before the fork)
 
 
 def workers_for(session: Session, wanted: int) -> int:
     """How many processes a province forecast may use: ``wanted`` (0: one per core, at most
     ``MAX_WORKERS``), or 1 where forking is unsafe or a worker could not open the database."""
-    if wanted == 1 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if wanted == 1 or not fork_safe():
         return 1
     url = session.get_bind().engine.url
     if url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:")
@@ -49,22 +47,6 @@ def database_url(session: Session) -> str:
 
 
 @contextmanager
-def forked(workers: int, inherited: Any = None) -> Iterator[Pool]:
-    """A pool of ``workers`` forked processes that see ``inherited`` (``inherited()`` in them)."""
-    global _INHERITED
-    _INHERITED = inherited
-    collecting = gc.isenabled()
-    gc.disable()  # while results arrive: a full collection walks a province's million objects (0.5 s each)
-    try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=gc.freeze) as pool:
-            yield pool
-    finally:
-        _INHERITED = None
-        if collecting:
-            gc.enable()
-
-
-@contextmanager
 def frozen_heap() -> Iterator[None]:
     """The objects that exist now left out of garbage collection while a province is forecast
     here (its million inputs: each full collection walked them all, 2 of the 9 s a province's model
@@ -74,11 +56,6 @@ def frozen_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
-
-
-def inherited() -> Any:
-    """In a forked worker: what the parent passed to ``forked``."""
-    return _INHERITED
 
 
 def mapped(pool: Pool | None, work: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:

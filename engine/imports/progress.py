@@ -12,10 +12,8 @@ codes loaded once, staged with executemany/COPY, and merged in one statement at 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import cast
 
@@ -25,7 +23,13 @@ from sqlalchemy.orm import Session
 from engine.clock import Clock, SystemClock
 from engine.db import refresh_statistics
 from engine.deadline import local_date
-from engine.i18n import language, tr
+from engine.i18n import tr
+from engine.imports.cells import (
+    RESULTS,
+    looks_like_id_number,
+    parse_hours,
+    parse_points,
+)
 from engine.imports.history import (
     VALUES,
     check_as_of,
@@ -38,6 +42,7 @@ from engine.imports.history import (
 )
 from engine.imports.kept import adopt, keeping
 from engine.imports.mapping import ColumnMapping, resolve_mapping
+from engine.imports.split import Check, Record, checked_in_parts
 from engine.imports.staging import (
     HeaderCallback,
     ImportResult,
@@ -51,105 +56,15 @@ from engine.imports.staging import (
     missing,
     out_of_scope,
 )
-from engine.imports.tabular import Column, open_table
+from engine.imports.tabular import Column, Table, open_table
 from engine.models import School, Teacher
 from engine.run_status import refresh_connection
 from engine.text import clean_line, is_clean_line
 
 REQUIRED = ("platform_id", "name", "school_code", "online_hours", "practice_hours", "points")
-MAX_HOURS = 1000.0  # far above the programme's 50 hours: anything more is a typo or a unit mix-up
-POINTS = range(1, 31)  # 001 attachment 3: the 30 micro-capability points
-MAX_POINTS = 3
 PROGRESS_EVERY = 10_000
 LOCAL_TZ = "Asia/Shanghai"  # the default "today" of an export, as plans default to it
-RESULTS = {
-    "合格": "pass", "通过": "pass", "pass": "pass", "passed": "pass",
-    # A four-grade scale (优秀/良好/合格/不合格) is common; 良好 is a pass that is not 优秀.
-    "良好": "pass",
-    "优秀": "excellent", "excellent": "excellent",
-    "不合格": "fail", "未通过": "fail", "fail": "fail", "failed": "fail",
-}
-_POINT_SEPARATORS = re.compile(r"[,，、;；\s]+")
-# The platforms' codes for the 30 points: the environment letter and the number within it. 001
-# attachment 3 numbers the points 1–30 by environment — multimedia 1–13 (A1–A13), blended 14–23
-# (B1–B10), smart 24–30 (C1–C7) — so "B3" is point 16 (探究型学习活动设计). Refusing `A1,B3` also
-# drew a second, knock-on error on 提交作品数 (issue 17, 3).
-_ENVIRONMENTS = {"A": (0, 13), "B": (13, 10), "C": (23, 7)}
-_PLATFORM_CODE = re.compile(r"^([ABC])(\d{1,2})$")
 
-
-def point_number(token: str) -> int:
-    """'16' or 'B3' → 16; 0 for anything that is not one of the 30 points."""
-    if token.isascii() and token.isdigit():
-        return int(token)
-    match = _PLATFORM_CODE.match(token.upper())
-    if match:
-        offset, size = _ENVIRONMENTS[match.group(1)]
-        n = int(match.group(2))
-        return offset + n if 1 <= n <= size else 0
-    return 0
-_ID_NUMBER = re.compile(r"^\d{17}[\dXx]$")
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def looks_like_id_number(value: str) -> bool:
-    """An 18-character resident ID number with a valid GB 11643 check digit."""
-    if not _ID_NUMBER.match(value):
-        return False
-    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
-    return "10X98765432"[total % 11] == value[17].upper()
-
-
-def parse_points(value: str) -> tuple[tuple[int, ...], str | None]:
-    """'3,11,15', '3、11、15', '3;11;15' or '3 11 15' → sorted numbers, or a problem in words."""
-    return _parse_points(value, language())
-
-
-@lru_cache(maxsize=1 << 16)
-def _parse_points(value: str, _lang: str) -> tuple[tuple[int, ...], str | None]:
-    # Cached: a province's million rows hold a few thousand distinct choices of 3 of 30 points.
-    text = value.strip()
-    if not text:
-        return (), None
-    points: list[int] = []
-    for token in _POINT_SEPARATORS.split(fold(text)):
-        if not token:
-            continue
-        number = point_number(token)
-        if number not in POINTS:
-            return (), tr(
-                f"能力点“{token}”不存在：应为 1–30 的编号或平台代码 A1–A13、B1–B10、C1–C7，用逗号或顿号分隔",
-                f"unknown capability point '{token}': use numbers 1–30 or the platform codes A1–A13, B1–B10, "
-                "C1–C7, separated by commas",
-            )
-        if number in points:
-            return (), tr(f"能力点 {number} 重复", f"capability point {number} listed twice")
-        points.append(number)
-    if len(points) > MAX_POINTS:
-        return (), tr(
-            f"选了 {len(points)} 个能力点：每位教师选 3 个（不超过 3 个）",
-            f"{len(points)} capability points chosen: each teacher chooses 3 (at most 3)",
-        )
-    return tuple(sorted(points)), None
-
-
-_PLAIN_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
-
-
-def parse_hours(value: str) -> tuple[float | None, str | None]:
-    """Plain decimals only: float() would also take ``2_5`` (25), ``1e2`` (100), ``nan`` and ``inf``."""
-    text = fold(value)
-    if not text:
-        return None, missing("学时", "hours")
-    if not _PLAIN_DECIMAL.match(text):
-        return None, tr(f"学时“{text}”不是数字：请写成 25 或 25.5 这样的普通小数",
-                        f"hours '{text}' is not a number: write a plain decimal such as 25 or 25.5")
-    hours = float(text)
-    if hours < 0:
-        return None, tr(f"学时“{text}”不能为负数", f"hours '{text}' must not be negative")
-    if hours > MAX_HOURS:
-        return None, tr(f"学时 {text} 超过上限 {MAX_HOURS:g}，请核对", f"hours {text} above the cap of {MAX_HOURS:g}: check the file")
-    return hours, None
 
 
 FIELDS = (
@@ -303,6 +218,19 @@ class _Rows:
         return (pid, name, school, hours[0], hours[1], joined, len(points), evidence, result, role)
 
 
+def _part_check(table: Table, schools: set[str], source: str, scoped: bool) -> Check:
+    """The checks of a part of the file (``engine.imports.split``): whether it has no problem."""
+    def check(records: Iterable[Record], add: Callable[[tuple[object, ...]], None]) -> bool:
+        problems = Problems(source)
+        _Rows(table.columns, schools, problems, scoped).run(records, add, None)
+        return not problems.items and not problems.unlisted
+    return check
+
+
+def _first(row: tuple[object, ...]) -> object:
+    return row[0]  # the platform id: once per file
+
+
 def import_progress(
     session_or_engine: Session | Engine,
     path: str | Path,
@@ -363,11 +291,18 @@ def import_progress(
             total = staging.rows
         else:
             staging = keeping(conn, Teacher, "platform_id", VALUES, keep if dry_run else None)
-            with open_table(path, mapping["teachers"], REQUIRED, source) as table, staging.stream():
+            with open_table(path, mapping["teachers"], REQUIRED, source) as table:
                 if on_header:
                     on_header(table.header_row, table.columns)
-                total = _Rows(table.columns, schools, problems, scope is not None).run(
-                    table.records(FIELDS), staging.add, progress)
+                with staging.stream():  # a large good file: checked on every core
+                    found = checked_in_parts(table, FIELDS, _part_check(table, schools, source, scope is not None),
+                                             staging.extend, _first, progress)
+                if found is None:  # read here: problems are this read's, named with their rows
+                    staging.clear()
+                    with staging.stream():
+                        found = _Rows(table.columns, schools, problems, scope is not None).run(
+                            table.records(FIELDS), staging.add, progress)
+                total = found
         if progress:
             progress(total)
         if problems:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TextIO, cast
 
 from engine.errors import ImportFileError, Problem
 from engine.i18n import tr
@@ -95,13 +95,17 @@ def cell_text(value: Any) -> str:
     return str(value).strip()
 
 
+def csv_delimiter(first_line: str) -> str:
+    """The delimiter of a CSV whose first line this is. Excel's "Unicode text" export uses tabs,
+    some European-locale tools use ';'."""
+    return max(",\t;", key=first_line.count) if first_line else ","
+
+
 def _csv_rows(handle: IO[str], source: str) -> Iterator[list[str]]:
     """Rows of a CSV; what the csv module or the decoder cannot take is one located problem."""
     reader = None
     try:
-        sample = handle.readline()
-        # Excel's "Unicode text" export uses tabs, some European-locale tools use ';'.
-        delimiter = max(",\t;", key=sample.count) if sample else ","
+        delimiter = csv_delimiter(handle.readline())
         handle.seek(0)
         reader = csv.reader(handle, delimiter=delimiter)
         for row in reader:
@@ -290,6 +294,12 @@ class Table:
     def records(self, fields: Sequence[str]) -> Iterator[tuple[int, tuple[str, ...]]]:
         """Like iterating, but each row is a tuple of the ``fields``' stripped texts in that order
         ('' for a field the file has no column for): no dict per row, for million-row files."""
+        return self.records_of(self._rows, self.header_row + 1, fields)
+
+    def records_of(self, rows: Iterable[list[str]], first: int,
+                   fields: Sequence[str]) -> Iterator[tuple[int, tuple[str, ...]]]:
+        """``records`` of ``rows``, the file's data rows from row ``first`` on: the whole file's,
+        or a part of it read elsewhere (``engine.imports.split``)."""
         width = self.width
         # A field without a column reads the cell just past the header's last one: every row is
         # padded with it and a row with anything there is refused, so it is always ''.
@@ -298,9 +308,9 @@ class Table:
         pick = operator.itemgetter(*indexes)
         single = len(indexes) == 1
         strip = str.strip
-        for number, cells in enumerate(self._rows, start=self.header_row + 1):
-            first = cells[0] if cells else ""
-            if (not first or first.isspace()) and not "".join(cells).strip():
+        for number, cells in enumerate(rows, start=first):
+            first_cell = cells[0] if cells else ""
+            if (not first_cell or first_cell.isspace()) and not "".join(cells).strip():
                 continue  # a blank row
             if len(cells) > width and "".join(cells[width:]).strip():
                 raise self._unlabelled(number, cells)
@@ -310,6 +320,11 @@ class Table:
                 yield number, (strip(cells[indexes[0]]),)
             else:
                 yield number, tuple(map(strip, pick(cells)))
+
+    @property
+    def encoding(self) -> str | None:
+        """The CSV's text encoding as found (``detect_encoding``); None for a workbook."""
+        return cast(TextIO, self._handle).encoding if self._handle is not None else None
 
     def close(self) -> None:
         if self._handle is not None:

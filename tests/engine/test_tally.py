@@ -4,10 +4,12 @@ kind of change, and a tampered or missing tally is found (``audit verify``) or r
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import delete, func, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,7 +18,7 @@ from engine.db import transaction
 from engine.deadline import local_date
 from engine.facts import set_fact
 from engine.imports.schools import import_schools
-from engine.models import Plan, School, SchoolRun
+from engine.models import Plan, School, SchoolRun, Teacher
 from engine.plan import find_plan
 from engine.projection import verify_state
 from engine.rates import rate_values
@@ -95,6 +97,42 @@ def test_rates_from_tallies_equal_the_rates_counted_live(plan: sessionmaker[Sess
         city = rate_tallies(s, p.id, "city", level="city", region=CITY)
         assert city == rate_values(s, wf, p.id, School.city_code)
         assert rate_tallies(s, p.id, "county", level="county", region=OTHER_COUNTY).keys() == {OTHER_COUNTY}
+
+
+def test_an_import_counts_the_rates_in_the_metric_pass_and_others_count_their_own(
+        plan: sessionmaker[Session], clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refresh of every run (a progress import) counts the tallies' teacher rates in the pass
+    that measures the gates — one read of the teachers, not two; a refresh of some runs leaves
+    the tallies to count for themselves. Either way the tallies are a recount of the teachers,
+    and a teacher who has left the school (``--full``) is in neither."""
+    import engine.tally as tally
+
+    given: list[bool] = []
+    real = tally.rate_values
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        given.append(kwargs.get("per_school") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tally, "rate_values", spied)
+    with transaction(plan) as s:
+        add_teachers(s, EARLY[0], 3)
+        add_teachers(s, EARLY[1], 2, online=10, result=None)
+        add_teachers(s, OTHER, 4, practice=5)
+        s.execute(update(Teacher).where(Teacher.platform_id == f"T{OTHER}0003").values(left_on=date(2021, 9, 30)))
+        given.clear()
+        refresh(s, true())
+        assert given == [True]
+        p = find_plan(s, None)
+        live = rate_values(s, workflow_for_version(s, p.workflow_version_id), p.id, School.county_code)
+        assert rate_tallies(s, p.id, "county") == live and tally_drift(s, p.id) == []
+        assert live[OTHER_COUNTY]["participation"].denominator == 3  # the fourth has left
+        assert live[COUNTY]["participation"].denominator == 5
+        given.clear()
+        add_teachers(s, EARLY[0], 1, start=3)  # one school's refresh
+        assert given == [False]
+        assert rate_tallies(s, p.id, "county")[COUNTY]["participation"].denominator == 6
+        assert tally_drift(s, p.id) == []
 
 
 def test_a_school_moved_to_another_county_moves_its_count(plan: sessionmaker[Session], clock: FixedClock,

@@ -173,15 +173,15 @@ def test_a_province_forecast_on_two_cores_is_the_one_cores(factory: sessionmaker
     """``rollout forecast`` for a province splits the read and the model over forked workers
     (``Settings.workers``); a school's numbers and the teachers it names do not change."""
     import engine.forecast.api as api
-    import engine.forecast.cores as cores
     import engine.forecast.data as data
     import engine.forecast.school as school
+    import engine.forks as forks
 
     history = studying_school(factory, clock, tmp_path)
     monkeypatch.setattr(data, "SMALL_SCOPE", 0)  # any scope reads sums
     monkeypatch.setattr(school, "CHUNK", 1)  # the test plan's four runs are a "province" of chunks
     monkeypatch.setattr(api, "CHUNK", 1)
-    monkeypatch.setattr(cores.threading, "active_count", lambda: 1)  # as the CLI: no other thread
+    monkeypatch.setattr(forks.threading, "active_count", lambda: 1)  # as the CLI: no other thread
     pools: list[tuple[str, int]] = []
     for module in (data.teacher_sums.__globals__, school.__dict__):  # the read's and the model's pools
 
@@ -211,15 +211,16 @@ def test_a_province_forecast_stays_on_one_core_where_forking_is_unsafe(
     import os
 
     import engine.forecast.cores as cores
+    import engine.forks as forks
     from engine.db import make_engine, sessions
 
-    monkeypatch.setattr(cores.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(forks.threading, "active_count", lambda: 1)
     with factory() as s:
         assert cores.workers_for(s, 0) == min(os.cpu_count() or 1, 4)
         assert cores.workers_for(s, 3) == 3 and cores.workers_for(s, 1) == 1
-        monkeypatch.setattr(cores.threading, "active_count", lambda: 2)
+        monkeypatch.setattr(forks.threading, "active_count", lambda: 2)
         assert cores.workers_for(s, 0) == cores.workers_for(s, 3) == 1
-    monkeypatch.setattr(cores.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(forks.threading, "active_count", lambda: 1)
     memory = make_engine("sqlite://")
     with sessions(memory)() as s:
         assert cores.workers_for(s, 0) == cores.workers_for(s, 2) == 1

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from engine.errors import ImportFileError
 from engine.imports import estimate_rows, import_progress
-from engine.imports.progress import parse_hours
+from engine.imports.cells import parse_hours
 from engine.imports.workbook import MAX_CELLS, check_workbook
 from engine.models import Teacher
 from tests.engine.imports.test_progress import (

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import ImportFileError
 from engine.i18n import set_language
-from engine.imports.progress import import_progress, looks_like_id_number, parse_points
+from engine.imports.cells import looks_like_id_number, parse_points
+from engine.imports.progress import import_progress
 from engine.imports.staging import CHUNK_ROWS, MAX_PROBLEMS
 from engine.models import Region, School, Teacher
 

@@ -197,3 +197,22 @@ def test_a_teacher_who_moves_school_is_moved_and_the_others_keep_theirs(schools:
         assert s.scalar(select(Teacher.online_hours).where(Teacher.platform_id == "T0001")) == 27.0
     assert history(schools)[-2:] == [("T0001", date(2022, 3, 8), 27.0, 30.5, False),
                                      ("T0002", date(2022, 3, 8), 13.0, 0.0, False)]
+
+
+def test_audit_verify_finds_history_that_names_a_teacher_or_an_import_that_does_not_exist(
+        schools: Engine, tmp_path: Path) -> None:
+    """The history has no foreign keys (migration 0017): ``audit verify`` is what notices a row
+    whose teacher or import is gone."""
+    from engine.projection import verify_state
+
+    import_progress(schools, write_csv(tmp_path / "export.csv", GOOD), as_of=date(2022, 3, 1), clock=CLOCK)
+    with Session(schools) as s:
+        assert [p for p in verify_state(s).problems if p.kind == "history"] == []
+    with Session(schools) as s, s.begin():
+        s.add(TeacherProgress(teacher_id=9999, import_id=1, online_hours=1, practice_hours=0, points_count=0,
+                              evidence_count=0, left_school=False))
+        s.add(TeacherProgress(teacher_id=1, import_id=77, online_hours=1, practice_hours=0, points_count=0,
+                              evidence_count=0, left_school=False))
+    with Session(schools) as s:
+        found = [p for p in verify_state(s).problems if p.kind == "history"]
+    assert len(found) == 1 and "1 名教师、1 次导入" in found[0].message

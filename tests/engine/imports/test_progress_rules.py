@@ -16,9 +16,10 @@ from engine.db import make_engine
 from engine.errors import ImportFileError
 from engine.i18n import set_language
 from engine.imports import kept_rows
+from engine.imports.cells import parse_points, point_number
 from engine.imports.kept import kept_table
 from engine.imports.mapping import resolve_mapping
-from engine.imports.progress import FIELDS, import_progress, parse_points, point_number
+from engine.imports.progress import FIELDS, import_progress
 from engine.models import ProgressImport, Region, School
 from tests.engine.imports.test_progress import HEADER, schools, teachers, write_csv
 
