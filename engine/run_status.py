@@ -18,7 +18,7 @@ re-judges every candidate. The stored status is for listing, counting and pickin
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, func, select, update
@@ -78,7 +78,7 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
     if gates:
         todo = [r for r in rows if r.id not in measured]
         whole = len(todo) == len(rows)
-        rates = _rates_alongside(session, rows, plans.values()) if whole and teachers else []
+        rates = _rates_alongside(session, rows, plans) if whole and teachers else None
         _measure(session, where if whole else None, todo, measured, rates, shared)
     updates: list[dict[str, Any]] = []
     # One lookup per version: the session does not keep the version row alive between calls.
@@ -111,29 +111,26 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
     return len(updates)
 
 
-def _rates_alongside(session: Session, rows: Sequence[Any], plans: Iterable[Any]) -> list[tuple[int, list[Any]]]:
-    """The plans' teacher-rate columns, to count in the metric pass — when that one pass reads
-    every school with a run (one workflow version, and every run not withdrawn is being refreshed:
-    an import's refresh), so the tallies need not read the million teachers again (1.1 s of a
-    province's re-import on SQLite). Otherwise none: the tallies count for themselves."""
-    if len({r.workflow_version_id for r in rows}) != 1:
-        return []
+def _rates_alongside(session: Session, rows: Sequence[Any], plans: Mapping[int, Any]) -> tuple[int, list[Any]] | None:
+    """(plan id, its teacher-rate columns) to count in the metric pass — when that one pass reads
+    every school with a run (one plan, one workflow version, every run not withdrawn refreshed: an
+    import's refresh), so the tallies need not read the million teachers again (1.1 s of a
+    province's re-import on SQLite). Otherwise None: the tallies count for themselves."""
+    if len(plans) != 1 or len({r.workflow_version_id for r in rows}) != 1:
+        return None
     every = session.scalar(select(func.count()).select_from(SchoolRun).where(SchoolRun.withdrawn_at.is_(None)))
     if len(rows) != every:
-        return []
-    out = []
-    for plan in plans:
-        columns = teacher_rate_columns(workflow_for_version(session, plan.workflow_version_id))
-        if columns:
-            out.append((plan.id, columns))
-    return out
+        return None
+    (plan,) = plans.values()
+    columns = teacher_rate_columns(workflow_for_version(session, plan.workflow_version_id))
+    return (plan.id, columns) if columns else None
 
 
 def _measure(session: Session, where: ColumnElement[bool] | None, rows: list[Any],
-             out: dict[int, Mapping[str, float | None]], rates: Sequence[tuple[int, list[Any]]] = (),
+             out: dict[int, Mapping[str, float | None]], rates: tuple[int, list[Any]] | None = None,
              shared: dict[int, dict[str, tuple[int, ...]]] | None = None) -> None:
     """Metric values for ``rows``: one aggregation per workflow version, in chunks of schools.
-    ``rates`` (from ``_rates_alongside``) are counted in the same pass, per plan into ``shared``."""
+    ``rates`` (from ``_rates_alongside``) are counted in the same pass into ``shared``."""
     by_version: dict[int, list[int]] = defaultdict(list)
     for r in rows:
         by_version[r.workflow_version_id].append(r.id)
@@ -143,15 +140,11 @@ def _measure(session: Session, where: ColumnElement[bool] | None, rows: list[Any
             # The caller's clause selects exactly these runs: one aggregation, however many (a
             # province's in one pass over the teachers, not ten of 5,000 schools: 4.0 → 1.2 s).
             clause = where & (SchoolRun.workflow_version_id == version_id)
-            counted: dict[str, tuple[int, ...]] = {}
+            counted: dict[str, tuple[int, ...]] | None = {} if rates and shared is not None else None
             out.update(metric_values(session, wf, select(SchoolRun.id, SchoolRun.school_code).where(clause),
-                                     extra=[c for _plan, columns in rates for c in columns], counted=counted))
-            start = 0
-            for plan_id, columns in rates:
-                end = start + len(columns)
-                if shared is not None:
-                    shared[plan_id] = {code: values[start:end] for code, values in counted.items()}
-                start = end
+                                     extra=rates[1] if counted is not None and rates else (), counted=counted))
+            if counted is not None and rates and shared is not None:
+                shared[rates[0]] = counted
             continue
         for i in range(0, len(ids), CHUNK):  # a list of runs: IN lists under every driver's bind limit
             part = SchoolRun.id.in_(ids[i:i + CHUNK])
