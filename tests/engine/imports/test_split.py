@@ -22,7 +22,8 @@ SCHOOLS = ("3703230001", "3703230002")
 
 
 def rows(n: int) -> list[list[str]]:
-    return [[f"T{i:04d}", f"教师{i}", SCHOOLS[i % 2], f"{i % 40 + 0.5:g}", "25", "15、3、11", str(i % 4), "合格"]
+    return [[f"T{i:04d}", f"教师{i % 7}", SCHOOLS[i % 2],  # names repeat, as they do
+             f"{i % 40 + 0.5:g}", "25", "15、3、11", str(i % 4), "合格"]
             for i in range(n)]
 
 
@@ -80,7 +81,7 @@ def test_a_good_file_read_in_parts_stores_what_one_process_stores(
     result = progress.import_progress(schools, path, progress=seen.append)
     assert in_parts == [120] and result.inserted == 120
     assert seen[-1] == 120 and seen == sorted(seen) and len(seen) > 2  # told after each part
-    assert stored(schools) == [(f"T{i:04d}", f"教师{i}", SCHOOLS[i % 2], i % 40 + 0.5, 25.0, "3,11,15", 3, i % 4, "pass")
+    assert stored(schools) == [(f"T{i:04d}", f"教师{i % 7}", SCHOOLS[i % 2], i % 40 + 0.5, 25.0, "3,11,15", 3, i % 4, "pass")
                                for i in range(120)]  # in the file's order: ids as the file lists them
 
 
@@ -99,6 +100,20 @@ def test_a_bad_file_is_read_in_one_process_and_its_problems_are_that_reads(
     assert [p.message for p in split_read.value.problems] == [p.message for p in one_read.value.problems]
     assert [(p.line, p.field) for p in split_read.value.problems] == [(102, "线上学时"), (112, "教师编号")]
     assert "第 5 行" in split_read.value.problems[1].message or "row 5" in split_read.value.problems[1].message
+    assert stored(schools) == []
+
+
+@pytest.mark.parametrize("row, cell, text, field", [(100, 3, "十", "线上学时"), (7, 2, "37032300", "学校标识码")])
+def test_one_bad_cell_in_one_part_stops_the_import(schools: Engine, tmp_path: Path, in_parts: list[int | None],
+                                                   row: int, cell: int, text: str, field: str) -> None:
+    """A part with a problem is never taken as good: the file is read in one process, which
+    names the row, and nothing is written."""
+    body = rows(120)
+    body[row][cell] = text
+    with pytest.raises(ImportFileError) as refused:
+        progress.import_progress(schools, write(tmp_path / "bad.csv", body))
+    assert in_parts == [None]
+    assert [(p.line, p.field) for p in refused.value.problems] == [(row + 2, field)]
     assert stored(schools) == []
 
 
