@@ -49,7 +49,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "gate": ("engine/gate.py", ["tests/engine/test_gate.py"]),
     # the wait rule of an early fact (_counts) is stated in test_facts, the per-request memo in test_reads
     "metrics": ("engine/metrics.py", ["tests/engine/test_metrics.py", "tests/engine/test_metrics_rules.py",
-                                      "tests/engine/test_facts.py", "tests/engine/test_reads.py"]),
+                                      "tests/engine/test_facts.py", "tests/engine/test_reads.py",
+                                      "tests/engine/test_tally.py"]),
     # run_stage_due (issue 14: an extension's cover, the final deadline's binding) is reached through
     # the stored status (test_run_status) and the Henan year (test_henan_year), not test_deadline
     # test_deadline_rules states what an extension that covers the rest does to the later stages
