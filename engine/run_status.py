@@ -127,8 +127,8 @@ def _rates_alongside(session: Session, rows: Sequence[Any], plans: Mapping[int, 
 
 
 def _measure(session: Session, where: ColumnElement[bool] | None, rows: list[Any],
-             out: dict[int, Mapping[str, float | None]], rates: tuple[int, list[Any]] | None = None,
-             shared: dict[int, dict[str, tuple[int, ...]]] | None = None) -> None:
+             out: dict[int, Mapping[str, float | None]], rates: tuple[int, list[Any]] | None,
+             shared: dict[int, dict[str, tuple[int, ...]]]) -> None:
     """Metric values for ``rows``: one aggregation per workflow version, in chunks of schools.
     ``rates`` (from ``_rates_alongside``) are counted in the same pass into ``shared``."""
     by_version: dict[int, list[int]] = defaultdict(list)
@@ -140,10 +140,10 @@ def _measure(session: Session, where: ColumnElement[bool] | None, rows: list[Any
             # The caller's clause selects exactly these runs: one aggregation, however many (a
             # province's in one pass over the teachers, not ten of 5,000 schools: 4.0 → 1.2 s).
             clause = where & (SchoolRun.workflow_version_id == version_id)
-            counted: dict[str, tuple[int, ...]] | None = {} if rates and shared is not None else None
+            counted: dict[str, tuple[int, ...]] = {}
             out.update(metric_values(session, wf, select(SchoolRun.id, SchoolRun.school_code).where(clause),
-                                     extra=rates[1] if counted is not None and rates else (), counted=counted))
-            if counted is not None and rates and shared is not None:
+                                     extra=rates[1] if rates else (), counted=counted if rates else None))
+            if rates:
                 shared[rates[0]] = counted
             continue
         for i in range(0, len(ids), CHUNK):  # a list of runs: IN lists under every driver's bind limit

@@ -42,7 +42,7 @@ from engine.imports.history import (
 )
 from engine.imports.kept import adopt, keeping
 from engine.imports.mapping import ColumnMapping, resolve_mapping
-from engine.imports.split import Check, Record, checked_in_parts
+from engine.imports.split import Check, Record, checked_in_parts, worth_splitting
 from engine.imports.staging import (
     HeaderCallback,
     ImportResult,
@@ -294,11 +294,14 @@ def import_progress(
             with open_table(path, mapping["teachers"], REQUIRED, source) as table:
                 if on_header:
                     on_header(table.header_row, table.columns)
-                with staging.stream():  # a large good file: checked on every core
-                    found = checked_in_parts(table, FIELDS, _part_check(table, schools, source, scope is not None),
-                                             staging.extend, _first, progress)
+                found, workers = None, worth_splitting(table)
+                if workers:  # a large file: checked on every core while it is good
+                    with staging.stream():
+                        found = checked_in_parts(table, FIELDS, _part_check(table, schools, source, scope is not None),
+                                                 staging.extend, _first, progress, workers)
+                    if found is None:
+                        staging.clear()
                 if found is None:  # read here: problems are this read's, named with their rows
-                    staging.clear()
                     with staging.stream():
                         found = _Rows(table.columns, schools, problems, scope is not None).run(
                             table.records(FIELDS), staging.add, progress)

@@ -38,18 +38,22 @@ Record = tuple[int, tuple[str, ...]]
 Check = Callable[[Iterable[Record], Callable[[tuple[Any, ...]], None]], bool]
 
 
-def checked_in_parts(table: Table, fields: Sequence[str], check: Check, add: Callable[[list[tuple[Any, ...]]], None],
-                     key: Callable[[tuple[Any, ...]], Hashable], progress: Callable[[int], None] | None = None,
-                     workers: int = 0) -> int | None:
-    """``add`` every row of ``table``'s data (a part's rows at a time), checked by ``check(records, add) -> no problem``
-    in ``workers`` processes (0: one per core, at most ``MAX_WORKERS``); the row count, or None
-    when the caller must read the file itself (rows may have been added: clear them first).
-    ``key`` of each row must be unique in the file; ``progress(rows)`` is told after each part."""
-    workers = workers or min(os.cpu_count() or 1, MAX_WORKERS)
+def worth_splitting(table: Table) -> int:
+    """How many workers to check ``table`` with: 0 when it does not qualify (a workbook, UTF-16, a
+    small file, a process with threads, one core) and the caller reads it itself at once."""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
     if workers < 2 or not fork_safe() or table.encoding not in SPLITTABLE:
-        return None
-    if table.path.stat().st_size < MIN_BYTES:
-        return None
+        return 0
+    return workers if table.path.stat().st_size >= MIN_BYTES else 0
+
+
+def checked_in_parts(table: Table, fields: Sequence[str], check: Check, add: Callable[[list[tuple[Any, ...]]], None],
+                     key: Callable[[tuple[Any, ...]], Hashable], progress: Callable[[int], None] | None,
+                     workers: int) -> int | None:
+    """``add`` every row of ``table``'s data (a part's rows at a time), checked by ``check(records, add) -> no problem``
+    in ``workers`` processes (``worth_splitting``); the row count, or None when the caller must
+    read the file itself (rows may have been added: clear them first). ``key`` of each row must
+    be unique in the file; ``progress(rows)`` is told after each part."""
     data = table.path.read_bytes()
     parts = _parts(data, table.header_row, workers * PARTS_PER_WORKER)
     if parts is None:
