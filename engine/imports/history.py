@@ -38,6 +38,9 @@ VALUES = (
 TRACKED = ("online_hours", "practice_hours", "points_count", "evidence_count", "evidence_result")
 _CHANGED = "rollout_changed_teacher"
 _LEAVING = "rollout_leaving_teacher"
+# PostgreSQL's default (4 MB) spills the merge's hash join of a million staged rows against the
+# teacher table into 16 batches on disk and its sort into an external merge.
+MERGE_WORK_MEM = "256MB"
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ def merge_teachers(conn: Connection, staging: Staging, as_of: date, full: bool) 
     stage = staging.name
     if pg:
         conn.execute(text(f"ANALYZE {stage}"))
+        conn.execute(text(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'"))
     distinct = "IS DISTINCT FROM" if pg else "IS NOT"
     differs = " OR ".join(f"t.{c} {distinct} s.{c}" for c in VALUES)
     temp = "CREATE TEMPORARY TABLE {} " + ("ON COMMIT DROP " if pg else "") + "AS "
@@ -101,14 +105,17 @@ def merge_teachers(conn: Connection, staging: Staging, as_of: date, full: bool) 
         # The school and the leaving mark apart, only where they change: SQLite rewrites an index's
         # entries for every row whose UPDATE names one of its columns, changed or not, and the
         # school indexes are in school order, not the file's (1,000,000 scattered rewrites).
-        sets = ", ".join(f"{c} = c.{c}" for c in VALUES if c != "school_code")
+        # PostgreSQL compares an indexed column's old and new value (an equal one keeps the update
+        # HOT), so there one UPDATE sets both: a second pass over the changed rows was 0.7–0.9 s.
+        sets = ", ".join(f"{c} = c.{c}" for c in VALUES if pg or c != "school_code")
         updated = int(conn.execute(text(
-            f"UPDATE teacher SET {sets} FROM {_CHANGED} AS c WHERE teacher.id = c.tid"
+            f"UPDATE teacher SET {sets}{', left_on = NULL' if pg else ''} FROM {_CHANGED} AS c WHERE teacher.id = c.tid"
         )).rowcount)
-        conn.execute(text(
-            f"UPDATE teacher SET school_code = c.school_code, left_on = NULL FROM {_CHANGED} AS c "
-            f"WHERE teacher.id = c.tid AND (teacher.school_code {distinct} c.school_code OR teacher.left_on IS NOT NULL)"
-        ))
+        if not pg:
+            conn.execute(text(
+                f"UPDATE teacher SET school_code = c.school_code, left_on = NULL FROM {_CHANGED} AS c "
+                f"WHERE teacher.id = c.tid AND (teacher.school_code IS NOT c.school_code OR teacher.left_on IS NOT NULL)"
+            ))
         names = ", ".join(("platform_id", *VALUES))
         inserted = int(conn.execute(text(
             f"INSERT INTO teacher ({names}) SELECT {names} FROM {_CHANGED} WHERE tid IS NULL"
@@ -123,6 +130,8 @@ def merge_teachers(conn: Connection, staging: Staging, as_of: date, full: bool) 
         left = int(conn.execute(text(
             f"UPDATE teacher SET left_on = :as_of WHERE id IN (SELECT tid FROM {_LEAVING})"
         ), {"as_of": as_of}).rowcount)
+    if pg:
+        conn.execute(text("SET LOCAL work_mem TO DEFAULT"))
     total = staging.rows
     staging.drop()
     return Counts(inserted, updated, total - inserted - updated, left)

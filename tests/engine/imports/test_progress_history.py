@@ -183,9 +183,10 @@ def test_a_left_teacher_no_longer_holds_back_an_every_teacher_metric(schools: En
 
 
 def test_a_teacher_who_moves_school_is_moved_and_the_others_keep_theirs(schools: Engine, tmp_path: Path) -> None:
-    """The merge sets school and leaving mark in a statement of their own, only for the teachers
-    whose school changed or who were marked left (so SQLite does not rewrite the school indexes of
-    a million teachers whose hours changed): both kinds of change still land, and are counted once."""
+    """On SQLite the merge sets school and leaving mark in a statement of their own, only for the
+    teachers whose school changed or who were marked left (so it does not rewrite the school indexes
+    of a million teachers whose hours changed); PostgreSQL sets them in its one UPDATE. Either way
+    both kinds of change land, and are counted once."""
     import_progress(schools, write_csv(tmp_path / "a.csv", GOOD), as_of=date(2022, 3, 1), clock=CLOCK)
     moved = later(GOOD, T0001="27")
     moved[2] = ["T0002", "李四", "3703230002", "13", "0", "", "", ""]  # another school, and an hour more
