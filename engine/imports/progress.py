@@ -327,7 +327,7 @@ def import_progress(
         else:
             drop_temporary(conn)
         if changed:  # gates read teachers' progress: every run's verdict may move
-            refresh_connection(conn, true())
+            refresh_connection(conn, true(), dates=False)
             refresh_statistics(conn)
     return ImportResult(
         "progress", source, total, counts.inserted, counts.updated, counts.unchanged,

@@ -294,3 +294,40 @@ def test_runs_the_caller_measured_keep_its_values_and_the_rest_are_measured_in_c
 
 def plan_workflow(s: Session) -> Workflow:
     return workflow_for_version(s, s.scalars(select(Plan.workflow_version_id)).one())
+
+
+def test_a_teachers_only_refresh_keeps_stored_due_dates_and_dates_runs_never_derived(
+        plan: sessionmaker[Session], clock: FixedClock) -> None:
+    """``dates=False`` (a progress import's refresh) trusts a derived run's stored due date — no
+    teacher figure moves one — but a run never derived still gets its date worked out."""
+    with transaction(plan) as s:
+        due = run_of(s, EARLY[0]).due_date
+        assert due is not None
+        s.execute(update(SchoolRun).where(SchoolRun.school_code == EARLY[0]).values(due_date=date(2030, 1, 1)))
+        s.execute(update(SchoolRun).where(SchoolRun.school_code == LATE[0])
+                  .values(due_date=None, due_source=None, derived_ok=False))
+        refresh(s, SchoolRun.id.is_not(None), dates=False)
+        assert run_of(s, EARLY[0]).due_date == date(2030, 1, 1)
+        late = run_of(s, LATE[0])
+        assert late.derived_ok and late.due_date is not None and late.due_source == "workflow"
+        refresh(s, SchoolRun.id.is_not(None))
+        assert run_of(s, EARLY[0]).due_date == due
+
+
+def test_a_run_whose_failing_gates_are_unchanged_is_not_written_again(plan: sessionmaker[Session]) -> None:
+    """The failing gates are compared as the JSON text the column holds: the same gates, failing by
+    the same figures, compare equal (else every refresh rewrote every blocked run); other figures do not."""
+    with transaction(plan) as s:
+        run = run_of(s, EARLY[0])
+        assert run.blocked and run.failing
+        failing = [dict(g) for g in run.failing]
+        assert refresh(s, SchoolRun.id.is_not(None)) == 0
+        assert refresh(s, SchoolRun.id.is_not(None), dates=False) == 0
+        s.execute(update(SchoolRun).where(SchoolRun.id == run.id).values(failing=[{"gate": "other"}]))
+        assert refresh(s, SchoolRun.id == run.id) == 1
+        s.expire_all()
+        assert run_of(s, EARLY[0]).failing == failing
+        s.execute(update(SchoolRun).where(SchoolRun.id == run.id).values(failing=[{"gate": "other"}], due_date=None))
+        assert refresh(s, SchoolRun.id == run.id, gates=False) == 1  # a date moved: the gates are kept as they were
+        s.expire_all()
+        assert run_of(s, EARLY[0]).failing == [{"gate": "other"}] and run_of(s, EARLY[0]).due_date is not None
