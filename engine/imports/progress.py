@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date
+from operator import itemgetter
 from pathlib import Path
 from typing import cast
 
@@ -227,10 +228,6 @@ def _part_check(table: Table, schools: set[str], source: str, scoped: bool) -> C
     return check
 
 
-def _first(row: tuple[object, ...]) -> object:
-    return row[0]  # the platform id: once per file
-
-
 def import_progress(
     session_or_engine: Session | Engine,
     path: str | Path,
@@ -296,9 +293,9 @@ def import_progress(
                     on_header(table.header_row, table.columns)
                 found, workers = None, worth_splitting(table)
                 if workers:  # a large file: checked on every core while it is good
-                    with staging.stream():
+                    with staging.stream():  # keyed by platform id (itemgetter: no Python call per row)
                         found = checked_in_parts(table, FIELDS, _part_check(table, schools, source, scope is not None),
-                                                 staging.extend, _first, progress, workers)
+                                                 staging.extend, itemgetter(0), progress, workers)
                     if found is None:
                         staging.clear()
                 if found is None:  # read here: problems are this read's, named with their rows
@@ -328,7 +325,10 @@ def import_progress(
             drop_temporary(conn)
         if changed:  # gates read teachers' progress: every run's verdict may move
             refresh_connection(conn, true(), dates=False)
-            refresh_statistics(conn)
+            # The history grew and verdicts moved; the teachers' own columns the planner reads
+            # (school, platform id, left) change only with teachers who came or left.
+            grown = ("teacher",) if counts.inserted or counts.left else ()
+            refresh_statistics(conn, ("teacher_progress", "school_run", *grown))
     return ImportResult(
         "progress", source, total, counts.inserted, counts.updated, counts.unchanged,
         left=counts.left, import_id=import_id, sha256=sha, as_of=as_of, same_as=same_as,
