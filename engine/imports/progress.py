@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import cast
@@ -314,17 +315,19 @@ def import_progress(
         counts = merge_teachers(conn, staging, as_of, full)
         changed = bool(counts.inserted or counts.updated or counts.left)
         import_id = None
+        history: Callable[[], None] = partial(drop_temporary, conn)
         if changed or same_as is None:  # the same bytes again, changing nothing, are no new fact
             import_id = record_import(
                 conn, at=now, as_of=as_of, file_name=name, sha256=sha,
                 mapping=mapping_name or "built-in", actor=actor, full=full,
                 total=total, counts=counts,
             )
-            write_history(conn, counts, import_id)
-        else:
-            drop_temporary(conn)
-        if changed:  # gates read teachers' progress: every run's verdict may move
-            refresh_connection(conn, true(), dates=False)
+            history = partial(write_history, conn, counts, import_id)
+        if not changed:
+            history()
+        else:  # gates read teachers' progress: every run's verdict may move
+            # The history is written while the verdicts are judged (it reads only the merge's rows).
+            refresh_connection(conn, true(), dates=False, meanwhile=history)
             # The history grew and verdicts moved; the teachers' own columns the planner reads
             # (school, platform id, left) change only with teachers who came or left.
             grown = ("teacher",) if counts.inserted or counts.left else ()

@@ -331,3 +331,29 @@ def test_a_run_whose_failing_gates_are_unchanged_is_not_written_again(plan: sess
         assert refresh(s, SchoolRun.id == run.id, gates=False) == 1  # a date moved: the gates are kept as they were
         s.expire_all()
         assert run_of(s, EARLY[0]).failing == [{"gate": "other"}] and run_of(s, EARLY[0]).due_date is not None
+
+
+def test_meanwhile_runs_once_beside_the_judging_and_its_error_reaches_the_caller(
+        plan: sessionmaker[Session]) -> None:
+    """A progress import writes its history while the verdicts are judged: the work runs once, in
+    another thread, is done when ``refresh`` returns (the connection is the caller's again), runs
+    even when no run matches, and its error is the caller's."""
+    import threading
+
+    threads: list[int] = []
+
+    def work() -> None:
+        threads.append(threading.get_ident())
+
+    with transaction(plan) as s:
+        s.execute(update(SchoolRun).values(blocked=False))
+        assert refresh(s, SchoolRun.id.is_not(None), meanwhile=work) > 0
+        assert len(threads) == 1 and threads[0] != threading.get_ident()
+        assert refresh(s, SchoolRun.id == -1, meanwhile=work) == 0
+        assert len(threads) == 2
+
+        def fails() -> None:
+            raise RuntimeError("history write failed")
+
+        with pytest.raises(RuntimeError, match="history write failed"):
+            refresh(s, SchoolRun.id.is_not(None), meanwhile=fails)
