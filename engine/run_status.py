@@ -216,9 +216,10 @@ def refresh_ids(session: Session, ids: list[int], *, values: Values | None = Non
                for i in range(0, len(ids), CHUNK))
 
 
-def refresh_connection(conn: Connection, where: ColumnElement[bool], *, dates: bool = True,
+def refresh_connection(conn: Connection, where: ColumnElement[bool], *, dates: bool,
                        meanwhile: Callable[[], None] | None = None) -> int:
-    """``refresh`` inside a Core connection's transaction (the imports work on connections)."""
+    """``refresh`` inside a Core connection's transaction (the imports work on connections; a
+    progress import passes ``dates=False``)."""
     session = Session(bind=conn)  # joins the transaction; never commits it (rollback_only mode)
     try:
         return refresh(session, where, dates=dates, meanwhile=meanwhile)
