@@ -1,5 +1,6 @@
 """The cells of a progress export that need more than a lookup: hours, the chosen capability
-points (numbers or the platforms' codes), and the national ID number a platform id must not be.
+points (numbers or the platforms' codes), and the national ID number a platform id must not be;
+and the yes/no and 学校标识码 cells the region, school and per-school entry files share.
 
 Rules from the seeds: each teacher studies online ≥ 25 hours and practises ≥ 25 hours in school
 (000 "选学内容不少于25学时"; 001 "每位教师从30个微能力点中选取3个能力点学习"), so points are numbers
@@ -12,7 +13,8 @@ import re
 from functools import lru_cache
 
 from engine.i18n import language, tr
-from engine.imports.staging import fold, missing
+from engine.imports.staging import Problems, check_code, fold, missing
+from engine.imports.tabular import Column
 
 MAX_HOURS = 1000.0  # far above the programme's 50 hours: anything more is a typo or a unit mix-up
 POINTS = range(1, 31)  # 001 attachment 3: the 30 micro-capability points
@@ -105,3 +107,30 @@ def parse_hours(value: str) -> tuple[float | None, str | None]:
     if hours > MAX_HOURS:
         return None, tr(f"学时 {text} 超过上限 {MAX_HOURS:g}，请核对", f"hours {text} above the cap of {MAX_HOURS:g}: check the file")
     return hours, None
+
+
+_TRUE = {"是", "y", "yes", "1", "true", "t", "√", "✓"}
+_FALSE = {"否", "n", "no", "0", "false", "f", "×", "✗"}
+
+
+def parse_bool(value: str) -> bool | None:
+    """是/否, Y/N, 1/0, true/false as spreadsheets write them; None when it is none of those."""
+    word = fold(value).casefold()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    return None
+
+
+BOOL_WORDS = "是/否、Y/N、1/0、true/false"
+
+
+def school_code_cell(cells: dict[str, str], columns: dict[str, Column], number: int, problems: Problems) -> str | None:
+    """A bulk file's 学校标识码 cell checked (10 digits), or None with the problem listed — the one
+    check every per-school entry file (facts, extensions, contractors) starts its row with."""
+    code, error = check_code(cells["code"], 10, "学校标识码", "school code")
+    if error or code is None:
+        problems.add(number, columns["code"], error or missing("学校标识码", "school code"))
+        return None
+    return code

@@ -20,7 +20,8 @@ from engine.audit.chain import EventDraft, append_events, run_chain
 from engine.clock import Clock
 from engine.errors import NotFound
 from engine.i18n import tr
-from engine.imports.staging import Problems, duplicate, fold, missing, school_code_cell
+from engine.imports.cells import school_code_cell
+from engine.imports.staging import Problems, duplicate, fold, missing
 from engine.imports.tabular import open_table
 from engine.models import Plan, SchoolRun
 from engine.text import clean_line

@@ -17,13 +17,12 @@ from datetime import date
 from pathlib import Path
 
 from engine.i18n import tr
+from engine.imports.cells import parse_bool, school_code_cell
 from engine.imports.staging import (
     Problems,
     duplicate,
     fold,
     missing,
-    parse_bool,
-    school_code_cell,
 )
 from engine.imports.tabular import Column, open_table
 from engine.text import MAX_NOTE, MAX_REASON

@@ -86,12 +86,12 @@ def drop_kept(conn: Connection, key: str) -> None:
 
 
 def keeping(conn: Connection, model: type[DeclarativeBase], key_column: str, columns: Sequence[str],
-            key: str | None) -> Staging:
+            key: str | None, *, binary: bool = False) -> Staging:
     """A staging table for a dry run: kept under ``key`` when the connection can keep one, else
-    the ordinary temporary table."""
+    the ordinary temporary table (``binary``: ``Staging``'s)."""
     if key is None or not kept_supported(conn):
-        return Staging(conn, model, key_column, columns)
-    return Staging(conn, model, key_column, columns, kept=kept_table(conn, key))
+        return Staging(conn, model, key_column, columns, binary=binary)
+    return Staging(conn, model, key_column, columns, kept=kept_table(conn, key), binary=binary)
 
 
 def adopt(conn: Connection, model: type[DeclarativeBase], key_column: str, columns: Sequence[str], key: str,

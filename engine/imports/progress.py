@@ -288,7 +288,7 @@ def import_progress(
             staging = adopt(conn, Teacher, "platform_id", VALUES, staged, schools, problems, scope is not None)
             total = staging.rows
         else:
-            staging = keeping(conn, Teacher, "platform_id", VALUES, keep if dry_run else None)
+            staging = keeping(conn, Teacher, "platform_id", VALUES, keep if dry_run else None, binary=True)
             with open_table(path, mapping["teachers"], REQUIRED, source) as table:
                 if on_header:
                     on_header(table.header_row, table.columns)

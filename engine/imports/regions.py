@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from engine.i18n import tr
+from engine.imports.cells import parse_bool
 from engine.imports.mapping import ColumnMapping, resolve_mapping
 from engine.imports.staging import (
     ImportResult,
@@ -31,7 +32,6 @@ from engine.imports.staging import (
     connection_for,
     duplicate,
     fold,
-    parse_bool,
 )
 from engine.imports.tabular import Column, open_table
 from engine.models import Region

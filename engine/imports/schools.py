@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from engine.db import refresh_statistics
 from engine.i18n import tr
+from engine.imports.cells import BOOL_WORDS, parse_bool
 from engine.imports.mapping import ColumnMapping, resolve_mapping
 from engine.imports.staging import (
-    BOOL_WORDS,
     HeaderCallback,
     ImportResult,
     Problems,
@@ -29,7 +29,6 @@ from engine.imports.staging import (
     fold,
     missing,
     out_of_scope,
-    parse_bool,
 )
 from engine.imports.tabular import open_table
 from engine.models import Region, School
