@@ -375,3 +375,22 @@ def test_an_update_only_reimport_refreshes_the_stored_gate_verdict(plan: session
         assert (result.inserted, result.updated) == (0, 1)
         run = run_of(s, school)
         assert not run.blocked and run.failing is None
+
+
+def test_rows_land_as_checked_whatever_their_characters(schools: Engine, tmp_path: Path) -> None:
+    """PostgreSQL takes the checked rows by binary COPY, with the staging table's column types:
+    backslashes, quotes and CJK punctuation in a name, a fractional hour, an empty result and a
+    management-team role land exactly as they were read (text COPY would have had to escape the
+    backslash), on both databases."""
+    header = [*HEADER, "人员类型"]
+    rows = [header,
+            ["T0101", "赵\\六", "3703230001", "25.25", "0.5", "1", "1", "", "管理团队"],
+            ["T0102", "钱“七”·O'Neil", "3703230002", "0", "49.75", "", "", "不合格", ""]]
+    result = import_progress(schools, write_csv(tmp_path / "odd.csv", rows))
+    assert (result.inserted, result.total) == (2, 2)
+    with Session(schools) as session:
+        got = session.execute(select(Teacher.platform_id, Teacher.name, Teacher.online_hours, Teacher.practice_hours,
+                                     Teacher.points_count, Teacher.evidence_result, Teacher.role)
+                              .order_by(Teacher.platform_id)).all()
+    assert [tuple(r) for r in got] == [("T0101", "赵\\六", 25.25, 0.5, 1, None, "management"),
+                                       ("T0102", "钱“七”·O'Neil", 0.0, 49.75, 0, "fail", "teacher")]
