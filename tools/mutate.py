@@ -84,7 +84,14 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # the progress export's cells (split out of imports/progress.py on 2026-12-03)
     "cells": ("engine/imports/cells.py", ["tests/engine/imports/test_progress.py",
                                           "tests/engine/imports/test_progress_rules.py",
-                                          "tests/engine/imports/test_hostile_files.py"]),
+                                          "tests/engine/imports/test_hostile_files.py",
+                                          # the yes/no and school-code cells of the other files
+                                          "tests/engine/imports/test_schools.py",
+                                          "tests/engine/imports/test_regions.py",
+                                          "tests/engine/imports/test_direct_counties_import.py",
+                                          "tests/engine/imports/test_contractors.py",
+                                          "tests/engine/test_entries.py",
+                                          "tests/engine/test_contractor_entries.py"]),
     # the sweep's early warnings, reroutes and its report are stated in test_warnings, test_direct_counties,
     # the bulletin's contractor ranking (seed 002 (九)) in test_contractor_bulletin
     "sweep": ("service/sweep.py", ["tests/service/test_sweep.py", "tests/service/test_sweep_rules.py",

@@ -61,14 +61,19 @@ def test_a_bad_facts_file_is_refused_whole_with_every_row_named(province, clock,
         [SCHOOLS[3], "briefings_submitted", "3", ""],       # 6: training's fact, school still in assignment
         [SCHOOLS[0], "contractor_assigned", "0", ""],       # 7: the same school and fact twice
         [SCHOOLS[4], "evaluation_done", "很好", ""],         # 8: not a number
+        ["410102", "contractor_assigned", "1", ""],         # 9: a code of 6 digits, not 10
+        ["", "contractor_assigned", "1", ""],               # 10: no code at all
     ]
     path = write_csv(tmp_path / "事实.csv", FACT_HEADER, rows)
     with pytest.raises(ImportFileError) as info, transaction(province) as s:
         import_facts(s, clock, path, actor=OFFICE)
     got = {(p.line, p.field) for p in info.value.problems}
-    assert got == {(3, "学校标识码"), (4, "事实项"), (5, "值"), (6, "事实项"), (7, "事实项"), (8, "值")}, got
+    assert got == {(3, "学校标识码"), (4, "事实项"), (5, "值"), (6, "事实项"), (7, "事实项"), (8, "值"),
+                   (9, "学校标识码"), (10, "学校标识码")}, got
     messages = {p.line: p.message for p in info.value.problems}
     assert "不能提前记录" in messages[6] and "0 到 1" in messages[5]
+    assert messages[9].startswith("学校标识码") and "10" in messages[9], messages[9]
+    assert messages[10] == "缺少学校标识码", messages[10]
     with transaction(province) as s:  # nothing written: not even row 2
         assert s.scalar(select(func.count()).select_from(SchoolFact)) == 0 and _fact_events(s) == 0
 
