@@ -93,7 +93,8 @@ def metric_values(
     A share over zero teachers is ``None`` (no data), not 0 % and not 100 %. ``extra`` columns
     (per-school aggregates over the present teachers: ``engine.rates.teacher_rate_columns``) are
     counted in the same pass into ``counted`` (school → their values), for each school the pass
-    reads — every school when it reads them all (``counts_every_school``).
+    reads (every school with a present teacher, when ``runs`` selects them all: the stored status's
+    refresh after an import, engine/run_status.py).
     """
     run_rows = session.execute(runs).all()
     school_of = {r[0]: r[1] for r in run_rows}

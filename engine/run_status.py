@@ -47,6 +47,7 @@ from engine.models import Batch, Plan, RunDeadline, SchoolRun
 from engine.rates import teacher_rate_columns
 from engine.reads import remembered
 from engine.tally import retally_where
+from engine.workflow.model import Workflow
 from engine.workflow.versions import workflow_for_version
 
 Values = Mapping[int, Mapping[str, float | None]]
@@ -86,19 +87,21 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
         retally_where(session, where, teachers=teachers)  # a withdrawn run leaves its county's counts
         return 0
     gates = gates or not all(r.derived_ok for r in rows)
+    dated = [r for r in rows if dates or not r.derived_ok]  # the runs whose due date is worked out
     # A batch's and a plan's dates are read once each, not decoded again on each of their 50,000 runs.
     batches = {b.id: b for b in session.execute(select(Batch.id, Batch.start, Batch.deadlines).where(
-        Batch.id.in_({r.batch_id for r in rows})))}
+        Batch.id.in_({r.batch_id for r in dated})))} if dated else {}
     plans = {p.id: p for p in session.execute(select(
         Plan.id, Plan.final_deadline, Plan.timezone, Plan.extension_cap, Plan.final_deadline_stages,
         Plan.workflow_version_id).where(
         Plan.id.in_({r.plan_id for r in rows})))}
-    calendar = memo.remembered(load_calendar(session))  # a province's runs share a few dozen due-date questions
     extra: dict[int, dict[str, tuple[Any, str]]] = defaultdict(dict)
-    for run_id, stage_id, day, kind in session.execute(
-            select(RunDeadline.run_id, RunDeadline.stage, RunDeadline.due, RunDeadline.kind)
-            .where(RunDeadline.run_id.in_(select(SchoolRun.id).where(where)))):
-        extra[run_id][stage_id] = (day, kind)
+    if dated:
+        calendar = memo.remembered(load_calendar(session))  # a province's runs share a few dozen due-date questions
+        for run_id, stage_id, day, kind in session.execute(
+                select(RunDeadline.run_id, RunDeadline.stage, RunDeadline.due, RunDeadline.kind)
+                .where(RunDeadline.run_id.in_(select(SchoolRun.id).where(where)))):
+            extra[run_id][stage_id] = (day, kind)
     measured: dict[int, Mapping[str, float | None]] = dict(values or {})
     shared: dict[int, dict[str, tuple[int, ...]]] = {}  # plan id → school → its teacher-rate counts
     if gates:
@@ -106,38 +109,41 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
         whole = len(todo) == len(rows)
         rates = _rates_alongside(session, rows, plans) if whole and teachers else None
         _measure(session, where if whole else None, todo, measured, rates, shared)
-    updates: list[dict[str, Any]] = []
     # One lookup per version: the session does not keep the version row alive between calls.
     wfs = {v: workflow_for_version(session, v) for v in {r.workflow_version_id for r in rows}}
-    with _beside(meanwhile):
-        for r in rows:
-            wf = wfs[r.workflow_version_id]
-            if dates or not r.derived_ok:
-                batch, plan = batches[r.batch_id], plans[r.plan_id]
-                due = run_stage_due(wf, r.state, batch_start=batch.start,
-                                    stage_entered=local_date(r.stage_entered_at, plan.timezone),
-                                    batch_deadlines=batch.deadlines or {}, run_deadlines=extra.get(r.id, {}),
-                                    final_deadline=plan.final_deadline, final_stages=plan.final_deadline_stages,
-                                    extension_cap=plan.extension_cap, calendar=calendar)
-                dated = (due.due, due.source, bool(due.provisional)) if due else (None, None, False)
-            else:
-                dated = (r.due_date, r.due_source, r.due_provisional)
-            blocked, failing = r.blocked, None
-            if gates:
-                results = judge_stage(wf, wf.stage(r.state), measured[r.id])
-                blocked = bool(results) and not all_passed(results)
-                failing = [g.as_dict() for g in results if not g.passed] or None
-                written = json.dumps(failing)
-            else:
-                written = r.failing
-            # The failing gates are compared as the JSON text the column holds (SQLAlchemy's JSON type
-            # writes ``json.dumps`` of the value, JSON null for None): decoding a province's 50,000
-            # lists only to compare them was 0.3 s. Text that differs only costs a write.
-            if (*dated, blocked, written, True) != (r.due_date, r.due_source, r.due_provisional, r.blocked,
-                                                    r.failing, r.derived_ok):
-                if not gates:
-                    failing = json.loads(r.failing) if r.failing is not None else None
-                updates.append({"b_id": r.id, **dict(zip(DERIVED, (*dated, blocked, failing, True), strict=True))})
+
+    def due_of(r: Any, wf: Workflow) -> tuple[Any, str | None, bool]:
+        if not (dates or not r.derived_ok):
+            return r.due_date, r.due_source, r.due_provisional
+        batch, plan = batches[r.batch_id], plans[r.plan_id]
+        due = run_stage_due(wf, r.state, batch_start=batch.start,
+                            stage_entered=local_date(r.stage_entered_at, plan.timezone),
+                            batch_deadlines=batch.deadlines or {}, run_deadlines=extra.get(r.id, {}),
+                            final_deadline=plan.final_deadline, final_stages=plan.final_deadline_stages,
+                            extension_cap=plan.extension_cap, calendar=calendar)
+        return (due.due, due.source, bool(due.provisional)) if due else (None, None, False)
+
+    def changed(r: Any) -> dict[str, Any] | None:
+        """The run's new derived columns, or None when they are what it holds."""
+        wf = wfs[r.workflow_version_id]
+        blocked, failing, written = r.blocked, None, r.failing
+        if gates:
+            results = judge_stage(wf, wf.stage(r.state), measured[r.id])
+            blocked = bool(results) and not all_passed(results)
+            failing = [g.as_dict() for g in results if not g.passed] or None
+            written = json.dumps(failing)
+        # The failing gates are compared as the JSON text the column holds (SQLAlchemy's JSON type
+        # writes ``json.dumps`` of the value, JSON null for None): decoding a province's 50,000
+        # lists only to compare them was 0.3 s. Text that differs only costs a write.
+        new = (*due_of(r, wf), blocked, written, True)
+        if new == (r.due_date, r.due_source, r.due_provisional, r.blocked, r.failing, r.derived_ok):
+            return None
+        if not gates:
+            failing = json.loads(r.failing) if r.failing is not None else None
+        return {"b_id": r.id, **dict(zip(DERIVED, (*new[:4], failing, True), strict=True))}
+
+    with _beside(meanwhile):  # judging is plain Python: ``meanwhile`` may use the connection
+        updates = [u for u in map(changed, rows) if u is not None]
     if updates:
         table = cast(Table, SchoolRun.__table__)
         # Core UPDATE: derived columns are not a change of the run, so the optimistic-lock
