@@ -91,3 +91,21 @@ def test_province_forecast_bench_runs_at_tiny_size(tmp_path: Path, capsys: pytes
         ("approximate", tiny.schools, tiny.teachers), ("bootstrap", tiny.schools, tiny.teachers)]
     forecast_speed(["--schools", "20", "--samples", "50", "--batch", "7"])
     assert "20 schools × 20 teachers" in capsys.readouterr().out
+
+
+def test_reimport_bench_times_a_changed_then_an_unchanged_file_after_a_checkpoint(
+        db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--reimport`` changes every teacher's hours, then imports the same file again (nothing to
+    change); on PostgreSQL each import follows a checkpoint, as an office's weekly import does."""
+    import json
+
+    from bench.forecast_db import main as forecast_db
+
+    pg = db_url.startswith("postgresql")
+    target = ["--pg", db_url] if pg else ["--db", db_url.removeprefix("sqlite:///")]
+    forecast_db(["--size", "tiny", *target, "--samples", "50"])
+    capsys.readouterr()
+    forecast_db(["--size", "tiny", *target, "--reuse", "--reimport"])
+    (result,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert (result["changed_updated"], result["unchanged_updated"]) == (SIZES["tiny"].teachers, 0)
+    assert (result["changed_checkpointed"], result["unchanged_checkpointed"]) == (pg, pg)
