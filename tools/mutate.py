@@ -79,6 +79,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                                 "tests/engine/imports/test_progress_history.py",
                                                 "tests/engine/imports/test_dry_run.py",
                                                 "tests/engine/imports/test_split.py"]),
+    # what each progress import changed (issue 11): the merge of the changed rows, the history, provenance, --full
+    "history": ("engine/imports/history.py", ["tests/engine/imports/test_progress_history.py",
+                                              "tests/engine/imports/test_progress.py",
+                                              "tests/engine/imports/test_split.py"]),
     # a large file checked in parts (issue 11 speed): test_split states that the parts' read is the one-process read's
     "split": ("engine/imports/split.py", ["tests/engine/imports/test_split.py"]),
     # the progress export's cells (split out of imports/progress.py on 2026-12-03)
