@@ -92,6 +92,11 @@ def test_first_import_records_every_teacher_and_an_audit_event(schools: Engine, 
     assert event.gates[0]["sha256"] == result.sha256 and event.gates[0]["import_id"] == 1
     assert event.gates[0]["as_of"] == "2022-03-01" and event.gates[0]["inserted"] == 3
     assert event.gates[0]["rejected"] == 0  # all or nothing: an accepted file rejected no row
+    # The event carries the file's facts, not the actor and time it already holds as columns.
+    assert sorted(event.gates[0]) == ["as_of", "file_name", "full", "import_id", "inserted", "left_school",
+                                      "mapping", "rejected", "sha256", "total", "unchanged", "updated"]
+    # A supervisor reading the trail sees in words which file, as of when, and what it did.
+    assert event.reason == "导入教师学习进度 export-0301.csv（截至 2022-03-01）：新增 3，更新 0，未变 0，离校 0"
     with Session(schools) as s:
         assert verify_chains(s).ok
 
@@ -136,9 +141,12 @@ def test_the_same_file_again_is_a_no_op_and_says_so(schools: Engine, tmp_path: P
 
 def test_an_earlier_as_of_is_refused_and_writes_nothing(schools: Engine, tmp_path: Path) -> None:
     import_progress(schools, write_csv(tmp_path / "a.csv", GOOD), as_of=date(2022, 3, 15), clock=CLOCK)
-    with pytest.raises(ImportFileError, match="2022-03-01"):
+    with pytest.raises(ImportFileError, match="2022-03-01") as refused:
         import_progress(schools, write_csv(tmp_path / "b.csv", later(GOOD, T0002="20")),
                         as_of=date(2022, 3, 1), clock=CLOCK)
+    (problem,) = refused.value.problems
+    assert refused.value.source == problem.source == str(tmp_path / "b.csv")  # the file it is about
+    assert "2022-03-01" in problem.message and "2022-03-15" in problem.message  # both dates, to compare
     assert len(imports(schools)) == 1 and len(history(schools)) == 3
 
 
