@@ -186,7 +186,7 @@ def run_module(name: str, max_children: int, baseline: str | None = None,
 # mutants, maps its tests and runs them clean (a minute or two each, single-threaded).
 COST = {"plan": 38, "run_status": 40, "runs": 35, "progress": 27, "metrics": 17, "sweep": 14,
         "dispatcher": 13, "verify": 13, "checkpoint": 8, "access": 5, "extension": 3, "gate": 2,
-        "chain": 2, "deadline": 12, "reminder": 1, "calendar": 1}
+        "chain": 2, "deadline": 12, "reminder": 1, "calendar": 1, "history": 3}
 
 
 def _row(s: dict[str, object]) -> str:
