@@ -79,8 +79,8 @@ def build(engine: Engine, workdir: Path, size: str) -> int:
         # The teachers hold their last import's hours, as an import leaves them (the stalled fifth's
         # are below the file's): the gates, which read the teachers, and the forecast, which reads
         # the history, see the same hours. Points and evidence stay the file's on the teachers and
-        # 3 and 0 in the history: the history's real ones put 13,096 schools at risk instead of
-        # 7,450, and the forecast's peak memory at 716 MB (2026-12-03; docs/benchmarks.md).
+        # 3 and 0 in the history (real ones there put 13,096 schools at risk instead of 12,405: a
+        # change of the scenario to make on its own; docs/benchmarks.md, 2026-12-03).
         s.execute(text(
             "UPDATE teacher SET online_hours = p.online_hours, practice_hours = p.practice_hours "
             "FROM teacher_progress AS p WHERE p.teacher_id = teacher.id AND p.import_id = :last"), {"last": pid})
