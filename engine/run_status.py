@@ -87,7 +87,11 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
         retally_where(session, where, teachers=teachers)  # a withdrawn run leaves its county's counts
         return 0
     gates = gates or not all(r.derived_ok for r in rows)
-    dated = [r for r in rows if dates or not r.derived_ok]  # the runs whose due date is worked out
+
+    def worked_out(r: Any) -> bool:  # the runs whose due date is worked out, not kept
+        return dates or not r.derived_ok
+
+    dated = [r for r in rows if worked_out(r)]
     # A batch's and a plan's dates are read once each, not decoded again on each of their 50,000 runs.
     batches = {b.id: b for b in session.execute(select(Batch.id, Batch.start, Batch.deadlines).where(
         Batch.id.in_({r.batch_id for r in dated})))} if dated else {}
@@ -113,7 +117,7 @@ def refresh(session: Session, where: ColumnElement[bool], *, gates: bool = True,
     wfs = {v: workflow_for_version(session, v) for v in {r.workflow_version_id for r in rows}}
 
     def due_of(r: Any, wf: Workflow) -> tuple[Any, str | None, bool]:
-        if not (dates or not r.derived_ok):
+        if not worked_out(r):
             return r.due_date, r.due_source, r.due_provisional
         batch, plan = batches[r.batch_id], plans[r.plan_id]
         due = run_stage_due(wf, r.state, batch_start=batch.start,
