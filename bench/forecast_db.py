@@ -61,6 +61,7 @@ def build(engine: Engine, workdir: Path, size: str) -> int:
         rng = np.random.default_rng(11)
         stall = rng.random(len(tid)) < 0.2
         rows = 0
+        last: dict[str, np.ndarray] = {}
         for j, as_of in enumerate(IMPORTS):
             share = (j + 1) / len(IMPORTS)
             at = datetime(as_of.year, as_of.month, as_of.day, 18, tzinfo=TZ).astimezone(UTC)
@@ -69,12 +70,22 @@ def build(engine: Engine, workdir: Path, size: str) -> int:
                 full=False, total=len(tid), inserted=0, updated=len(tid), unchanged=0, left_school=0)
                 .returning(ProgressImport.id))
             grown = np.where(stall & (j > 6), online * 7 / 12, online * share)  # a fifth stall in the last weeks
+            week: dict[str, np.ndarray] = {"online_hours": np.round(grown, 1),
+                                           "practice_hours": np.round(practice * share, 1)}
             for i in range(0, len(tid), ROWS):
+                part = slice(i, i + ROWS)
+                n = len(tid[part])
+                # each row with the teacher's figures before it, as an import writes them (none on the first)
+                prior = {f: last[f][part].tolist() if j else [None] * n for f in week}
                 s.execute(insert(TeacherProgress), [
-                    {"teacher_id": int(t), "import_id": pid, "online_hours": round(float(o), 1),
-                     "practice_hours": round(float(p) * share, 1), "points_count": 3, "evidence_count": 0,
-                     "evidence_result": None, "left_school": False}
-                    for t, o, p in zip(tid[i:i + ROWS], grown[i:i + ROWS], practice[i:i + ROWS], strict=True)])
+                    {"teacher_id": t, "import_id": pid, "online_hours": o, "practice_hours": p, "points_count": 3,
+                     "evidence_count": 0, "evidence_result": None, "left_school": False,
+                     "prior_online_hours": po, "prior_practice_hours": pp, "prior_points_count": 3 if j else None,
+                     "prior_evidence_count": 0 if j else None}
+                    for t, o, p, po, pp in zip(tid[part].tolist(), week["online_hours"][part].tolist(),
+                                               week["practice_hours"][part].tolist(), prior["online_hours"],
+                                               prior["practice_hours"], strict=True)])
+            last = week
             rows += len(tid)
         # The teachers hold their last import's hours, as an import leaves them (the stalled fifth's
         # are below the file's): the gates, which read the teachers, and the forecast, which reads

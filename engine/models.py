@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -217,16 +218,27 @@ class ProgressImport(Base):
     left_school: Mapped[int] = mapped_column(Integer, default=0)  # marked left by a --full import (rows rejected: always 0, all or nothing)
 
 class TeacherProgress(Base):
-    """A teacher's figures as of one import (its ``as_of``), stored only when they changed (history, not copies): narrow rows keyed (teacher, import), sized for 1,000,000 teachers × 40 imports. No foreign keys (migration 0017; ``audit verify`` checks both ids)."""
+    """A teacher's figures as of one import (its ``as_of``), stored only when they changed (history, not copies): narrow rows sized for 1,000,000 teachers × 40 imports. No foreign keys (migration 0017; ``audit verify`` checks both ids).
+
+    Keyed (import, teacher), so an import's rows append at the key's end instead of adding an
+    entry to every page of a (teacher, import) key (migration 0018: PostgreSQL wrote each such page
+    whole into its WAL after a checkpoint). A teacher's figures before the row (``prior_*``; NULL on
+    its first row) let a forecast take its base at an import from the rows after that import
+    (``engine.forecast.base``) instead of seeking each teacher's latest row before it."""
     __tablename__ = "teacher_progress"
-    teacher_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # teacher.id
-    import_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)  # progress_import.id
+    __table_args__ = (PrimaryKeyConstraint("import_id", "teacher_id"),)
+    import_id: Mapped[int] = mapped_column(Integer)  # progress_import.id
+    teacher_id: Mapped[int] = mapped_column(Integer)  # teacher.id
     online_hours: Mapped[float] = mapped_column(Float)
     practice_hours: Mapped[float] = mapped_column(Float)
     points_count: Mapped[int] = mapped_column(Integer)
     evidence_count: Mapped[int] = mapped_column(Integer)
     evidence_result: Mapped[str | None] = mapped_column(String(12))
     left_school: Mapped[bool] = mapped_column(Boolean, default=False)  # this row marks the leaving
+    prior_online_hours: Mapped[float | None] = mapped_column(Float)
+    prior_practice_hours: Mapped[float | None] = mapped_column(Float)
+    prior_points_count: Mapped[int | None] = mapped_column(Integer)
+    prior_evidence_count: Mapped[int | None] = mapped_column(Integer)
 
 
 class AuditEvent(Base):

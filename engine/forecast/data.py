@@ -16,15 +16,16 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import WorkCalendar
 from engine.deadline import local_date
+from engine.forecast.base import take_priors, unseen
 from engine.forecast.durations import StageDurations
 from engine.forecast.pace import TeacherHistory, TeacherSums, working_day_index
 from engine.forecast.school import RunInput
-from engine.forecast.sums import teacher_sums, windowed_observations
+from engine.forecast.sums import After, teacher_sums, windowed_observations
 from engine.metrics import values_of_runs
 from engine.models import (
     AuditEvent,
@@ -92,20 +93,25 @@ def teacher_histories(session: Session, schools: Iterable[str], observations: li
                       today: date, calendar: WorkCalendar) -> tuple[dict[str, TeacherHistory], dict[str, tuple[str, ...]]]:
     """Per school, its present teachers' figures at each observation (forward-filled), and names.
 
-    One teachers query and two history queries for the whole scope (chunked ``IN`` lists); the
-    figures land in one (teachers × observations) array per field, filled with numpy — each
-    school's history is a slice of it (its teachers are consecutive rows)."""
+    One teachers query (with their figures now) and one history query for the whole scope
+    (chunked ``IN`` lists): the rows after the window's first import, which give each teacher's
+    base too (``engine.forecast.base``). The figures land in one (teachers × observations) array
+    per field, filled with numpy — each school's history is a slice of it (its teachers are
+    consecutive rows)."""
     codes = sorted(set(schools))
     tids: list[int] = []
+    now: list[tuple[float, ...]] = []
     ids: dict[str, list[str]] = defaultdict(list)
     names: dict[str, list[str]] = defaultdict(list)
     for start in range(0, len(codes), CHUNK):
-        for tid, pid, name, code in session.connection().execute(
-            select(Teacher.id, Teacher.platform_id, Teacher.name, Teacher.school_code)
+        for tid, pid, name, code, *figures in session.connection().execute(
+            select(Teacher.id, Teacher.platform_id, Teacher.name, Teacher.school_code,
+                   *(getattr(Teacher, f) for f in FIELDS))
             .where(Teacher.school_code.in_(codes[start:start + CHUNK]), Teacher.left_on.is_(None))
             .order_by(Teacher.school_code, Teacher.platform_id)
         ):
             tids.append(tid)
+            now.append(tuple(figures))
             ids[code].append(pid)
             names[code].append(name)
     k = len(observations)
@@ -114,26 +120,33 @@ def teacher_histories(session: Session, schools: Iterable[str], observations: li
     if k and n:
         row_of = np.full(max(tids) + 1, -1, dtype=np.int64)
         row_of[np.asarray(tids, dtype=np.int64)] = np.arange(n)
+        bases = [big[f][:, 0] for f in FIELDS]  # views: the base column, the figures now until a row says
+        for c, base in enumerate(bases):
+            base[:] = np.asarray([figures[c] for figures in now], dtype=np.float64)
+        after = After.read(session, observations)
         column = {import_id: j for j, (import_id, _) in enumerate(observations)}
-        col_of = np.zeros(max(column) + 1, dtype=np.int64)  # the base rows (imports before the window): 0
-        col_of[list(column)] = list(column.values())
+        col_of = np.full(max([*after.ids, *column]) + 1, -1, dtype=np.int64)  # -1: only a base
+        col_of[list(column)[1:]] = list(column.values())[1:]
+        earliest = unseen(n)
         # A school's page or a county reads its own teachers' rows (by id); a province reads them all,
         # a part at a time into the arrays (never the 6,000,000 rows of a province in a list).
         scopes: list[list[int] | None] = ([tids[i:i + CHUNK] for i in range(0, n, CHUNK)] if n <= SMALL_SCOPE
                                           else [None])
-        for scope in scopes:
-            for part in _history_rows(session, observations, scope):
-                # teacher, import, figures: one row per (teacher, import). Transposed in Python first:
-                # numpy reads a list of Row objects element by element (11 s for 500,000 rows).
+        for scope in scopes if after.ids else ():
+            for part in _history_rows(session, after.ids, scope):
+                # teacher, import, figures, priors: one row per (import, teacher). Transposed in Python
+                # first: numpy reads a list of Row objects element by element (11 s for 500,000 rows).
                 table = np.column_stack([np.array(c, dtype=np.float64) for c in zip(*part, strict=True)])
                 who = table[:, 0].astype(np.int64)
                 keep = who < row_of.size
                 keep[keep] = row_of[who[keep]] >= 0  # present teachers of these schools only
-                table, who = table[keep], who[keep]
+                table, rows = table[keep], row_of[who[keep]]
                 imports = table[:, 1].astype(np.int64)
-                j = np.where(imports < col_of.size, col_of[np.minimum(imports, col_of.size - 1)], 0)
+                take_priors(earliest, bases, rows, imports, table[:, 2 + len(FIELDS):])
+                j = col_of[imports]
+                inside = j > 0
                 for c, f in enumerate(FIELDS):
-                    big[f][row_of[who], j] = table[:, 2 + c]
+                    big[f][rows[inside], j[inside]] = table[inside, 2 + c]
         filled = ~np.isnan(big[FIELDS[0]])
         last = np.maximum.accumulate(np.where(filled, np.arange(k)[None, :], 0), axis=1)
         for f in FIELDS:  # forward-filled: unchanged until the next change
@@ -148,23 +161,16 @@ def teacher_histories(session: Session, schools: Iterable[str], observations: li
     return out, {code: tuple(v) for code, v in names.items()}
 
 
-def _history_rows(session: Session, observations: list[tuple[int, date]],
-                  teachers: list[int] | None) -> Iterator[Sequence[Any]]:
-    """(teacher, import, figures…) rows, in parts: each teacher's latest row up to the window's
-    first import, and its rows of the window's other imports (``teachers``: only these; None: all)."""
-    first = observations[0][0]
+def _history_rows(session: Session, imports: list[int], teachers: list[int] | None) -> Iterator[Sequence[Any]]:
+    """(teacher, import, figures…, prior figures…) rows of ``imports``, in parts (``teachers``: only
+    these, each a probe of the (import, teacher) key per import; None: all)."""
     only = [TeacherProgress.teacher_id.in_(teachers)] if teachers is not None else []
-    latest = (select(TeacherProgress.teacher_id, func.max(TeacherProgress.import_id).label("m"))
-              .where(TeacherProgress.import_id <= first, *only).group_by(TeacherProgress.teacher_id).subquery())
-    cols: list[Any] = [TeacherProgress.teacher_id, TeacherProgress.import_id, *(getattr(TeacherProgress, f) for f in FIELDS)]
-    base = select(*cols).join(latest, and_(latest.c.teacher_id == TeacherProgress.teacher_id,
-                                           latest.c.m == TeacherProgress.import_id))
-    queries = [base]
-    if len(observations) > 1:
-        queries.append(select(*cols).where(TeacherProgress.import_id.in_([i for i, _ in observations[1:]]), *only))
-    for q in queries:  # Core, not the ORM's row loading; streamed where the driver can
-        result = session.connection().execute(q.execution_options(yield_per=PART))  # this statement only
-        yield from (part for part in result.partitions(PART) if part)
+    q = select(TeacherProgress.teacher_id, TeacherProgress.import_id,
+               *(getattr(TeacherProgress, f) for f in FIELDS),
+               *(getattr(TeacherProgress, f"prior_{f}") for f in FIELDS)
+               ).where(TeacherProgress.import_id.in_(imports), *only)
+    result = session.connection().execute(q.execution_options(yield_per=PART))  # Core, streamed where it can be
+    yield from (part for part in result.partitions(PART) if part)
 
 
 def _teachers_in(session: Session, codes: list[str], every: bool = False) -> int:

@@ -4,11 +4,11 @@ The approximate method (``pace.moments_from_sums``) needs of each teacher's wind
 field, its latest figure and Σ rate·days, Σ rate²·days and Σ days over the intervals between
 observations (``pace.interval_sums``). The row path (``data.teacher_histories``) ships a row per
 teacher and import through the driver — ~6,000,000 Row objects for a province, 90 s on SQLite.
-Here the database aggregates: each teacher's base (its latest figures up to the window's first
-import) and its window rows pivoted into one column per observation — two GROUP BYs over the
-primary key and the import index, one row per teacher each, on SQLite and PostgreSQL alike —
-and numpy forward-fills (history stores changes only: no row is no change) and sums, a part at a
-time, into ``TeacherSums`` (database ids, no names: ``name_shown`` reads the few shown).
+Here the rows go straight from the driver's cursor into numpy arrays, a part at a time: each
+teacher's base (its figures as of the window's first import: ``engine.forecast.base``, from the
+window's own rows and the teacher table) and its window rows, one column per observation; numpy
+forward-fills (history stores changes only: no row is no change) and sums into ``TeacherSums``
+(database ids, no names: ``name_shown`` reads the few shown).
 
 The observations' working-day indices come from the official calendar (``windowed_observations``),
 so a holiday between two imports is not days of idleness, and two imports on the same working
@@ -23,13 +23,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.calendar import WorkCalendar
+from engine.forecast.base import take_priors, unseen
 from engine.forecast.cores import database_url, forked, inherited
 from engine.forecast.pace import TeacherHistory, TeacherSums, working_day_index
 from engine.forecast.school import SchoolForecast
@@ -50,43 +51,45 @@ def windowed_observations(observations: Sequence[tuple[int, date]], today: date,
     return list(observations[first:]), days[first:]
 
 
-def _queries(k: int, scope: str) -> tuple[str, str | None]:
-    """The two statements over ``k`` observations (``:hi_j``: observation j's import id, bound),
-    for the teachers ``scope`` names (an SQL condition on ``teacher_id``; "" for all): each
-    teacher's latest figures up to the window's first import (the base, an aggregate the primary
-    key answers), and one observation's rows (``:lo`` < import id ≤ ``:hi``, the import index),
-    read once per observation after the first. An observation's range is the imports after the
-    one before it, up to its own (imports sharing an as-of date are one observation; a teacher's
-    larger figure of them is kept). The window's rows are not pivoted in SQL: grouping four
-    million rows by teacher sorted them in a temporary B-tree (8.6 s at full size on SQLite),
-    where reading each observation's rows as they lie takes about 1 s."""
-    base = (f"SELECT bp.teacher_id, {', '.join(f'bp.{f}' for f in BASE)} FROM "
-            f"(SELECT teacher_id AS t, MAX(import_id) AS m FROM teacher_progress WHERE import_id <= :hi0 {scope} "
-            "GROUP BY teacher_id) b JOIN teacher_progress bp ON bp.teacher_id = b.t AND bp.import_id = b.m")
-    if k < 2:
-        return base, None
-    window = (f"SELECT teacher_id, {', '.join(BASE)} FROM teacher_progress WHERE import_id > :lo AND import_id <= :hi "
-              f"{scope}")
-    return base, window
-
-
+# The window's rows: every history row after the window's first import (its base), each with its
+# figures and its prior figures (the base: ``engine.forecast.base``), by an explicit list of import
+# ids — the (import, teacher) key's prefix — so a scope's teachers stay seeks into the key: a
+# range of teacher ids is one range scan per import, a list of schools' teachers one probe each.
+# The rows are not pivoted in SQL: grouping four million rows by teacher sorted them in a
+# temporary B-tree (8.6 s at full size on SQLite), where reading them as they lie takes about 1 s.
+ROWS = (f"SELECT teacher_id, import_id, {', '.join(BASE)}, {', '.join('prior_' + f for f in BASE)} "
+        "FROM teacher_progress WHERE import_id IN :imports ")
 IN_SCHOOLS = "AND teacher_id IN (SELECT id FROM teacher WHERE school_code IN :codes)"
 IN_RANGE = "AND teacher_id >= :first_id AND teacher_id < :end_id"
-# A range's present teachers and their base in one statement: each teacher seeks its latest row up
-# to the window's first import in the (teacher, import) key. Half a province: 0.78 s on SQLite,
-# against 1.1 s for the GROUP BY base and 0.15 s more to list the teachers (who have no row: NULL).
-RANGE_BASE = (f"SELECT t.id, {', '.join(f'p.{f}' for f in BASE)} FROM teacher t LEFT JOIN teacher_progress p "
-              "ON p.teacher_id = t.id AND p.import_id = (SELECT max(q.import_id) FROM teacher_progress q "
-              "WHERE q.teacher_id = t.id AND q.import_id <= :hi0) "
-              "WHERE t.left_on IS NULL AND t.id >= :first_id AND t.id < :end_id ORDER BY t.id")
-# PostgreSQL plans the correlated max() as a hash join of the whole history (2.0 s for half a
-# province, 7.7 s under EXPLAIN ANALYZE); a LATERAL seek with LIMIT 1 is one backward index scan
-# per teacher (0.93 s). SQLite has no LATERAL.
-RANGE_BASE_PG = (f"SELECT t.id, {', '.join(f'p.{f}' for f in BASE)} FROM teacher t LEFT JOIN LATERAL "
-                 f"(SELECT {', '.join(BASE)} FROM teacher_progress q WHERE q.teacher_id = t.id "
-                 "AND q.import_id <= :hi0 ORDER BY q.import_id DESC LIMIT 1) p ON true "
-                 "WHERE t.left_on IS NULL AND t.id >= :first_id AND t.id < :end_id ORDER BY t.id")
+# The present teachers' figures now: a teacher's base when it has no row after the window's first
+# import (unchanged since). A range's are its ids in order, listed by the same statement.
+CURRENT = f"SELECT id, {', '.join(BASE)} FROM teacher WHERE left_on IS NULL "
+CURRENT_IN = {"schools": "AND school_code IN :codes", "range": "AND id >= :first_id AND id < :end_id ORDER BY id"}
 Part = tuple[np.ndarray, dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]
+
+
+class After(NamedTuple):
+    """The imports after the window's first (``ids``, ascending) and the observation each falls in
+    (``columns``: j for ``hi_{j-1} < id ≤ hi_j``; the observation count for those after the last,
+    which only give bases)."""
+
+    ids: list[int]
+    columns: np.ndarray
+
+    @classmethod
+    def read(cls, session: Session, observations: Sequence[tuple[int, date]]) -> After:
+        if not observations:
+            return cls([], np.zeros(0, dtype=np.int64))
+        ids = [int(i) for i in session.scalars(text("SELECT id FROM progress_import WHERE id > :hi0 ORDER BY id"),
+                                               {"hi0": observations[0][0]})]
+        his = np.asarray([i for i, _ in observations], dtype=np.int64)
+        return cls(ids, np.searchsorted(his, np.asarray(ids, dtype=np.int64), side="left"))
+
+    def column_of(self, k: int) -> np.ndarray:
+        """Observation column by import id (``k``: none; the imports before are never read)."""
+        out = np.full(max(self.ids, default=0) + 1, k, dtype=np.int64)
+        out[self.ids] = self.columns
+        return out
 
 
 def teacher_sums(session: Session, schools: Sequence[str] | None, observations: Sequence[tuple[int, date]],
@@ -104,10 +107,11 @@ def teacher_sums(session: Session, schools: Sequence[str] | None, observations: 
     codes = sorted(set(schools)) if schools is not None else None
     chunks = [codes[i:i + CHUNK] for i in range(0, len(codes), CHUNK)] if codes is not None else [None]
     days = np.asarray(days, dtype=np.int64)
+    after = After.read(session, observations)
     if schools is None and workers > 1 and len(observations):
         first, last = session.execute(text("SELECT min(id), max(id) FROM teacher")).one()
         edges = np.linspace(first or 0, (last or 0) + 1, workers + 1).astype(np.int64).tolist()
-        job = (database_url(session), list(observations), days, fields)
+        job = (database_url(session), after, len(observations), days, fields)
         with forked(workers, job) as pool:
             pending = pool.map_async(_range_part, list(zip(edges[:-1], edges[1:], strict=True)), chunksize=1)
             if meanwhile is not None:
@@ -118,7 +122,7 @@ def teacher_sums(session: Session, schools: Sequence[str] | None, observations: 
         if meanwhile is not None:
             meanwhile()
         ids, counts = _present(session, chunks)
-        parts = [_sums(session, ids, observations, days, fields, chunks)]
+        parts = [_sums(session, ids, after, len(observations), days, fields, chunks)]
     latest, totals = _assembled(ids, parts, fields)
     out: dict[str, TeacherSums] = {}
     start = 0
@@ -166,7 +170,7 @@ def _present(session: Session, chunks: Sequence[Sequence[str] | None]) -> tuple[
         only = "AND school_code IN :codes" if chunk is not None else ""
         bound = {"codes": chunk} if chunk is not None else {}
         stmt = _stmt(f"SELECT id, school_code FROM teacher WHERE left_on IS NULL {only} "
-                     "ORDER BY school_code, platform_id", chunk)
+                     "ORDER BY school_code, platform_id")
         for part in _parts(session, stmt, bound):
             ids.append(np.fromiter((row[0] for row in part), dtype=np.int64, count=len(part)))
             codes.append(np.array([row[1] for row in part], dtype=object))
@@ -183,49 +187,53 @@ def _range_part(bounds: tuple[int, int]) -> Part:
     connection."""
     from engine.db import make_engine, sessions
 
-    url, observations, days, fields = inherited()
+    url, after, k, days, fields = inherited()
     engine = make_engine(url)
     try:
         with sessions(engine)() as session:
             no_jit(session)
-            binds = {"first_id": bounds[0], "end_id": bounds[1], "hi0": observations[0][0]}
-            sql = RANGE_BASE_PG if session.get_bind().dialect.name == "postgresql" else RANGE_BASE
-            base = np.concatenate([np.zeros((0, 1 + len(BASE))), *_arrays(session, text(sql), binds)])
-            return _sums(session, base[:, 0].astype(np.int64), observations, days, fields, [range(*bounds)],
-                         first=base[:, 1:])
+            binds = {"first_id": bounds[0], "end_id": bounds[1]}
+            now = np.concatenate([np.zeros((0, 1 + len(BASE))),
+                                  *_arrays(session, text(CURRENT + CURRENT_IN["range"]), binds)])
+            return _sums(session, now[:, 0].astype(np.int64), after, k, days, fields, [range(*bounds)],
+                         current=now[:, 1:])
     finally:
         engine.dispose()
 
 
-def _sums(session: Session, ids: np.ndarray, observations: Sequence[tuple[int, date]], days: np.ndarray,
-          fields: Sequence[str], scopes: Sequence[Sequence[str] | range | None], first: np.ndarray | None = None) -> Part:
-    """The teachers ``ids``' latest figures and sums, reading the rows of each scope (a chunk of
-    school codes, a teacher id range, or None: every teacher). ``first``: the teachers' figures at
-    the first observation, already read (``RANGE_BASE``, a row per teacher of ``ids``)."""
-    n, k = ids.size, len(observations)
+def _sums(session: Session, ids: np.ndarray, after: After, k: int, days: np.ndarray, fields: Sequence[str],
+          scopes: Sequence[Sequence[str] | range | None], current: np.ndarray | None = None) -> Part:
+    """The teachers ``ids``' latest figures and sums over ``k`` observations, reading the rows of
+    each scope (a chunk of school codes, a teacher id range, or None: every teacher) after the
+    window's first import. ``current``: the teachers' figures now, already read (a row per teacher
+    of ``ids``); read here otherwise."""
+    n = ids.size
     values = {f: np.full((n, k), np.nan) for f in BASE}
-    if first is not None:
-        for c, f in enumerate(BASE):
-            values[f][:, 0] = first[:, c]
     if k and n:
         row_of = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
         row_of[ids] = np.arange(n)
-        params: dict[str, Any] = {f"hi{j}": import_id for j, (import_id, _) in enumerate(observations)}
-        for scope in scopes:
-            chunk, bound, where = _scope(scope)
-            base, window = _queries(k, where)
-            reads = [(0, base, params | bound)] if first is None else []
-            if window is not None:
-                reads += [(j, window, bound | {"lo": observations[j - 1][0], "hi": observations[j][0]})
-                          for j in range(1, k)]
-            for j, sql, binds in reads:
-                for table in _arrays(session, _stmt(sql, chunk), binds):
-                    who = table[:, 0].astype(np.int64)
-                    keep = who < row_of.size
-                    keep[keep] = row_of[who[keep]] >= 0  # present teachers only
-                    rows = row_of[who[keep]]
-                    for c, f in enumerate(BASE):  # fmax: a teacher's larger figure of imports sharing a day
-                        np.fmax.at(values[f][:, j], rows, table[keep, 1 + c])
+        bases = [values[f][:, 0] for f in BASE]  # views: the base column, filled in place
+        if current is not None:
+            for c, base in enumerate(bases):
+                base[:] = current[:, c]
+        else:
+            for scope in scopes:
+                bound, where = _scope(scope, CURRENT_IN)
+                for table in _arrays(session, _stmt(CURRENT + where), bound):
+                    rows, table = _present_rows(row_of, table)
+                    for c, base in enumerate(bases):
+                        base[rows] = table[:, 1 + c]
+        earliest, column_of = unseen(n), after.column_of(k)
+        for scope in scopes if after.ids else ():
+            bound, where = _scope(scope, {"schools": IN_SCHOOLS, "range": IN_RANGE})
+            for table in _arrays(session, _stmt(ROWS + where), bound | {"imports": after.ids}):
+                rows, table = _present_rows(row_of, table)
+                imports = table[:, 1].astype(np.int64)
+                take_priors(earliest, bases, rows, imports, table[:, 2 + len(BASE):])
+                j = column_of[imports]
+                inside = j < k
+                for c, f in enumerate(BASE):  # fmax: a teacher's larger figure of imports sharing a day
+                    np.fmax.at(values[f], (rows[inside], j[inside]), table[inside, 2 + c])
     latest = {f: np.full(n, np.nan) for f in fields}
     observed = np.zeros(n)  # Σ days is every field's: a teacher's known intervals are its rows'
     totals = {f: (np.zeros(n), np.zeros(n), observed) for f in fields}
@@ -239,13 +247,21 @@ def _sums(session: Session, ids: np.ndarray, observations: Sequence[tuple[int, d
     return ids, latest, totals
 
 
-def _scope(scope: Sequence[str] | range | None) -> tuple[Sequence[str] | None, dict[str, Any], str]:
-    """(the codes to bind as an expanding list, the other binds, the SQL condition)."""
+def _present_rows(row_of: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``table`` (teacher id first) that are present teachers', and their positions."""
+    who = table[:, 0].astype(np.int64)
+    keep = who < row_of.size
+    keep[keep] = row_of[who[keep]] >= 0
+    return row_of[who[keep]], table[keep]
+
+
+def _scope(scope: Sequence[str] | range | None, where: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    """(the binds, the SQL condition ``where`` gives for a list of schools or a range of teacher ids)."""
     if scope is None:
-        return None, {}, ""
+        return {}, ""
     if isinstance(scope, range):
-        return None, {"first_id": scope.start, "end_id": scope.stop}, IN_RANGE
-    return list(scope), {"codes": list(scope)}, IN_SCHOOLS
+        return {"first_id": scope.start, "end_id": scope.stop}, where["range"]
+    return {"codes": list(scope)}, where["schools"]
 
 
 def _assembled(ids: np.ndarray, parts: Sequence[Part], fields: Sequence[str]) -> tuple[
@@ -270,8 +286,9 @@ def _assembled(ids: np.ndarray, parts: Sequence[Part], fields: Sequence[str]) ->
     return latest, totals
 
 
-def _stmt(sql: str, chunk: Sequence[str] | None) -> Any:
-    return text(sql).bindparams(_expanding("codes")) if chunk is not None else text(sql)
+def _stmt(sql: str) -> Any:
+    lists = [name for name in ("codes", "imports") if f":{name}" in sql]
+    return text(sql).bindparams(*(_expanding(name) for name in lists)) if lists else text(sql)
 
 
 def _parts(session: Session, stmt: Any, params: dict[str, Any]) -> Iterator[Sequence[Any]]:

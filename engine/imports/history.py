@@ -36,6 +36,8 @@ VALUES = (
 )
 # What the history keeps: the figures gates and forecasts read (not names, not the point list).
 TRACKED = ("online_hours", "practice_hours", "points_count", "evidence_count", "evidence_result")
+# What a row keeps of the teacher's figures before it (migration 0018): a forecast's base.
+PRIOR = ("online_hours", "practice_hours", "points_count", "evidence_count")
 _CHANGED = "rollout_changed_teacher"
 _LEAVING = "rollout_leaving_teacher"
 # PostgreSQL's default (4 MB) spills the merge's hash join of a million staged rows against the
@@ -94,8 +96,10 @@ def merge_teachers(conn: Connection, staging: Staging, as_of: date, full: bool) 
     # In teacher id order, whatever the file's: the UPDATE and the history INSERT then walk the
     # teacher table and the history's (teacher, import) key in order. A 1 M-row file in another
     # order than the first import's took 89 s on SQLite, now 49 s (a file in that order: no change).
+    # The teacher's figures before the change ride along: the history row keeps them (``prior_*``).
+    priors = ", ".join(f"t.{c} AS prior_{c}" for c in PRIOR)
     conn.execute(text(
-        temp.format(_CHANGED) + f"SELECT s.*, t.id AS tid FROM {stage} AS s "
+        temp.format(_CHANGED) + f"SELECT s.*, t.id AS tid, {priors} FROM {stage} AS s "
         f"LEFT JOIN teacher AS t ON t.platform_id = s.platform_id "
         f"WHERE t.id IS NULL OR t.left_on IS NOT NULL OR {differs} ORDER BY t.id"
     ))
@@ -139,15 +143,17 @@ def merge_teachers(conn: Connection, staging: Staging, as_of: date, full: bool) 
 
 
 def write_history(conn: Connection, counts: Counts, import_id: int) -> None:
-    """The changed and the leaving teachers' figures under ``import_id`` (after ``merge_teachers``)."""
+    """The changed and the leaving teachers' figures under ``import_id`` (after ``merge_teachers``),
+    each with the teacher's figures before it (``prior_*``: NULL for a teacher new to the history)."""
     cols = ", ".join(TRACKED)
+    priors = ", ".join(f"prior_{c}" for c in PRIOR)
     params = {"import_id": import_id}
-    head = f"INSERT INTO teacher_progress (teacher_id, import_id, {cols}, left_school) "
+    head = f"INSERT INTO teacher_progress (teacher_id, import_id, {cols}, left_school"
     if conn.execute(text("SELECT 1 FROM teacher_progress LIMIT 1")).first() is None:
         # The first import with history (a new database, or the first after migration 0006):
         # every present teacher's figures are the baseline later changes are measured from.
         conn.execute(text(
-            head + f"SELECT t.id, :import_id, {', '.join('t.' + c for c in TRACKED)}, :flag "
+            head + f") SELECT t.id, :import_id, {', '.join('t.' + c for c in TRACKED)}, :flag "
             f"FROM teacher AS t WHERE t.left_on IS NULL"
         ), {**params, "flag": False})
     elif counts.inserted or counts.updated:
@@ -155,16 +161,18 @@ def write_history(conn: Connection, counts: Counts, import_id: int) -> None:
         # platform id (a million index lookups were a third of a changed 1 M-row file's history write).
         figures = ", ".join("c." + c for c in TRACKED)
         conn.execute(text(
-            head + f"SELECT c.tid, :import_id, {figures}, :flag FROM {_CHANGED} AS c WHERE c.tid IS NOT NULL"
+            head + f", {priors}) SELECT c.tid, :import_id, {figures}, :flag, {', '.join('c.prior_' + c for c in PRIOR)} "
+            f"FROM {_CHANGED} AS c WHERE c.tid IS NOT NULL"
         ), {**params, "flag": False})
         if counts.inserted:
             conn.execute(text(
-                head + f"SELECT t.id, :import_id, {figures}, :flag "
+                head + f") SELECT t.id, :import_id, {figures}, :flag "
                 f"FROM {_CHANGED} AS c JOIN teacher AS t ON t.platform_id = c.platform_id WHERE c.tid IS NULL"
             ), {**params, "flag": False})
     if counts.left:
+        current = ", ".join("t." + c for c in PRIOR)  # leaving changes no figure: its prior is its own
         conn.execute(text(
-            head + f"SELECT t.id, :import_id, {', '.join('t.' + c for c in TRACKED)}, :flag "
+            head + f", {priors}) SELECT t.id, :import_id, {', '.join('t.' + c for c in TRACKED)}, :flag, {current} "
             f"FROM teacher AS t WHERE t.id IN (SELECT tid FROM {_LEAVING})"
         ), {**params, "flag": True})
     drop_temporary(conn)

@@ -1,4 +1,6 @@
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -81,3 +83,58 @@ def test_teacher_pages_keep_half_free_for_a_reimports_row_versions(db: Engine) -
     with db.connect() as conn:
         options = conn.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'teacher'"))
     assert options == ["fillfactor=50"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def unmigrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database (a throw-away schema on PostgreSQL) for a test that runs the migrations."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'rollout.db'}")
+        yield engine
+        engine.dispose()
+        return
+    schema = request.getfixturevalue("pg_schema")
+    engine = make_engine(schema.url)
+    yield engine
+    engine.dispose()
+
+
+def test_the_history_is_rekeyed_by_import_with_each_rows_prior_figures_and_back(unmigrated: Engine) -> None:
+    """Migration 0018 copies the history keyed (import, teacher), filling each row's prior figures
+    with its teacher's previous row's (none on its first; teacher 2 skips import 2), and its
+    downgrade restores the (teacher, import) key and the import index with the same rows."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from engine.db import alembic_config
+
+    upgrade(unmigrated, "0017")
+    rows = [(1, 1, 10.0, 1.0, 1, 0), (2, 1, 20.0, 2.0, 2, 0), (1, 2, 11.0, 1.5, 1, 0),
+            (1, 3, 12.0, 1.5, 3, 1), (2, 3, 25.0, 2.0, 2, 1)]
+    names = "teacher_id, import_id, online_hours, practice_hours, points_count, evidence_count"
+    with unmigrated.begin() as conn:
+        conn.execute(text(f"INSERT INTO teacher_progress ({names}, left_school) VALUES "
+                          "(:t, :i, :o, :p, :n, :e, false)"),
+                     [dict(zip("tiopne", r, strict=True)) for r in rows])
+    upgrade(unmigrated)
+    with unmigrated.connect() as conn:
+        got = conn.execute(text(
+            f"SELECT {names}, prior_online_hours, prior_practice_hours, prior_points_count, prior_evidence_count "
+            "FROM teacher_progress ORDER BY import_id, teacher_id")).all()
+    assert [tuple(r) for r in got] == [
+        (1, 1, 10.0, 1.0, 1, 0, None, None, None, None), (2, 1, 20.0, 2.0, 2, 0, None, None, None, None),
+        (1, 2, 11.0, 1.5, 1, 0, 10.0, 1.0, 1, 0),
+        (1, 3, 12.0, 1.5, 3, 1, 11.0, 1.5, 1, 0), (2, 3, 25.0, 2.0, 2, 1, 20.0, 2.0, 2, 0)]
+    table = inspect(unmigrated)
+    assert table.get_pk_constraint("teacher_progress")["constrained_columns"] == ["import_id", "teacher_id"]
+    assert table.get_indexes("teacher_progress") == []  # the import index was the key's prefix
+    cfg = alembic_config(unmigrated)
+    with unmigrated.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0017")
+    with unmigrated.connect() as conn:
+        back = conn.execute(text(f"SELECT {names} FROM teacher_progress ORDER BY import_id, teacher_id")).all()
+    table = inspect(unmigrated)
+    assert [tuple(r) for r in back] == sorted(rows, key=lambda r: (r[1], r[0]))
+    assert table.get_pk_constraint("teacher_progress")["constrained_columns"] == ["teacher_id", "import_id"]
+    assert [i["column_names"] for i in table.get_indexes("teacher_progress")] == [["import_id"]]

@@ -83,6 +83,33 @@ def test_sums_from_sql_equal_the_row_paths(history: sessionmaker[Session], calen
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("first", range(len(EXPORTS)))
+def test_a_windows_base_is_each_teachers_figures_as_of_its_first_import(
+        history: sessionmaker[Session], calendar: WorkCalendar, first: int) -> None:
+    """Migration 0018: a teacher's figures as of the window's first import come from the prior
+    figures of its next row, or its figures now if no row follows (T…01 never changes), or none if
+    that row is its first (T…02 before it joins); rows after the window (a replay on an earlier
+    day) give only that. Both reads, one process and two, agree with each other and the exports."""
+    from engine.forecast.pace import working_day_index
+
+    with history() as s:
+        observations = observation_dates(s, EXPORTS[-1], 60, calendar)[first:first + 2]
+        days = working_day_index(calendar, TODAY, [d for _, d in observations])
+        rows = teacher_histories(s, [EARLY[0]], observations, TODAY, calendar)[0][EARLY[0]]
+        reads = [teacher_sums(s, [EARLY[0]], observations, days, ["online_hours"])[EARLY[0]],
+                 teacher_sums(s, None, observations, days, ["online_hours"], 2)[EARLY[0]]]
+    weeks = range(first, first + len(observations))
+    expected = [[hours(w).get(pid, np.nan) for w in weeks] for pid in rows.teacher_ids]
+    np.testing.assert_array_equal(rows.values["online_hours"], expected)
+    for got in reads:
+        np.testing.assert_array_equal(got.current("online_hours"), rows.current("online_hours"))
+        for a, b in zip(got.sums("online_hours"), rows.sums("online_hours"), strict=True):
+            np.testing.assert_array_equal(a, b)
+    gained = dict(zip(rows.teacher_ids, reads[0].sums("online_hours")[0], strict=True))
+    if len(observations) == 2:  # a step's gain is measured from the base: T…00 gains 4 a fortnight
+        assert gained[f"{T}00"] == 4.0 and gained[f"{T}01"] == 0.0
+
+
 def test_a_province_forecast_from_sums_is_the_row_paths(factory: sessionmaker[Session], clock: FixedClock,
                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The approximate method gives a school the same numbers whichever read it came from, and

@@ -179,6 +179,40 @@ def test_full_export_marks_absent_teachers_left_and_they_stop_counting(schools: 
     assert history(schools)[-1] == ("T0002", date(2022, 3, 22), 12.0, 0.0, False)
 
 
+def test_each_history_row_keeps_the_teachers_figures_before_it(schools: Engine, tmp_path: Path) -> None:
+    """Migration 0018: a forecast takes a teacher's figures as of an import from the prior figures
+    of its next row, so every row must carry its teacher's previous row's figures (none on its
+    first: the baseline, a new teacher), a leaving row its own, a return the figures it left with;
+    and the teacher table must hold the latest row's (the base when no row follows)."""
+    import_progress(schools, write_csv(tmp_path / "a.csv", GOOD), as_of=date(2022, 3, 1), clock=CLOCK)
+    changed = later(GOOD, T0001="27") + [["T0009", "新", "3703230002", "4", "1", "", "", ""]]
+    import_progress(schools, write_csv(tmp_path / "b.csv", changed), as_of=date(2022, 3, 8), clock=CLOCK)
+    without_t2 = [r for r in changed if r[0] != "T0002"]
+    import_progress(schools, write_csv(tmp_path / "c.csv", later(without_t2, T0003="30")), as_of=date(2022, 3, 15),
+                    full=True, clock=CLOCK)
+    back = later(changed, T0002="14", T0003="30")
+    import_progress(schools, write_csv(tmp_path / "d.csv", back), as_of=date(2022, 3, 22), clock=CLOCK)
+    with Session(schools) as s:
+        rows = s.execute(
+            select(Teacher.platform_id, TeacherProgress.import_id, TeacherProgress.online_hours,
+                   TeacherProgress.practice_hours, TeacherProgress.points_count, TeacherProgress.evidence_count,
+                   TeacherProgress.prior_online_hours, TeacherProgress.prior_practice_hours,
+                   TeacherProgress.prior_points_count, TeacherProgress.prior_evidence_count)
+            .join(Teacher, Teacher.id == TeacherProgress.teacher_id)
+            .order_by(Teacher.platform_id, TeacherProgress.import_id)).all()
+        now = {r[0]: tuple(r[1:]) for r in s.execute(select(
+            Teacher.platform_id, Teacher.online_hours, Teacher.practice_hours, Teacher.points_count,
+            Teacher.evidence_count))}
+    before: dict[str, tuple[float | None, ...]] = {}
+    for pid, _import_id, *figures in rows:
+        assert tuple(figures[4:]) == before.get(pid, (None,) * 4), pid
+        before[pid] = tuple(figures[:4])
+    assert before == now  # the teacher table holds each teacher's latest row
+    t2 = [(r[1], r[2], r[6]) for r in rows if r[0] == "T0002"]
+    assert t2 == [(1, 12.0, None), (3, 12.0, 12.0), (4, 14.0, 12.0)]  # baseline, leaving, back with more
+    assert [(r[1], r[6]) for r in rows if r[0] == "T0009"] == [(2, None)]  # new: no figures before
+
+
 def test_a_left_teacher_no_longer_holds_back_an_every_teacher_metric(schools: Engine, tmp_path: Path) -> None:
     import_progress(schools, write_csv(tmp_path / "a.csv", GOOD), as_of=date(2022, 3, 1), clock=CLOCK)
     with Session(schools) as s:
