@@ -44,7 +44,6 @@ class Base(DeclarativeBase):
 
 class Region(Base):
     """A GB/T 2260 administrative division: province, city or county."""
-
     __tablename__ = "region"
     code: Mapped[str] = mapped_column(String(6), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -54,7 +53,6 @@ class Region(Base):
 
 class School(Base):
     """A school, identified by its 10-digit national school identifier (学校标识码)."""
-
     __tablename__ = "school"
     code: Mapped[str] = mapped_column(String(10), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -69,7 +67,6 @@ class School(Base):
 
 class WorkflowVersion(Base):
     """A workflow file as loaded: runs pin to one of these and never see later edits."""
-
     __tablename__ = "workflow_version"
     __table_args__ = (UniqueConstraint("workflow_id", "version"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -83,7 +80,6 @@ class WorkflowVersion(Base):
 
 class Plan(Base):
     """An office's plan: which schools run which workflow version, in which batches, by when."""
-
     __tablename__ = "plan"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(100), unique=True)
@@ -102,7 +98,6 @@ class Plan(Base):
 
 class Batch(Base):
     """A batch of a plan (pilot, batch 1, 2, 3 …) with its start date and stage deadlines."""
-
     __tablename__ = "batch"
     __table_args__ = (UniqueConstraint("plan_id", "code"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -117,7 +112,6 @@ class Batch(Base):
 
 class SchoolRun(Base):
     """One school's way through one plan's workflow: the state machine's persisted state."""
-
     __tablename__ = "school_run"
     __table_args__ = (
         UniqueConstraint("plan_id", "school_code"),
@@ -156,7 +150,6 @@ class SchoolRun(Base):
 
 class RunDeadline(Base):
     """A per-school deadline that replaces the plan's for one stage (override or extension)."""
-
     __tablename__ = "run_deadline"
     __table_args__ = (UniqueConstraint("run_id", "stage"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -171,7 +164,6 @@ class RunDeadline(Base):
 
 class SchoolFact(Base):
     """A school-level fact a gate may test: plan filed, team members, assessment done …"""
-
     __tablename__ = "school_fact"
     run_id: Mapped[int] = mapped_column(ForeignKey("school_run.id"), primary_key=True)
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
@@ -217,14 +209,10 @@ class ProgressImport(Base):
     unchanged: Mapped[int] = mapped_column(Integer)
     left_school: Mapped[int] = mapped_column(Integer, default=0)  # marked left by a --full import (rows rejected: always 0, all or nothing)
 
-class TeacherProgress(Base):
-    """A teacher's figures as of one import (its ``as_of``), stored only when they changed (history, not copies): narrow rows sized for 1,000,000 teachers × 40 imports. No foreign keys (migration 0017; ``audit verify`` checks both ids).
 
-    Keyed (import, teacher), so an import's rows append at the key's end instead of adding an
-    entry to every page of a (teacher, import) key (migration 0018: PostgreSQL wrote each such page
-    whole into its WAL after a checkpoint). A teacher's figures before the row (``prior_*``; NULL on
-    its first row) let a forecast take its base at an import from the rows after that import
-    (``engine.forecast.base``) instead of seeking each teacher's latest row before it."""
+class TeacherProgress(Base):
+    """A teacher's figures as of one import, stored only when they changed (history, not copies), and its figures before (``prior_*``; NULL on its first row): a forecast's base (``engine.forecast.base``).
+    Keyed (import, teacher) so an import appends, without foreign keys (migrations 0017, 0018; ``audit verify`` checks both ids)."""
     __tablename__ = "teacher_progress"
     __table_args__ = (PrimaryKeyConstraint("import_id", "teacher_id"),)
     import_id: Mapped[int] = mapped_column(Integer)  # progress_import.id
@@ -247,7 +235,6 @@ class AuditEvent(Base):
     ``payload`` holds the exact canonical bytes that were hashed; the other columns are a readable,
     queryable copy that verification checks against the payload.
     """
-
     __tablename__ = "audit_event"
     __table_args__ = (
         UniqueConstraint("chain", "seq"),
@@ -279,7 +266,6 @@ class Contact(Base):
     ``secret_ref`` names a secret (robot signing secret, SMTP password) held outside the database
     and the repo (environment or config file); the secret itself is never stored here.
     """
-
     __tablename__ = "contact"
     __table_args__ = (UniqueConstraint("scope_code", "level", "channel", "address"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -298,7 +284,6 @@ class Notification(Base):
 
     ``dedupe_key`` is deterministic so a sweep run twice (or after downtime) never queues twice.
     """
-
     __tablename__ = "notification"
     __table_args__ = (Index("ix_notification_status_next", "status", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -330,7 +315,6 @@ class NoticeItem(Base):
     The unique ``dedupe_key`` (e.g. ``overdue:run:17:practice:2022-08-31:county:+7``) is what makes
     the sweep level-triggered and idempotent.
     """
-
     __tablename__ = "notice_item"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
@@ -343,7 +327,6 @@ class NoticeItem(Base):
 
 class CalendarYear(Base):
     """A year of the official working-day calendar: official (State Council notice) or provisional."""
-
     __tablename__ = "calendar_year"
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(12))  # official | provisional
@@ -353,7 +336,6 @@ class CalendarYear(Base):
 
 class CalendarDay(Base):
     """A day that differs from Monday–Friday: a holiday on a weekday or an adjusted working weekend (调休)."""
-
     __tablename__ = "calendar_day"
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     year: Mapped[int] = mapped_column(ForeignKey("calendar_year.year"), index=True)
@@ -363,7 +345,6 @@ class CalendarDay(Base):
 
 class SchedulerState(Base):
     """Small key/value facts the scheduler keeps: leader, last sweep, last bulletin."""
-
     __tablename__ = "scheduler_state"
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
@@ -372,7 +353,6 @@ class SchedulerState(Base):
 
 class User(Base):
     """A web user, scoped to a region subtree or one school. Passwords are argon2 hashes only."""
-
     __tablename__ = "app_user"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(60), unique=True)
@@ -394,7 +374,6 @@ class LoginThrottle(Base):
     Anyone may type any username, so the account lock-out alone would let one client lock every
     account out for free; this caps what one address may try, counted in one atomic statement.
     """
-
     __tablename__ = "login_throttle"
     client: Mapped[str] = mapped_column(String(64), primary_key=True)
     attempts: Mapped[int] = mapped_column(Integer)
@@ -404,7 +383,6 @@ class LoginThrottle(Base):
 class WebSession(Base):
     """A signed-in browser session, held server-side so that logout, a password change or a
     disabled account ends it: the signed cookie only names it (by a random token, stored hashed)."""
-
     __tablename__ = "web_session"
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
