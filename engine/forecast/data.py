@@ -25,7 +25,7 @@ from engine.forecast.base import take_priors, unseen
 from engine.forecast.durations import StageDurations
 from engine.forecast.pace import TeacherHistory, TeacherSums, working_day_index
 from engine.forecast.school import RunInput
-from engine.forecast.sums import After, teacher_sums, windowed_observations
+from engine.forecast.sums import After, present_rows, teacher_sums, windowed_observations
 from engine.metrics import values_of_runs
 from engine.models import (
     AuditEvent,
@@ -121,8 +121,9 @@ def teacher_histories(session: Session, schools: Iterable[str], observations: li
         row_of = np.full(max(tids) + 1, -1, dtype=np.int64)
         row_of[np.asarray(tids, dtype=np.int64)] = np.arange(n)
         bases = [big[f][:, 0] for f in FIELDS]  # views: the base column, the figures now until a row says
+        current = np.asarray(now, dtype=np.float64)
         for c, base in enumerate(bases):
-            base[:] = np.asarray([figures[c] for figures in now], dtype=np.float64)
+            base[:] = current[:, c]
         after = After.read(session, observations)
         column = {import_id: j for j, (import_id, _) in enumerate(observations)}
         col_of = np.full(max([*after.ids, *column]) + 1, -1, dtype=np.int64)  # -1: only a base
@@ -137,10 +138,7 @@ def teacher_histories(session: Session, schools: Iterable[str], observations: li
                 # teacher, import, figures, priors: one row per (import, teacher). Transposed in Python
                 # first: numpy reads a list of Row objects element by element (11 s for 500,000 rows).
                 table = np.column_stack([np.array(c, dtype=np.float64) for c in zip(*part, strict=True)])
-                who = table[:, 0].astype(np.int64)
-                keep = who < row_of.size
-                keep[keep] = row_of[who[keep]] >= 0  # present teachers of these schools only
-                table, rows = table[keep], row_of[who[keep]]
+                rows, table = present_rows(row_of, table)  # present teachers of these schools only
                 imports = table[:, 1].astype(np.int64)
                 take_priors(earliest, bases, rows, imports, table[:, 2 + len(FIELDS):])
                 j = col_of[imports]

@@ -220,14 +220,14 @@ def _sums(session: Session, ids: np.ndarray, after: After, k: int, days: np.ndar
             for scope in scopes:
                 bound, where = _scope(scope, CURRENT_IN)
                 for table in _arrays(session, _stmt(CURRENT + where), bound):
-                    rows, table = _present_rows(row_of, table)
+                    rows, table = present_rows(row_of, table)
                     for c, base in enumerate(bases):
                         base[rows] = table[:, 1 + c]
         earliest, column_of = unseen(n), after.column_of(k)
         for scope in scopes if after.ids else ():
             bound, where = _scope(scope, {"schools": IN_SCHOOLS, "range": IN_RANGE})
             for table in _arrays(session, _stmt(ROWS + where), bound | {"imports": after.ids}):
-                rows, table = _present_rows(row_of, table)
+                rows, table = present_rows(row_of, table)
                 imports = table[:, 1].astype(np.int64)
                 take_priors(earliest, bases, rows, imports, table[:, 2 + len(BASE):])
                 j = column_of[imports]
@@ -247,7 +247,7 @@ def _sums(session: Session, ids: np.ndarray, after: After, k: int, days: np.ndar
     return ids, latest, totals
 
 
-def _present_rows(row_of: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def present_rows(row_of: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rows of ``table`` (teacher id first) that are present teachers', and their positions."""
     who = table[:, 0].astype(np.int64)
     keep = who < row_of.size
