@@ -212,9 +212,10 @@ class ProgressImport(Base):
 
 class TeacherProgress(Base):
     """A teacher's figures as of one import, stored only when they changed (history, not copies), and its figures before (``prior_*``; NULL on its first row): a forecast's base (``engine.forecast.base``).
-    Keyed (import, teacher) so an import appends, without foreign keys (migrations 0017, 0018; ``audit verify`` checks both ids)."""
+    Keyed (import, teacher) so an import appends, without foreign keys (migrations 0017, 0018; ``audit verify`` checks both ids);
+    on SQLite stored in its key (WITHOUT ROWID, 0019)."""
     __tablename__ = "teacher_progress"
-    __table_args__ = (PrimaryKeyConstraint("import_id", "teacher_id"),)
+    __table_args__ = (PrimaryKeyConstraint("import_id", "teacher_id"), {"sqlite_with_rowid": False})
     import_id: Mapped[int] = mapped_column(Integer)  # progress_import.id
     teacher_id: Mapped[int] = mapped_column(Integer)  # teacher.id
     online_hours: Mapped[float] = mapped_column(Float)

@@ -138,3 +138,37 @@ def test_the_history_is_rekeyed_by_import_with_each_rows_prior_figures_and_back(
     assert [tuple(r) for r in back] == sorted(rows, key=lambda r: (r[1], r[0]))
     assert table.get_pk_constraint("teacher_progress")["constrained_columns"] == ["teacher_id", "import_id"]
     assert [i["column_names"] for i in table.get_indexes("teacher_progress")] == [["import_id"]]
+
+
+def test_the_sqlite_history_is_stored_in_its_key_and_back(tmp_path: Path) -> None:
+    """Migration 0019 rebuilds SQLite's history WITHOUT ROWID (its key's B-tree holds the rows:
+    one write per row and no second lookup per read) with the same rows, and its downgrade an
+    ordinary table again. PostgreSQL has no such table: it is not touched there."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from engine.db import alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'rollout.db'}")
+    upgrade(engine, "0018")
+    rows = [(1, 2, 10.0, 1.0, 1, 0, None), (1, 1, 20.0, 2.0, 2, 0, None), (2, 1, 25.0, 2.0, 2, 1, 20.0)]
+    names = "import_id, teacher_id, online_hours, practice_hours, points_count, evidence_count, prior_online_hours"
+
+    def table() -> tuple[int, list[tuple[object, ...]]]:
+        with engine.connect() as conn:
+            kind = conn.execute(text("SELECT wr FROM pragma_table_list WHERE name = 'teacher_progress'")).scalar_one()
+            return kind, [tuple(r) for r in conn.execute(text(f"SELECT {names} FROM teacher_progress"))]
+
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO teacher_progress ({names}, left_school) VALUES (:i, :t, :o, :p, :n, :e, :po, 0)"),
+                     [dict(zip(("i", "t", "o", "p", "n", "e", "po"), r, strict=True)) for r in rows])
+    assert table()[0] == 0
+    upgrade(engine)
+    assert table() == (1, sorted(rows))  # WITHOUT ROWID: read in key order
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0018")
+    kind, back = table()
+    assert (kind, sorted(back)) == (0, sorted(rows))
+    engine.dispose()
