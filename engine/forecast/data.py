@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session
 from engine.calendar import WorkCalendar
 from engine.deadline import local_date
 from engine.forecast.base import take_priors, unseen
+from engine.forecast.cursor import present_rows
 from engine.forecast.durations import StageDurations
 from engine.forecast.pace import TeacherHistory, TeacherSums, working_day_index
 from engine.forecast.school import RunInput
-from engine.forecast.sums import After, present_rows, teacher_sums, windowed_observations
+from engine.forecast.sums import After, teacher_sums, windowed_observations
 from engine.metrics import values_of_runs
 from engine.models import (
     AuditEvent,

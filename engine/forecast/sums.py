@@ -4,11 +4,11 @@ The approximate method (``pace.moments_from_sums``) needs of each teacher's wind
 field, its latest figure and Σ rate·days, Σ rate²·days and Σ days over the intervals between
 observations (``pace.interval_sums``). The row path (``data.teacher_histories``) ships a row per
 teacher and import through the driver — ~6,000,000 Row objects for a province, 90 s on SQLite.
-Here the rows go straight from the driver's cursor into numpy arrays, a part at a time: each
-teacher's base (its figures as of the window's first import: ``engine.forecast.base``, from the
-window's own rows and the teacher table) and its window rows, one column per observation; numpy
-forward-fills (history stores changes only: no row is no change) and sums into ``TeacherSums``
-(database ids, no names: ``name_shown`` reads the few shown).
+Here the window comes a row per teacher (``engine.forecast.window``: its base, its figures as
+of the window's first import, and its figures at each import after it) straight from the driver's
+cursor into numpy arrays, a part at a time, one column per observation; numpy forward-fills
+(history stores changes only: no row is no change) and sums into ``TeacherSums`` (database ids,
+no names: ``name_shown`` reads the few shown).
 
 The observations' working-day indices come from the official calendar (``windowed_observations``),
 so a holiday between two imports is not days of idleness, and two imports on the same working
@@ -18,27 +18,26 @@ databases: a holiday in the window, a teacher with no change rows, one who joine
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
-from itertools import chain
 from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from engine.calendar import WorkCalendar
-from engine.forecast.base import take_priors, unseen
 from engine.forecast.cores import database_url, forked, inherited
+from engine.forecast.cursor import parts, statement
 from engine.forecast.pace import TeacherHistory, TeacherSums, working_day_index
 from engine.forecast.school import SchoolForecast
+from engine.forecast.window import Scope, read_window
 
 BASE = ("online_hours", "practice_hours", "points_count", "evidence_count")
 DERIVED = {"total_hours": "online_hours + practice_hours"}
 CHUNK = 2_000  # schools per query when the scope is a list of schools
-PART = 20_000  # teachers turned into arrays at a time (their Python rows: ~12 MB)
+PART = 20_000  # teachers forward-filled and summed at a time
 
 
 def windowed_observations(observations: Sequence[tuple[int, date]], today: date, calendar: WorkCalendar,
@@ -51,20 +50,6 @@ def windowed_observations(observations: Sequence[tuple[int, date]], today: date,
     return list(observations[first:]), days[first:]
 
 
-# The window's rows: every history row after the window's first import (its base), each with its
-# figures and its prior figures (the base: ``engine.forecast.base``), by an explicit list of import
-# ids — the (import, teacher) key's prefix — so a scope's teachers stay seeks into the key: a
-# range of teacher ids is one range scan per import, a list of schools' teachers one probe each.
-# The rows are not pivoted in SQL: grouping four million rows by teacher sorted them in a
-# temporary B-tree (8.6 s at full size on SQLite), where reading them as they lie takes about 1 s.
-ROWS = (f"SELECT teacher_id, import_id, {', '.join(BASE)}, {', '.join('prior_' + f for f in BASE)} "
-        "FROM teacher_progress WHERE import_id IN :imports ")
-IN_SCHOOLS = "AND teacher_id IN (SELECT id FROM teacher WHERE school_code IN :codes)"
-IN_RANGE = "AND teacher_id >= :first_id AND teacher_id < :end_id"
-# The present teachers' figures now: a teacher's base when it has no row after the window's first
-# import (unchanged since). A range's are its ids in order, listed by the same statement.
-CURRENT = f"SELECT id, {', '.join(BASE)} FROM teacher WHERE left_on IS NULL "
-CURRENT_IN = {"schools": "AND school_code IN :codes", "range": "AND id >= :first_id AND id < :end_id ORDER BY id"}
 Part = tuple[np.ndarray, dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]
 
 
@@ -84,12 +69,6 @@ class After(NamedTuple):
                                                {"hi0": observations[0][0]})]
         his = np.asarray([i for i, _ in observations], dtype=np.int64)
         return cls(ids, np.searchsorted(his, np.asarray(ids, dtype=np.int64), side="left"))
-
-    def column_of(self, k: int) -> np.ndarray:
-        """Observation column by import id (``k``: none; the imports before are never read)."""
-        out = np.full(max(self.ids, default=0) + 1, k, dtype=np.int64)
-        out[self.ids] = self.columns
-        return out
 
 
 def teacher_sums(session: Session, schools: Sequence[str] | None, observations: Sequence[tuple[int, date]],
@@ -169,9 +148,9 @@ def _present(session: Session, chunks: Sequence[Sequence[str] | None]) -> tuple[
     for chunk in chunks:
         only = "AND school_code IN :codes" if chunk is not None else ""
         bound = {"codes": chunk} if chunk is not None else {}
-        stmt = _stmt(f"SELECT id, school_code FROM teacher WHERE left_on IS NULL {only} "
+        stmt = statement(f"SELECT id, school_code FROM teacher WHERE left_on IS NULL {only} "
                      "ORDER BY school_code, platform_id")
-        for part in _parts(session, stmt, bound):
+        for part in parts(session, stmt, bound):
             ids.append(np.fromiter((row[0] for row in part), dtype=np.int64, count=len(part)))
             codes.append(np.array([row[1] for row in part], dtype=object))
     if not ids:
@@ -192,48 +171,28 @@ def _range_part(bounds: tuple[int, int]) -> Part:
     try:
         with sessions(engine)() as session:
             no_jit(session)
-            binds = {"first_id": bounds[0], "end_id": bounds[1]}
-            now = np.concatenate([np.zeros((0, 1 + len(BASE))),
-                                  *_arrays(session, text(CURRENT + CURRENT_IN["range"]), binds)])
-            return _sums(session, now[:, 0].astype(np.int64), after, k, days, fields, [range(*bounds)],
-                         current=now[:, 1:])
+            ids = np.arange(*bounds, dtype=np.int64)  # every id the range may hold: those read are kept
+            return _sums(session, ids, after, k, days, fields, [range(*bounds)], read_only=True)
     finally:
         engine.dispose()
 
 
 def _sums(session: Session, ids: np.ndarray, after: After, k: int, days: np.ndarray, fields: Sequence[str],
-          scopes: Sequence[Sequence[str] | range | None], current: np.ndarray | None = None) -> Part:
-    """The teachers ``ids``' latest figures and sums over ``k`` observations, reading the rows of
-    each scope (a chunk of school codes, a teacher id range, or None: every teacher) after the
-    window's first import. ``current``: the teachers' figures now, already read (a row per teacher
-    of ``ids``); read here otherwise."""
+          scopes: Sequence[Scope], read_only: bool = False) -> Part:
+    """The teachers ``ids``' latest figures and sums over ``k`` observations, reading the window
+    of each scope (a chunk of school codes, a teacher id range, or None: every teacher) a row per
+    teacher (``engine.forecast.window``). ``read_only``: keep only the teachers the reads found
+    (a range's present teachers), not every one of ``ids``."""
     n = ids.size
     values = {f: np.full((n, k), np.nan) for f in BASE}
+    seen = np.zeros(n, dtype=bool)
     if k and n:
         row_of = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
         row_of[ids] = np.arange(n)
-        bases = [values[f][:, 0] for f in BASE]  # views: the base column, filled in place
-        if current is not None:
-            for c, base in enumerate(bases):
-                base[:] = current[:, c]
-        else:
-            for scope in scopes:
-                bound, where = _scope(scope, CURRENT_IN)
-                for table in _arrays(session, _stmt(CURRENT + where), bound):
-                    rows, table = present_rows(row_of, table)
-                    for c, base in enumerate(bases):
-                        base[rows] = table[:, 1 + c]
-        earliest, column_of = unseen(n), after.column_of(k)
-        for scope in scopes if after.ids else ():
-            bound, where = _scope(scope, {"schools": IN_SCHOOLS, "range": IN_RANGE})
-            for table in _arrays(session, _stmt(ROWS + where), bound | {"imports": after.ids}):
-                rows, table = present_rows(row_of, table)
-                imports = table[:, 1].astype(np.int64)
-                take_priors(earliest, bases, rows, imports, table[:, 2 + len(BASE):])
-                j = column_of[imports]
-                inside = j < k
-                for c, f in enumerate(BASE):  # fmax: a teacher's larger figure of imports sharing a day
-                    np.fmax.at(values[f], (rows[inside], j[inside]), table[inside, 2 + c])
+        seen = read_window(session, values, row_of, after.ids, after.columns, scopes)
+    if read_only:
+        ids, values = ids[seen], {f: v[seen] for f, v in values.items()}
+        n = ids.size
     latest = {f: np.full(n, np.nan) for f in fields}
     observed = np.zeros(n)  # Σ days is every field's: a teacher's known intervals are its rows'
     totals = {f: (np.zeros(n), np.zeros(n), observed) for f in fields}
@@ -245,23 +204,6 @@ def _sums(session: Session, ids: np.ndarray, after: After, k: int, days: np.ndar
             totals[f][0][a:a + PART], totals[f][1][a:a + PART] = gained, squares
             observed[a:a + PART] = seen
     return ids, latest, totals
-
-
-def present_rows(row_of: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of ``table`` (teacher id first) that are present teachers', and their positions."""
-    who = table[:, 0].astype(np.int64)
-    keep = who < row_of.size
-    keep[keep] = row_of[who[keep]] >= 0
-    return row_of[who[keep]], table[keep]
-
-
-def _scope(scope: Sequence[str] | range | None, where: Mapping[str, str]) -> tuple[dict[str, Any], str]:
-    """(the binds, the SQL condition ``where`` gives for a list of schools or a range of teacher ids)."""
-    if scope is None:
-        return {}, ""
-    if isinstance(scope, range):
-        return {"first_id": scope.start, "end_id": scope.stop}, where["range"]
-    return {"codes": list(scope)}, where["schools"]
 
 
 def _assembled(ids: np.ndarray, parts: Sequence[Part], fields: Sequence[str]) -> tuple[
@@ -286,52 +228,11 @@ def _assembled(ids: np.ndarray, parts: Sequence[Part], fields: Sequence[str]) ->
     return latest, totals
 
 
-def _stmt(sql: str) -> Any:
-    lists = [name for name in ("codes", "imports") if f":{name}" in sql]
-    return text(sql).bindparams(*(_expanding(name) for name in lists)) if lists else text(sql)
-
-
-def _parts(session: Session, stmt: Any, params: dict[str, Any]) -> Iterator[Sequence[Any]]:
-    """The statement's rows as the driver's tuples, ``PART`` at a time, streamed (a server-side
-    cursor on PostgreSQL). Straight from the DBAPI cursor: SQLAlchemy's Row objects and their
-    partitions cost ~1.5 µs a row, a tenth of a province's read (3,000,000 rows)."""
-    conn = session.connection()
-    used = set(re.findall(r":(\w+)", stmt.text))
-    named = {k: v for k, v in params.items() if k in used}  # the base binds only :hi0
-    compiled = stmt.bindparams(**named).compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    bound = compiled.params
-    args: Any = tuple(bound[k] for k in compiled.positiontup or ()) if compiled.positional else bound
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    cursor = raw.cursor(name="forecast_sums", binary=True) if conn.dialect.name == "postgresql" else raw.cursor()
-    try:
-        cursor.execute(compiled.string, args)
-        while part := cursor.fetchmany(PART):
-            yield part
-    finally:
-        cursor.close()
-
-
-def _arrays(session: Session, stmt: Any, params: dict[str, Any]) -> Iterator[np.ndarray]:
-    """The rows as float arrays (NULL: NaN), a part at a time (never a province's rows in a list).
-    One flat iterator into ``np.fromiter``: 3.5× faster than transposing in Python, and ``np.array``
-    of the tuples inspects each one for its shape first."""
-    for part in _parts(session, stmt, params):
-        width = len(part[0])
-        yield np.fromiter(chain.from_iterable(part), dtype=np.float64, count=len(part) * width).reshape(-1, width)
-
-
 def _filled(values: dict[str, np.ndarray], days: np.ndarray) -> TeacherHistory:
     """Teachers × observations, forward-filled (history stores changes: no row is no change)."""
     filled = ~np.isnan(values[BASE[0]])
     last = np.maximum.accumulate(np.where(filled, np.arange(days.size)[None, :], 0), axis=1)
     return TeacherHistory(("",) * values[BASE[0]].shape[0], days, {f: np.take_along_axis(v, last, axis=1) for f, v in values.items()})
-
-
-def _expanding(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name, expanding=True)
 
 
 def name_shown(session: Session, forecasts: Sequence[SchoolForecast]) -> list[SchoolForecast]:
@@ -340,13 +241,13 @@ def name_shown(session: Session, forecasts: Sequence[SchoolForecast]) -> list[Sc
     ids = sorted({int(t.platform_id) for f in forecasts for t in f.teachers})
     found: dict[int, tuple[str, str]] = {}
     if session.get_bind().dialect.name == "postgresql":  # one array parameter, not 10,000 binds a statement
-        parts = [ids] if ids else []
+        batches = [ids] if ids else []
         stmt = text("SELECT id, platform_id, name FROM teacher WHERE id = ANY(:ids)")
     else:
-        parts = [ids[i:i + 5 * CHUNK] for i in range(0, len(ids), 5 * CHUNK)]
-        stmt = text("SELECT id, platform_id, name FROM teacher WHERE id IN :ids").bindparams(_expanding("ids"))
-    for part in parts:  # the driver's tuples (``_parts``): Row objects cost as much as the query
-        for rows in _parts(session, stmt, {"ids": part}):
+        batches = [ids[i:i + 5 * CHUNK] for i in range(0, len(ids), 5 * CHUNK)]
+        stmt = text("SELECT id, platform_id, name FROM teacher WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+    for part in batches:  # the driver's tuples (``cursor.parts``): Row objects cost as much as the query
+        for rows in parts(session, stmt, {"ids": part}):
             found |= {tid: (pid, name) for tid, pid, name in rows}
     for f in forecasts:
         f.teachers = [replace(t, platform_id=found[int(t.platform_id)][0], name=found[int(t.platform_id)][1])

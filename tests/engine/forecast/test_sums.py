@@ -83,14 +83,22 @@ def test_sums_from_sql_equal_the_row_paths(history: sessionmaker[Session], calen
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("joined", [None, 1], ids=["one statement", "an import a statement"])
 @pytest.mark.parametrize("first", range(len(EXPORTS)))
 def test_a_windows_base_is_each_teachers_figures_as_of_its_first_import(
-        history: sessionmaker[Session], calendar: WorkCalendar, first: int) -> None:
+        history: sessionmaker[Session], calendar: WorkCalendar, first: int, joined: int | None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Migration 0018: a teacher's figures as of the window's first import come from the prior
     figures of its next row, or its figures now if no row follows (T…01 never changes), or none if
     that row is its first (T…02 before it joins); rows after the window (a replay on an earlier
-    day) give only that. Both reads, one process and two, agree with each other and the exports."""
+    day) give only that. Both reads, one process and two, agree with each other and the exports —
+    also when each import after the base is read by a statement of its own (``window.JOINED``: a
+    replay with more imports after it than one statement joins)."""
+    import engine.forecast.window as window
     from engine.forecast.pace import working_day_index
+
+    if joined is not None:
+        monkeypatch.setattr(window, "JOINED", joined)
 
     with history() as s:
         observations = observation_dates(s, EXPORTS[-1], 60, calendar)[first:first + 2]
@@ -136,14 +144,16 @@ def test_the_read_in_parts_of_two_teachers_is_the_same(history: sessionmaker[Ses
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows come straight from the driver's cursor (a server-side one on PostgreSQL), ``PART`` at a
     time: in parts of two rows a school's teachers are split between parts and its sums are still
-    the one-part read's."""
+    the one-part read's (and forward-filled and summed two teachers at a time)."""
+    import engine.forecast.cursor as cursor
     import engine.forecast.sums as sums
 
     with history() as s:
         kept, days = windowed_observations(observation_dates(s, TODAY, WINDOW, calendar), TODAY, calendar, WINDOW)
         whole = teacher_sums(s, [EARLY[0]], kept, days, ["online_hours"])[EARLY[0]]
+        monkeypatch.setattr(cursor, "PART", 2)
         monkeypatch.setattr(sums, "PART", 2)
-        parts = list(sums._parts(s, text("SELECT id FROM teacher ORDER BY id"), {}))
+        parts = list(cursor.parts(s, text("SELECT id FROM teacher ORDER BY id"), {}))
         split = teacher_sums(s, None, kept, days, ["online_hours"])[EARLY[0]]
     assert [len(p) for p in parts] == [2, 2] and [r[0] for p in parts for r in p] == sorted(int(i) for i in whole.teacher_ids)
     assert list(split.teacher_ids) == list(whole.teacher_ids)
