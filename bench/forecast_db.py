@@ -120,7 +120,7 @@ def timed(url: str, samples: int, method: str, workers: int = 0) -> dict[str, fl
     settings = Settings(samples=samples, method=method, workers=workers)
     clock = FixedClock(NOW)
     with sessions(engine)() as s:
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0, w0 = time.perf_counter(), time.process_time(), _children_cpu()
         plan = s.scalars(select(Plan)).one()
         ensure_current(s, plan.id)
         wf = workflow_for_version(s, plan.workflow_version_id)
@@ -131,21 +131,28 @@ def timed(url: str, samples: int, method: str, workers: int = 0) -> dict[str, fl
         durations: dict[str, Any] = {}
         inputs = run_inputs(s, plan, wf, runs, today, calendar, settings.window, settings.method, cores,
                             also=lambda: durations.update(stage_durations(s, plan, wf, clock.now(), today, calendar)))
-        t1, c1 = time.perf_counter(), time.process_time()
+        t1, c1, w1 = time.perf_counter(), time.process_time(), _children_cpu()
         named = any(isinstance(r.history, TeacherSums) for r in inputs)
         # the model, and the shown teachers' names read here as each chunk of forecasts arrives
         found = forecast_runs(inputs, wf, calendar, durations, settings, cores,
                               then=(lambda part: name_shown(s, part)) if named else None)
-        t2, c2 = time.perf_counter(), time.process_time()
+        t2, c2, w2 = time.perf_counter(), time.process_time(), _children_cpu()
     return {"schools": len(found), "teachers": sum(r.history.teachers for r in inputs), "read_s": t1 - t0,
             "model_s": t2 - t1, "total_s": t2 - t0,
             # this process's CPU seconds (SQLite's work included, PostgreSQL's server not, nor the
             # workers'): steadier than wall time on a shared machine
             "read_cpu_s": c1 - c0, "model_cpu_s": c2 - c1,
+            # and the forked workers' (reaped when each phase's pool closes): the work, whatever the machine's load
+            "read_workers_cpu_s": w1 - w0, "model_workers_cpu_s": w2 - w1,
             "at_risk": int(sum((f.p_miss_due or 0) >= 0.7 for f in found)),
             "workers": cores, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             # the largest worker's (forked: the parent's pages they only read are shared, counted in both)
             "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def pages(url: str, count: int) -> dict[str, float]:
