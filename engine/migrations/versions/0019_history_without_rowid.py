@@ -8,9 +8,10 @@ every history row was written twice, and every read by the (import, teacher) key
 the key and then looked it up again by rowid. A WITHOUT ROWID table is its key's B-tree, the
 figures in its leaves — the right shape for small rows read and written in key order (SQLite's
 own advice for them). At full size (12,000,000 rows) the table takes a quarter less room (the
-file 1,116 → 842 MB after a VACUUM; without one the old pages stay free for later imports), and a
-changed 1,000,000-row re-import is 1.3–1.6 s faster (14.9 → 13.5 s; docs/benchmarks.md). The copy
-took 23 s at that size (2026-12-04).
+file 1,116 → 842 MB when built so or after a VACUUM; migrated without one, the old pages stay free
+for later imports). Re-importing the unchanged 1,000,000-row file is 0.8–1.2 s faster; a changed
+one 1.3–1.6 s on a compact file, within the noise on a migrated one (docs/benchmarks.md). The
+copy took 23 s at that size (2026-12-04).
 
 PostgreSQL has no such table (a heap with its key beside it): nothing changes there.
 """
