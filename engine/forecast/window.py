@@ -8,7 +8,8 @@ Two shapes of the same read, each the faster on its database (docs/benchmarks.md
   lie, a row per (teacher, import) with its prior figures, were 2,000,000 rows of ten values for
   half a province: 3.4 s of a forecast worker's 4.4 s, nearly all of it the driver making Python
   objects (SQLite's own scan is 0.1 s). By teacher the driver makes a quarter of the rows and
-  none of the unused priors: the province forecast 11.3–12.3 → 9.5–9.8 s.
+  none of the unused priors: the forked workers' read CPU 7.4–8.2 → 5.9–6.3 s, the province
+  forecast 9.9–11.8 → 9.3–9.7 s in turns.
 - **As the rows lie (PostgreSQL).** psycopg turns binary rows into tuples in C (2,000,000 in
   2.8 s with the server's scan), while the server joins four imports to half a province's
   teachers in 3.8–6.5 s: there the window's rows are read as they are, and the teachers' figures
@@ -34,11 +35,9 @@ from engine.forecast.cursor import arrays, present_rows, statement
 
 JOINED = 24  # imports joined in one statement
 Scope = Sequence[str] | range | None  # a list of school codes, a range of teacher ids, or every teacher
-# A scope's condition on the teachers ``t`` and on each joined history row ``{p}`` (by teacher);
-# on the history's rows as they lie; on the teachers' figures now.
-BY_TEACHER_IN = {"every": ("", ""), "schools": ("AND t.school_code IN :codes", ""),
-                 "range": ("AND t.id >= :first_id AND t.id < :end_id",
-                           " AND {p}.teacher_id >= :first_id AND {p}.teacher_id < :end_id")}
+# A scope's condition on the teachers ``t`` (by teacher); on the history's rows as they lie; on the
+# teachers' figures now.
+BY_TEACHER_IN = {"every": "", "schools": "AND t.school_code IN :codes", "range": "AND t.id >= :first_id AND t.id < :end_id"}
 ROWS_IN = {"every": "", "schools": "AND teacher_id IN (SELECT id FROM teacher WHERE school_code IN :codes)",
            "range": "AND teacher_id >= :first_id AND teacher_id < :end_id"}
 CURRENT_IN = {"every": "", "schools": "AND school_code IN :codes", "range": "AND id >= :first_id AND id < :end_id"}
@@ -52,18 +51,15 @@ def groups(imports: Sequence[int]) -> list[tuple[int, list[int]]]:
     return [(at, list(imports[at:at + JOINED])) for at in range(0, len(imports), JOINED)]
 
 
-def window_sql(offset: int, imports: Sequence[int], total: int, fields: Sequence[str], where: str,
-               joined_where: str = "") -> str:
-    """One row per present teacher (``where``: more conditions on ``teacher t``; ``joined_where``
-    the same said of each joined row ``{p}``, e.g. its teacher id range: PostgreSQL derives no
-    range from ``t``'s for a left join's rows, and hash-joined each import's every row): its id; the
+def window_sql(offset: int, imports: Sequence[int], total: int, fields: Sequence[str], where: str) -> str:
+    """One row per present teacher (``where``: more conditions on ``teacher t``): its id; the
     position among all ``total`` imports after the base of its first row of these ``imports``
     (their positions start at ``offset``); its base figures by that row; and its figures at each
     of ``imports`` (NULL: no row, no change). In the last statement a teacher with no row in it
     has position ``total`` and its figures now as its base; in the others NULL and NULL.
 
-    Import ids are rendered as literals: they are integers read from the database, and a literal
-    lets PostgreSQL plan each join for its own import."""
+    Import ids are rendered as literals (integers read from the database): each join's import is a
+    constant of its key's seek, not a parameter."""
     last = offset + len(imports) == total
     joined = [f"p{j}" for j in range(len(imports))]
 
@@ -75,7 +71,7 @@ def window_sql(offset: int, imports: Sequence[int], total: int, fields: Sequence
     bases = [first([f"{p}.prior_{f}" for p in joined], f"t.{f}" if last else "NULL") for f in fields]
     figures = [f"{p}.{f}" for p in joined for f in fields]
     joins = "".join(f" LEFT JOIN teacher_progress {p} ON {p}.import_id = {int(i)} AND {p}.teacher_id = t.id"
-                    + joined_where.format(p=p) for p, i in zip(joined, imports, strict=True))
+                    for p, i in zip(joined, imports, strict=True))
     return f"SELECT t.id, {', '.join([position, *bases, *figures])} FROM teacher t{joins} WHERE t.left_on IS NULL {where}"
 
 
@@ -98,8 +94,8 @@ def read_window(session: Session, values: Mapping[str, np.ndarray], row_of: np.n
     for offset, group in groups(imports):
         inside = [(j, c) for j, c in enumerate(columns[offset:offset + len(group)].tolist()) if c < k]
         for scope in scopes:
-            bound, (where, joined) = _scope(scope, BY_TEACHER_IN)
-            sql = window_sql(offset, group, len(imports), fields, where, joined)
+            bound, where = _scope(scope, BY_TEACHER_IN)
+            sql = window_sql(offset, group, len(imports), fields, where)
             for table in arrays(session, statement(sql), bound):
                 rows, table = present_rows(row_of, table)
                 seen[rows] = True
