@@ -83,6 +83,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "history": ("engine/imports/history.py", ["tests/engine/imports/test_progress_history.py",
                                               "tests/engine/imports/test_progress.py",
                                               "tests/engine/imports/test_split.py"]),
+    # the forecast's window read and its base (issue 11 speed): test_sums states both reads against the
+    # exports' figures at every window start; the PostgreSQL shape (window._as_rows) needs --pg
+    "window": ("engine/forecast/window.py", ["tests/engine/forecast/test_sums.py"]),
+    "base": ("engine/forecast/base.py", ["tests/engine/forecast/test_base.py", "tests/engine/forecast/test_sums.py"]),
     # a large file checked in parts (issue 11 speed): test_split states that the parts' read is the one-process read's
     "split": ("engine/imports/split.py", ["tests/engine/imports/test_split.py"]),
     # the progress export's cells (split out of imports/progress.py on 2026-12-03)

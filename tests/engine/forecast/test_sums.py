@@ -83,7 +83,7 @@ def test_sums_from_sql_equal_the_row_paths(history: sessionmaker[Session], calen
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("joined", [None, 1], ids=["one statement", "an import a statement"])
+@pytest.mark.parametrize("joined", [None, 1, 2], ids=["one statement", "an import a statement", "two a statement"])
 @pytest.mark.parametrize("first", range(len(EXPORTS)))
 def test_a_windows_base_is_each_teachers_figures_as_of_its_first_import(
         history: sessionmaker[Session], calendar: WorkCalendar, first: int, joined: int | None,
