@@ -88,7 +88,7 @@ def read_window(session: Session, values: Mapping[str, np.ndarray], row_of: np.n
     bases = [values[f][:, 0] for f in fields]  # views: the base column
     earliest = unseen(n)
     if session.get_bind().dialect.name == "postgresql":
-        _as_rows(session, values, fields, bases, earliest, seen, row_of, imports, columns, scopes)
+        _as_rows(session, values, k, bases, earliest, seen, row_of, imports, columns, scopes)
         return seen
     width = len(fields)
     for offset, group in groups(imports):
@@ -108,11 +108,11 @@ def read_window(session: Session, values: Mapping[str, np.ndarray], row_of: np.n
     return seen
 
 
-def _as_rows(session: Session, values: Mapping[str, np.ndarray], fields: list[str], bases: list[np.ndarray],
+def _as_rows(session: Session, values: Mapping[str, np.ndarray], k: int, bases: list[np.ndarray],
              earliest: np.ndarray, seen: np.ndarray, row_of: np.ndarray, imports: Sequence[int],
              columns: np.ndarray, scopes: Sequence[Scope]) -> None:
     """``read_window`` from the history's rows as they lie and the teachers' figures now."""
-    k = next(iter(values.values())).shape[1]
+    fields = list(values)
     for scope in scopes:
         bound, where = _scope(scope, CURRENT_IN)
         for table in arrays(session, statement(f"SELECT id, {', '.join(fields)} FROM teacher "
@@ -140,7 +140,7 @@ def _as_rows(session: Session, values: Mapping[str, np.ndarray], fields: list[st
                 np.fmax.at(values[f], (rows[inside], j[inside]), table[inside, 2 + c])
 
 
-def _scope(scope: Scope, where: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+def _scope(scope: Scope, where: Mapping[str, str]) -> tuple[dict[str, Any], str]:
     """(the binds, the condition ``where`` gives for every teacher, a list of schools or a range of ids)."""
     if scope is None:
         return {}, where["every"]
