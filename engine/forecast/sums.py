@@ -38,6 +38,7 @@ BASE = ("online_hours", "practice_hours", "points_count", "evidence_count")
 DERIVED = {"total_hours": "online_hours + practice_hours"}
 CHUNK = 2_000  # schools per query when the scope is a list of schools
 PART = 20_000  # teachers forward-filled and summed at a time
+WIDE = 0.25  # the share of all schools from which every teacher is read (``teacher_sums``)
 
 
 def windowed_observations(observations: Sequence[tuple[int, date]], today: date, calendar: WorkCalendar,
@@ -78,16 +79,24 @@ def teacher_sums(session: Session, schools: Sequence[str] | None, observations: 
     and latest figures (``BASE`` always: gates judge every field's) over ``observations`` (import
     ids ascending, ``days`` their working-day indices; the first is the window's base).
 
-    All schools with ``workers`` > 1: that many forked processes read a range of teacher ids each
-    (``engine.forecast.cores``) while this one lists the teachers and calls ``meanwhile`` (the
+    Schools that are at least ``WIDE`` of all schools (a province where some have finished) are
+    read as every teacher is, and the other schools' teachers dropped: read by lists of school
+    codes, a province with a tenth of its schools finished took 14.6 s on SQLite and 35 s on
+    PostgreSQL (each list's statement walked every history row of the window), against 5.1 and
+    6.3 s. Read so, with ``workers`` > 1, that many forked processes read a range of teacher ids
+    each (``engine.forecast.cores``) while this one lists the teachers and calls ``meanwhile`` (the
     caller's other reads; called first without workers); the sums are the same."""
     fields = list(dict.fromkeys([*BASE, *fields]))
-    no_jit(session)
+    plain_plans(session)
     codes = sorted(set(schools)) if schools is not None else None
-    chunks = [codes[i:i + CHUNK] for i in range(0, len(codes), CHUNK)] if codes is not None else [None]
+    wide = codes is None or len(codes) >= WIDE * int(session.scalar(text("SELECT count(*) FROM school")) or 0)
+    chunks: list[list[str] | None] = [None]
+    if codes is not None and not wide:
+        chunks = [codes[i:i + CHUNK] for i in range(0, len(codes), CHUNK)]
+    only = set(codes) if wide and codes is not None else None
     days = np.asarray(days, dtype=np.int64)
     after = After.read(session, observations)
-    if schools is None and workers > 1 and len(observations):
+    if wide and workers > 1 and len(observations):
         first, last = session.execute(text("SELECT min(id), max(id) FROM teacher")).one()
         edges = np.linspace(first or 0, (last or 0) + 1, workers + 1).astype(np.int64).tolist()
         job = (database_url(session), after, len(observations), days, fields)
@@ -95,12 +104,12 @@ def teacher_sums(session: Session, schools: Sequence[str] | None, observations: 
             pending = pool.map_async(_range_part, list(zip(edges[:-1], edges[1:], strict=True)), chunksize=1)
             if meanwhile is not None:
                 meanwhile()
-            ids, counts = _present(session, chunks)
+            ids, counts = _present(session, chunks, only)
             parts = pending.get()
     else:
         if meanwhile is not None:
             meanwhile()
-        ids, counts = _present(session, chunks)
+        ids, counts = _present(session, chunks, only)
         parts = [_sums(session, ids, after, len(observations), days, fields, chunks)]
     latest, totals = _assembled(ids, parts, fields)
     out: dict[str, TeacherSums] = {}
@@ -132,24 +141,30 @@ class _Rows(Mapping[str, Any]):
         return len(self._whole)
 
 
-def no_jit(session: Session) -> None:
-    """PostgreSQL compiles a costly statement's expressions (JIT, on by default since 15): 50–140 ms
-    a statement here, for scans it then runs once — the province read was 0.2 s faster without.
-    For this transaction only."""
+def plain_plans(session: Session) -> None:
+    """For this transaction only, PostgreSQL plans without JIT and without parallel workers.
+
+    It compiles a costly statement's expressions (JIT, on by default since 15): 50–140 ms a
+    statement here, for scans it then runs once — the province read was 0.2 s faster without. And
+    the read's own processes have the cores: the gate values' aggregation ran in three server
+    processes (2.1 CPU seconds for 0.9 s) while two workers read; alone in one, 0.8 s."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL jit = off"))
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
-def _present(session: Session, chunks: Sequence[Sequence[str] | None]) -> tuple[np.ndarray, list[tuple[str, int]]]:
+def _present(session: Session, chunks: Sequence[Sequence[str] | None],
+             only: set[str] | None = None) -> tuple[np.ndarray, list[tuple[str, int]]]:
     """The present teachers' ids in (school, platform id) order — a school's are consecutive —
-    and each school's count, from one statement (the counts always match the ids), split in numpy."""
+    and each school's count, from one statement (the counts always match the ids), split in numpy;
+    with ``only``, those of these schools (every teacher was read)."""
     ids: list[np.ndarray] = []
     codes: list[np.ndarray] = []
     for chunk in chunks:
-        only = "AND school_code IN :codes" if chunk is not None else ""
+        where = "AND school_code IN :codes" if chunk is not None else ""
         bound = {"codes": chunk} if chunk is not None else {}
-        stmt = statement(f"SELECT id, school_code FROM teacher WHERE left_on IS NULL {only} "
-                     "ORDER BY school_code, platform_id")
+        stmt = statement(f"SELECT id, school_code FROM teacher WHERE left_on IS NULL {where} "
+                         "ORDER BY school_code, platform_id")
         for part in parts(session, stmt, bound):
             ids.append(np.fromiter((row[0] for row in part), dtype=np.int64, count=len(part)))
             codes.append(np.array([row[1] for row in part], dtype=object))
@@ -158,7 +173,13 @@ def _present(session: Session, chunks: Sequence[Sequence[str] | None]) -> tuple[
     schools = np.concatenate(codes)
     starts = np.flatnonzero(np.r_[True, schools[1:] != schools[:-1]])
     sizes = np.diff(np.r_[starts, schools.size])
-    return np.concatenate(ids), list(zip(schools[starts].tolist(), sizes.tolist(), strict=True))
+    found, everyone = schools[starts].tolist(), np.concatenate(ids)
+    if only is None:
+        return everyone, list(zip(found, sizes.tolist(), strict=True))
+    listed = np.fromiter((code in only for code in found), dtype=bool, count=len(found))
+    keep = np.repeat(listed, sizes)  # per teacher: its school's
+    return everyone[keep], [(code, int(size)) for code, size, kept in zip(found, sizes.tolist(), listed, strict=True)
+                            if kept]
 
 
 def _range_part(bounds: tuple[int, int]) -> Part:
@@ -170,7 +191,7 @@ def _range_part(bounds: tuple[int, int]) -> Part:
     engine = make_engine(url)
     try:
         with sessions(engine)() as session:
-            no_jit(session)
+            plain_plans(session)
             ids = np.arange(*bounds, dtype=np.int64)  # every id the range may hold: those read are kept
             return _sums(session, ids, after, k, days, fields, [range(*bounds)], read_only=True)
     finally:

@@ -23,6 +23,7 @@ from engine.forecast.data import FIELDS, observation_dates, teacher_histories
 from engine.forecast.school import windowed
 from engine.forecast.sums import teacher_sums, windowed_observations
 from engine.imports.progress import import_progress
+from engine.models import Teacher
 from tests.conftest import SHANGHAI
 from tests.engine.builders import EARLY, seed_with_plan
 from tests.engine.forecast.scenario import export, studying_school
@@ -57,13 +58,24 @@ def history(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -
     return factory
 
 
-def test_sums_from_sql_equal_the_row_paths(history: sessionmaker[Session], calendar: WorkCalendar) -> None:
+@pytest.mark.parametrize("wide", [False, True], ids=["by its school's code", "every teacher read"])
+def test_sums_from_sql_equal_the_row_paths(history: sessionmaker[Session], calendar: WorkCalendar, wide: bool,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """One school's sums, read by its code or (``sums.WIDE``: many schools) with every teacher's and
+    the other schools' dropped, are the row path's."""
+    import engine.forecast.sums as sums_module
+
+    monkeypatch.setattr(sums_module, "WIDE", 0.0 if wide else 2.0)
     with history() as s:
+        s.add(Teacher(platform_id="T-next-door", name="邻校教师", school_code=EARLY[1], online_hours=3.0))
+        s.flush()  # a teacher of another school, read with every teacher and then dropped
         observations = observation_dates(s, TODAY, WINDOW, calendar)
         rows, _ = teacher_histories(s, [EARLY[0]], observations, TODAY, calendar)
         kept, days = windowed_observations(observations, TODAY, calendar, WINDOW)
         sums = teacher_sums(s, [EARLY[0]], kept, days, ["online_hours", "total_hours"])
         province = teacher_sums(s, None, kept, days, ["online_hours"])  # every school: no IN list
+    assert list(sums) == [EARLY[0]] and sorted(province) == [EARLY[0], EARLY[1]]
+    assert province[EARLY[1]].teachers == 1 and province[EARLY[1]].current("online_hours").tolist() == [3.0]
     expected = windowed(rows[EARLY[0]], WINDOW)
     got = sums[EARLY[0]]
     # The National Day week is no working days: 2021-09-27 → 10-11 is 6 working days (09-28 … 30,
@@ -94,6 +106,7 @@ def test_a_windows_base_is_each_teachers_figures_as_of_its_first_import(
     day) give only that. Both reads, one process and two, agree with each other and the exports —
     also when each import after the base is read by a statement of its own (``window.JOINED``: a
     replay with more imports after it than one statement joins)."""
+    import engine.forecast.sums as sums_module
     import engine.forecast.window as window
     from engine.forecast.pace import working_day_index
 
@@ -106,6 +119,10 @@ def test_a_windows_base_is_each_teachers_figures_as_of_its_first_import(
         rows = teacher_histories(s, [EARLY[0]], observations, TODAY, calendar)[0][EARLY[0]]
         reads = [teacher_sums(s, [EARLY[0]], observations, days, ["online_hours"])[EARLY[0]],
                  teacher_sums(s, None, observations, days, ["online_hours"], 2)[EARLY[0]]]
+        monkeypatch.setattr(sums_module, "WIDE", 0.0)  # one school as many: every teacher read, in two processes
+        wide = teacher_sums(s, [EARLY[0]], observations, days, ["online_hours"], 2)
+        assert list(wide) == [EARLY[0]]
+        reads.append(wide[EARLY[0]])
     weeks = range(first, first + len(observations))
     expected = [[hours(w).get(pid, np.nan) for w in weeks] for pid in rows.teacher_ids]
     np.testing.assert_array_equal(rows.values["online_hours"], expected)
@@ -140,15 +157,20 @@ def test_a_province_forecast_from_sums_is_the_row_paths(factory: sessionmaker[Se
             (t.platform_id, t.name, t.shortfall) for t in b.teachers]
 
 
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed in chunks", "a server-side cursor"])
 def test_the_read_in_parts_of_two_teachers_is_the_same(history: sessionmaker[Session], calendar: WorkCalendar,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rows come straight from the driver's cursor (a server-side one on PostgreSQL), ``PART`` at a
-    time: in parts of two rows a school's teachers are split between parts and its sums are still
-    the one-part read's (and forward-filled and summed two teachers at a time)."""
+                                                        monkeypatch: pytest.MonkeyPatch, streamed: bool) -> None:
+    """Rows come straight from the driver's cursor (on PostgreSQL streamed in chunks, or from a
+    server-side cursor where libpq cannot), ``PART`` at a time: in parts of two rows a school's
+    teachers are split between parts and its sums are still the one-part read's (and
+    forward-filled and summed two teachers at a time)."""
     import engine.forecast.cursor as cursor
     import engine.forecast.sums as sums
 
+    monkeypatch.setattr(cursor, "chunked", lambda: streamed)
     with history() as s:
+        if not streamed and s.get_bind().dialect.name != "postgresql":
+            pytest.skip("PostgreSQL's choice of cursor (SQLite's is the same either way)")
         kept, days = windowed_observations(observation_dates(s, TODAY, WINDOW, calendar), TODAY, calendar, WINDOW)
         whole = teacher_sums(s, [EARLY[0]], kept, days, ["online_hours"])[EARLY[0]]
         monkeypatch.setattr(cursor, "PART", 2)
@@ -235,9 +257,9 @@ def test_a_province_forecast_on_two_cores_is_the_one_cores(factory: sessionmaker
                                                                            workers=workers))
     assert len(found[1]) == 4 and any(f.teachers for f in found[1]) and any(f.status == "ok" for f in found[1])
     assert [asdict(f) for f in found[2]] == [asdict(f) for f in found[1]]
-    # The model's pool; the read splits only when every school is read (the test plan leaves some
-    # schools out, so it is read by school lists: the test above splits it).
-    assert pools == [("engine.forecast.school", 2)]
+    # The read's pool and the model's: the plan's four schools of six are many (``sums.WIDE``), so
+    # every teacher is read, in ranges of ids, and the two schools without a run dropped.
+    assert pools == [("engine.forecast.sums", 2), ("engine.forecast.school", 2)]
 
 
 def test_a_province_forecast_stays_on_one_core_where_forking_is_unsafe(
