@@ -85,6 +85,7 @@ def test_province_forecast_bench_runs_at_tiny_size(tmp_path: Path, capsys: pytes
     db = tmp_path / "f.db"
     forecast_db(["--size", "tiny", "--db", str(db), "--samples", "50"])
     forecast_db(["--size", "tiny", "--db", str(db), "--samples", "50", "--reuse", "--method", "bootstrap"])
+    forecast_db(["--size", "tiny", "--db", str(db), "--samples", "50", "--reuse", "--finished", "0.25"])
     results = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     # Every teacher holds the hours of its last history row, as an import would leave them.
     from sqlalchemy import create_engine, text
@@ -106,8 +107,11 @@ def test_province_forecast_bench_runs_at_tiny_size(tmp_path: Path, capsys: pytes
     engine.dispose()
     assert differ == 0 and unlike == 0 and studied  # and the first week is not all zeros
     tiny = SIZES["tiny"]
-    assert [(r["method"], r["schools"], r["teachers"]) for r in results] == [
+    assert [(r["method"], r["schools"], r["teachers"]) for r in results[:2]] == [
         ("approximate", tiny.schools, tiny.teachers), ("bootstrap", tiny.schools, tiny.teachers)]
+    # every fourth school left out as finished: their teachers are not forecast
+    assert (results[2]["finished"], results[2]["schools"]) == (0.25, tiny.schools - tiny.schools // 4)
+    assert 0 < results[2]["teachers"] < tiny.teachers
     forecast_speed(["--schools", "20", "--samples", "50", "--batch", "7"])
     assert "20 schools × 20 teachers" in capsys.readouterr().out
 
