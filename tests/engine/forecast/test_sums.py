@@ -234,6 +234,7 @@ def test_a_province_forecast_on_two_cores_is_the_one_cores(factory: sessionmaker
     import engine.forecast.api as api
     import engine.forecast.data as data
     import engine.forecast.school as school
+    import engine.forecast.sums as sums
     import engine.forks as forks
 
     history = studying_school(factory, clock, tmp_path)
@@ -242,7 +243,7 @@ def test_a_province_forecast_on_two_cores_is_the_one_cores(factory: sessionmaker
     monkeypatch.setattr(api, "CHUNK", 1)
     monkeypatch.setattr(forks.threading, "active_count", lambda: 1)  # as the CLI: no other thread
     pools: list[tuple[str, int]] = []
-    for module in (data.teacher_sums.__globals__, school.__dict__):  # the read's and the model's pools
+    for module in (sums.__dict__, school.__dict__):  # the read's and the model's pools
 
         def spied(workers: int, inherited: object = None, real: Any = module["forked"],
                   name: str = module["__name__"]) -> object:
