@@ -87,6 +87,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # exports' figures at every window start; the PostgreSQL shape (window._as_rows) needs --pg
     "window": ("engine/forecast/window.py", ["tests/engine/forecast/test_sums.py"]),
     "base": ("engine/forecast/base.py", ["tests/engine/forecast/test_base.py", "tests/engine/forecast/test_sums.py"]),
+    # the province read's sums and which teachers it reads (every teacher when many schools are
+    # forecast, the others dropped); the cursor it streams through (chunks, or a server-side one)
+    "sums": ("engine/forecast/sums.py", ["tests/engine/forecast/test_sums.py"]),
+    "cursor": ("engine/forecast/cursor.py", ["tests/engine/forecast/test_cursor.py", "tests/engine/forecast/test_sums.py"]),
     # a large file checked in parts (issue 11 speed): test_split states that the parts' read is the one-process read's
     "split": ("engine/imports/split.py", ["tests/engine/imports/test_split.py"]),
     # the progress export's cells (split out of imports/progress.py on 2026-12-03)
