@@ -25,7 +25,7 @@ from engine.forecast.sums import teacher_sums, windowed_observations
 from engine.imports.progress import import_progress
 from engine.models import Teacher
 from tests.conftest import SHANGHAI
-from tests.engine.builders import EARLY, seed_with_plan
+from tests.engine.builders import EARLY, LATE, seed_with_plan
 from tests.engine.forecast.scenario import export, studying_school
 
 EXPORTS = (date(2021, 9, 13), date(2021, 9, 27), date(2021, 10, 11), date(2021, 10, 25))
@@ -155,6 +155,48 @@ def test_a_province_forecast_from_sums_is_the_row_paths(factory: sessionmaker[Se
             b.status, b.p_miss_due, b.p_miss_final, b.eta_p50, b.eta_p90)
         assert [(t.platform_id, t.name, t.shortfall) for t in a.teachers] == [
             (t.platform_id, t.name, t.shortfall) for t in b.teachers]
+
+
+def test_some_schools_are_read_by_their_codes_and_many_with_every_teacher(
+        history: sessionmaker[Session], calendar: WorkCalendar, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Schools under ``sums.WIDE`` of all are read by lists of their codes (``CHUNK`` at a time) in
+    this process; at ``WIDE`` or more every teacher is read in the workers and the unlisted schools'
+    teachers dropped. Either way each listed school gets its own teachers' figures, and only those."""
+    import engine.forecast.sums as sums_module
+
+    with history() as s:  # three more schools with teachers (committed: the workers read them too)
+        for code, hours in ((EARLY[1], 3.0), (LATE[0], 5.0), (LATE[1], 8.0)):
+            s.add_all([Teacher(platform_id=f"T{code}{i}", name=f"教师{i}", school_code=code, online_hours=hours + i)
+                       for i in range(2)])
+        s.commit()
+    pools: list[int] = []
+    real = sums_module.forked
+
+    def spied(workers: int, inherited: object = None) -> Any:
+        pools.append(workers)
+        return real(workers, inherited)
+
+    monkeypatch.setitem(sums_module.__dict__, "forked", spied)
+    monkeypatch.setattr(sums_module, "WIDE", 0.5)  # three of the six schools
+    with history() as s:
+        kept, days = windowed_observations(observation_dates(s, TODAY, WINDOW, calendar), TODAY, calendar, WINDOW)
+        alone = {code: teacher_sums(s, None, kept, days, ["online_hours"])[code] for code in (EARLY[0], EARLY[1], LATE[0])}
+        pools.clear()
+        reads = []
+        for chunk in (1, 2):  # a list of one code a statement, then both in one
+            monkeypatch.setattr(sums_module, "CHUNK", chunk)
+            reads.append(teacher_sums(s, [LATE[0], EARLY[1]], kept, days, ["online_hours"], 2))
+        by_codes = list(pools)
+        three = teacher_sums(s, [LATE[0], EARLY[0], EARLY[1]], kept, days, ["online_hours"], 2)
+    assert by_codes == [] and pools == [2]  # two of six schools in this process; three in two workers
+    assert [list(r) for r in reads] == [[EARLY[1], LATE[0]]] * 2 and list(three) == [EARLY[0], EARLY[1], LATE[0]]
+    assert three[LATE[0]].current("online_hours").tolist() == [5.0, 6.0]
+    for read in (*reads, three):
+        for code, got in read.items():
+            assert list(got.teacher_ids) == list(alone[code].teacher_ids)
+            np.testing.assert_array_equal(got.current("online_hours"), alone[code].current("online_hours"))
+            for a, b in zip(got.sums("online_hours"), alone[code].sums("online_hours"), strict=True):
+                np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("streamed", [True, False], ids=["streamed in chunks", "a server-side cursor"])
