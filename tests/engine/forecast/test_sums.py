@@ -58,6 +58,21 @@ def history(factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -
     return factory
 
 
+def test_the_window_keeps_its_observations_and_the_one_before(calendar: WorkCalendar) -> None:
+    """``windowed_observations``: an import exactly ``WINDOW`` working days back is inside, and the
+    one before the first inside is kept as the first interval's start; with none inside, the last."""
+
+    def back(*offsets: int) -> list[tuple[int, date]]:
+        return [(i, calendar.add_working_days(TODAY, -n).due if n else TODAY) for i, n in enumerate(offsets, 1)]
+
+    kept, days = windowed_observations(back(30, 25, WINDOW, 10, 0), TODAY, calendar, WINDOW)
+    assert [i for i, _ in kept] == [2, 3, 4, 5] and days.tolist() == [-25, -WINDOW, -10, 0]
+    kept, days = windowed_observations(back(40, 30), TODAY, calendar, WINDOW)
+    assert [i for i, _ in kept] == [2] and days.tolist() == [-30]
+    kept, days = windowed_observations(back(40), TODAY, calendar, WINDOW)
+    assert [i for i, _ in kept] == [1] and days.tolist() == [-40]
+
+
 @pytest.mark.parametrize("wide", [False, True], ids=["by its school's code", "every teacher read"])
 def test_sums_from_sql_equal_the_row_paths(history: sessionmaker[Session], calendar: WorkCalendar, wide: bool,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
