@@ -172,17 +172,21 @@ def _history_rows(session: Session, imports: list[int], teachers: list[int] | No
     yield from (part for part in result.partitions(PART) if part)
 
 
-def _teachers_in(session: Session, codes: list[str], every: bool = False) -> int:
-    """Present teachers of these schools (``every``: they are all the schools, no IN lists: 25
-    statements of 2,000 bound codes each for a province)."""
+def _more_teachers_than(session: Session, codes: list[str], limit: int, every: bool = False) -> bool:
+    """Whether these schools have more than ``limit`` present teachers (``every``: they are all
+    the schools, one count without IN lists). Counted a list of ``CHUNK`` codes at a time, and no
+    further once over: 45,000 schools of a province were nine counts, 0.5–0.9 s on PostgreSQL,
+    before its read could start."""
     if every:
-        return session.scalar(select(func.count()).select_from(Teacher).where(Teacher.left_on.is_(None))) or 0
+        return (session.scalar(select(func.count()).select_from(Teacher).where(Teacher.left_on.is_(None))) or 0) > limit
     unique = sorted(set(codes))
     total = 0
     for start in range(0, len(unique), CHUNK):
         total += session.scalar(select(func.count()).select_from(Teacher).where(
             Teacher.school_code.in_(unique[start:start + CHUNK]), Teacher.left_on.is_(None))) or 0
-    return total
+        if total > limit:
+            return True
+    return False
 
 
 def modelled_fields(wf: Workflow) -> list[str]:
@@ -244,7 +248,7 @@ def run_inputs(session: Session, plan: Plan, wf: Workflow, runs: list[OpenRun], 
     codes = [r.school_code for r in runs]
     histories: Mapping[str, TeacherHistory | TeacherSums]
     every = method == "approximate" and session.scalar(select(func.count()).select_from(School)) == len(set(codes))
-    if method == "approximate" and _teachers_in(session, codes, every) > SMALL_SCOPE:
+    if method == "approximate" and _more_teachers_than(session, codes, SMALL_SCOPE, every):
         kept, days = windowed_observations(observations, today, calendar, window)
         histories = teacher_sums(session, None if every else codes, kept, days, modelled_fields(wf), workers,
                                  gate_values)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.calendar import WorkCalendar
@@ -71,6 +71,27 @@ def test_the_window_keeps_its_observations_and_the_one_before(calendar: WorkCale
     assert [i for i, _ in kept] == [2] and days.tolist() == [-30]
     kept, days = windowed_observations(back(40), TODAY, calendar, WINDOW)
     assert [i for i, _ in kept] == [1] and days.tolist() == [-40]
+
+
+def test_a_scope_is_large_once_its_schools_have_more_teachers_than_the_limit(
+        history: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether the sums are read (``data.SMALL_SCOPE``): more present teachers than the limit,
+    counted a list of codes at a time and no further once over."""
+    import engine.forecast.data as data
+
+    with history() as s:
+        s.add_all([Teacher(platform_id=f"T{EARLY[1]}{i}", name=f"教师{i}", school_code=EARLY[1]) for i in range(2)])
+        s.flush()  # EARLY[0] has four teachers, EARLY[1] two
+        counts: list[str] = []
+        event.listen(s.get_bind(), "before_cursor_execute", lambda *a: counts.append(a[2]))
+        monkeypatch.setattr(data, "CHUNK", 1)
+        assert data._more_teachers_than(s, [EARLY[0]], 3) and not data._more_teachers_than(s, [EARLY[0]], 4)
+        assert data._more_teachers_than(s, [], 5, every=True) and not data._more_teachers_than(s, [], 6, every=True)
+        counts.clear()
+        assert data._more_teachers_than(s, [EARLY[1], EARLY[0], EARLY[0]], 3)
+        assert len(counts) == 1  # EARLY[0], first in order, is over already: EARLY[1] is not counted
+        assert data._more_teachers_than(s, [EARLY[0], EARLY[1]], 5) and not data._more_teachers_than(s, [EARLY[1], EARLY[0]], 6)
+        assert len(counts) == 5
 
 
 @pytest.mark.parametrize("wide", [False, True], ids=["by its school's code", "every teacher read"])
