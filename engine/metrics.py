@@ -68,7 +68,8 @@ def teacher_metric_query(wf: Workflow, runs: Select, *, scan_all: bool = False,
     ``scan_all`` aggregates every teacher in one pass, for a selection that covers much of the
     province: SQLite otherwise fetches each teacher row through the school index, a random read per
     teacher (2.5 s for 1,000,000 teachers; reading the table in order and sorting the groups is
-    2–3× faster). Grouping by an expression is what stops it from walking the index. ``extra``:
+    2–3× faster), and PostgreSQL probes the index once per school (``_scan_all``). Grouping by an
+    expression is what stops SQLite from walking the index. ``extra``:
     more per-school aggregates over the same teachers, after the metrics' columns.
     """
     metrics = [m for m in wf.metrics.values() if m.kind != "fact"]

@@ -48,7 +48,7 @@ def parts(session: Session, stmt: Any, params: dict[str, Any]) -> Iterator[Seque
             while chunk := list(islice(rows, PART)):
                 yield chunk
         return
-    # A server-side cursor where libpq cannot stream in chunks (before 17)
+    # SQLite's own cursor; on PostgreSQL a server-side one where libpq cannot stream in chunks (before 17)
     cursor = raw.cursor(name="forecast_read", binary=True) if conn.dialect.name == "postgresql" else raw.cursor()
     try:
         cursor.execute(compiled.string, args)
