@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from sqlalchemy import func, select
@@ -43,6 +43,7 @@ FIELDS = ("online_hours", "practice_hours", "points_count", "evidence_count")
 CHUNK = 5_000  # ids per IN (...) list
 PART = 200_000  # history rows turned into arrays at a time
 SMALL_SCOPE = 50_000  # teachers up to which the history is read by teacher id (a page, a county, a city)
+EMPTY = TeacherHistory((), np.zeros(0, dtype=np.int64), {f: np.zeros((0, 0)) for f in FIELDS})  # no teachers
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ def stage_durations(session: Session, plan: Plan, wf: Workflow, now: datetime, t
 
 def run_inputs(session: Session, plan: Plan, wf: Workflow, runs: list[OpenRun], today: date,
                calendar: WorkCalendar, window: int, method: str = "bootstrap", workers: int = 1,
-               also: Callable[[], None] | None = None) -> list[RunInput]:
+               also: Callable[[], None] | None = None) -> Sequence[RunInput]:
     """Every open run's ``RunInput``: one metrics query, one teachers query, two history queries
     — or, for the approximate method over more than ``SMALL_SCOPE`` teachers, the history's sums
     per teacher computed by the database (``engine.forecast.sums``; the same numbers, one row per
@@ -256,11 +257,36 @@ def run_inputs(session: Session, plan: Plan, wf: Workflow, runs: list[OpenRun], 
     else:
         gate_values()
         histories, names = teacher_histories(session, codes, observations, today, calendar)
-    values = read
-    empty = TeacherHistory((), np.zeros(0, dtype=np.int64), {f: np.zeros((0, 0)) for f in FIELDS})
-    return [
-        RunInput(r.run_id, r.school_code, r.state, today, r.due, plan.final_deadline,
-                 calendar.working_days_between(r.entered, today), histories.get(r.school_code, empty),
-                 values[r.run_id], names.get(r.school_code, ()))
-        for r in runs
-    ]
+    return RunInputs(runs, today, plan.final_deadline, calendar, histories, read, names)
+
+
+class RunInputs(Sequence[RunInput]):
+    """The open runs' ``RunInput``s, each made when it is read: in a province's forecast, by the
+    forked worker that forecasts the run (``school.forecast_runs`` reads its chunks of runs there),
+    not here one after another while the workers wait — 50,000 took 0.7–1.5 s on one core."""
+
+    def __init__(self, runs: Sequence[OpenRun], today: date, final: date | None, calendar: WorkCalendar,
+                 histories: Mapping[str, TeacherHistory | TeacherSums],
+                 values: Mapping[int, Mapping[str, float | None]], names: Mapping[str, tuple[str, ...]]) -> None:
+        self._runs, self._today, self._final, self._calendar = runs, today, final, calendar
+        self._histories, self._values, self._names = histories, values, names
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    @overload
+    def __getitem__(self, at: int) -> RunInput: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> list[RunInput]: ...
+
+    def __getitem__(self, at: int | slice) -> RunInput | list[RunInput]:
+        if isinstance(at, slice):
+            return [self._made(r) for r in self._runs[at]]
+        return self._made(self._runs[at])
+
+    def _made(self, r: OpenRun) -> RunInput:
+        history = self._histories.get(r.school_code, EMPTY)
+        return RunInput(r.run_id, r.school_code, r.state, self._today, r.due, self._final,
+                        self._calendar.working_days_between(r.entered, self._today), history,
+                        self._values[r.run_id], self._names.get(r.school_code, ()))
