@@ -89,7 +89,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "base": ("engine/forecast/base.py", ["tests/engine/forecast/test_base.py", "tests/engine/forecast/test_sums.py"]),
     # the province read's sums and which teachers it reads (every teacher when many schools are
     # forecast, the others dropped); the cursor it streams through (chunks, or a server-side one)
-    "sums": ("engine/forecast/sums.py", ["tests/engine/forecast/test_sums.py"]),
+    "sums": ("engine/forecast/sums.py", ["tests/engine/forecast/test_sums.py", "tests/engine/forecast/test_data.py"]),
+    # the forecast's inputs: which runs are open (a parked one is not), each run's made when read
+    "data": ("engine/forecast/data.py", ["tests/engine/forecast/test_data.py", "tests/engine/forecast/test_api.py",
+                                         "tests/engine/forecast/test_sums.py"]),
     "cursor": ("engine/forecast/cursor.py", ["tests/engine/forecast/test_cursor.py", "tests/engine/forecast/test_sums.py"]),
     # a large file checked in parts (issue 11 speed): test_split states that the parts' read is the one-process read's
     "split": ("engine/imports/split.py", ["tests/engine/imports/test_split.py"]),

@@ -75,6 +75,20 @@ def test_a_finished_or_unstarted_school_has_no_forecast(studying: sessionmaker[S
         assert school_forecast(s, clock, LATE[0], settings=FAST) is None
 
 
+def test_a_suspended_school_is_not_forecast_until_it_resumes(studying: sessionmaker[Session], clock: FixedClock) -> None:
+    """A parked run (a ``hold`` stage) is no one's to chase: not forecast, nor counted at risk."""
+    with studying() as s:
+        assert school_forecast(s, clock, EARLY[0], settings=FAST) is not None
+        fire(s, clock, school_code=EARLY[0], trigger="suspend", actor=COUNTY_OFFICER, reason="校舍维修")
+        s.commit()
+        _, found = forecast_plan(s, clock, settings=FAST)
+        assert found and EARLY[0] not in {f.school_code for f in found}
+        fire(s, clock, school_code=EARLY[0], trigger="resume", actor=COUNTY_OFFICER)
+        s.commit()
+        resumed = school_forecast(s, clock, EARLY[0], settings=FAST)
+    assert resumed is not None and resumed.stage == "online_study"
+
+
 def test_deterministic_across_calls(studying: sessionmaker[Session], clock: FixedClock) -> None:
     clock.advance(timedelta(hours=1))
     with studying() as s:
