@@ -156,7 +156,7 @@ def timed(url: str, samples: int, method: str, workers: int = 0, finished: float
 def machine_loop() -> float:
     """Seconds of 10,000,000 Python additions here: the machine's speed when its numbers were
     measured, reported beside them. A shared machine's days differ: 0.64-0.66 s on 2026-12-07,
-    1.1-1.7 s on 2026-12-08, with every forecast's time and CPU seconds 1.6-1.9x."""
+    0.89-1.79 s on 2026-12-08, when the same province forecast took 1.3-1.8x its time."""
     t0, total = time.perf_counter(), 0
     for i in range(10_000_000):
         total += i

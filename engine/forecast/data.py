@@ -266,7 +266,8 @@ def run_inputs(session: Session, plan: Plan, wf: Workflow, runs: list[OpenRun], 
 class RunInputs(Sequence[RunInput]):
     """The open runs' ``RunInput``s, each made when it is read: in a province's forecast, by the
     forked worker that forecasts the run (``school.forecast_runs`` reads its chunks of runs there),
-    not here one after another while the workers wait — 50,000 took 0.7–1.5 s on one core."""
+    not here one after another while the workers wait — 50,000 took 0.6–0.7 s on one core (a
+    slow day's machine)."""
 
     def __init__(self, runs: Sequence[OpenRun], today: date, final: date | None, calendar: WorkCalendar,
                  histories: Mapping[str, TeacherHistory | TeacherSums],

@@ -118,7 +118,7 @@ def teacher_sums(session: Session, schools: Sequence[str] | None, observations: 
 class Schools(Mapping[str, TeacherSums]):
     """Each school's ``TeacherSums``, made when it is read: in a province's forecast, by the
     forked workers that forecast the school (``engine.forecast.school``), not here one after
-    another while they wait — a province's 50,000 took 0.3–0.7 s on one core."""
+    another while they wait — a province's 50,000 took 0.6–0.7 s on one core (a slow day's machine)."""
 
     __slots__ = ("_ids", "_days", "_latest", "_totals", "_rows")
 
