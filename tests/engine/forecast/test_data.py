@@ -3,6 +3,7 @@ it is read — a province's in the workers that forecast them — from its own s
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.calendar import load_calendar
 from engine.clock import FixedClock
 from engine.deadline import local_date
-from engine.forecast.data import EMPTY, RunInputs, open_runs, run_inputs
+from engine.forecast.data import EMPTY, RunInputs, observation_dates, open_runs, run_inputs
 from engine.forecast.school import WINDOW
 from engine.forecast.sums import Schools
 from engine.plan import find_plan
 from engine.workflow.versions import workflow_for_version
-from tests.engine.builders import EARLY
+from tests.engine.builders import (
+    CITY,
+    COUNTY,
+    EARLY,
+    LATE,
+    OTHER,
+    OTHER_COUNTY,
+    PILOT,
+    PROVINCE,
+    run_of,
+)
 from tests.engine.forecast.scenario import studying_school
 
 
@@ -49,6 +60,8 @@ def test_each_runs_input_is_made_when_read_from_its_own_schools_history(
     made = inputs[0]
     studied = next(i for i, r in enumerate(runs) if r.school_code == EARLY[0])
     assert made.run_id == runs[0].run_id and made.final == final and made.today == today
+    # online study since 2021-07-01, today 2021-08-02: 22 working days in the stage
+    assert inputs[studied].elapsed == calendar.working_days_between(runs[studied].entered, today) == 22
     assert inputs[studied].history.teachers == 10  # the scenario's ten teachers, read from its exports
     assert [r.run_id for r in inputs[1:]] == [r.run_id for r in runs[1:]]
 
@@ -60,6 +73,7 @@ def test_each_runs_input_is_made_when_read_from_its_own_schools_history(
     assert histories.read == [EARLY[0]] and part[0].history is histories[EARLY[0]]
     other = next(i for i, r in enumerate(runs) if r.school_code != EARLY[0])
     assert lazy[other].history is EMPTY  # a school without teachers: none, not another's
+    assert lazy[other].names == () and lazy[other].elapsed == inputs[other].elapsed
     assert lazy[-1].run_id == runs[-1].run_id
     with pytest.raises(IndexError):
         lazy[len(runs)]
@@ -76,3 +90,47 @@ def test_a_schools_sums_are_its_own_rows_of_the_provinces_arrays() -> None:
     assert b.teacher_ids.tolist() == [21, 22, 23] and b.current("online_hours").tolist() == [3.0, 4.0, 5.0]
     assert [v.tolist() for v in b.sums("online_hours")] == [[2.0, 3.0, 4.0], [4.0, 6.0, 8.0], [7.0] * 3]
     assert schools["A"].teacher_ids.tolist() == [11, 12] and schools.get("C") is None
+
+
+def test_open_runs_are_the_started_unparked_runs_of_the_region_asked(
+        factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    """LATE's batch starts on 2021-09-01: not open on 2021-08-02. A region is a county, a city or
+    the province; a run is open from the instant it started."""
+    studying = studying_school(factory, clock, tmp_path)
+    with studying() as s:
+        plan = find_plan(s, None)
+        wf = workflow_for_version(s, plan.workflow_version_id)
+        now = clock.now()
+
+        def codes(**kw: Any) -> list[str]:
+            return [r.school_code for r in open_runs(s, plan, wf, kw.pop("at", now), **kw)]
+
+        everyone = open_runs(s, plan, wf, now)
+        assert sorted(codes()) == sorted([PILOT, *EARLY, OTHER]) and not set(LATE) & set(codes())
+        assert [r.run_id for r in everyone] == sorted(r.run_id for r in everyone)
+        assert sorted(codes(region=COUNTY)) == sorted([PILOT, *EARLY]) and codes(region=OTHER_COUNTY) == [OTHER]
+        assert sorted(codes(region=CITY)) == sorted(codes(region=PROVINCE)) == sorted(codes())
+        assert codes(region=COUNTY, school=EARLY[1]) == [EARLY[1]] and codes(region=OTHER_COUNTY, school=EARLY[1]) == []
+        assert {(r.county_code, r.city_code) for r in everyone if r.school_code != OTHER} == {(COUNTY, CITY)}
+        assert [(r.county_code, r.city_code) for r in everyone if r.school_code == OTHER] == [(OTHER_COUNTY, CITY)]
+        started = run_of(s, EARLY[1]).started_at
+        assert EARLY[1] in codes(at=started) and EARLY[1] not in codes(at=started - timedelta(microseconds=1))
+
+
+def test_the_window_reads_the_imports_inside_it_and_the_one_before(
+        factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    """Exports as of 07-05, 07-19 and 08-02 (today). Ten working days back is 07-19 itself: inside,
+    so 07-05 is the one before; five back (07-26) keeps 07-19 as the one before; with none inside,
+    the last export alone."""
+    studying = studying_school(factory, clock, tmp_path)
+    with studying() as s:
+        calendar = load_calendar(s)
+
+        def days(today: date, window: int) -> list[date]:
+            return [d for _, d in observation_dates(s, today, window, calendar)]
+
+        exports = [date(2021, 7, 5), date(2021, 7, 19), date(2021, 8, 2)]
+        assert days(date(2021, 8, 2), 10) == exports
+        assert days(date(2021, 8, 2), 5) == exports[1:]
+        assert days(date(2021, 9, 30), 5) == exports[2:]
+        assert days(date(2021, 7, 19), 5) == exports[:2]  # an export after today is not yet known
