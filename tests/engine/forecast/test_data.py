@@ -14,9 +14,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.calendar import load_calendar
 from engine.clock import FixedClock
 from engine.deadline import local_date
-from engine.forecast.data import EMPTY, RunInputs, observation_dates, open_runs, run_inputs
+from engine.forecast.data import (
+    EMPTY,
+    FIELDS,
+    RunInputs,
+    observation_dates,
+    open_runs,
+    run_inputs,
+    teacher_histories,
+)
 from engine.forecast.school import WINDOW
 from engine.forecast.sums import Schools
+from engine.models import Teacher
 from engine.plan import find_plan
 from engine.workflow.versions import workflow_for_version
 from tests.engine.builders import (
@@ -134,3 +143,33 @@ def test_the_window_reads_the_imports_inside_it_and_the_one_before(
         assert days(date(2021, 8, 2), 5) == exports[1:]
         assert days(date(2021, 9, 30), 5) == exports[2:]
         assert days(date(2021, 7, 19), 5) == exports[:2]  # an export after today is not yet known
+
+
+def test_each_school_of_a_read_gets_its_own_present_teachers_in_platform_order(
+        factory: sessionmaker[Session], clock: FixedClock, tmp_path: Path) -> None:
+    """Three schools read together (OTHER's code sorts first) give each its own teachers, as read
+    alone; a teacher who left is in none."""
+    studying = studying_school(factory, clock, tmp_path)
+    with studying() as s:
+        s.add_all([Teacher(platform_id="T-other-2", name="邻县教师乙", school_code=OTHER, online_hours=7.0),
+                   Teacher(platform_id="T-other-1", name="邻县教师甲", school_code=OTHER, online_hours=3.0),
+                   Teacher(platform_id="T-next-door", name="邻校教师", school_code=EARLY[1], online_hours=5.0),
+                   Teacher(platform_id=f"T{EARLY[0]}99", name="已调离", school_code=EARLY[0], online_hours=30.0,
+                           left_on=date(2021, 7, 30))])
+        s.flush()
+        calendar = load_calendar(s)
+        today = date(2021, 8, 2)
+        observations = observation_dates(s, today, WINDOW, calendar)
+        together, names = teacher_histories(s, [EARLY[1], EARLY[0], OTHER], observations, today, calendar)
+        alone, _ = teacher_histories(s, [EARLY[0]], observations, today, calendar)
+    assert sorted(together) == sorted([EARLY[0], EARLY[1], OTHER]) and list(alone) == [EARLY[0]]
+    assert together[OTHER].teacher_ids == ("T-other-1", "T-other-2") and names[OTHER] == ("邻县教师甲", "邻县教师乙")
+    assert together[OTHER].current("online_hours").tolist() == [3.0, 7.0]
+    assert together[EARLY[1]].teacher_ids == ("T-next-door",)
+    mine = together[EARLY[0]]
+    assert mine.teacher_ids == alone[EARLY[0]].teacher_ids and len(mine.teacher_ids) == 10
+    assert f"T{EARLY[0]}99" not in mine.teacher_ids  # left: not counted, not forecast
+    assert list(mine.teacher_ids) == sorted(mine.teacher_ids)
+    for field in FIELDS:
+        np.testing.assert_array_equal(mine.field(field), alone[EARLY[0]].field(field))
+    assert mine.current("online_hours").tolist() == [10.0] * 9 + [2.0]  # the third export's hours
