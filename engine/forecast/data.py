@@ -69,12 +69,12 @@ def open_runs(session: Session, plan: Plan, wf: Workflow, now: datetime, *, regi
     if school:
         q = q.where(SchoolRun.school_code == school)
     out = []
-    forecast: dict[str, bool] = {}  # per state: a stage that is neither terminal nor a hold
+    forecastable: dict[str, bool] = {}  # per state: a stage that is neither terminal nor a hold
     # Core rows: the ORM's result machinery took a tenth of a province's 50,000 (0.80 -> 0.72 CPU s)
     for run_id, code, state, entered, due, county, city in session.connection().execute(q.order_by(SchoolRun.id)):
-        if state not in forecast:
-            forecast[state] = wf.has_stage(state) and not wf.stage(state).terminal and not wf.stage(state).hold
-        if forecast[state]:
+        if state not in forecastable:
+            forecastable[state] = wf.has_stage(state) and not wf.stage(state).terminal and not wf.stage(state).hold
+        if forecastable[state]:
             out.append(OpenRun(run_id, code, state, local_date(entered, plan.timezone), due, county, city))
     return out
 

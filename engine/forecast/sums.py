@@ -127,11 +127,10 @@ class Schools(Mapping[str, TeacherSums]):
                  counts: Sequence[tuple[str, int]]) -> None:
         self._ids, self._days, self._latest, self._totals = ids, days, latest, totals
         ends = np.cumsum([c for _, c in counts], dtype=np.int64).tolist()
-        self._rows = {code: (end - c, end) for (code, c), end in zip(counts, ends, strict=True)}
+        self._rows = {code: slice(end - c, end) for (code, c), end in zip(counts, ends, strict=True)}
 
     def __getitem__(self, code: str) -> TeacherSums:
-        start, end = self._rows[code]
-        rows = slice(start, end)
+        rows = self._rows[code]
         return TeacherSums(self._ids[rows], self._days, _Rows(self._latest, rows), _Rows(self._totals, rows))
 
     def __iter__(self) -> Iterator[str]:
